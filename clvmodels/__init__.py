@@ -1,0 +1,42 @@
+"""clvmodels: probabilistic customer-lifetime-value models, and proof of which forecast to trust.
+
+``import clvmodels`` is light: it loads numpy, scipy, pandas and DuckDB, never PyMC, PyTensor or
+matplotlib (the Bayesian and plotting layers are loaded when first used).
+"""
+
+from importlib.metadata import PackageNotFoundError, version as _version
+
+from .data import (
+    SimulatedData,
+    TransactionLog,
+    calibration_holdout,
+    datasets,
+    load_cdnow,
+    load_cdnow_summary,
+    read_transactions,
+    rfm_summary,
+    simulate,
+)
+from .errors import ConvergenceError, DataError, DataWarning, NotFittedError
+
+try:
+    __version__ = _version("clvmodels")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "__version__",
+    "DataError",
+    "DataWarning",
+    "ConvergenceError",
+    "NotFittedError",
+    "TransactionLog",
+    "read_transactions",
+    "rfm_summary",
+    "calibration_holdout",
+    "load_cdnow",
+    "load_cdnow_summary",
+    "simulate",
+    "SimulatedData",
+    "datasets",
+]

@@ -1,0 +1,174 @@
+"""Per-customer summaries of a transaction log: recency, frequency, monetary value, age.
+
+Definitions (Fader, Hardie & Lee 2005, "Counting Your Customers the Easy Way", section 2; and
+"RFM and CLV", JMR 2005, section 3), counted on purchase days (same-day transactions merged):
+
+- ``frequency`` x: the number of *repeat* purchase days up to the observation end (the first excluded);
+- ``recency`` t_x: time from the first purchase to the last one (0 when x = 0);
+- ``T``: time from the first purchase to the observation end;
+- ``monetary_value`` zbar: the mean value of the repeat purchases, the first excluded; 0 when x = 0.
+
+Times are whole days between calendar dates divided by the unit's length (D = 1, W = 7, M = 365.25/12).
+Checked against the papers' CDNOW summary (cdnow_customers_summary_with_transactions.csv): for
+customer 1, first purchase 1997-01-01, last repeat 1997-08-02, end 1997-09-30: t_x = 213/7 = 30.43 and
+T = 272/7 = 38.86 weeks, so the end date itself is inside the period and days are not counted inclusively.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from ..timeunits import check_unit, unit_days
+from .transactions import TransactionLog, _to_date, read_transactions
+
+__all__ = ["rfm_summary", "calibration_holdout", "RFM_COLUMNS", "HOLDOUT_COLUMNS"]
+
+RFM_COLUMNS = ("frequency", "recency", "T", "monetary_value")
+HOLDOUT_COLUMNS = ("holdout_frequency", "holdout_monetary_value", "holdout_spend", "holdout_duration")
+
+
+def _as_log(transactions: Any, customer: str, date: str, amount: str | None, read_options: dict) -> TransactionLog:
+    if isinstance(transactions, TransactionLog):
+        return transactions
+    if amount == "amount" and isinstance(transactions, pd.DataFrame) and "amount" not in transactions.columns:
+        amount = None  # the default name, absent: a log without monetary values
+    return read_transactions(transactions, customer=customer, date=date, amount=amount, **read_options)
+
+
+def _calibration_sql(has_amount: bool) -> str:
+    spend = ("sum(d.amount) FILTER (WHERE d.date > f.first_date)" if has_amount else "NULL")
+    return f"""
+        cal AS (SELECT * FROM {{daily}} WHERE date <= $cal_end),
+        f AS (SELECT customer_id, min(date) AS first_date FROM cal GROUP BY customer_id),
+        summary AS (
+            SELECT d.customer_id,
+                   count(*) - 1 AS frequency,
+                   date_diff('day', f.first_date, max(d.date)) AS recency_days,
+                   date_diff('day', f.first_date, $cal_end) AS t_days,
+                   {spend} AS repeat_spend
+            FROM cal AS d JOIN f USING (customer_id)
+            GROUP BY d.customer_id, f.first_date)"""
+
+
+def _finish(df: pd.DataFrame, unit: str, has_amount: bool) -> pd.DataFrame:
+    days = unit_days(unit)
+    out = pd.DataFrame(index=pd.Index(df["customer_id"].to_numpy(), name="customer_id"))
+    out["frequency"] = df["frequency"].to_numpy(dtype=np.int64)
+    out["recency"] = df["recency_days"].to_numpy(dtype=np.float64) / days
+    out["T"] = df["t_days"].to_numpy(dtype=np.float64) / days
+    if has_amount:
+        spend = df["repeat_spend"].to_numpy(dtype=np.float64, na_value=0.0)
+        freq = out["frequency"].to_numpy()
+        out["monetary_value"] = np.divide(spend, freq, out=np.zeros_like(spend), where=freq > 0)
+    return out
+
+
+def rfm_summary(
+    transactions: TransactionLog | pd.DataFrame | str | os.PathLike,
+    observation_end: Any = None,
+    time_unit: str = "W",
+    *,
+    customer: str = "customer_id",
+    date: str = "date",
+    amount: str | None = "amount",
+    **read_options: Any,
+) -> pd.DataFrame:
+    """Summarise a transaction log per customer as of ``observation_end``.
+
+    Parameters
+    ----------
+    transactions
+        A :class:`TransactionLog`, or anything :func:`read_transactions` reads (DataFrame, CSV, Parquet).
+    observation_end
+        The date the summary is taken at (inclusive). Transactions after it are not counted: this is the
+        calibration cut-off. Default: the log's observation end (its last purchase day unless declared).
+    time_unit
+        ``"D"``, ``"W"`` (default, as in the papers) or ``"M"``.
+    customer, date, amount, **read_options
+        Passed to :func:`read_transactions` when ``transactions`` is not already a log. For a DataFrame
+        without an ``amount`` column the default amount name is ignored.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``customer_id`` (sorted), columns ``frequency`` (int), ``recency``, ``T`` and, when the
+        log has amounts, ``monetary_value``. Customers whose first purchase is after ``observation_end``
+        are not in it. ``attrs`` records the time unit, observation end and number of purchases used.
+    """
+    unit = check_unit(time_unit)
+    log = _as_log(transactions, customer, date, amount, read_options)
+    end = _to_date(observation_end, "observation_end") if observation_end is not None else log.observation_end
+    if end < log.first_date:
+        raise DataError(f"observation_end {end} is before the first purchase in the log ({log.first_date})")
+    df = log.query("WITH " + _calibration_sql(log.has_amount) + " SELECT * FROM summary ORDER BY customer_id",
+                   {"cal_end": end})
+    out = _finish(df, unit, log.has_amount)
+    out.attrs.update(time_unit=unit, observation_end=end.isoformat(),
+                     n_purchases=int(out["frequency"].sum() + len(out)))
+    return out
+
+
+def calibration_holdout(
+    transactions: TransactionLog | pd.DataFrame | str | os.PathLike,
+    calibration_end: Any,
+    holdout_end: Any = None,
+    time_unit: str = "W",
+    *,
+    customer: str = "customer_id",
+    date: str = "date",
+    amount: str | None = "amount",
+    **read_options: Any,
+) -> pd.DataFrame:
+    """Split a log at ``calibration_end``: the calibration summary plus what each customer did next.
+
+    Customers are those whose first purchase is on or before ``calibration_end``. Holdout purchases are
+    purchase days in (``calibration_end``, ``holdout_end``].
+
+    Returns
+    -------
+    DataFrame
+        The :func:`rfm_summary` columns at ``calibration_end`` plus ``holdout_frequency`` (purchase days in
+        the holdout; every one is a repeat purchase), ``holdout_monetary_value`` (their mean value, 0 when
+        none), ``holdout_spend`` (their total value) and ``holdout_duration`` (holdout length in
+        ``time_unit``). The monetary columns are present only when the log has amounts.
+
+    Raises
+    ------
+    DataError
+        If ``holdout_end`` is not after ``calibration_end``, or is after the end of the log: the holdout
+        counts would silently miss purchases that the data do not cover.
+    """
+    unit = check_unit(time_unit)
+    log = _as_log(transactions, customer, date, amount, read_options)
+    cal_end = _to_date(calibration_end, "calibration_end")
+    hold_end = _to_date(holdout_end, "holdout_end") if holdout_end is not None else log.observation_end
+    if hold_end <= cal_end:
+        raise DataError(f"holdout_end {hold_end} must be after calibration_end {cal_end}")
+    if hold_end > log.observation_end:
+        raise DataError(f"holdout_end {hold_end} is after the end of the log ({log.observation_end}); "
+                        "the holdout would miss purchases the data do not cover")
+    if cal_end < log.first_date:
+        raise DataError(f"calibration_end {cal_end} is before the first purchase in the log ({log.first_date})")
+    hold_spend = "sum(amount)" if log.has_amount else "NULL"
+    sql = ("WITH " + _calibration_sql(log.has_amount) + f""",
+        hold AS (SELECT customer_id, count(*) AS holdout_frequency, {hold_spend} AS holdout_spend
+                 FROM {{daily}} WHERE date > $cal_end AND date <= $hold_end GROUP BY customer_id)
+        SELECT s.*, coalesce(h.holdout_frequency, 0) AS holdout_frequency, h.holdout_spend
+        FROM summary AS s LEFT JOIN hold AS h USING (customer_id) ORDER BY s.customer_id""")
+    df = log.query(sql, {"cal_end": cal_end, "hold_end": hold_end})
+    out = _finish(df, unit, log.has_amount)
+    hf = df["holdout_frequency"].to_numpy(dtype=np.int64)
+    out["holdout_frequency"] = hf
+    if log.has_amount:
+        spend = df["holdout_spend"].to_numpy(dtype=np.float64, na_value=0.0)
+        out["holdout_monetary_value"] = np.divide(spend, hf, out=np.zeros_like(spend), where=hf > 0)
+        out["holdout_spend"] = spend
+    out["holdout_duration"] = (hold_end - cal_end).days / unit_days(unit)
+    out.attrs.update(time_unit=unit, calibration_end=cal_end.isoformat(), holdout_end=hold_end.isoformat())
+    return out
+

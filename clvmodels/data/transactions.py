@@ -1,0 +1,390 @@
+"""Read and validate a transaction log (DataFrame, CSV or Parquet) with DuckDB.
+
+The log is parsed, checked and reduced to one row per customer and purchase day inside an in-process
+DuckDB database, so a file of tens of millions of rows is never loaded whole into pandas. Same-day
+transactions of one customer are one purchase with their amounts summed: this is how Fader, Hardie & Lee
+count repeat purchases in the CDNOW summaries (their x and t_x are in whole days).
+"""
+
+from __future__ import annotations
+
+import glob as _glob
+import itertools
+import os
+from dataclasses import dataclass
+from datetime import date as _date
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from ..errors import DataError, warn
+
+__all__ = ["TransactionLog", "read_transactions", "RETURNS_POLICIES"]
+
+#: How negative amounts (returns, refunds) are treated; see :func:`read_transactions`.
+RETURNS_POLICIES = ("error", "drop", "net")
+
+_CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
+_PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+            "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "REAL")
+_INTEGER = tuple(t for t in _NUMERIC if "INT" in t)
+_counter = itertools.count()
+
+
+def _ident(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def _to_date(value: Any, what: str) -> _date:
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{what} {value!r} is not a date ({exc})") from None
+    if pd.isna(ts):
+        raise DataError(f"{what} is missing")
+    return ts.date()
+
+
+@dataclass(frozen=True)
+class _Check:
+    """One validation rule: a SQL condition on the parsed view and the sentence that explains it."""
+
+    condition: str
+    column: str
+    reason: str
+
+
+class TransactionLog:
+    """A validated transaction log: one row per customer and purchase day, held in DuckDB.
+
+    Build it with :func:`read_transactions`. Summaries (:func:`clvmodels.rfm_summary`,
+    :func:`clvmodels.calibration_holdout`) query it without copying it into pandas.
+
+    Attributes
+    ----------
+    n_rows : int
+        Rows in the input.
+    n_purchases : int
+        Customer purchase days after same-day merging (and after the returns policy).
+    n_customers : int
+        Distinct customers.
+    n_duplicated_rows : int
+        Rows identical to an earlier row (same customer, timestamp and amount); kept, and warned about.
+    n_returns : int
+        Rows with a negative amount (dropped under ``returns="drop"``, netted under ``"net"``).
+    n_cancelled_days : int
+        Under ``returns="net"``: purchase days whose returns cancelled them exactly.
+    first_date, last_date : datetime.date
+        First and last purchase day.
+    observation_end : datetime.date
+        The end of observation: the date given to :func:`read_transactions`, else ``last_date``.
+    has_amount : bool
+        Whether the log carries amounts (monetary values).
+    source : str
+        What was read.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, table: str, *, has_amount: bool, source: str,
+                 stats: dict[str, Any]) -> None:
+        self._con = con
+        self._table = table
+        self.has_amount = has_amount
+        self.source = source
+        self.n_rows = int(stats["n_rows"])
+        self.n_duplicated_rows = int(stats.get("n_duplicated_rows", 0))
+        self.n_returns = int(stats.get("n_returns", 0))
+        self.n_cancelled_days = int(stats.get("n_cancelled_days", 0))
+        n_purchases, n_customers, first, last = con.execute(
+            f"SELECT count(*), count(DISTINCT customer_id), min(date), max(date) FROM {table}"
+        ).fetchone()
+        if n_purchases == 0:
+            raise DataError(f"the transaction log {source} has no purchases left after validation")
+        self.n_purchases = int(n_purchases)
+        self.n_customers = int(n_customers)
+        self.first_date: _date = first
+        self.last_date: _date = last
+        self.observation_end: _date = stats.get("observation_end") or last
+
+    def query(self, sql: str, params: dict[str, Any] | list[Any] | None = None) -> pd.DataFrame:
+        """Run SQL against the log (the table is named ``daily``) and return a DataFrame."""
+        return self._con.execute(sql.replace("{daily}", self._table), params or []).fetchdf()
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The purchase days as a DataFrame: customer_id, date (datetime64) and amount when present."""
+        df = self.query("SELECT * FROM {daily} ORDER BY customer_id, date")
+        df["date"] = pd.to_datetime(df["date"])
+        return df
+
+    def __len__(self) -> int:
+        return self.n_purchases
+
+    def __repr__(self) -> str:
+        return (f"TransactionLog({self.source}: {self.n_rows:,} rows -> {self.n_purchases:,} purchase days, "
+                f"{self.n_customers:,} customers, {self.first_date} to {self.last_date})")
+
+
+def _register_source(con: duckdb.DuckDBPyConnection, source: Any, columns: list[str],
+                     csv_options: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
+    """Expose the source as a view named ``src``; return (view, description, column types)."""
+    if isinstance(source, pd.DataFrame):
+        name = f"_clv_input_{next(_counter)}"
+        con.register(name, source)
+        con.execute(f"CREATE VIEW src AS SELECT * FROM {name}")
+        description = f"DataFrame ({len(source):,} rows)"
+    elif isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        files = sorted(_glob.glob(path)) if _glob.has_magic(path) else ([path] if os.path.exists(path) else [])
+        if not files:
+            raise DataError(f"no transaction file found at {path!r}")
+        lower = path.lower()
+        if lower.endswith(_PARQUET_SUFFIXES):
+            reader = f"read_parquet({_literal(path)})"
+        elif lower.endswith(_CSV_SUFFIXES):
+            # Read the header first so that the wanted columns are taken as text and parsed by us: a bad
+            # value deep in the file then becomes a row-level DataError, not a DuckDB conversion crash.
+            opts = ", ".join(f"{k}={_literal(v) if isinstance(v, str) else v}" for k, v in csv_options.items())
+            probe = f"read_csv({_literal(path)}, header=true{', ' + opts if opts else ''})"
+            try:
+                header = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {probe}").fetchall()]
+            except duckdb.Error as exc:
+                raise DataError(f"cannot read CSV {path!r}: {str(exc).splitlines()[0]}") from None
+            types = ", ".join(f"{_literal(c)}: 'VARCHAR'" for c in columns if c in header)
+            reader = (f"read_csv({_literal(path)}, header=true, types={{{types}}}"
+                      f"{', ' + opts if opts else ''})")
+        else:
+            raise DataError(f"cannot tell the format of {path!r}: use a .csv or .parquet file (or a DataFrame)")
+        try:
+            con.execute(f"CREATE VIEW src AS SELECT * FROM {reader}")
+        except duckdb.Error as exc:
+            raise DataError(f"cannot read {path!r}: {str(exc).splitlines()[0]}") from None
+        description = path
+    else:
+        raise TypeError(f"source must be a DataFrame or a path to a CSV/Parquet file, not {type(source).__name__}")
+    try:
+        described = con.execute("DESCRIBE SELECT * FROM src").fetchall()
+    except duckdb.Error as exc:
+        raise DataError(f"cannot read {description}: {str(exc).splitlines()[0]}") from None
+    return "src", description, {row[0]: str(row[1]).upper() for row in described}
+
+
+def _date_expression(column: str, dtype: str, date_format: str | None) -> tuple[str, str]:
+    """SQL for (missing test, parsed TIMESTAMP) of the date column, or raise DataError for its type."""
+    col = _ident(column)
+    if dtype == "VARCHAR":
+        missing = f"({col} IS NULL OR trim({col}) = '')"
+        parsed = (f"try_strptime(trim({col}), {_literal(date_format)})" if date_format
+                  else f"try_cast(trim({col}) AS TIMESTAMP)")
+        return missing, parsed
+    if dtype == "DATE" or dtype.startswith("TIMESTAMP"):
+        if date_format:
+            raise DataError(f"date_format was given but the date column already has type {dtype}",
+                            columns=[column])
+        # A TIMESTAMP WITH TIME ZONE becomes a calendar day in UTC (the connection's time zone).
+        return f"({col} IS NULL)", f"CAST({col} AS TIMESTAMP)"
+    if dtype in _INTEGER:
+        if not date_format:
+            raise DataError(f"the date column holds integers ({dtype}); say how to read them, "
+                            "e.g. date_format='%Y%m%d'", columns=[column])
+        return f"({col} IS NULL)", f"try_strptime(CAST({col} AS VARCHAR), {_literal(date_format)})"
+    raise DataError(f"the date column has type {dtype}, which is not a date, timestamp or text",
+                    columns=[column])
+
+
+def _amount_expression(column: str, dtype: str) -> tuple[str, str]:
+    """SQL for (missing test, parsed DOUBLE) of the amount column, or raise DataError for its type."""
+    col = _ident(column)
+    if dtype == "VARCHAR":
+        return f"({col} IS NULL OR trim({col}) = '')", f"try_cast(trim({col}) AS DOUBLE)"
+    if dtype in _NUMERIC or dtype.startswith("DECIMAL"):
+        return f"({col} IS NULL)", f"CAST({col} AS DOUBLE)"
+    raise DataError(f"the amount column has type {dtype}, which is not numeric", columns=[column])
+
+
+def read_transactions(
+    source: pd.DataFrame | str | os.PathLike,
+    customer: str = "customer_id",
+    date: str = "date",
+    amount: str | None = None,
+    *,
+    date_format: str | None = None,
+    observation_end: Any = None,
+    returns: str = "error",
+    csv_options: dict[str, Any] | None = None,
+) -> TransactionLog:
+    """Read, validate and merge a transaction log.
+
+    Parameters
+    ----------
+    source
+        A pandas DataFrame, or the path of a CSV or Parquet file; a glob (``"logs/*.parquet"``) reads
+        several files as one log. Files are scanned by DuckDB and never loaded whole into pandas.
+    customer, date, amount
+        Column names. ``amount`` is optional: without it the summaries carry no monetary value.
+    date_format
+        strptime format for text or integer dates (``"%Y%m%d"`` for CDNOW's 19970101). Without it,
+        text dates must be ISO 8601 (``2024-03-01`` or ``2024-03-01 14:05:00``) and integers are refused.
+    observation_end
+        The end of the observation period, if known. Transactions after it are an error.
+    returns
+        Negative amounts (returns, refunds): ``"error"`` (default) refuses them; ``"drop"`` removes those
+        rows; ``"net"`` subtracts them from the same customer's purchases on the same day, removes days
+        that net to zero and refuses days that net below zero.
+    csv_options
+        Extra options for DuckDB's ``read_csv`` (e.g. ``{"delim": ";"}``).
+
+    Returns
+    -------
+    TransactionLog
+        One row per customer and purchase day; same-day transactions merged, amounts summed.
+
+    Raises
+    ------
+    DataError
+        Missing columns; missing customer ids; missing or unparseable dates; missing, non-numeric,
+        NaN or infinite amounts; negative amounts under ``returns="error"``; transactions after
+        ``observation_end``; an empty log. The message names the columns, the first offending rows
+        (0-based positions in input order) and how many there are.
+
+    Warns
+    -----
+    DataWarning
+        When rows are exact duplicates (same customer, timestamp and amount): they are kept, since two
+        identical purchases are possible, but they double that day's amount if they are a data error.
+    """
+    if returns not in RETURNS_POLICIES:
+        raise ValueError(f"returns must be one of {RETURNS_POLICIES}, got {returns!r}")
+    end = _to_date(observation_end, "observation_end") if observation_end is not None else None
+    wanted = [c for c in (customer, date, amount) if c is not None]
+    if len(set(wanted)) != len(wanted):
+        raise DataError("customer, date and amount must be three different columns", columns=wanted)
+
+    con = duckdb.connect()
+    try:
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+        except duckdb.Error:  # pragma: no cover - ICU is built into the PyPI wheels
+            pass
+        _, description, dtypes = _register_source(con, source, wanted, csv_options or {})
+        missing_cols = [c for c in wanted if c not in dtypes]
+        if missing_cols:
+            available = ", ".join(list(dtypes)[:20])
+            raise DataError(f"missing column{'s' if len(missing_cols) > 1 else ''} in {description} "
+                            f"(available: {available})", columns=missing_cols)
+        log = _validate_and_merge(con, description, customer, date, amount, dtypes, date_format, end, returns)
+    except BaseException:
+        con.close()
+        raise
+    return log
+
+
+def _validate_and_merge(con, description, customer, date, amount, dtypes, date_format, end, returns):
+    cust_type = dtypes[customer]
+    cust_missing = (f"({_ident(customer)} IS NULL OR trim({_ident(customer)}) = '')" if cust_type == "VARCHAR"
+                    else f"({_ident(customer)} IS NULL)")
+    date_missing, date_parsed = _date_expression(date, dtypes[date], date_format)
+    select = [f"{_ident(customer)} AS customer_id", f"{cust_missing} AS _cust_missing",
+              f"{date_missing} AS _date_missing", f"{date_parsed} AS _ts"]
+    if amount is not None:
+        amount_missing, amount_parsed = _amount_expression(amount, dtypes[amount])
+        select += [f"{amount_missing} AS _amount_missing", f"{amount_parsed} AS amount"]
+    con.execute(f"CREATE VIEW parsed AS SELECT {', '.join(select)} FROM src")
+
+    checks = [
+        _Check("_cust_missing", customer, "missing customer id"),
+        _Check("_date_missing", date, "missing date"),
+        _Check("NOT _date_missing AND _ts IS NULL", date,
+               "unparseable date" + (f" (format {date_format!r})" if date_format else
+                                     " (expected ISO 8601 such as 2024-03-01; or pass date_format)")),
+    ]
+    if amount is not None:
+        checks += [
+            _Check("_amount_missing", amount, "missing amount"),
+            _Check("NOT _amount_missing AND amount IS NULL", amount, "non-numeric amount"),
+            _Check("isnan(amount)", amount, "NaN amount"),
+            _Check("isinf(amount)", amount, "infinite amount"),
+        ]
+        if returns == "error":
+            checks.append(_Check("amount < 0", amount,
+                                 "negative amount (a return?); pass returns='drop' or returns='net'"))
+    if end is not None:
+        checks.append(_Check(f"CAST(_ts AS DATE) > DATE '{end.isoformat()}'", date,
+                             f"transaction after the observation end {end.isoformat()}"))
+
+    counts = con.execute(
+        "SELECT count(*), " + ", ".join(f"count(*) FILTER (WHERE coalesce({c.condition}, false))" for c in checks)
+        + " FROM parsed"
+    ).fetchone()
+    n_rows = int(counts[0])
+    if n_rows == 0:
+        raise DataError(f"the transaction log {description} is empty")
+    failed = [(check, int(n)) for check, n in zip(checks, counts[1:]) if n]
+    if failed:
+        raise _row_errors(con, description, failed)
+
+    stats: dict[str, Any] = {"n_rows": n_rows, "observation_end": end}
+    amount_key = ", amount" if amount is not None else ""
+    (stats["n_duplicated_rows"],) = con.execute(
+        f"SELECT coalesce(sum(n) - count(*), 0) FROM "
+        f"(SELECT count(*) AS n FROM parsed GROUP BY customer_id, _ts{amount_key})"
+    ).fetchone()
+    if stats["n_duplicated_rows"]:
+        warn(
+            f"{stats['n_duplicated_rows']:,} of {n_rows:,} rows in {description} repeat an earlier row exactly "
+            "(same customer, timestamp and amount); they are kept and their amounts added to that day"
+        )
+
+    table = "daily"
+    if amount is None:
+        con.execute(f"CREATE TABLE {table} AS SELECT customer_id, CAST(_ts AS DATE) AS date "
+                    "FROM parsed GROUP BY ALL")
+    elif returns == "net":
+        con.execute("CREATE TABLE _netted AS SELECT customer_id, CAST(_ts AS DATE) AS date, sum(amount) AS amount, "
+                    "bool_or(amount < 0) AS had_return FROM parsed GROUP BY ALL")
+        stats["n_returns"] = con.execute("SELECT count(*) FROM parsed WHERE amount < 0").fetchone()[0]
+        over = con.execute("SELECT count(*), min(customer_id::VARCHAR), min(date) FROM _netted "
+                           "WHERE had_return AND round(amount, 9) < 0").fetchone()
+        if over[0]:
+            raise DataError(f"{over[0]:,} customer-days in {description} have returns larger than that day's "
+                            f"purchases (first: customer {over[1]} on {over[2]}); use returns='drop' for "
+                            "returns of earlier purchases")
+        stats["n_cancelled_days"] = con.execute(
+            "SELECT count(*) FROM _netted WHERE had_return AND round(amount, 9) = 0").fetchone()[0]
+        con.execute(f"CREATE TABLE {table} AS SELECT customer_id, date, amount FROM _netted "
+                    "WHERE NOT (had_return AND round(amount, 9) = 0)")
+        con.execute("DROP TABLE _netted")
+    else:
+        where = ""
+        if returns == "drop":
+            stats["n_returns"] = con.execute("SELECT count(*) FROM parsed WHERE amount < 0").fetchone()[0]
+            where = "WHERE amount >= 0"
+        con.execute(f"CREATE TABLE {table} AS SELECT customer_id, CAST(_ts AS DATE) AS date, "
+                    f"sum(amount) AS amount FROM parsed {where} GROUP BY ALL")
+    con.execute("DROP VIEW parsed")
+    con.execute("DROP VIEW src")
+    return TransactionLog(con, table, has_amount=amount is not None, source=description, stats=stats)
+
+
+def _row_errors(con, description: str, failed: list[tuple[_Check, int]]) -> DataError:
+    """Collect the first offending row positions of every failed check into one DataError."""
+    con.execute("SET threads = 1")  # row_number() OVER () then follows input order
+    problems = []
+    for check, n in failed:
+        rows = [r[0] for r in con.execute(
+            f"SELECT _row FROM (SELECT row_number() OVER () - 1 AS _row, * FROM parsed) "
+            f"WHERE coalesce({check.condition}, false) ORDER BY _row LIMIT 5"
+        ).fetchall()]
+        problems.append(DataError(check.reason, columns=[check.column], rows=rows, n_rows=n))
+    if len(problems) == 1:
+        err = problems[0]
+        err.args = (f"{description}: {err.args[0]}",)
+        return err
+    merged = DataError(f"{description}: " + "; ".join(str(p) for p in problems))
+    merged.columns = tuple(sorted({p.columns[0] for p in problems}))
+    merged.problems = problems  # type: ignore[attr-defined]
+    return merged

@@ -1,0 +1,64 @@
+"""Writing results to disk atomically: tables as CSV or Parquet (by extension), text and JSON.
+
+Every writer goes through :func:`atomic_path`: the content is written to a temporary file beside the
+target and renamed over it only when complete, so a failed run never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import DataError
+
+__all__ = ["atomic_path", "write_table", "write_text", "table_format"]
+
+_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def table_format(path: str | os.PathLike) -> str:
+    """``"csv"`` or ``"parquet"`` from a file name, or DataError for anything else."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in _FORMATS:
+        raise DataError(f"cannot tell the table format of {os.fspath(path)!r}: use a .csv or .parquet name")
+    return _FORMATS[suffix]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it to ``path``, on failure delete it."""
+    target = Path(path)
+    if not target.parent.exists():
+        raise DataError(f"output folder {str(target.parent)!r} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike, *, index: bool = True) -> Path:
+    """Write a DataFrame as CSV or Parquet (chosen by extension), atomically."""
+    fmt = table_format(path)
+    with atomic_path(path) as tmp:
+        if fmt == "csv":
+            df.to_csv(tmp, index=index)
+        else:
+            df.to_parquet(tmp, index=index)
+    return Path(path)
+
+
+def write_text(text: str, path: str | os.PathLike) -> Path:
+    """Write text (UTF-8), atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)

@@ -1,0 +1,31 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+import clvmodels as clv
+
+
+@pytest.fixture(scope="session")
+def cdnow_tx() -> pd.DataFrame:
+    return clv.load_cdnow("sample")
+
+
+@pytest.fixture()
+def small_log() -> pd.DataFrame:
+    """Three customers; customer 'a' buys twice on one day (one purchase, amounts summed)."""
+    return pd.DataFrame({
+        "customer_id": ["a", "a", "a", "b", "c", "c"],
+        "date": pd.to_datetime(["2024-01-01", "2024-01-08", "2024-01-08", "2024-01-03", "2024-01-05",
+                                "2024-02-05"]),
+        "amount": [10.0, 5.0, 7.0, 3.0, 4.0, 6.0],
+    })
+
+
+def make_log(rng: np.random.Generator, n_customers: int = 50, n_rows: int = 300) -> pd.DataFrame:
+    ids = rng.integers(0, n_customers, n_rows)
+    days = rng.integers(0, 400, n_rows)
+    return pd.DataFrame({
+        "customer_id": ids,
+        "date": pd.Timestamp("2023-01-01") + pd.to_timedelta(days, unit="D"),
+        "amount": np.round(rng.gamma(2.0, 20.0, n_rows), 2),
+    })

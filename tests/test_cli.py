@@ -1,0 +1,122 @@
+"""The command line: exit codes, one-line errors, atomic outputs."""
+
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+import clvmodels as clv
+from clvmodels.cli import main
+
+
+def run(*args):
+    """Run the installed entry point as a user would; return (code, stdout, stderr)."""
+    proc = subprocess.run([sys.executable, "-m", "clvmodels", *map(str, args)], capture_output=True, text=True)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture()
+def log_csv(tmp_path, small_log):
+    path = tmp_path / "tx.csv"
+    small_log.rename(columns={"customer_id": "cust", "date": "day", "amount": "value"}).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_summarize_writes_the_summary(tmp_path, log_csv, small_log, suffix):
+    out = tmp_path / f"summary.{suffix}"
+    code = main(["summarize", str(log_csv), "--customer", "cust", "--date", "day", "--amount", "value",
+                 "--end", "2024-02-05", "--time-unit", "D", "-o", str(out), "--quiet"])
+    assert code == 0
+    got = pd.read_csv(out, index_col=0) if suffix == "csv" else pd.read_parquet(out)
+    expected = clv.rfm_summary(small_log, observation_end="2024-02-05", time_unit="D")
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_summarize_calibration_holdout(tmp_path, log_csv):
+    out = tmp_path / "cal.csv"
+    assert main(["summarize", str(log_csv), "--customer", "cust", "--date", "day", "--amount", "value",
+                 "--calibration-end", "2024-01-10", "-o", str(out), "-q"]) == 0
+    assert "holdout_frequency" in pd.read_csv(out).columns
+
+
+def test_bad_input_exits_2_with_one_line_and_no_output(tmp_path, log_csv):
+    out = tmp_path / "summary.csv"
+    code, stdout, stderr = run("summarize", log_csv, "--customer", "nope", "--date", "day", "-o", out)
+    assert code == 2
+    assert stderr.strip().count("\n") == 0 and "missing column" in stderr and "'nope'" in stderr
+    assert "Traceback" not in stderr
+    assert not out.exists() and list(tmp_path.glob(".summary.csv*")) == []
+
+
+def test_bad_values_exit_2(tmp_path):
+    path = tmp_path / "tx.csv"
+    path.write_text("c,d,a\n1,2024-01-01,5\n1,2024-01-02,-3\n")
+    out = tmp_path / "s.csv"
+    code, _, stderr = run("summarize", path, "--customer", "c", "--date", "d", "--amount", "a", "-o", out)
+    assert code == 2 and "negative amount" in stderr and "row 1" in stderr and not out.exists()
+
+
+def test_usage_errors_exit_2_in_one_line(tmp_path, log_csv):
+    code, _, stderr = run("summarize", log_csv, "--date", "day", "-o", tmp_path / "s.csv")
+    assert code == 2 and stderr.strip().count("\n") == 0 and "--customer" in stderr
+    code, _, stderr = run("summarize", log_csv, "--customer", "cust", "--date", "day", "-o", tmp_path / "s.xlsx")
+    assert code == 2 and "cannot tell the table format" in stderr
+    code, _, stderr = run("summarize", log_csv, "--customer", "cust", "--date", "day",
+                          "-o", tmp_path / "missing_dir" / "s.csv")
+    assert code == 2 and "does not exist" in stderr
+
+
+def test_an_existing_output_survives_a_failed_run(tmp_path, log_csv):
+    out = tmp_path / "summary.csv"
+    out.write_text("precious")
+    code, _, _ = run("summarize", log_csv, "--customer", "nope", "--date", "day", "-o", out)
+    assert code == 2 and out.read_text() == "precious"
+
+
+def test_failure_while_writing_leaves_nothing(tmp_path, monkeypatch, small_log):
+    from clvmodels import files
+
+    def boom(self, path, **kw):
+        with open(path, "w") as fh:
+            fh.write("half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", boom)
+    with pytest.raises(OSError):
+        files.write_table(small_log, tmp_path / "out.csv")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_internal_errors_exit_1(monkeypatch, tmp_path, log_csv):
+    import clvmodels.data as data
+
+    def broken(*a, **k):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(data, "read_transactions", broken)
+    code = main(["summarize", str(log_csv), "--customer", "cust", "--date", "day", "-o", str(tmp_path / "s.csv")])
+    assert code == 1
+
+
+def test_duplicate_warning_is_one_line(tmp_path, small_log):
+    path = tmp_path / "tx.csv"
+    pd.concat([small_log, small_log.iloc[[0]]]).to_csv(path, index=False)
+    code, _, stderr = run("summarize", path, "--customer", "customer_id", "--date", "date", "--amount", "amount",
+                          "-o", tmp_path / "s.csv")
+    assert code == 0
+    assert [line for line in stderr.splitlines() if line.startswith("clvmodels: warning")] == [
+        "clvmodels: warning: 1 of 7 rows in " + str(path) + " repeat an earlier row exactly (same customer, "
+        "timestamp and amount); they are kept and their amounts added to that day"]
+
+
+def test_demo_runs_offline(tmp_path):
+    code, stdout, stderr = run("demo", "-o", tmp_path / "demo")
+    assert code == 0, stderr
+    written = stdout.split()
+    assert written and all(os.path.exists(p) for p in written)
+    cal = pd.read_csv(tmp_path / "demo" / "cdnow_calibration_holdout.csv")
+    assert len(cal) == 2357

@@ -1,0 +1,152 @@
+"""Customer summaries: the papers' CDNOW summary, lifetimes' numbers, and invariants on random logs."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import clvmodels as clv
+from clvmodels import DataError
+
+from .conftest import make_log
+
+
+def test_cdnow_summary_equals_the_papers_file(cdnow_tx):
+    # Source: cdnow_customers_summary_with_transactions.csv (Fader, Hardie & Lee; shipped in lifetimes),
+    # the 39-week calibration summary used in "Counting Your Customers the Easy Way" (2005). Its values
+    # are rounded to 2 decimals, hence the tolerances of 0.01 week and $0.01.
+    rfm = clv.rfm_summary(cdnow_tx, observation_end="1997-09-30", time_unit="W")
+    ref = clv.load_cdnow_summary()
+    assert len(rfm) == len(ref) == 2357
+    assert rfm.index.equals(ref.index)
+    assert (rfm["frequency"] == ref["frequency"]).all()
+    np.testing.assert_allclose(rfm["recency"], ref["recency"], atol=0.01)
+    np.testing.assert_allclose(rfm["T"], ref["T"], atol=0.01)
+    np.testing.assert_allclose(rfm["monetary_value"], ref["monetary_value"], atol=0.01)
+    assert rfm["frequency"].sum() == 2457  # cumulative repeat transactions at week 39 (FHL 2005, fig. 3)
+    assert (rfm["frequency"] > 0).sum() == 946  # Gamma-Gamma sample (FHL 2005, JMR)
+
+
+def test_cdnow_calibration_holdout(cdnow_tx):
+    cal = clv.calibration_holdout(cdnow_tx, "1997-09-30", "1998-06-30", time_unit="W")
+    # cumulative repeat transactions: 2,457 at week 39, 4,339 at week 78 (FHL 2005, figure 3)
+    assert cal["frequency"].sum() + cal["holdout_frequency"].sum() == 4339
+    assert (cal["holdout_duration"] == 39.0).all()
+    # holdout mean repeat transactions by calibration frequency (FHL 2005, figure 4, "actual" row)
+    group = cal["frequency"].clip(upper=7)
+    actual = cal.groupby(group)["holdout_frequency"].mean().round(3).tolist()
+    assert actual == [0.237, 0.697, 1.393, 1.560, 2.532, 2.947, 3.862, 6.359]
+    np.testing.assert_allclose(cal["holdout_spend"],
+                               cal["holdout_monetary_value"] * cal["holdout_frequency"], rtol=1e-12)
+
+
+def test_master_loads(cdnow_tx):
+    master = clv.load_cdnow("master")
+    assert len(master) == 69659 and master["customer_id"].nunique() == 23570
+    assert len(cdnow_tx) == 6919 and cdnow_tx["customer_id"].nunique() == 2357
+
+
+@pytest.mark.parametrize("unit", ["D", "W"])
+def test_equals_lifetimes(unit):
+    lifetimes_utils = pytest.importorskip("lifetimes.utils")
+    sim = clv.simulate(2000, rng=7, time_unit="W", duration="1y")
+    tx = sim.transactions
+    ours = clv.rfm_summary(tx, observation_end=sim.end, time_unit="D")
+    theirs = lifetimes_utils.summary_data_from_transaction_data(
+        tx, "customer_id", "date", monetary_value_col="amount", observation_period_end=sim.end, freq="D")
+    theirs = theirs.sort_index()
+    assert ours.index.equals(theirs.index)
+    for col in ["frequency", "recency", "T", "monetary_value"]:
+        np.testing.assert_allclose(ours[col], theirs[col], rtol=1e-9, atol=1e-9, err_msg=col)
+    if unit == "W":  # the week unit is the day unit / 7 (lifetimes' own "W" counts calendar weeks instead)
+        weekly = clv.rfm_summary(tx, observation_end=sim.end, time_unit="W")
+        np.testing.assert_allclose(weekly["recency"] * 7, ours["recency"], rtol=1e-12)
+
+
+def test_summary_without_amounts(small_log):
+    rfm = clv.rfm_summary(small_log.drop(columns="amount"), time_unit="D")
+    assert list(rfm.columns) == ["frequency", "recency", "T"]
+    assert rfm.loc["a"].tolist() == [1, 7.0, 35.0]
+
+
+def test_small_log_by_hand(small_log):
+    rfm = clv.rfm_summary(small_log, observation_end="2024-02-05", time_unit="D")
+    assert rfm.loc["a"].tolist() == [1, 7.0, 35.0, 12.0]   # repeat day: 5 + 7
+    assert rfm.loc["b"].tolist() == [0, 0.0, 33.0, 0.0]
+    assert rfm.loc["c"].tolist() == [1, 31.0, 31.0, 6.0]
+    monthly = clv.rfm_summary(small_log, observation_end="2024-02-05", time_unit="M")
+    assert monthly.loc["a", "T"] == pytest.approx(35 / (365.25 / 12), rel=1e-15)
+    # a cut-off before customer c's repeat purchase, and before c was born
+    assert clv.rfm_summary(small_log, observation_end="2024-01-04", time_unit="D").index.tolist() == ["a", "b"]
+
+
+def test_bad_cutoffs(small_log):
+    with pytest.raises(DataError, match="before the first purchase"):
+        clv.rfm_summary(small_log, observation_end="2023-01-01")
+    with pytest.raises(DataError, match="must be after"):
+        clv.calibration_holdout(small_log, "2024-01-10", "2024-01-05")
+    with pytest.raises(DataError, match="after the end of the log"):
+        clv.calibration_holdout(small_log, "2024-01-10", "2024-06-01")
+    with pytest.raises(DataError, match="not a date"):
+        clv.rfm_summary(small_log, observation_end="someday")
+    with pytest.raises(ValueError, match="time_unit"):
+        clv.rfm_summary(small_log, time_unit="Y")
+
+
+# --- properties on random logs -------------------------------------------------------------------
+
+logs = st.builds(lambda seed, n, rows: make_log(np.random.default_rng(seed), n, rows),
+                 st.integers(0, 2**32 - 1), st.integers(1, 30), st.integers(1, 200))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(df=logs, cut=st.integers(0, 399), unit=st.sampled_from(["D", "W", "M"]))
+def test_invariants(df, cut, unit):
+    cut_date = pd.Timestamp("2023-01-01") + pd.Timedelta(days=cut)
+    if cut_date < df["date"].min():
+        return
+    log = clv.read_transactions(df, amount="amount")
+    n_days = df.groupby("customer_id")["date"].nunique()
+    full = clv.rfm_summary(log, time_unit=unit)
+    # frequency <= transactions - 1 (same-day merging can only lower it), recency <= T
+    assert (full["frequency"] <= df.groupby("customer_id").size().loc[full.index] - 1).all()
+    assert (full["frequency"] == n_days.loc[full.index] - 1).all()
+    assert (full["recency"] <= full["T"] + 1e-12).all() and (full["recency"] >= 0).all()
+    assert ((full["frequency"] == 0) == (full["monetary_value"] == 0) | (full["frequency"] == 0)).all()
+    # calibration + holdout purchase days add up to the full count of each customer
+    if cut_date.date() < log.observation_end:
+        cal = clv.calibration_holdout(log, cut_date, time_unit=unit)
+        total = cal["frequency"] + 1 + cal["holdout_frequency"]
+        assert (total == n_days.loc[cal.index]).all()
+        spend = df.groupby("customer_id")["amount"].sum().loc[cal.index]
+        first_day_spend = (df[df.groupby("customer_id")["date"].transform("min") == df["date"]]
+                           .groupby("customer_id")["amount"].sum().loc[cal.index])
+        np.testing.assert_allclose(first_day_spend + cal["monetary_value"] * cal["frequency"]
+                                   + cal["holdout_spend"], spend, rtol=1e-9)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(df=logs, seed=st.integers(0, 2**32 - 1))
+def test_row_order_does_not_matter(df, seed):
+    shuffled = df.sample(frac=1.0, random_state=np.random.default_rng(seed)).reset_index(drop=True)
+    a = clv.rfm_summary(df, time_unit="W")
+    b = clv.rfm_summary(shuffled, time_unit="W")
+    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                HealthCheck.function_scoped_fixture])
+@given(df=logs)
+def test_input_format_does_not_matter(tmp_path_factory, df):
+    folder = tmp_path_factory.mktemp("fmt")
+    df.to_csv(folder / "log.csv", index=False)
+    df.to_parquet(folder / "log.parquet")
+    from_df = clv.rfm_summary(df, time_unit="D")
+    from_parquet = clv.rfm_summary(folder / "log.parquet", time_unit="D")
+    from_csv = clv.rfm_summary(folder / "log.csv", time_unit="D")
+    pd.testing.assert_frame_equal(from_df, from_parquet, check_exact=False, rtol=1e-12)
+    # CSV ids are read as text so that codes such as "007" survive; values are otherwise identical
+    from_csv.index = from_csv.index.astype("int64")
+    from_csv = from_csv.sort_index()  # text ids sort as text
+    pd.testing.assert_frame_equal(from_df, from_csv, check_exact=False, rtol=1e-12)
