@@ -40,19 +40,28 @@ def _as_log(transactions: Any, customer: str, date: str, amount: str | None, rea
     return read_transactions(transactions, customer=customer, date=date, amount=amount, **read_options)
 
 
-def _calibration_sql(has_amount: bool) -> str:
-    spend = ("sum(d.amount) FILTER (WHERE d.date > f.first_date)" if has_amount else "NULL")
-    return f"""
-        cal AS (SELECT * FROM {{daily}} WHERE date <= $cal_end),
-        f AS (SELECT customer_id, min(date) AS first_date FROM cal GROUP BY customer_id),
-        summary AS (
-            SELECT d.customer_id,
-                   count(*) - 1 AS frequency,
-                   date_diff('day', f.first_date, max(d.date)) AS recency_days,
-                   date_diff('day', f.first_date, $cal_end) AS t_days,
-                   {spend} AS repeat_spend
-            FROM cal AS d JOIN f USING (customer_id)
-            GROUP BY d.customer_id, f.first_date)"""
+def _summary_sql(has_amount: bool, holdout: bool) -> str:
+    """One pass over the purchase days, grouped by customer.
+
+    The repeat spend is the total calibration spend minus the first day's (``arg_min`` of the daily
+    amount by date: each day is one row, so this is exact up to one rounding of the subtraction).
+    """
+    cal = "date <= $cal_end"
+    cols = [
+        f"count(*) FILTER (WHERE {cal}) - 1 AS frequency",
+        f"date_diff('day', min(date), max(date) FILTER (WHERE {cal})) AS recency_days",
+        "date_diff('day', min(date), $cal_end) AS t_days",
+    ]
+    if has_amount:
+        cols.append(f"sum(amount) FILTER (WHERE {cal}) - arg_min(amount, date) AS repeat_spend")
+    where = "date <= $cal_end"
+    if holdout:
+        cols.append(f"count(*) FILTER (WHERE NOT {cal}) AS holdout_frequency")
+        if has_amount:
+            cols.append(f"coalesce(sum(amount) FILTER (WHERE NOT {cal}), 0) AS holdout_spend")
+        where = "date <= $hold_end"
+    return (f"SELECT customer_id, {', '.join(cols)} FROM {{daily}} WHERE {where} "
+            "GROUP BY customer_id HAVING min(date) <= $cal_end ORDER BY customer_id")
 
 
 def _finish(df: pd.DataFrame, unit: str, has_amount: bool) -> pd.DataFrame:
@@ -105,8 +114,7 @@ def rfm_summary(
     end = _to_date(observation_end, "observation_end") if observation_end is not None else log.observation_end
     if end < log.first_date:
         raise DataError(f"observation_end {end} is before the first purchase in the log ({log.first_date})")
-    df = log.query("WITH " + _calibration_sql(log.has_amount) + " SELECT * FROM summary ORDER BY customer_id",
-                   {"cal_end": end})
+    df = log.query(_summary_sql(log.has_amount, holdout=False), {"cal_end": end})
     out = _finish(df, unit, log.has_amount)
     out.attrs.update(time_unit=unit, observation_end=end.isoformat(),
                      n_purchases=int(out["frequency"].sum() + len(out)))
@@ -154,13 +162,7 @@ def calibration_holdout(
                         "the holdout would miss purchases the data do not cover")
     if cal_end < log.first_date:
         raise DataError(f"calibration_end {cal_end} is before the first purchase in the log ({log.first_date})")
-    hold_spend = "sum(amount)" if log.has_amount else "NULL"
-    sql = ("WITH " + _calibration_sql(log.has_amount) + f""",
-        hold AS (SELECT customer_id, count(*) AS holdout_frequency, {hold_spend} AS holdout_spend
-                 FROM {{daily}} WHERE date > $cal_end AND date <= $hold_end GROUP BY customer_id)
-        SELECT s.*, coalesce(h.holdout_frequency, 0) AS holdout_frequency, h.holdout_spend
-        FROM summary AS s LEFT JOIN hold AS h USING (customer_id) ORDER BY s.customer_id""")
-    df = log.query(sql, {"cal_end": cal_end, "hold_end": hold_end})
+    df = log.query(_summary_sql(log.has_amount, holdout=True), {"cal_end": cal_end, "hold_end": hold_end})
     out = _finish(df, unit, log.has_amount)
     hf = df["holdout_frequency"].to_numpy(dtype=np.int64)
     out["holdout_frequency"] = hf

@@ -8,7 +8,11 @@ count repeat purchases in the CDNOW summaries (their x and t_x are in whole days
 
 from __future__ import annotations
 
+import functools
 import glob as _glob
+import shutil
+import tempfile
+import weakref
 import itertools
 import os
 from dataclasses import dataclass
@@ -100,23 +104,26 @@ class TransactionLog:
         self.n_duplicated_rows = int(stats.get("n_duplicated_rows", 0))
         self.n_returns = int(stats.get("n_returns", 0))
         self.n_cancelled_days = int(stats.get("n_cancelled_days", 0))
-        n_purchases, n_customers, first, last = con.execute(
-            f"SELECT count(*), count(DISTINCT customer_id), min(date), max(date) FROM {table}"
-        ).fetchone()
+        n_purchases, first, last = con.execute(f"SELECT count(*), min(date), max(date) FROM {table}").fetchone()
         if n_purchases == 0:
             raise DataError(f"the transaction log {source} has no purchases left after validation")
         self.n_purchases = int(n_purchases)
-        self.n_customers = int(n_customers)
         self.first_date: _date = first
         self.last_date: _date = last
         self.observation_end: _date = stats.get("observation_end") or last
+
+    @functools.cached_property
+    def n_customers(self) -> int:
+        """Number of distinct customers (counted on first use)."""
+        return int(self._con.execute(f"SELECT count(DISTINCT customer_id) FROM {self._table}").fetchone()[0])
 
     def query(self, sql: str, params: dict[str, Any] | list[Any] | None = None) -> pd.DataFrame:
         """Run SQL against the log (the table is named ``daily``) and return a DataFrame."""
         return self._con.execute(sql.replace("{daily}", self._table), params or []).fetchdf()
 
     def to_pandas(self) -> pd.DataFrame:
-        """The purchase days as a DataFrame: customer_id, date (datetime64) and amount when present."""
+        """The purchase days as a DataFrame: customer_id, date (datetime64), amount when present, and
+        n_rows (how many input rows were merged into the day)."""
         df = self.query("SELECT * FROM {daily} ORDER BY customer_id, date")
         df["date"] = pd.to_datetime(df["date"])
         return df
@@ -127,6 +134,22 @@ class TransactionLog:
     def __repr__(self) -> str:
         return (f"TransactionLog({self.source}: {self.n_rows:,} rows -> {self.n_purchases:,} purchase days, "
                 f"{self.n_customers:,} customers, {self.first_date} to {self.last_date})")
+
+
+def _connect() -> tuple[duckdb.DuckDBPyConnection, str]:
+    """An in-memory DuckDB connection that spills to a private temporary folder, days in UTC."""
+    tmpdir = tempfile.mkdtemp(prefix="clvmodels-duckdb-")
+    con = duckdb.connect(config={"temp_directory": tmpdir, "preserve_insertion_order": False})
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+    except duckdb.Error:  # pragma: no cover - ICU is built into the PyPI wheels
+        pass
+    return con, tmpdir
+
+
+def _close(con: duckdb.DuckDBPyConnection, tmpdir: str) -> None:
+    con.close()
+    shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def _register_source(con: duckdb.DuckDBPyConnection, source: Any, columns: list[str],
@@ -264,12 +287,8 @@ def read_transactions(
     if len(set(wanted)) != len(wanted):
         raise DataError("customer, date and amount must be three different columns", columns=wanted)
 
-    con = duckdb.connect()
+    con, tmpdir = _connect()
     try:
-        try:
-            con.execute("SET TimeZone = 'UTC'")
-        except duckdb.Error:  # pragma: no cover - ICU is built into the PyPI wheels
-            pass
         _, description, dtypes = _register_source(con, source, wanted, csv_options or {})
         missing_cols = [c for c in wanted if c not in dtypes]
         if missing_cols:
@@ -278,8 +297,9 @@ def read_transactions(
                             f"(available: {available})", columns=missing_cols)
         log = _validate_and_merge(con, description, customer, date, amount, dtypes, date_format, end, returns)
     except BaseException:
-        con.close()
+        _close(con, tmpdir)
         raise
+    weakref.finalize(log, _close, con, tmpdir)
     return log
 
 
@@ -328,51 +348,53 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
         raise _row_errors(con, description, failed)
 
     stats: dict[str, Any] = {"n_rows": n_rows, "observation_end": end}
-    amount_key = ", amount" if amount is not None else ""
-    (stats["n_duplicated_rows"],) = con.execute(
-        f"SELECT coalesce(sum(n) - count(*), 0) FROM "
-        f"(SELECT count(*) AS n FROM parsed GROUP BY customer_id, _ts{amount_key})"
-    ).fetchone()
-    if stats["n_duplicated_rows"]:
-        warn(
-            f"{stats['n_duplicated_rows']:,} of {n_rows:,} rows in {description} repeat an earlier row exactly "
-            "(same customer, timestamp and amount); they are kept and their amounts added to that day"
-        )
-
-    table = "daily"
-    if amount is None:
-        con.execute(f"CREATE TABLE {table} AS SELECT customer_id, CAST(_ts AS DATE) AS date "
-                    "FROM parsed GROUP BY ALL")
-    elif returns == "net":
-        con.execute("CREATE TABLE _netted AS SELECT customer_id, CAST(_ts AS DATE) AS date, sum(amount) AS amount, "
-                    "bool_or(amount < 0) AS had_return FROM parsed GROUP BY ALL")
+    keep = ""
+    if amount is not None and returns != "error":
         stats["n_returns"] = con.execute("SELECT count(*) FROM parsed WHERE amount < 0").fetchone()[0]
-        over = con.execute("SELECT count(*), min(customer_id::VARCHAR), min(date) FROM _netted "
-                           "WHERE had_return AND round(amount, 9) < 0").fetchone()
+        keep = "WHERE amount >= 0" if returns == "drop" else ""
+    sums = ", sum(amount) AS amount" if amount is not None else ""
+    netted = ", bool_or(amount < 0) AS _had_return" if returns == "net" and amount is not None else ""
+    # The one big aggregation: rows -> purchase days. n_rows counts the rows merged into each day.
+    con.execute(f"CREATE TABLE daily AS SELECT customer_id, CAST(_ts AS DATE) AS date{sums}, "
+                f"CAST(count(*) AS INTEGER) AS n_rows{netted} FROM parsed {keep} GROUP BY ALL")
+    if netted:
+        over = con.execute("SELECT count(*), min(customer_id::VARCHAR), min(date) FROM daily "
+                           "WHERE _had_return AND round(amount, 9) < 0").fetchone()
         if over[0]:
             raise DataError(f"{over[0]:,} customer-days in {description} have returns larger than that day's "
                             f"purchases (first: customer {over[1]} on {over[2]}); use returns='drop' for "
                             "returns of earlier purchases")
         stats["n_cancelled_days"] = con.execute(
-            "SELECT count(*) FROM _netted WHERE had_return AND round(amount, 9) = 0").fetchone()[0]
-        con.execute(f"CREATE TABLE {table} AS SELECT customer_id, date, amount FROM _netted "
-                    "WHERE NOT (had_return AND round(amount, 9) = 0)")
-        con.execute("DROP TABLE _netted")
-    else:
-        where = ""
-        if returns == "drop":
-            stats["n_returns"] = con.execute("SELECT count(*) FROM parsed WHERE amount < 0").fetchone()[0]
-            where = "WHERE amount >= 0"
-        con.execute(f"CREATE TABLE {table} AS SELECT customer_id, CAST(_ts AS DATE) AS date, "
-                    f"sum(amount) AS amount FROM parsed {where} GROUP BY ALL")
+            "SELECT count(*) FROM daily WHERE _had_return AND round(amount, 9) = 0").fetchone()[0]
+        con.execute("DELETE FROM daily WHERE _had_return AND round(amount, 9) = 0")
+        con.execute("ALTER TABLE daily DROP COLUMN _had_return")
+
+    # Exact duplicates can only be among rows merged into one day: check just those days.
+    stats["n_duplicated_rows"] = 0
+    if (con.execute("SELECT max(n_rows) FROM daily").fetchone()[0] or 0) > 1:
+        amount_key = ", p.amount" if amount is not None else ""
+        keep_rows = keep.replace("WHERE amount", "WHERE p.amount")
+        (stats["n_duplicated_rows"],) = con.execute(
+            "SELECT coalesce(sum(c - 1), 0) FROM (SELECT count(*) AS c FROM parsed AS p "
+            "SEMI JOIN (SELECT customer_id, date FROM daily WHERE n_rows > 1) AS m "
+            f"ON p.customer_id = m.customer_id AND CAST(p._ts AS DATE) = m.date {keep_rows} "
+            f"GROUP BY p.customer_id, p._ts{amount_key} HAVING count(*) > 1)"
+        ).fetchone()
+    if stats["n_duplicated_rows"]:
+        warn(
+            f"{stats['n_duplicated_rows']:,} of {n_rows:,} rows in {description} repeat an earlier row exactly "
+            "(same customer, timestamp and amount); they are kept and their amounts added to that day"
+        )
     con.execute("DROP VIEW parsed")
     con.execute("DROP VIEW src")
-    return TransactionLog(con, table, has_amount=amount is not None, source=description, stats=stats)
+    return TransactionLog(con, "daily", has_amount=amount is not None, source=description, stats=stats)
 
 
 def _row_errors(con, description: str, failed: list[tuple[_Check, int]]) -> DataError:
     """Collect the first offending row positions of every failed check into one DataError."""
-    con.execute("SET threads = 1")  # row_number() OVER () then follows input order
+    # One thread and insertion order kept: row_number() OVER () then numbers rows in input order.
+    con.execute("SET threads = 1")
+    con.execute("SET preserve_insertion_order = true")
     problems = []
     for check, n in failed:
         rows = [r[0] for r in con.execute(
