@@ -75,6 +75,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     _say(args, f"calibration to {CDNOW_CALIBRATION_END}: {len(summary):,} customers, "
                f"{summary['frequency'].sum():,} repeat purchases, {repeat:.1%} repeat buyers; "
                f"holdout to {CDNOW_HOLDOUT_END}: {summary['holdout_frequency'].sum():,} purchases")
+    _say(args, "wrote:")
     print(path)
     return 0
 

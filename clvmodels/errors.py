@@ -56,7 +56,8 @@ class DataError(ClvError, ValueError):
         if self.n_rows:
             shown = ", ".join(str(r) for r in self.rows[:_MAX_ROWS_SHOWN])
             more = f" and {self.n_rows - min(len(self.rows), _MAX_ROWS_SHOWN)} more" if self.n_rows > _MAX_ROWS_SHOWN else ""
-            parts.append(f"{self.n_rows} row{'s' if self.n_rows != 1 else ''} (row {shown}{more})")
+            parts.append(f"{self.n_rows} row{'s' if self.n_rows != 1 else ''} "
+                         f"(0-based row {shown}{more})")
         where = (" [" + "; ".join(parts) + "]") if parts else ""
         return f"{self.reason}{where}"
 

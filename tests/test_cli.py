@@ -34,6 +34,9 @@ def test_summarize_writes_the_summary(tmp_path, log_csv, small_log, suffix):
     expected = clv.rfm_summary(small_log, observation_end="2024-02-05", time_unit="D")
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not the private mode of a temp file
 
 
 def test_summarize_calibration_holdout(tmp_path, log_csv):
@@ -57,7 +60,7 @@ def test_bad_values_exit_2(tmp_path):
     path.write_text("c,d,a\n1,2024-01-01,5\n1,2024-01-02,-3\n")
     out = tmp_path / "s.csv"
     code, _, stderr = run("summarize", path, "--customer", "c", "--date", "d", "--amount", "a", "-o", out)
-    assert code == 2 and "negative amount" in stderr and "row 1" in stderr and not out.exists()
+    assert code == 2 and "negative amount" in stderr and "0-based row 1" in stderr and not out.exists()
 
 
 def test_usage_errors_exit_2_in_one_line(tmp_path, log_csv):

@@ -24,6 +24,7 @@ def test_cdnow_summary_equals_the_papers_file(cdnow_tx):
     np.testing.assert_allclose(rfm["recency"], ref["recency"], atol=0.01)
     np.testing.assert_allclose(rfm["T"], ref["T"], atol=0.01)
     np.testing.assert_allclose(rfm["monetary_value"], ref["monetary_value"], atol=0.01)
+    assert rfm.loc[2, "monetary_value"] == 11.77  # one repeat purchase: its amount, no rounding noise
     assert rfm["frequency"].sum() == 2457  # cumulative repeat transactions at week 39 (FHL 2005, fig. 3)
     assert (rfm["frequency"] > 0).sum() == 946  # Gamma-Gamma sample (FHL 2005, JMR)
 

@@ -78,7 +78,7 @@ def test_several_problems_are_reported_together(small_log):
 
 def test_many_bad_rows_are_counted_not_all_listed():
     df = pd.DataFrame({"customer_id": range(100), "date": ["bad"] * 100, "amount": 1.0})
-    with pytest.raises(DataError, match=r"100 rows \(row 0, 1, 2, 3, 4 and 95 more\)"):
+    with pytest.raises(DataError, match=r"100 rows \(0-based row 0, 1, 2, 3, 4 and 95 more\)"):
         read(df)
 
 

@@ -159,7 +159,7 @@ def _register_source(con: duckdb.DuckDBPyConnection, source: Any, columns: list[
         name = f"_clv_input_{next(_counter)}"
         con.register(name, source)
         con.execute(f"CREATE VIEW src AS SELECT * FROM {name}")
-        description = f"DataFrame ({len(source):,} rows)"
+        description = "the DataFrame"
     elif isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         files = sorted(_glob.glob(path)) if _glob.has_magic(path) else ([path] if os.path.exists(path) else [])
@@ -331,7 +331,7 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
         ]
         if returns == "error":
             checks.append(_Check("amount < 0", amount,
-                                 "negative amount (a return?); pass returns='drop' or returns='net'"))
+                                 "negative amount (a return?); choose how to treat returns: 'drop' or 'net'"))
     if end is not None:
         checks.append(_Check(f"CAST(_ts AS DATE) > DATE '{end.isoformat()}'", date,
                              f"transaction after the observation end {end.isoformat()}"))
@@ -381,10 +381,10 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
             f"GROUP BY p.customer_id, p._ts{amount_key} HAVING count(*) > 1)"
         ).fetchone()
     if stats["n_duplicated_rows"]:
-        warn(
-            f"{stats['n_duplicated_rows']:,} of {n_rows:,} rows in {description} repeat an earlier row exactly "
-            "(same customer, timestamp and amount); they are kept and their amounts added to that day"
-        )
+        what = "customer, timestamp and amount" if amount is not None else "customer and timestamp"
+        added = "; they are kept and their amounts added to that day" if amount is not None else "; they are kept"
+        warn(f"{stats['n_duplicated_rows']:,} of {n_rows:,} rows in {description} repeat an earlier row exactly "
+             f"(same {what}){added}")
     con.execute("DROP VIEW parsed")
     con.execute("DROP VIEW src")
     return TransactionLog(con, "daily", has_amount=amount is not None, source=description, stats=stats)
