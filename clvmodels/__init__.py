@@ -18,6 +18,8 @@ from .data import (
     simulate,
 )
 from .errors import ConvergenceError, DataError, DataWarning, NotFittedError
+from .models import BetaGeo, FitResult, GammaGamma, load_model, load_models, save_models
+from .value import customer_value
 
 try:
     __version__ = _version("clvmodels")
@@ -39,4 +41,11 @@ __all__ = [
     "simulate",
     "SimulatedData",
     "datasets",
+    "BetaGeo",
+    "GammaGamma",
+    "FitResult",
+    "load_model",
+    "load_models",
+    "save_models",
+    "customer_value",
 ]

@@ -1,0 +1,171 @@
+"""What every summary-based estimator shares: input checks, the not-fitted guard, horizons in units.
+
+scikit-learn habits: the constructor stores options only; ``fit`` returns self; fitted attributes end
+in ``_``; using an unfitted model raises :class:`NotFittedError`.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError, NotFittedError
+from ..timeunits import Horizon, check_unit, horizon_label, to_units
+from ._mle import FitResult, fingerprint
+
+__all__ = ["SummaryModel", "as_float_array", "MODEL_REGISTRY"]
+
+#: Estimator classes by name, for loading saved models.
+MODEL_REGISTRY: dict[str, type["SummaryModel"]] = {}
+
+
+def as_float_array(summary: pd.DataFrame, column: str) -> np.ndarray:
+    """A numeric column as float64, or DataError if it is missing or not numeric (no silent casting)."""
+    if not isinstance(summary, pd.DataFrame):
+        raise TypeError(f"expected a customer summary DataFrame, got {type(summary).__name__}")
+    if column not in summary.columns:
+        raise DataError(f"the summary has no {column!r} column (columns: {', '.join(map(str, summary.columns))})",
+                        columns=[column])
+    col = summary[column]
+    if not (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)):
+        raise DataError(f"summary column {column!r} is not numeric ({col.dtype})", columns=[column])
+    return col.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _bad_rows(mask: np.ndarray, reason: str, columns: list[str]) -> None:
+    if np.any(mask):
+        rows = np.flatnonzero(mask)
+        raise DataError(reason, columns=columns, rows=rows[:5], n_rows=len(rows))
+
+
+def check_rfm(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> None:
+    """Validate frequency / recency / T arrays: finite, counts whole, 0 <= recency <= T."""
+    for name, v in (("frequency", x), ("recency", t_x), ("T", T)):
+        _bad_rows(~np.isfinite(v), f"{name} is missing, NaN or infinite", [name])
+        _bad_rows(v < 0, f"{name} is negative", [name])
+    _bad_rows(x != np.round(x), "frequency is not a whole number of repeat purchases", ["frequency"])
+    _bad_rows(t_x > T * (1 + 1e-12) + 1e-12, "recency is larger than T (last purchase after the end of the period)",
+              ["recency", "T"])
+    _bad_rows((x == 0) & (t_x > 0), "recency is positive but frequency is 0 (recency counts repeat purchases)",
+              ["frequency", "recency"])
+
+
+class SummaryModel:
+    """Base class of the maximum-likelihood models fitted to a customer summary."""
+
+    model_name: ClassVar[str] = ""
+    param_names: ClassVar[tuple[str, ...]] = ()
+    required_columns: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.model_name:
+            MODEL_REGISTRY[cls.model_name] = cls
+
+    # options, for persistence and repr ------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        """The constructor options (scikit-learn's name for them)."""
+        import inspect
+
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {n: getattr(self, n) for n in names}
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        fitted = ", fitted" if hasattr(self, "result_") else ""
+        return f"{type(self).__name__}({opts}){fitted}"
+
+    # fitting helpers --------------------------------------------------------------------------------
+    def _prepare(self, summary: pd.DataFrame, weights: Any) -> tuple[np.ndarray, ...]:
+        arrays = [as_float_array(summary, c) for c in self.required_columns]
+        if len(arrays[0]) == 0:
+            raise DataError("the summary is empty")
+        self._check_values(*arrays)
+        if weights is None:
+            w = np.ones(len(arrays[0]))
+        else:
+            w = as_float_array(summary, weights) if isinstance(weights, str) else np.asarray(weights, dtype=np.float64)
+            if w.shape != arrays[0].shape:
+                raise DataError(f"weights has {len(w)} values for {len(arrays[0])} customers")
+            _bad_rows(~np.isfinite(w) | (w < 0), "weights must be finite and >= 0", ["weights"])
+        if w.sum() < 2:
+            raise DataError(f"{self.model_name} needs at least two customers to fit; got {w.sum():g}")
+        return (*arrays, w)
+
+    def _check_values(self, *arrays: np.ndarray) -> None:
+        check_rfm(*arrays[:3])
+
+    @staticmethod
+    def _time_unit(summary: pd.DataFrame, time_unit: str | None) -> str | None:
+        unit = time_unit or getattr(summary, "attrs", {}).get("time_unit")
+        return check_unit(unit) if unit else None
+
+    def _set_result(self, result: FitResult, fingerprint_: str) -> None:
+        """Install a fit: the result and the attributes derived from it (after fit, or when loading)."""
+        self.result_ = result
+        self.params_ = dict(result.params)
+        self.loglik_ = result.loglik
+        self.time_unit_ = result.time_unit
+        self.n_customers_ = result.n_obs
+        self.fingerprint_ = fingerprint_
+
+    # prediction helpers ------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "result_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(summary) first")
+
+    def _p(self) -> tuple[float, ...]:
+        return tuple(self.params_[n] for n in self.param_names)
+
+    def _units(self, t: Horizon) -> float:
+        """A horizon in the model's time unit: numbers are taken as units already."""
+        if isinstance(t, str):
+            if not self.time_unit_:
+                raise ValueError(f"horizon {t!r} needs the summary's time unit: fit with time_unit=... "
+                                 "or give t as a number of units")
+            return to_units(t, self.time_unit_)
+        t = float(t)
+        if not (np.isfinite(t) and t >= 0):
+            raise ValueError(f"t must be a non-negative duration, got {t!r}")
+        return t
+
+    def _units_array(self, t: Any) -> np.ndarray:
+        if isinstance(t, str):
+            return np.asarray(self._units(t))
+        arr = np.asarray(t, dtype=np.float64)
+        if np.any(~np.isfinite(arr) | (arr < 0)):
+            raise ValueError("t must be non-negative durations")
+        return arr
+
+    def _label(self, t: Horizon) -> str:
+        return horizon_label(t, self.time_unit_)
+
+    # reporting and persistence -----------------------------------------------------------------------
+    def summary(self, level: float = 0.95) -> str:
+        """Parameters with standard errors and confidence intervals, log-likelihood, AIC/BIC, convergence."""
+        self._check_fitted()
+        return self.result_.summary(level)
+
+    @property
+    def params_se_(self) -> MappingProxyType:
+        self._check_fitted()
+        return self.result_.se
+
+    def save(self, path: str) -> None:
+        """Save as JSON (parameters, covariance, time unit, data fingerprint, package version)."""
+        from .persistence import save_models
+
+        save_models({self.model_name: self}, path)
+
+    @classmethod
+    def load(cls, path: str) -> "SummaryModel":
+        """Load a model saved with :meth:`save` (refuses other model types, newer formats, edited files)."""
+        from .persistence import load_models
+
+        models = list(load_models(path).values())
+        if len(models) != 1 or not isinstance(models[0], cls):
+            raise DataError(f"{path} does not hold exactly one {cls.__name__}")
+        return models[0]

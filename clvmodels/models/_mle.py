@@ -1,0 +1,231 @@
+"""Shared maximum-likelihood machinery: row compression, fitting on log-parameters, standard errors.
+
+numpy and scipy only. A model supplies a function returning the weighted log-likelihood and its
+analytic gradient with respect to the natural parameters; this module optimises it over
+log-parameters with L-BFGS-B, takes the Hessian by central differences of the analytic gradient, and
+returns a frozen :class:`FitResult`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+from scipy import optimize, stats
+
+from ..errors import ConvergenceError
+
+__all__ = ["FitResult", "compress", "fit_mle", "fingerprint"]
+
+LogLikGrad = Callable[[np.ndarray], tuple[float, np.ndarray]]
+#: Newton decrement g' H^-1 g accepted at the optimum: the log-likelihood is within half of it of the maximum.
+NEWTON_DECREMENT = 1e-9
+
+
+def compress(*columns: np.ndarray, weights: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Collapse identical rows of the given columns into unique rows and weights.
+
+    Real summaries at daily or weekly grain repeat (frequency, recency, T) rows massively; the
+    likelihood of n identical rows is n times the likelihood of one.
+    """
+    stacked = np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
+    unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    w = np.ones(len(stacked)) if weights is None else np.asarray(weights, dtype=np.float64)
+    counts = np.bincount(inverse.ravel(), weights=w, minlength=len(unique))
+    keep = counts > 0
+    return [unique[keep, j] for j in range(unique.shape[1])], counts[keep]
+
+
+def fingerprint(columns: Sequence[np.ndarray], weights: np.ndarray) -> str:
+    """SHA-256 of the compressed data a model was fitted on (order-independent)."""
+    h = hashlib.sha256()
+    for c in (*columns, weights):
+        h.update(np.ascontiguousarray(c, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A maximum-likelihood fit: parameters, uncertainty and fit statistics (read-only).
+
+    Confidence intervals are Wald intervals on the log scale (all parameters are positive), mapped back:
+    ``exp(log(theta) +- z * se_log)``; standard errors are on the natural scale by the delta method.
+    """
+
+    model: str
+    param_names: tuple[str, ...]
+    params: MappingProxyType
+    se: MappingProxyType
+    cov: np.ndarray = field(repr=False)
+    loglik: float
+    n_obs: float
+    n_unique: int
+    converged: bool
+    iterations: int
+    message: str
+    time_unit: str | None = None
+    extra: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def k(self) -> int:
+        return len(self.param_names)
+
+    @property
+    def aic(self) -> float:
+        return 2 * self.k - 2 * self.loglik
+
+    @property
+    def bic(self) -> float:
+        return self.k * math.log(self.n_obs) - 2 * self.loglik
+
+    def conf_int(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
+        """Wald intervals on the log scale: ``{name: (lower, upper)}``."""
+        z = stats.norm.ppf(0.5 + level / 2)
+        out = {}
+        for name in self.param_names:
+            value, se = self.params[name], self.se[name]
+            half = z * se / value if value > 0 and np.isfinite(se) else np.inf
+            out[name] = (value * math.exp(-half), value * math.exp(half)) if np.isfinite(half) else (0.0, np.inf)
+        return out
+
+    def table(self, level: float = 0.95):
+        """Parameters, standard errors and intervals as a DataFrame."""
+        import pandas as pd
+
+        ci = self.conf_int(level)
+        pct = f"{level:.0%}"
+        return pd.DataFrame(
+            {"estimate": [self.params[n] for n in self.param_names],
+             "se": [self.se[n] for n in self.param_names],
+             f"lower {pct}": [ci[n][0] for n in self.param_names],
+             f"upper {pct}": [ci[n][1] for n in self.param_names]},
+            index=pd.Index(self.param_names, name="parameter"))
+
+    def summary(self, level: float = 0.95) -> str:
+        """A readable summary: parameters with standard errors and intervals, then fit statistics."""
+        lines = [f"{self.model} maximum-likelihood fit" + (f" (time unit {self.time_unit})" if self.time_unit else ""),
+                 self.table(level).to_string(float_format=lambda v: f"{v:.6g}"), ""]
+        stats_rows = [("log-likelihood", f"{self.loglik:.4f}"), ("AIC", f"{self.aic:.2f}"), ("BIC", f"{self.bic:.2f}"),
+                      ("customers", f"{self.n_obs:,.0f}"), ("distinct rows", f"{self.n_unique:,}"),
+                      ("converged", f"{self.converged} ({self.iterations} iterations, {self.message})")]
+        stats_rows += [(k, str(v)) for k, v in self.extra.items()]
+        width = max(len(k) for k, _ in stats_rows)
+        lines += [f"{k:<{width}}  {v}" for k, v in stats_rows]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _neg_log_space(loglik_grad: LogLikGrad) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """Negative log-likelihood and gradient over log-parameters (chain rule: d/dlog(x) = x d/dx)."""
+
+    def fun(log_theta: np.ndarray) -> tuple[float, np.ndarray]:
+        theta = np.exp(log_theta)
+        ll, grad = loglik_grad(theta)
+        if not np.isfinite(ll):
+            return np.inf, np.zeros_like(log_theta)
+        return -ll, -(grad * theta)
+
+    return fun
+
+
+def _hessian_log(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x: np.ndarray) -> np.ndarray:
+    """Hessian by central differences of the analytic gradient (step ~ eps^(1/3) on the log scale)."""
+    k = len(x)
+    h = np.full(k, np.cbrt(np.finfo(float).eps)) * np.maximum(1.0, np.abs(x))
+    hess = np.empty((k, k))
+    for j in range(k):
+        e = np.zeros(k)
+        e[j] = h[j]
+        hess[:, j] = (fun(x + e)[1] - fun(x - e)[1]) / (2 * h[j])
+    return (hess + hess.T) / 2
+
+
+def fit_mle(
+    model: str,
+    param_names: Sequence[str],
+    loglik_grad: LogLikGrad,
+    start: np.ndarray,
+    *,
+    n_obs: float,
+    n_unique: int,
+    time_unit: str | None = None,
+    maxiter: int = 2000,
+    advice: str = "",
+    extra: dict[str, Any] | None = None,
+) -> FitResult:
+    """Maximise a log-likelihood over positive parameters; raise ConvergenceError with advice on failure."""
+    fun = _neg_log_space(loglik_grad)
+    x0 = np.log(np.asarray(start, dtype=np.float64))
+    # L-BFGS-B to get close, then Newton steps on the finite-difference Hessian of the analytic
+    # gradient: L-BFGS-B's line search can stop on rounding noise ("ABNORMAL") short of the optimum.
+    res = optimize.minimize(fun, x0, jac=True, method="L-BFGS-B",
+                            options={"maxiter": maxiter, "ftol": 1e-14, "gtol": 1e-8})
+    x, f, iterations = res.x, res.fun, int(res.nit)
+    decrement = np.inf
+    for _ in range(20):
+        if not (np.all(np.isfinite(x)) and np.isfinite(f)):
+            break
+        g = fun(x)[1]
+        hess = _hessian_log(fun, x)
+        try:
+            step = np.linalg.solve(hess, g)
+        except np.linalg.LinAlgError:
+            break
+        decrement = float(g @ step)  # Newton decrement: twice the expected gain of a full step
+        if not decrement >= 0:  # Hessian not positive definite: not at a maximum
+            decrement = np.inf
+            break
+        if decrement < NEWTON_DECREMENT:
+            break
+        t = 1.0
+        while t > 1e-6:
+            f_new = fun(x - t * step)[0]
+            if f_new <= f:
+                break
+            t /= 2
+        if t <= 1e-6:
+            break
+        x, f, iterations = x - t * step, f_new, iterations + 1
+    theta = np.exp(x)
+    # Converged: a Newton step from here would raise the log-likelihood by less than NEWTON_DECREMENT / 2.
+    converged = bool(np.all(np.isfinite(theta)) and np.isfinite(f) and decrement < NEWTON_DECREMENT)
+    grad_norm = float(np.max(np.abs(fun(x)[1]))) if np.all(np.isfinite(x)) else np.inf
+    if not converged:
+        raise ConvergenceError(
+            f"{model}: the optimiser did not converge ({res.message}; largest gradient {grad_norm:.3g}; "
+            f"parameters {dict(zip(param_names, theta))}). " + (advice or "Check the data, or try another time unit."))
+    if np.any(np.abs(x) > 30):
+        raise ConvergenceError(
+            f"{model}: a parameter ran to the edge of its range ({dict(zip(param_names, theta))}): the data do "
+            "not identify the model. " + advice)
+    hess = _hessian_log(fun, x)
+    try:
+        cov_log = np.linalg.inv(hess)
+    except np.linalg.LinAlgError:
+        cov_log = np.full_like(hess, np.nan)
+    jac = np.diag(theta)
+    cov = jac @ cov_log @ jac
+    cov.flags.writeable = False
+    se = np.sqrt(np.where(np.diag(cov) >= 0, np.diag(cov), np.nan))
+    return FitResult(
+        model=model,
+        param_names=tuple(param_names),
+        params=MappingProxyType({n: float(v) for n, v in zip(param_names, theta)}),
+        se=MappingProxyType({n: float(v) for n, v in zip(param_names, se)}),
+        cov=cov,
+        loglik=float(-f),
+        n_obs=float(n_obs),
+        n_unique=int(n_unique),
+        converged=converged,
+        iterations=iterations,
+        message=f"Newton decrement {decrement:.1e}, largest log-scale gradient {grad_norm:.1e}",
+        time_unit=time_unit,
+        extra=MappingProxyType(dict(extra or {})),
+    )

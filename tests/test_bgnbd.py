@@ -1,0 +1,200 @@
+"""BG/NBD: the published CDNOW numbers, invariances, extremes and degenerate data."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import clvmodels as clv
+from clvmodels import DataError, NotFittedError
+from clvmodels.models import bgnbd as B
+
+# Fader, Hardie & Lee (2005), "Counting Your Customers the Easy Way", Marketing Science 24(2), and the
+# acceptance table in shared/reference/cdnow.md (CDNOW sample, 39-week calibration, weeks).
+PAPER = (0.243, 4.414, 0.793, 2.426)          # the paper's rounded estimates
+MLE = {"r": 0.2426, "alpha": 4.4135, "a": 0.7929, "b": 2.4258}
+
+
+@pytest.fixture(scope="module")
+def cal(cdnow_tx):
+    return clv.calibration_holdout(cdnow_tx, "1997-09-30", "1998-06-30", time_unit="W")
+
+
+@pytest.fixture(scope="module")
+def bg(cal):
+    return clv.BetaGeo().fit(cal)
+
+
+def test_cdnow_parameters_and_loglik(bg):
+    for name, value in MLE.items():
+        assert bg.params_[name] == pytest.approx(value, rel=1e-3)
+    assert bg.loglik_ == pytest.approx(-9582.43, abs=0.01)
+    assert bg.result_.converged and bg.time_unit_ == "W" and bg.n_customers_ == 2357
+
+
+def test_the_papers_file_gives_the_same_fit():
+    # The papers' own (rounded) summary file: same estimates to the reference tolerance.
+    bg = clv.BetaGeo().fit(clv.load_cdnow_summary(), time_unit="W")
+    for name, value in MLE.items():
+        assert bg.params_[name] == pytest.approx(value, rel=1e-3)
+
+
+def test_cdnow_worked_examples(bg):
+    p = tuple(bg.params_[k] for k in B.PARAMS)
+    assert B.conditional_expected_purchases(*p, 2, 30.43, 38.86, 39) == pytest.approx(1.2259, abs=1e-3)
+    assert B.conditional_expected_purchases(*PAPER, 2, 30.43, 38.86, 39) == pytest.approx(1.2260, abs=1e-3)
+    assert B.p_alive(*p, 2, 30.43, 38.86) == pytest.approx(0.7266, abs=1e-3)
+    ts = np.array([0.1429, 1, 3, 31.8571, 32, 78])
+    np.testing.assert_allclose(B.expected_purchases_new(*p, ts),
+                               [0.0078, 0.0532, 0.1506, 1.0405, 1.0437, 1.8576], atol=1e-3)
+    assert B.pmf_new(*PAPER, 39, 0)[0] == pytest.approx(0.5737864, abs=1e-5)
+    assert B.conditional_expected_purchases(*p, 26, 30.857143, 31, 52) == pytest.approx(25.757, abs=5e-3)
+    assert B.p_alive(*p, 26, 30.857143, 31) == pytest.approx(0.96885, abs=1e-3)
+
+
+def test_holdout_table_by_calibration_frequency(bg, cal):
+    # FHL (2005) figure 4: BG/NBD conditional expectations for weeks 40-78 by calibration frequency
+    pred = bg.expected_purchases(cal, 39)
+    table = pred.groupby(cal["frequency"].clip(upper=7)).mean()
+    np.testing.assert_allclose(table, [.225, .523, 1.044, 1.520, 2.164, 2.654, 3.504, 6.157], atol=5e-4)
+    assert cal.groupby(cal["frequency"].clip(upper=7)).size().tolist() == [1411, 439, 214, 100, 62, 38, 29, 64]
+
+
+def test_week_78_tracking_forecast(bg, cal):
+    # each customer from its own first-purchase day: weeks since 1997-01-01
+    birth = 272 / 7 - cal["T"].to_numpy()
+    at_paper = B.expected_cumulative_purchases(*PAPER, birth, [78])[0]
+    assert at_paper == pytest.approx(4171.4, abs=0.1)
+    assert bg.expected_cumulative_purchases(birth, [78])[0] == pytest.approx(4171.4, abs=10)
+    actual = cal["frequency"].sum() + cal["holdout_frequency"].sum()
+    assert actual == 4339 and (at_paper - actual) / actual == pytest.approx(-0.039, abs=0.0005)
+
+
+def test_summary_reports_everything(bg):
+    text = bg.summary()
+    for word in ["r ", "alpha", "se", "lower 95%", "log-likelihood", "-9582.429", "AIC", "BIC", "customers",
+                 "converged       True"]:
+        assert word in text
+    table = bg.result_.table()
+    assert list(table.index) == ["r", "alpha", "a", "b"] and (table["se"] > 0).all()
+    lo, hi = bg.result_.conf_int()["r"]
+    assert lo < bg.params_["r"] < hi
+
+
+def test_analytic_gradient_matches_finite_differences(cal):
+    x, t_x, T = (cal[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    w = np.ones_like(x)
+    theta = np.array([0.3, 5.0, 0.9, 2.0])
+    _, grad = B.loglik_and_grad(theta, x, t_x, T, w)
+    for i in range(4):
+        h = 1e-6 * theta[i]
+        up, down = theta.copy(), theta.copy()
+        up[i] += h
+        down[i] -= h
+        fd = (B.loglik_and_grad(up, x, t_x, T, w)[0] - B.loglik_and_grad(down, x, t_x, T, w)[0]) / (2 * h)
+        assert grad[i] == pytest.approx(fd, rel=1e-5)
+
+
+def test_weights_equal_expanded_rows(cal):
+    sub = cal.iloc[:400]
+    weights = np.random.default_rng(0).integers(1, 4, len(sub))
+    expanded = sub.loc[sub.index.repeat(weights)].reset_index(drop=True)
+    a = clv.BetaGeo().fit(sub, weights=weights)
+    b = clv.BetaGeo().fit(expanded)
+    for k in B.PARAMS:
+        assert a.params_[k] == pytest.approx(b.params_[k], rel=1e-6)
+    assert a.loglik_ == pytest.approx(b.loglik_, rel=1e-10)
+
+
+def test_rescaling_time_gives_the_same_predictions(cal, bg):
+    days = cal.copy()
+    for c in ("recency", "T"):
+        days[c] = days[c] * 7
+    bd = clv.BetaGeo().fit(days, time_unit="D")
+    assert bd.params_["alpha"] == pytest.approx(bg.params_["alpha"] * 7, rel=1e-5)
+    for k in ("r", "a", "b"):
+        assert bd.params_[k] == pytest.approx(bg.params_[k], rel=1e-5)
+    np.testing.assert_allclose(bd.expected_purchases(days, "1y"), bg.expected_purchases(cal, "1y"), rtol=1e-5)
+    np.testing.assert_allclose(bd.p_alive(days), bg.p_alive(cal), rtol=1e-5)
+    # the log-likelihood of continuous times changes by -sum(x) * log(7)
+    assert bd.loglik_ == pytest.approx(bg.loglik_ - cal["frequency"].sum() * np.log(7), abs=1e-3)
+
+
+def test_recovers_simulated_parameters():
+    truth = {"r": 0.5, "alpha": 8.0, "a": 0.7, "b": 3.0, "p": 6.0, "q": 3.7, "gamma": 15.0}
+    for seed in range(3):
+        sim = clv.simulate(8000, truth, rng=seed, acquisition="12W", duration="2y")
+        rfm = clv.rfm_summary(sim.transactions, observation_end=sim.end, time_unit="W")
+        fit = clv.BetaGeo().fit(rfm)
+        for k in B.PARAMS:
+            assert abs(fit.params_[k] - truth[k]) < 3 * fit.result_.se[k], (seed, k, fit.params_, fit.result_.se)
+
+
+def test_pmf_sums_to_one_and_matches_the_mean(bg, cal):
+    probs = bg.purchase_probabilities(cal.iloc[:50], 39, n_max=400)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
+    mean = (probs * np.arange(401)).sum(axis=1)
+    np.testing.assert_allclose(mean, bg.expected_purchases(cal.iloc[:50], 39), rtol=1e-7)
+    new = bg.purchase_probabilities_new(39, n_max=400)
+    assert new.sum() == pytest.approx(1.0, abs=1e-9)
+    assert (new * np.arange(401)).sum() == pytest.approx(bg.expected_purchases_new(39), rel=1e-7)
+
+
+def test_horizons_convert_in_one_place(bg, cal):
+    np.testing.assert_allclose(bg.expected_purchases(cal, "1y"), bg.expected_purchases(cal, 365.25 / 7))
+    assert bg.expected_purchases(cal, "52W").name == "expected_purchases_52W"
+
+
+def test_a_equal_to_one_is_continuous():
+    vals = [float(B.conditional_expected_purchases(0.5, 10.0, a, 2.0, 3, 20.0, 30.0, 52.0))
+            for a in (1 - 2e-3, 1.0, 1 + 2e-3)]
+    assert np.isfinite(vals).all()
+    assert vals[1] == pytest.approx((vals[0] + vals[2]) / 2, rel=1e-5)
+
+
+def test_unfitted_model_raises():
+    with pytest.raises(NotFittedError):
+        clv.BetaGeo().p_alive(pd.DataFrame({"frequency": [1], "recency": [1.0], "T": [2.0]}))
+
+
+@pytest.mark.parametrize("frame, match", [
+    (pd.DataFrame({"frequency": [0, 0, 0], "recency": [0.0] * 3, "T": [5.0, 6.0, 7.0]}), "no customer has a repeat"),
+    (pd.DataFrame({"frequency": [2], "recency": [3.0], "T": [5.0]}), "at least two customers"),
+    (pd.DataFrame({"frequency": [2, 1], "recency": [6.0, 1.0], "T": [5.0, 4.0]}), "recency is larger than T"),
+    (pd.DataFrame({"frequency": [-1, 1], "recency": [0.0, 1.0], "T": [5.0, 4.0]}), "frequency is negative"),
+    (pd.DataFrame({"frequency": [1.5, 1], "recency": [1.0, 1.0], "T": [5.0, 4.0]}), "whole number"),
+    (pd.DataFrame({"frequency": [1, 1], "recency": [np.nan, 1.0], "T": [5.0, 4.0]}), "recency is missing"),
+    (pd.DataFrame({"frequency": [0, 1], "recency": [2.0, 1.0], "T": [5.0, 4.0]}), "frequency is 0"),
+    (pd.DataFrame({"frequency": [1, 1], "T": [5.0, 4.0]}), "no 'recency' column"),
+    (pd.DataFrame({"frequency": ["1", "1"], "recency": [1.0, 1.0], "T": [5.0, 4.0]}), "not numeric"),
+])
+def test_degenerate_data_is_refused(frame, match):
+    with pytest.raises(DataError, match=match):
+        clv.BetaGeo().fit(frame)
+
+
+# --- no NaN or inf for any valid input ---------------------------------------------------------------
+
+params = st.tuples(st.floats(1e-3, 50), st.floats(1e-4, 1e4), st.floats(0.02, 30), st.floats(0.02, 30))
+
+
+@settings(max_examples=200, deadline=None)
+@given(p=params, x=st.integers(0, 10_000), frac=st.floats(0, 1), T=st.floats(0, 1e4), t=st.floats(1e-3, 1e4))
+def test_finite_and_bounded_everywhere(p, x, frac, T, t):
+    t_x = frac * T if x > 0 else 0.0
+    pa = B.p_alive(*p, x, t_x, T)
+    assert 0.0 <= pa <= 1.0
+    ll = B.loglik_terms(*p, x, t_x, T)
+    assert np.isfinite(ll)
+    e1 = B.conditional_expected_purchases(*p, x, t_x, T, t)
+    e2 = B.conditional_expected_purchases(*p, x, t_x, T, 2 * t)
+    assert np.isfinite(e1) and np.isfinite(e2)
+    assert -1e-9 <= e1 <= e2 * (1 + 1e-9) + 1e-12   # increasing in t
+
+
+@settings(max_examples=100, deadline=None)
+@given(p=params, t=st.floats(1e-2, 1e3))
+def test_new_customer_expectation_increases(p, t):
+    e = B.expected_purchases_new(*p, np.array([t, 2 * t, 4 * t]))
+    assert np.all(np.isfinite(e)) and np.all(np.diff(e) >= -1e-12 * e[-1])

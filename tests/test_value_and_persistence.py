@@ -1,0 +1,109 @@
+"""Customer value per horizon, and saving/loading models as JSON."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import clvmodels as clv
+from clvmodels import DataError
+
+
+@pytest.fixture(scope="module")
+def fitted(cdnow_tx):
+    rfm = clv.rfm_summary(cdnow_tx, observation_end="1997-09-30", time_unit="W")
+    return rfm, clv.BetaGeo().fit(rfm), clv.GammaGamma().fit(rfm)
+
+
+def test_customer_value_columns_and_undiscounted_identity(fitted):
+    rfm, bg, gg = fitted
+    v0 = clv.customer_value(bg, gg, rfm, horizons=["1y", "2y", "3y"], annual_discount_rate=0.0)
+    assert list(v0.columns) == ["p_alive", "expected_spend", "expected_purchases_1y", "value_1y",
+                                "expected_purchases_2y", "value_2y", "expected_purchases_3y", "value_3y"]
+    np.testing.assert_allclose(v0["expected_purchases_2y"], bg.expected_purchases(rfm, "2y"), rtol=1e-12)
+    np.testing.assert_allclose(v0["value_3y"], v0["expected_spend"] * v0["expected_purchases_3y"], rtol=1e-12)
+    assert (v0["value_1y"] <= v0["value_2y"]).all() and (v0["value_2y"] <= v0["value_3y"]).all()
+
+
+def test_discounting_matches_a_daily_midpoint_sum(fitted):
+    rfm, bg, gg = fitted
+    sub = rfm.iloc[:100]
+    value = clv.customer_value(bg, gg, sub, horizons=["3y"], annual_discount_rate=0.10)
+    # midpoint sum over days: purchases of each day discounted at mid-day
+    days = np.arange(0, 1096) / 7
+    cum = np.column_stack([np.zeros(len(sub))] + [bg.expected_purchases(sub, float(t)).to_numpy() for t in days[1:]]
+                          + [bg.expected_purchases(sub, 1095.75 / 7).to_numpy()])
+    edges = np.append(days, 1095.75 / 7)
+    delta = math.log(1.1) * 7 / 365.25
+    mid = (edges[1:] + edges[:-1]) / 2
+    daily = (np.diff(cum, axis=1) * np.exp(-delta * mid)).sum(axis=1) * value["expected_spend"].to_numpy()
+    np.testing.assert_allclose(value["value_3y"], daily, rtol=2e-7)
+    undiscounted = clv.customer_value(bg, gg, sub, horizons=["3y"], annual_discount_rate=0.0)
+    ratio = (value["value_3y"] / undiscounted["value_3y"]).to_numpy()
+    # discounting at 10% a year over 3 years lowers value by between 1/1.1^3 and 1
+    assert np.all((ratio > 1 / 1.1**3) & (ratio < 1))
+
+
+def test_flat_purchase_rate_discounts_exactly():
+    # A purchase model whose customers buy at a constant rate c per unit: value = m c (1 - e^-dH) / d.
+    class Flat:
+        time_unit_ = "W"
+
+        def expected_purchases(self, s, t):
+            return s["frequency"] * 0 + 0.5 * t
+
+        def p_alive(self, s):
+            return s["frequency"] * 0 + 1.0
+
+    class Spend:
+        def expected_spend(self, s):
+            return s["frequency"] * 0 + 20.0
+
+    import pandas as pd
+
+    s = pd.DataFrame({"frequency": [1, 2]})
+    out = clv.customer_value(Flat(), Spend(), s, horizons=["1y"], annual_discount_rate=0.2)
+    d = math.log(1.2) * 7 / 365.25
+    H = 365.25 / 7
+    assert out["value_1y"].iloc[0] == pytest.approx(20 * 0.5 * (1 - math.exp(-d * H)) / d, rel=1e-12)
+
+
+def test_save_and_load_round_trip(tmp_path, fitted):
+    rfm, bg, gg = fitted
+    path = tmp_path / "models.json"
+    clv.save_models({"bgnbd": bg, "gamma-gamma": gg}, path)
+    loaded = clv.load_models(path)
+    assert set(loaded) == {"bgnbd", "gamma-gamma"}
+    b2 = loaded["bgnbd"]
+    assert b2.params_ == bg.params_ and b2.time_unit_ == "W" and b2.fingerprint_ == bg.fingerprint_
+    np.testing.assert_array_equal(b2.result_.cov, bg.result_.cov)
+    np.testing.assert_array_equal(b2.expected_purchases(rfm, "1y"), bg.expected_purchases(rfm, "1y"))
+    assert b2.summary() == bg.summary()
+    assert loaded["gamma-gamma"].frequency_spend_correlation_ == gg.frequency_spend_correlation_
+    content = json.loads(path.read_text())
+    assert content["package_version"] == clv.__version__ and content["format_version"] == 1
+    single = tmp_path / "bg.json"
+    bg.save(single)
+    assert clv.BetaGeo.load(single).params_ == bg.params_
+    with pytest.raises(DataError, match="exactly one GammaGamma"):
+        clv.GammaGamma.load(single)
+
+
+def test_tampered_and_newer_files_are_refused(tmp_path, fitted):
+    _, bg, _ = fitted
+    path = tmp_path / "bg.json"
+    bg.save(path)
+    content = json.loads(path.read_text())
+    content["models"]["BetaGeo"]["params"]["r"] = 0.5
+    path.write_text(json.dumps(content))
+    with pytest.raises(DataError, match="modified"):
+        clv.load_model(path)
+    content = json.loads(path.read_text())
+    content["format_version"] = 99
+    path.write_text(json.dumps(content))
+    with pytest.raises(DataError, match="newer"):
+        clv.load_model(path)
+    path.write_text("not json")
+    with pytest.raises(DataError, match="not JSON"):
+        clv.load_model(path)
