@@ -61,22 +61,108 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
     return 0
 
 
+_MODELS = {"bgnbd": "BetaGeo", "gamma-gamma": "GammaGamma"}
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from . import models as m
+    from .files import read_summary, table_format
+
+    names = [n.strip() for n in args.model.split(",") if n.strip()]
+    unknown = [n for n in names if n not in _MODELS]
+    if unknown or not names:
+        raise DataError(f"unknown model {', '.join(unknown) or '(none)'}; choose from {', '.join(_MODELS)}")
+    if not str(args.output).endswith(".json"):
+        raise DataError(f"the model file must be .json, got {args.output!r}")
+    table_format(args.summary)
+    summary = read_summary(args.summary)
+    unit = args.time_unit or summary.attrs.get("time_unit")
+    if not unit:
+        raise DataError("the summary does not say its time unit (CSV files cannot): pass --time-unit D, W or M")
+    fitted = {}
+    for name in names:
+        model = getattr(m, _MODELS[name])().fit(summary, time_unit=unit)
+        fitted[name] = model
+        _say(args, model.summary() + "\n")
+    m.save_models(fitted, args.output)
+    _say(args, f"wrote {args.output}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .files import read_summary, table_format, write_table
+    from .models import load_models
+    from .value import customer_value
+
+    table_format(args.output)
+    models = load_models(args.model)
+    if "bgnbd" not in models:
+        raise DataError(f"{args.model} has no bgnbd model (it has {', '.join(models)}); fit with --model bgnbd")
+    summary = read_summary(args.summary)
+    horizons = [h.strip() for h in args.horizons.split(",") if h.strip()]
+    bg = models["bgnbd"]
+    if "gamma-gamma" in models:
+        scores = customer_value(bg, models["gamma-gamma"], summary, horizons, args.annual_discount_rate)
+    else:
+        scores = bg.p_alive(summary).to_frame()
+        for h in horizons:
+            col = bg.expected_purchases(summary, h)
+            scores[col.name] = col
+    write_table(scores, args.output)
+    _say(args, f"wrote {args.output} ({len(scores):,} customers, horizons {', '.join(horizons)})")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from .data import CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, calibration_holdout, load_cdnow, read_transactions
     from .files import write_table
+    from .models import BetaGeo, GammaGamma, save_models
+    from .progress import progress
+    from .value import customer_value
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    log = read_transactions(load_cdnow("sample"), amount="amount")
-    summary = calibration_holdout(log, CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, time_unit="W")
-    path = write_table(summary, out / "cdnow_calibration_holdout.csv")
-    repeat = (summary["frequency"] > 0).mean()
+    written = []
+    with progress(4, "demo", enabled=not args.quiet) as bar:
+        bar.set_postfix_str("summarising CDNOW")
+        log = read_transactions(load_cdnow("sample"), amount="amount")
+        summary = calibration_holdout(log, CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, time_unit="W")
+        written.append(write_table(summary, out / "cdnow_calibration_holdout.csv"))
+        bar.update()
+        bar.set_postfix_str("fitting BG/NBD and Gamma-Gamma")
+        bg = BetaGeo().fit(summary)
+        gg = GammaGamma().fit(summary)
+        save_models({"bgnbd": bg, "gamma-gamma": gg}, out / "cdnow_models.json")
+        written.append(out / "cdnow_models.json")
+        bar.update()
+        bar.set_postfix_str("scoring customers")
+        scores = customer_value(bg, gg, summary, ["1y", "2y", "3y"], annual_discount_rate=0.10)
+        written.append(write_table(scores, out / "cdnow_customer_value.csv"))
+        bar.update()
+        bar.set_postfix_str("checking against the holdout")
+        holdout_weeks = summary["holdout_duration"].iloc[0]
+        predicted = bg.expected_purchases(summary, holdout_weeks).sum()
+        actual = summary["holdout_frequency"].sum()
+        # the tracking forecast of FHL (2005) fig. 3: each customer from its own first purchase
+        calibration_weeks = (pd.Timestamp(CDNOW_CALIBRATION_END) - pd.Timestamp(log.first_date)).days / 7
+        birth = calibration_weeks - summary["T"].to_numpy()
+        tracked = bg.expected_cumulative_purchases(birth, [calibration_weeks + holdout_weeks])[0]
+        actual_total = actual + summary["frequency"].sum()
+        bar.update()
     _say(args, f"CDNOW sample: {log!r}")
-    _say(args, f"calibration to {CDNOW_CALIBRATION_END}: {len(summary):,} customers, "
-               f"{summary['frequency'].sum():,} repeat purchases, {repeat:.1%} repeat buyers; "
-               f"holdout to {CDNOW_HOLDOUT_END}: {summary['holdout_frequency'].sum():,} purchases")
+    _say(args, bg.summary() + "\n")
+    _say(args, gg.summary() + "\n")
+    _say(args, f"cumulative repeat purchases to {CDNOW_HOLDOUT_END}: actual {actual_total:,}, BG/NBD tracking "
+               f"forecast {tracked:,.1f} ({(tracked - actual_total) / actual_total:+.1%}; FHL 2005: -3.9%)")
+    _say(args, f"holdout {CDNOW_CALIBRATION_END} to {CDNOW_HOLDOUT_END}, customer by customer: actual {actual:,}, "
+               f"sum of conditional expectations {predicted:,.1f} ({(predicted - actual) / actual:+.1%})")
+    top = scores.sort_values("value_3y", ascending=False).head(5)
+    _say(args, "top customers by 3-year value (10% a year):\n" + top.round(2).to_string())
     _say(args, "wrote:")
-    print(path)
+    for path in written:
+        print(path)
     return 0
 
 
@@ -106,6 +192,26 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="negative amounts: refuse (default), drop, or net against same-day purchases")
     p.add_argument("-o", "--output", required=True, help="output .csv or .parquet")
     p.set_defaults(func=_cmd_summarize)
+
+    p = sub.add_parser("fit", parents=[common], help="customer summary -> fitted models (JSON)",
+                       description="Fit BG/NBD and/or Gamma-Gamma by maximum likelihood to a summary from "
+                                   "'clvmodels summarize'.")
+    p.add_argument("summary", help="summary .csv or .parquet")
+    p.add_argument("--model", default="bgnbd,gamma-gamma", help="comma-separated: bgnbd, gamma-gamma")
+    p.add_argument("--time-unit", choices=["D", "W", "M"], help="the summary's time unit (Parquet summaries "
+                   "carry it; CSV summaries need it)")
+    p.add_argument("-o", "--output", required=True, help="model file (.json)")
+    p.set_defaults(func=_cmd_fit)
+
+    p = sub.add_parser("predict", parents=[common], help="models + summary -> per-customer scores",
+                       description="Score customers: P(alive), expected purchases per horizon and, with a "
+                                   "Gamma-Gamma model, expected spend and discounted value.")
+    p.add_argument("model", help="model file from 'clvmodels fit'")
+    p.add_argument("summary", help="summary .csv or .parquet (same time unit as the fit)")
+    p.add_argument("--horizons", default="1y,2y,3y", help="comma-separated durations (default 1y,2y,3y)")
+    p.add_argument("--annual-discount-rate", type=float, default=0.10, help="annual discount rate (default 0.10)")
+    p.add_argument("-o", "--output", required=True, help="scores .csv or .parquet")
+    p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("demo", parents=[common], help="the whole job on the bundled CDNOW data, offline")
     p.add_argument("-o", "--output", default="clvmodels-demo", help="output folder (default clvmodels-demo)")

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .errors import DataError
 
-__all__ = ["atomic_path", "write_table", "write_text", "table_format"]
+__all__ = ["atomic_path", "write_table", "write_text", "table_format", "read_summary"]
 
 _FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -69,3 +69,23 @@ def write_text(text: str, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def read_summary(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a customer summary written by ``clvmodels summarize`` (CSV or Parquet), indexed by customer_id.
+
+    CSV customer ids are read as text, so codes such as "007" survive; Parquet keeps its types and the
+    time unit stored with it.
+    """
+    fmt = table_format(path)
+    if not os.path.exists(path):
+        raise DataError(f"no summary file at {os.fspath(path)!r}")
+    if fmt == "csv":
+        df = pd.read_csv(path, dtype={"customer_id": str})
+    else:
+        df = pd.read_parquet(path)
+        if df.index.name == "customer_id":
+            return df
+    if "customer_id" not in df.columns:
+        raise DataError(f"{os.fspath(path)} has no customer_id column", columns=["customer_id"])
+    return df.set_index("customer_id")

@@ -4,10 +4,12 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import clvmodels as clv
+import clvmodels.files
 from clvmodels.cli import main
 
 
@@ -123,3 +125,46 @@ def test_demo_runs_offline(tmp_path):
     assert written and all(os.path.exists(p) for p in written)
     cal = pd.read_csv(tmp_path / "demo" / "cdnow_calibration_holdout.csv")
     assert len(cal) == 2357
+    scores = pd.read_csv(tmp_path / "demo" / "cdnow_customer_value.csv")
+    assert len(scores) == 2357 and {"value_1y", "value_2y", "value_3y", "p_alive"} <= set(scores.columns)
+    assert "BG/NBD tracking forecast 4,160.6 (-4.1%" in stderr
+
+
+def test_fit_and_predict_chain(tmp_path, cdnow_tx):
+    summary = clv.calibration_holdout(cdnow_tx, "1997-09-30", "1998-06-30", time_unit="W")
+    clv.files.write_table(summary, tmp_path / "summary.parquet")
+    summary.to_csv(tmp_path / "summary.csv")
+    code, _, stderr = run("fit", tmp_path / "summary.csv", "-o", tmp_path / "m.json")
+    assert code == 2 and "--time-unit" in stderr and not (tmp_path / "m.json").exists()
+    code, _, stderr = run("fit", tmp_path / "summary.parquet", "-o", tmp_path / "m.json", "-q")  # unit from Parquet
+    assert code == 0, stderr
+    models = clv.load_models(tmp_path / "m.json")
+    assert models["bgnbd"].params_["r"] == pytest.approx(0.2426, rel=1e-3) and models["bgnbd"].time_unit_ == "W"
+    code, _, stderr = run("predict", tmp_path / "m.json", tmp_path / "summary.csv", "--horizons", "1y,3y",
+                          "--annual-discount-rate", "0.15", "-o", tmp_path / "scores.csv", "-q")
+    assert code == 0, stderr
+    scores = pd.read_csv(tmp_path / "scores.csv", index_col=0)
+    expected = clv.customer_value(models["bgnbd"], models["gamma-gamma"], summary, ["1y", "3y"], 0.15)
+    assert len(scores) == 2357
+    np.testing.assert_allclose(scores["value_3y"].to_numpy(), expected["value_3y"].to_numpy(), rtol=1e-9)
+    np.testing.assert_allclose(scores["expected_purchases_1y"].to_numpy(),
+                               expected["expected_purchases_1y"].to_numpy(), rtol=1e-9)
+
+
+def test_fit_and_predict_bad_input(tmp_path, cdnow_tx):
+    summary = clv.rfm_summary(cdnow_tx, observation_end="1997-09-30", time_unit="W")
+    summary.to_csv(tmp_path / "s.csv")
+    code, _, stderr = run("fit", tmp_path / "s.csv", "--model", "pareto", "--time-unit", "W", "-o", tmp_path / "m.json")
+    assert code == 2 and "unknown model pareto" in stderr
+    bad = summary.copy()
+    bad.loc[bad.index[3], "recency"] = 100.0
+    bad.to_csv(tmp_path / "bad.csv")
+    code, _, stderr = run("fit", tmp_path / "bad.csv", "--time-unit", "W", "-o", tmp_path / "m.json")
+    assert code == 2 and "recency is larger than T" in stderr and stderr.count("\n") == 1
+    code, _, stderr = run("predict", tmp_path / "missing.json", tmp_path / "s.csv", "-o", tmp_path / "x.csv")
+    assert code == 2 and "no model file" in stderr
+    code, _, stderr = run("fit", tmp_path / "s.csv", "--time-unit", "W", "--model", "bgnbd", "-o", tmp_path / "m.json")
+    assert code == 0
+    code, _, stderr = run("predict", tmp_path / "m.json", tmp_path / "s.csv", "--horizons", "1 fortnight",
+                          "-o", tmp_path / "x.csv")
+    assert code == 2 and "cannot read horizon" in stderr and not (tmp_path / "x.csv").exists()
