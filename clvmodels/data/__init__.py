@@ -1,9 +1,9 @@
 """The data edge: reading transaction logs (DuckDB, pandas), summaries, bundled data, simulation."""
 
 from . import datasets
-from .datasets import CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, SimulatedData, load_cdnow, load_cdnow_summary, simulate
+from .datasets import CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, SimulatedData, load_cdnow, load_cdnow_summary, simulate, simulate_summary
 from .rfm import calibration_holdout, rfm_summary
 from .transactions import TransactionLog, read_transactions
 
 __all__ = ["TransactionLog", "read_transactions", "rfm_summary", "calibration_holdout", "load_cdnow",
-           "load_cdnow_summary", "simulate", "SimulatedData", "datasets"]
+           "load_cdnow_summary", "simulate", "simulate_summary", "SimulatedData", "datasets"]

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..timeunits import check_unit, horizon_days, unit_days
 
-__all__ = ["load_cdnow", "load_cdnow_summary", "simulate", "SimulatedData", "CDNOW_PARAMS",
+__all__ = ["load_cdnow", "load_cdnow_summary", "simulate", "simulate_summary", "SimulatedData", "CDNOW_PARAMS",
            "CDNOW_CALIBRATION_END", "CDNOW_HOLDOUT_END"]
 
 #: Calibration and holdout ends used in the papers (weeks 39 and 78 of the CDNOW cohort).
@@ -246,3 +246,50 @@ def simulate(
     transactions = transactions.reset_index(drop=True)
     customers = pd.concat(cust_parts, ignore_index=True).set_index("customer_id")
     return SimulatedData(transactions, customers, end_day, seg_params, unit)
+
+
+def simulate_summary(
+    n_customers: int,
+    params: Mapping[str, float] | None = None,
+    rng: np.random.Generator | int | None = None,
+    *,
+    T: Any = 52.0,
+) -> pd.DataFrame:
+    """Simulate customer summaries directly in continuous time (no calendar, no same-day merging).
+
+    Parameters
+    ----------
+    n_customers
+        Number of customers.
+    params
+        As in :func:`simulate` (default :data:`CDNOW_PARAMS`); rates per unit of ``T``.
+    rng
+        Generator or seed (required).
+    T
+        Each customer's age at the end of observation: a number, or an array of ``n_customers`` ages.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by customer_id (1..n): frequency, recency (time of the last repeat purchase after the
+        first, 0 if none), T and monetary_value (mean of the repeat purchases' values, 0 if none), plus
+        the truth ``lambda_``, ``p_dropout`` and ``nu``.
+    """
+    if rng is None:
+        raise ValueError("simulate_summary needs an explicit rng (numpy Generator or integer seed)")
+    rng = np.random.default_rng(rng)
+    p = dict(CDNOW_PARAMS if params is None else params)
+    ages = np.broadcast_to(np.asarray(T, dtype=np.float64), (n_customers,)).copy()
+    if np.any(~np.isfinite(ages) | (ages < 0)):
+        raise ValueError("T must be finite and >= 0")
+    lam, pdrop, nu, _, n_repeat, idx, times, amounts = _draw_segment(n_customers, p, ages, rng)
+    repeat = times > 0  # the first purchase is at time 0 (and is excluded, as in the papers)
+    recency = np.zeros(n_customers)
+    np.maximum.at(recency, idx[repeat], times[repeat])
+    spend = np.bincount(idx[repeat], weights=amounts[repeat], minlength=n_customers)
+    freq = n_repeat
+    monetary = np.divide(spend, freq, out=np.zeros(n_customers), where=freq > 0)
+    out = pd.DataFrame({"frequency": freq, "recency": recency, "T": ages, "monetary_value": monetary,
+                        "lambda_": lam, "p_dropout": pdrop, "nu": nu},
+                       index=pd.RangeIndex(1, n_customers + 1, name="customer_id"))
+    return out

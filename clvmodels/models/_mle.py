@@ -33,12 +33,21 @@ def compress(*columns: np.ndarray, weights: np.ndarray | None = None) -> tuple[l
     Real summaries at daily or weekly grain repeat (frequency, recency, T) rows massively; the
     likelihood of n identical rows is n times the likelihood of one.
     """
-    stacked = np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
-    unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
-    w = np.ones(len(stacked)) if weights is None else np.asarray(weights, dtype=np.float64)
-    counts = np.bincount(inverse.ravel(), weights=w, minlength=len(unique))
+    cols = [np.asarray(c, dtype=np.float64) for c in columns]
+    n = len(cols[0])
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    if n == 0:
+        return [c[:0] for c in cols], w[:0]
+    order = np.lexsort(cols[::-1])  # sorted by the first column, then the second, ...
+    sorted_cols = [c[order] for c in cols]
+    new_group = np.zeros(n, dtype=bool)
+    new_group[0] = True
+    for c in sorted_cols:
+        new_group[1:] |= c[1:] != c[:-1]
+    group = np.cumsum(new_group) - 1
+    counts = np.bincount(group, weights=w[order])
     keep = counts > 0
-    return [unique[keep, j] for j in range(unique.shape[1])], counts[keep]
+    return [c[new_group][keep] for c in sorted_cols], counts[keep]
 
 
 def fingerprint(columns: Sequence[np.ndarray], weights: np.ndarray) -> str:

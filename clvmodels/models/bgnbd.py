@@ -69,21 +69,34 @@ def loglik_terms(r, alpha, a, b, x, t_x, T) -> np.ndarray:
     return shared + np.logaddexp(term1, term2)
 
 
-def loglik_and_grad(theta: np.ndarray, x, t_x, T, w) -> tuple[float, np.ndarray]:
-    """Weighted total log-likelihood and its analytic gradient in (r, alpha, a, b)."""
+def loglik_and_grad(theta: np.ndarray, x, t_x, T, w, x_groups=None) -> tuple[float, np.ndarray]:
+    """Weighted total log-likelihood of eq. (6) and its analytic gradient in (r, alpha, a, b).
+
+    The special functions depend on x only, so they are evaluated once per distinct x
+    (``x_groups = np.unique(x, return_inverse=True)``, computed here if not given) and gathered.
+    """
     r, alpha, a, b = theta
-    shared, term1, term2 = _loglik_parts(r, alpha, a, b, x, t_x, T)
+    xu, inv = x_groups if x_groups is not None else np.unique(x, return_inverse=True)
+    log_alpha = np.log(alpha)
+    shared = (gammaln(r + xu) - gammaln(r) + r * log_alpha + betaln(a, b + xu) - betaln(a, b))[inv]
+    with np.errstate(divide="ignore"):
+        log_ratio = np.where(xu > 0, np.log(a) - np.log(np.maximum(b + xu - 1, 1e-300)), -np.inf)[inv]
+    k = r + x
+    log_aT, log_atx = np.log(alpha + T), np.log(alpha + t_x)
+    term1 = -k * log_aT
+    term2 = log_ratio - k * log_atx
     lse = np.logaddexp(term1, term2)
-    ll = float(np.sum(w * (shared + lse)))
+    ll = float(np.dot(w, shared + lse))
     w2 = np.exp(term2 - lse)  # weight of the second term (0 when x = 0)
     w1 = 1.0 - w2
-    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w1 * np.log(alpha + T) - w2 * np.log(alpha + t_x)
-    d_alpha = r / alpha - (r + x) * (w1 / (alpha + T) + w2 / (alpha + t_x))
-    dab = digamma(a + b) - digamma(a + b + x)
-    d_a = dab + w2 / a
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d_b = digamma(b + x) - digamma(b) + dab - np.where(x > 0, w2 / np.maximum(b + x - 1, 1e-300), 0.0)
-    grad = np.array([np.sum(w * d_r), np.sum(w * d_alpha), np.sum(w * d_a), np.sum(w * d_b)])
+    d_r = (digamma(r + xu) - digamma(r) + log_alpha)[inv] - w1 * log_aT - w2 * log_atx
+    d_alpha = r / alpha - k * (w1 / (alpha + T) + w2 / (alpha + t_x))
+    dab = digamma(a + b) - digamma(a + b + xu)
+    d_a = dab[inv] + w2 / a
+    with np.errstate(divide="ignore"):
+        inv_b = np.where(xu > 0, 1.0 / np.maximum(b + xu - 1, 1e-300), 0.0)
+    d_b = (digamma(b + xu) - digamma(b) + dab)[inv] - w2 * inv_b[inv]
+    grad = np.array([np.dot(w, d_r), np.dot(w, d_alpha), np.dot(w, d_a), np.dot(w, d_b)])
     return ll, grad
 
 
@@ -234,10 +247,11 @@ class BetaGeo(SummaryModel):
             raise DataError("no customer has a repeat purchase: BG/NBD cannot separate purchasing from dropout",
                             columns=["frequency"])
         (ux, ut, uT), uw = compress(x, t_x, T, weights=w)
+        groups = np.unique(ux, return_inverse=True)
         start = np.array([self.start[p] for p in PARAMS]) if self.start else np.array(
             [1.0, max(float(np.median(T)), 1e-3), 1.0, 1.0])
         result = fit_mle(
-            "BG/NBD", PARAMS, lambda th: loglik_and_grad(th, ux, ut, uT, uw), start,
+            "BG/NBD", PARAMS, lambda th: loglik_and_grad(th, ux, ut, uT, uw, groups), start,
             n_obs=float(uw.sum()), n_unique=len(uw), time_unit=self._time_unit(summary, time_unit),
             maxiter=self.maxiter,
             advice="Try another time unit, check for customers with implausible histories, or pass start=.")

@@ -36,17 +36,26 @@ def loglik_terms(p, q, gamma, x, zbar) -> np.ndarray:
             + px * np.log(x) - (px + q) * np.log(gamma + x * zbar))
 
 
-def loglik_and_grad(theta: np.ndarray, x, zbar, w) -> tuple[float, np.ndarray]:
-    """Weighted total log-likelihood and its analytic gradient in (p, q, gamma)."""
+def loglik_and_grad(theta: np.ndarray, x, zbar, w, x_groups=None) -> tuple[float, np.ndarray]:
+    """Weighted total log-likelihood of eq. (3) and its analytic gradient in (p, q, gamma).
+
+    The gamma functions depend on x only: evaluated once per distinct x
+    (``x_groups = np.unique(x, return_inverse=True)``, computed here if not given) and gathered.
+    """
     p, q, gamma = theta
-    ll = float(np.sum(w * loglik_terms(p, q, gamma, x, zbar)))
-    px = p * x
+    xu, inv = x_groups if x_groups is not None else np.unique(x, return_inverse=True)
+    pxu = p * xu
+    log_x = np.log(xu)[inv]
+    log_z = np.log(zbar)
     log_denom = np.log(gamma + x * zbar)
-    psi = digamma(px + q)
-    d_p = x * (psi - digamma(px) + np.log(zbar) + np.log(x) - log_denom)
-    d_q = psi - digamma(q) + np.log(gamma) - log_denom
+    px = p * x
+    terms = ((gammaln(pxu + q) - gammaln(pxu) - gammaln(q))[inv] + q * np.log(gamma) + (px - 1) * log_z
+             + px * log_x - (px + q) * log_denom)
+    psi = digamma(pxu + q)
+    d_p = x * ((psi - digamma(pxu))[inv] + log_z + log_x - log_denom)
+    d_q = (psi - digamma(q))[inv] + np.log(gamma) - log_denom
     d_gamma = q / gamma - (px + q) / (gamma + x * zbar)
-    return ll, np.array([np.sum(w * d_p), np.sum(w * d_q), np.sum(w * d_gamma)])
+    return float(np.dot(w, terms)), np.array([np.dot(w, d_p), np.dot(w, d_q), np.dot(w, d_gamma)])
 
 
 def conditional_expected_spend(p, q, gamma, x, zbar) -> np.ndarray:
@@ -110,7 +119,8 @@ class GammaGamma(SummaryModel):
         # Start at the method-of-moments-like point: q = 2 gives mean spend p*gamma; p = 1.
         start = np.array([self.start[k] for k in PARAMS]) if self.start else np.array(
             [1.0, 2.0, float(np.average(um, weights=uw))])
-        result = fit_mle("Gamma-Gamma", PARAMS, lambda th: loglik_and_grad(th, ux, um, uw), start,
+        groups = np.unique(ux, return_inverse=True)
+        result = fit_mle("Gamma-Gamma", PARAMS, lambda th: loglik_and_grad(th, ux, um, uw, groups), start,
                          n_obs=float(uw.sum()), n_unique=len(uw), time_unit=self._time_unit(summary, time_unit),
                          maxiter=self.maxiter, extra={"frequency-spend Spearman": round(corr, 4)},
                          advice="Check for extreme or zero spend values, or pass start=.")

@@ -1,0 +1,133 @@
+"""Fitting and scoring BG/NBD + Gamma-Gamma on 1M customers: clvmodels against lifetimes, in one run.
+
+Two summaries of simulated customers (BG/NBD + Gamma-Gamma truth):
+
+- ``daily``: a 3-year daily-grain log summarised by ``rfm_summary(time_unit="D")`` (ages and recencies are
+  whole days, so many customers share a row);
+- ``continuous``: ``simulate_summary`` with ages drawn uniformly over 0-156 weeks (every row distinct).
+
+Every measurement runs in a fresh process (peak memory is its own) and is the best of ``--repeat`` runs.
+Fitting: ``BetaGeo().fit`` + ``GammaGamma().fit`` against lifetimes' ``BetaGeoFitter().fit`` +
+``GammaGammaFitter().fit`` (default options). Scoring: expected purchases at 1, 2 and 3 years, P(alive) and
+expected spend, from the same fitted parameters. Parameters are compared to rel 1e-4.
+
+Usage::
+
+    python benchmarks/bench_fit.py                 # 1M customers
+    python benchmarks/bench_fit.py --customers 1e5 --repeat 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _harness import PEAK_MIB, run_worker, versions  # noqa: E402
+
+DATA = HERE / "_data"
+PARAMS_WEEKLY = {"r": 0.4, "alpha": 6.0, "a": 0.7, "b": 3.0, "p": 6.0, "q": 3.7, "gamma": 15.0}
+
+WORKER = r"""
+import json, resource, sys, time
+import numpy as np, pandas as pd
+tool, path, unit = sys.argv[1:4]
+df = pd.read_parquet(path)
+days = {"D": 1.0, "W": 7.0}[unit]
+horizons = [365.25 * k / days for k in (1, 2, 3)]
+t0 = time.perf_counter()
+if tool == "clvmodels":
+    import clvmodels as clv
+    bg = clv.BetaGeo().fit(df, time_unit=unit)
+    gg = clv.GammaGamma().fit(df)
+    params = {**bg.params_, **gg.params_}
+    t1 = time.perf_counter()
+    scores = [bg.expected_purchases(df, h).to_numpy() for h in horizons]
+    scores += [bg.p_alive(df).to_numpy(), gg.expected_spend(df).to_numpy()]
+else:
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+    bg = BetaGeoFitter().fit(df["frequency"], df["recency"], df["T"])
+    rep = df[df["frequency"] > 0]
+    gg = GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"])
+    params = {**{k: float(v) for k, v in bg.params_.items()},
+              **{{"v": "gamma"}.get(k, k): float(v) for k, v in gg.params_.items()}}
+    t1 = time.perf_counter()
+    scores = [np.asarray(bg.conditional_expected_number_of_purchases_up_to_time(h, df["frequency"], df["recency"],
+                                                                                 df["T"])) for h in horizons]
+    scores += [np.asarray(bg.conditional_probability_alive(df["frequency"], df["recency"], df["T"])),
+               np.asarray(gg.conditional_expected_average_profit(df["frequency"], df["monetary_value"]))]
+t2 = time.perf_counter()
+nan = int(sum(np.count_nonzero(~np.isfinite(s)) for s in scores))
+np.save(sys.argv[4], np.column_stack(scores))
+print(json.dumps({"fit_s": t1 - t0, "score_s": t2 - t1, "peak_mib": PEAK, "params": params, "nonfinite": nan}))
+""".replace("PEAK", PEAK_MIB)
+
+
+def make_summaries(n: int) -> dict[str, tuple[Path, str]]:
+    import clvmodels as clv
+
+    DATA.mkdir(exist_ok=True)
+    out = {}
+    daily = DATA / f"fit_daily_{n}.parquet"
+    if not daily.exists():
+        per_day = {**PARAMS_WEEKLY, "alpha": PARAMS_WEEKLY["alpha"] * 7}
+        sim = clv.simulate(n, per_day, rng=11, acquisition="1y", duration="3y", time_unit="D")
+        clv.rfm_summary(sim.transactions, observation_end=sim.end, time_unit="D").to_parquet(daily)
+    out["daily"] = (daily, "D")
+    cont = DATA / f"fit_continuous_{n}.parquet"
+    if not cont.exists():
+        ages = np.random.default_rng(12).uniform(0.0, 156.0, n)
+        s = clv.datasets.simulate_summary(n, PARAMS_WEEKLY, rng=13, T=ages)
+        s[["frequency", "recency", "T", "monetary_value"]].to_parquet(cont)
+    out["continuous"] = (cont, "W")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", default="1e6")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per measurement; the fastest is kept")
+    args = parser.parse_args()
+    import clvmodels
+    import lifetimes
+    import scipy
+
+    n = int(float(args.customers))
+    print(f"# bench_fit  {versions(clvmodels, lifetimes, scipy, np)}, {os.cpu_count()} cores, best of {args.repeat}")
+    print("| summary | customers | distinct rows | tool | fit s | score s | peak MiB | non-finite scores |")
+    print("|---|---|---|---|---|---|---|---|")
+    ratios = []
+    for kind, (path, unit) in make_summaries(n).items():
+        df = pd.read_parquet(path)
+        distinct = len(df[["frequency", "recency", "T"]].drop_duplicates())
+        res = {}
+        for tool in ("clvmodels", "lifetimes"):
+            runs = [run_worker(WORKER, tool, path, unit, DATA / f"scores_{tool}.npy") for _ in range(args.repeat)]
+            best = min(runs, key=lambda r: r["fit_s"] + r["score_s"])
+            best["fit_s"] = min(r["fit_s"] for r in runs)
+            best["score_s"] = min(r["score_s"] for r in runs)
+            res[tool] = best
+            print(f"| {kind} | {len(df):,} | {distinct:,} | {tool} | {best['fit_s']:.2f} | {best['score_s']:.2f} | "
+                  f"{best['peak_mib']:.0f} | {best['nonfinite']} |", flush=True)
+        ours, theirs = res["clvmodels"], res["lifetimes"]
+        rel = {k: abs(ours["params"][k] - theirs["params"][k]) / abs(theirs["params"][k]) for k in ours["params"]}
+        a, b = np.load(DATA / "scores_clvmodels.npy"), np.load(DATA / "scores_lifetimes.npy")
+        both = np.isfinite(a) & np.isfinite(b)
+        score_diff = float(np.max(np.abs(a[both] - b[both]) / np.maximum(np.abs(b[both]), 1e-12)))
+        ratios.append((kind, theirs["fit_s"] / ours["fit_s"], theirs["score_s"] / ours["score_s"],
+                       ours["peak_mib"] / theirs["peak_mib"], max(rel.values()), score_diff))
+    print()
+    print("| summary | fit speed-up | score speed-up | memory ratio | max param rel diff | max score rel diff |")
+    print("|---|---|---|---|---|---|")
+    for kind, f, s, m, p, d in ratios:
+        print(f"| {kind} | {f:.1f}x | {s:.1f}x | {m:.2f} | {p:.1e} | {d:.1e} |")
+
+
+if __name__ == "__main__":
+    main()
