@@ -198,3 +198,34 @@ def test_finite_and_bounded_everywhere(p, x, frac, T, t):
 def test_new_customer_expectation_increases(p, t):
     e = B.expected_purchases_new(*p, np.array([t, 2 * t, 4 * t]))
     assert np.all(np.isfinite(e)) and np.all(np.diff(e) >= -1e-12 * e[-1])
+
+
+def test_expectation_matches_30_digit_mpmath():
+    # The textbook form of eq. (10)'s bracket evaluated with mpmath at 50 digits, against our Euler-
+    # transformed form in double precision; includes integer parameter sets where scipy's 2F1 needs help.
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 50
+    rng = np.random.default_rng(3)
+    cases = [(1.0, 1.0, 2.0, 1.0, 99, 0.0, 10.0), (2.0, 3.0, 3.0, 1.0, 5, 4.0, 50.0), (0.5, 1.0, 2.0, 2.0, 0, 0.0, 1e3)]
+    for _ in range(60):
+        cases.append((10 ** rng.uniform(-2, 1.5), 10 ** rng.uniform(-2, 3), 10 ** rng.uniform(-1.3, 1.3),
+                      10 ** rng.uniform(-1.3, 1.5), int(rng.choice([0, 1, 2, 5, 20, 100])), rng.uniform(0, 100),
+                      10 ** rng.uniform(-1, 3)))
+    for r, alpha, a, b, x, T, t in cases:
+        if abs(a - 1) < 1e-3:
+            continue
+        R, A, Aa, Bb, X, TT, tt = map(mp.mpf, (r, alpha, a, b, x, T, t))
+        z = tt / (A + TT + tt)
+        exact = (Aa + Bb + X - 1) / (Aa - 1) * (1 - (1 - z) ** (R + X) * mp.hyp2f1(R + X, Bb + X, Aa + Bb + X - 1, z))
+        ours = float(B._expected(r, alpha, a, b, x, T, t))
+        assert ours == pytest.approx(float(exact), rel=1e-8), (r, alpha, a, b, x, T, t)
+
+
+@settings(max_examples=60, deadline=None)
+@given(p=params, x=st.integers(0, 200), frac=st.floats(0, 1), T=st.floats(0, 500), t=st.floats(0.1, 100))
+def test_pmf_sums_to_one_everywhere(p, x, frac, T, t):
+    probs = B.conditional_pmf(*p, x, frac * T if x else 0.0, T, t, 3000)
+    assert np.all(np.isfinite(probs)) and np.all(probs >= 0)
+    mean = float(B.conditional_expected_purchases(*p, x, frac * T if x else 0.0, T, t))
+    # never above 1; below 1 by at most the mass beyond n = 3000, which Markov bounds by mean / 3001
+    assert 1 - mean / 3001 - 1e-9 <= probs.sum() <= 1 + 1e-9

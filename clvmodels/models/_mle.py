@@ -20,11 +20,13 @@ from scipy import optimize, stats
 
 from ..errors import ConvergenceError
 
-__all__ = ["FitResult", "compress", "fit_mle", "fingerprint"]
+__all__ = ["FitResult", "compress", "fit_mle", "fingerprint", "subsample"]
 
 LogLikGrad = Callable[[np.ndarray], tuple[float, np.ndarray]]
-#: Newton decrement g' H^-1 g accepted at the optimum: the log-likelihood is within half of it of the maximum.
-NEWTON_DECREMENT = 1e-9
+#: Newton decrement g' H^-1 g accepted at the optimum, relative to |log-likelihood| (floored at 1e-9):
+#: the log-likelihood is within half of it of the maximum, and each parameter within about
+#: sqrt(decrement) standard errors of the optimum; 1e-10 |ll| is the rounding-noise level of large sums.
+NEWTON_DECREMENT = 1e-10
 
 
 def compress(*columns: np.ndarray, weights: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
@@ -48,6 +50,17 @@ def compress(*columns: np.ndarray, weights: np.ndarray | None = None) -> tuple[l
     counts = np.bincount(group, weights=w[order])
     keep = counts > 0
     return [c[new_group][keep] for c in sorted_cols], counts[keep]
+
+
+def subsample(weights: np.ndarray, size: int = 50_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rows and weights of a random subsample of about ``size`` customers (multinomial on the weights),
+    to start a large fit near its optimum; None when the data are small enough to fit directly.
+    Deterministic (fixed seed): the final estimate comes from the full data in any case."""
+    if len(weights) <= 4 * size:
+        return None
+    counts = np.random.default_rng(seed).multinomial(size, weights / weights.sum())
+    rows = np.flatnonzero(counts)
+    return rows, counts[rows].astype(np.float64)
 
 
 def fingerprint(columns: Sequence[np.ndarray], weights: np.ndarray) -> str:
@@ -144,15 +157,18 @@ def _neg_log_space(loglik_grad: LogLikGrad) -> Callable[[np.ndarray], tuple[floa
     return fun
 
 
-def _hessian_log(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x: np.ndarray) -> np.ndarray:
-    """Hessian by central differences of the analytic gradient (step ~ eps^(1/3) on the log scale)."""
+def _hessian_log(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x: np.ndarray,
+                 g0: np.ndarray | None = None) -> np.ndarray:
+    """Hessian by forward differences of the analytic gradient (step sqrt(eps) on the log scale),
+    symmetrised; one gradient evaluation per parameter."""
     k = len(x)
-    h = np.full(k, np.cbrt(np.finfo(float).eps)) * np.maximum(1.0, np.abs(x))
+    g0 = fun(x)[1] if g0 is None else g0
+    h = np.sqrt(np.finfo(float).eps) * np.maximum(1.0, np.abs(x))
     hess = np.empty((k, k))
     for j in range(k):
         e = np.zeros(k)
         e[j] = h[j]
-        hess[:, j] = (fun(x + e)[1] - fun(x - e)[1]) / (2 * h[j])
+        hess[:, j] = (fun(x + e)[1] - g0) / h[j]
     return (hess + hess.T) / 2
 
 
@@ -168,21 +184,33 @@ def fit_mle(
     maxiter: int = 2000,
     advice: str = "",
     extra: dict[str, Any] | None = None,
+    presolve: LogLikGrad | None = None,
 ) -> FitResult:
-    """Maximise a log-likelihood over positive parameters; raise ConvergenceError with advice on failure."""
+    """Maximise a log-likelihood over positive parameters; raise ConvergenceError with advice on failure.
+
+    ``presolve``, the log-likelihood of a subsample, if given, is maximised first (loosely) to start the
+    full optimisation close to the optimum: fewer evaluations on the full data.
+    """
     fun = _neg_log_space(loglik_grad)
     x0 = np.log(np.asarray(start, dtype=np.float64))
+    if presolve is not None:
+        pre = optimize.minimize(_neg_log_space(presolve), x0, jac=True, method="L-BFGS-B",
+                                options={"maxiter": maxiter, "ftol": 1e-10})
+        if np.all(np.isfinite(pre.x)):
+            x0 = pre.x
     # L-BFGS-B to get close, then Newton steps on the finite-difference Hessian of the analytic
     # gradient: L-BFGS-B's line search can stop on rounding noise ("ABNORMAL") short of the optimum.
     res = optimize.minimize(fun, x0, jac=True, method="L-BFGS-B",
-                            options={"maxiter": maxiter, "ftol": 1e-14, "gtol": 1e-8})
+                            options={"maxiter": maxiter, "ftol": 1e-11, "gtol": 1e-6})
     x, f, iterations = res.x, res.fun, int(res.nit)
     decrement = np.inf
+    tolerance = max(1e-9, NEWTON_DECREMENT * abs(f)) if np.isfinite(f) else 1e-9
+    hess = None
     for _ in range(20):
         if not (np.all(np.isfinite(x)) and np.isfinite(f)):
             break
         g = fun(x)[1]
-        hess = _hessian_log(fun, x)
+        hess = _hessian_log(fun, x, g)
         try:
             step = np.linalg.solve(hess, g)
         except np.linalg.LinAlgError:
@@ -191,8 +219,14 @@ def fit_mle(
         if not decrement >= 0:  # Hessian not positive definite: not at a maximum
             decrement = np.inf
             break
-        if decrement < NEWTON_DECREMENT:
+        if decrement < tolerance:
+            # one last full Newton step, nearly free (the Hessian, a fraction of a standard error
+            # away, still serves for the standard errors): the estimate becomes exact to rounding
+            f_new = fun(x - step)[0]
+            if f_new <= f:
+                x, f = x - step, f_new
             break
+        hess = None  # about to move: the Hessian will be taken again
         t = 1.0
         while t > 1e-6:
             f_new = fun(x - t * step)[0]
@@ -203,8 +237,8 @@ def fit_mle(
             break
         x, f, iterations = x - t * step, f_new, iterations + 1
     theta = np.exp(x)
-    # Converged: a Newton step from here would raise the log-likelihood by less than NEWTON_DECREMENT / 2.
-    converged = bool(np.all(np.isfinite(theta)) and np.isfinite(f) and decrement < NEWTON_DECREMENT)
+    # Converged: a Newton step from here would raise the log-likelihood by less than tolerance / 2.
+    converged = bool(np.all(np.isfinite(theta)) and np.isfinite(f) and decrement < tolerance)
     grad_norm = float(np.max(np.abs(fun(x)[1]))) if np.all(np.isfinite(x)) else np.inf
     if not converged:
         raise ConvergenceError(
@@ -214,7 +248,8 @@ def fit_mle(
         raise ConvergenceError(
             f"{model}: a parameter ran to the edge of its range ({dict(zip(param_names, theta))}): the data do "
             "not identify the model. " + advice)
-    hess = _hessian_log(fun, x)
+    if hess is None:
+        hess = _hessian_log(fun, x)
     try:
         cov_log = np.linalg.inv(hess)
     except np.linalg.LinAlgError:

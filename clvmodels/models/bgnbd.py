@@ -14,7 +14,8 @@ its textbook form overflows for large x; we use the Euler transformation
 
 whose first two parameters do not grow with x, so scipy's series is short and well conditioned
 (checked against 30-digit mpmath in the tests). At a = 1 the formula is 0/0; there the function is
-taken as the mean of its values at a = 1 +- 1e-4 (error O(1e-8)).
+taken as the mean of its values at a = 1 +- 1e-4 (error O(1e-8)) when |a - 1| < 5e-5, and likewise at
+a + b = 1 for x = 0.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1
 from ..errors import DataError
 from ..timeunits import Horizon
 from ._base import SummaryModel, as_float_array
-from ._mle import compress, fingerprint, fit_mle
+from ._mle import compress, fingerprint, fit_mle, subsample
 
 __all__ = [
     "BetaGeo",
@@ -69,34 +70,64 @@ def loglik_terms(r, alpha, a, b, x, t_x, T) -> np.ndarray:
     return shared + np.logaddexp(term1, term2)
 
 
-def loglik_and_grad(theta: np.ndarray, x, t_x, T, w, x_groups=None) -> tuple[float, np.ndarray]:
+class Prepared:
+    """Data arranged for fast repeated likelihood evaluation: distinct frequencies (the special
+    functions depend on x only) and the repeat buyers apart (only they have the second term of eq. 6)."""
+
+    def __init__(self, x, t_x, T, w) -> None:
+        self.x, self.t_x, self.T, self.w = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T, w))
+        self.xu, self.inv = np.unique(self.x, return_inverse=True)
+        self.pos = np.flatnonzero(self.x > 0)
+        self.x_p, self.t_x_p, self.T_p, self.w_p = self.x[self.pos], self.t_x[self.pos], self.T[self.pos], self.w[self.pos]
+        self.inv_p = self.inv[self.pos]
+
+
+def loglik_and_grad(theta: np.ndarray, x, t_x, T, w, prepared: Prepared | None = None) -> tuple[float, np.ndarray]:
     """Weighted total log-likelihood of eq. (6) and its analytic gradient in (r, alpha, a, b).
 
-    The special functions depend on x only, so they are evaluated once per distinct x
-    (``x_groups = np.unique(x, return_inverse=True)``, computed here if not given) and gathered.
+    Writing eq. (6) as shared(x) + logaddexp(term1, term2), with term2 = -inf when x = 0, the weight of
+    the second term is w2 = exp(term2 - logaddexp(...)) and
+    d/dr = psi(r+x) - psi(r) + ln(alpha) - (1-w2) ln(alpha+T) - w2 ln(alpha+t_x),
+    d/dalpha = r/alpha - (r+x) [(1-w2)/(alpha+T) + w2/(alpha+t_x)],
+    d/da = psi(a+b) - psi(a+b+x) + w2/a,
+    d/db = psi(b+x) - psi(b) + psi(a+b) - psi(a+b+x) - w2/(b+x-1).
     """
+    d = prepared if prepared is not None else Prepared(x, t_x, T, w)
     r, alpha, a, b = theta
-    xu, inv = x_groups if x_groups is not None else np.unique(x, return_inverse=True)
+    xu = d.xu
     log_alpha = np.log(alpha)
-    shared = (gammaln(r + xu) - gammaln(r) + r * log_alpha + betaln(a, b + xu) - betaln(a, b))[inv]
-    with np.errstate(divide="ignore"):
-        log_ratio = np.where(xu > 0, np.log(a) - np.log(np.maximum(b + xu - 1, 1e-300)), -np.inf)[inv]
-    k = r + x
-    log_aT, log_atx = np.log(alpha + T), np.log(alpha + t_x)
-    term1 = -k * log_aT
-    term2 = log_ratio - k * log_atx
-    lse = np.logaddexp(term1, term2)
-    ll = float(np.dot(w, shared + lse))
-    w2 = np.exp(term2 - lse)  # weight of the second term (0 when x = 0)
-    w1 = 1.0 - w2
-    d_r = (digamma(r + xu) - digamma(r) + log_alpha)[inv] - w1 * log_aT - w2 * log_atx
-    d_alpha = r / alpha - k * (w1 / (alpha + T) + w2 / (alpha + t_x))
-    dab = digamma(a + b) - digamma(a + b + xu)
-    d_a = dab[inv] + w2 / a
-    with np.errstate(divide="ignore"):
-        inv_b = np.where(xu > 0, 1.0 / np.maximum(b + xu - 1, 1e-300), 0.0)
-    d_b = (digamma(b + xu) - digamma(b) + dab)[inv] - w2 * inv_b[inv]
-    grad = np.array([np.dot(w, d_r), np.dot(w, d_alpha), np.dot(w, d_a), np.dot(w, d_b)])
+    shared_u = gammaln(r + xu) - gammaln(r) + r * log_alpha + betaln(a, b + xu) - betaln(a, b)
+    dab_u = digamma(a + b) - digamma(a + b + xu)
+    d_r_u = digamma(r + xu) - digamma(r) + log_alpha
+    d_b_u = digamma(b + xu) - digamma(b) + dab_u
+    # every customer: the first term alone
+    log_aT = np.log(alpha + d.T)
+    k = r + d.x
+    ll_rows = shared_u[d.inv] - k * log_aT
+    g_r = d_r_u[d.inv] - log_aT
+    g_alpha = r / alpha - k / (alpha + d.T)
+    g_a = dab_u[d.inv]
+    g_b = d_b_u[d.inv]
+    ll = float(np.dot(d.w, ll_rows))
+    grad = np.array([np.dot(d.w, g_r), np.dot(d.w, g_alpha), np.dot(d.w, g_a), np.dot(d.w, g_b)])
+    if d.pos.size:
+        # repeat buyers: replace term1 by logaddexp(term1, term2) and correct the gradient by w2
+        with np.errstate(divide="ignore"):
+            log_ratio = (np.log(a) - np.log(np.maximum(b + xu - 1, 1e-300)))[d.inv_p]
+        k_p = r + d.x_p
+        log_aT_p = log_aT[d.pos]
+        log_atx = np.log(alpha + d.t_x_p)
+        term1 = -k_p * log_aT_p
+        term2 = log_ratio - k_p * log_atx
+        lse = np.logaddexp(term1, term2)
+        w2 = np.exp(term2 - lse)
+        ll += float(np.dot(d.w_p, lse - term1))
+        grad += np.array([
+            np.dot(d.w_p, w2 * (log_aT_p - log_atx)),
+            np.dot(d.w_p, k_p * w2 * (1.0 / (alpha + d.T_p) - 1.0 / (alpha + d.t_x_p))),
+            np.dot(d.w_p, w2) / a,
+            -np.dot(d.w_p, w2 / np.maximum(b + d.x_p - 1, 1e-300)),
+        ])
     return ll, grad
 
 
@@ -122,9 +153,11 @@ def _expected(r, alpha, a, b, x, T, t) -> np.ndarray:
     The future of an active customer is a BG/NBD process with posterior parameters (r+x, alpha+T, a, b+x);
     its expectation (eq. 9 with those parameters) in the Euler-transformed form of the module docstring.
     """
-    if abs(a - 1.0) < _A_EPS:
-        return 0.5 * (_expected_euler(r, alpha, 1.0 - _A_EPS, b, x, T, t)
-                      + _expected_euler(r, alpha, 1.0 + _A_EPS, b, x, T, t))
+    if abs(a - 1.0) < _A_EPS / 2:  # (the averaged points are _A_EPS away, outside this test)
+        return 0.5 * (_expected(r, alpha, 1.0 - _A_EPS, b, x, T, t) + _expected(r, alpha, 1.0 + _A_EPS, b, x, T, t))
+    if abs(a + b - 1.0) < _A_EPS / 2 and np.any(np.asarray(x) == 0):
+        # c = a+b+x-1 = 0 at x = 0 is a removable singularity of c * 2F1(.; c; z): average around it
+        return 0.5 * (_expected(r, alpha, a, 1.0 - a - _A_EPS, x, T, t) + _expected(r, alpha, a, 1.0 - a + _A_EPS, x, T, t))
     return _expected_euler(r, alpha, a, b, x, T, t)
 
 
@@ -247,14 +280,17 @@ class BetaGeo(SummaryModel):
             raise DataError("no customer has a repeat purchase: BG/NBD cannot separate purchasing from dropout",
                             columns=["frequency"])
         (ux, ut, uT), uw = compress(x, t_x, T, weights=w)
-        groups = np.unique(ux, return_inverse=True)
+        data = Prepared(ux, ut, uT, uw)
+        sub = subsample(uw)
+        pre = Prepared(ux[sub[0]], ut[sub[0]], uT[sub[0]], sub[1]) if sub is not None else None
         start = np.array([self.start[p] for p in PARAMS]) if self.start else np.array(
             [1.0, max(float(np.median(T)), 1e-3), 1.0, 1.0])
         result = fit_mle(
-            "BG/NBD", PARAMS, lambda th: loglik_and_grad(th, ux, ut, uT, uw, groups), start,
+            "BG/NBD", PARAMS, lambda th: loglik_and_grad(th, None, None, None, None, data), start,
             n_obs=float(uw.sum()), n_unique=len(uw), time_unit=self._time_unit(summary, time_unit),
             maxiter=self.maxiter,
-            advice="Try another time unit, check for customers with implausible histories, or pass start=.")
+            advice="Try another time unit, check for customers with implausible histories, or pass start=.",
+            presolve=(lambda th: loglik_and_grad(th, None, None, None, None, pre)) if pre is not None else None)
         self._set_result(result, fingerprint((ux, ut, uT), uw))
         return self
 

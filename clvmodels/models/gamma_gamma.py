@@ -17,7 +17,7 @@ from scipy.special import digamma, gammaln
 
 from ..errors import DataError, warn
 from ._base import SummaryModel, as_float_array
-from ._mle import compress, fingerprint, fit_mle
+from ._mle import compress, fingerprint, fit_mle, subsample
 
 __all__ = ["GammaGamma", "loglik_terms", "loglik_and_grad", "conditional_expected_spend"]
 
@@ -120,10 +120,15 @@ class GammaGamma(SummaryModel):
         start = np.array([self.start[k] for k in PARAMS]) if self.start else np.array(
             [1.0, 2.0, float(np.average(um, weights=uw))])
         groups = np.unique(ux, return_inverse=True)
+        sub = subsample(uw)
+        if sub is not None:
+            sx, sm, sw = ux[sub[0]], um[sub[0]], sub[1]
+            sub_groups = np.unique(sx, return_inverse=True)
         result = fit_mle("Gamma-Gamma", PARAMS, lambda th: loglik_and_grad(th, ux, um, uw, groups), start,
                          n_obs=float(uw.sum()), n_unique=len(uw), time_unit=self._time_unit(summary, time_unit),
                          maxiter=self.maxiter, extra={"frequency-spend Spearman": round(corr, 4)},
-                         advice="Check for extreme or zero spend values, or pass start=.")
+                         advice="Check for extreme or zero spend values, or pass start=.",
+                         presolve=(lambda th: loglik_and_grad(th, sx, sm, sw, sub_groups)) if sub is not None else None)
         self.frequency_spend_correlation_ = corr
         self._set_result(result, fingerprint((ux, um), uw))
         return self
