@@ -172,6 +172,47 @@ def _hessian_log(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x: np.nd
     return (hess + hess.T) / 2
 
 
+def _newton(fun, x: np.ndarray, f: float):
+    """Newton iterations with backtracking on the log scale.
+
+    Returns (x, f, hessian at or next to x, converged, decrement, largest gradient, steps). Converged: a
+    Newton step would raise the log-likelihood by less than half the tolerance (NEWTON_DECREMENT x
+    |log-likelihood|, at least 1e-9); a last full step is then taken, nearly free.
+    """
+    tolerance = max(1e-9, NEWTON_DECREMENT * abs(f)) if np.isfinite(f) else 1e-9
+    decrement, grad_norm, hess = np.inf, np.inf, None
+    for steps in range(20):
+        if not (np.all(np.isfinite(x)) and np.isfinite(f)):
+            break
+        g = fun(x)[1]
+        grad_norm = float(np.max(np.abs(g)))
+        hess = _hessian_log(fun, x, g)
+        try:
+            step = np.linalg.solve(hess, g)
+        except np.linalg.LinAlgError:
+            break
+        decrement = float(g @ step)  # twice the expected gain of a full Newton step
+        if not decrement >= 0:  # Hessian not positive definite: not at a maximum
+            decrement = np.inf
+            break
+        if decrement < tolerance:
+            # the Hessian, a small fraction of a standard error away, still serves for the errors
+            f_new = fun(x - step)[0]
+            if f_new <= f:
+                x, f = x - step, f_new
+            return x, f, hess, True, decrement, grad_norm, steps + 1
+        t = 1.0
+        while t > 1e-6:
+            f_new = fun(x - t * step)[0]
+            if f_new <= f:
+                break
+            t /= 2
+        if t <= 1e-6:
+            break
+        x, f = x - t * step, f_new
+    return x, f, hess, False, decrement, grad_norm, 20
+
+
 def fit_mle(
     model: str,
     param_names: Sequence[str],
@@ -198,58 +239,29 @@ def fit_mle(
                                 options={"maxiter": maxiter, "ftol": 1e-10})
         if np.all(np.isfinite(pre.x)):
             x0 = pre.x
-    # L-BFGS-B to get close, then Newton steps on the finite-difference Hessian of the analytic
-    # gradient: L-BFGS-B's line search can stop on rounding noise ("ABNORMAL") short of the optimum.
-    res = optimize.minimize(fun, x0, jac=True, method="L-BFGS-B",
-                            options={"maxiter": maxiter, "ftol": 1e-11, "gtol": 1e-6})
-    x, f, iterations = res.x, res.fun, int(res.nit)
-    decrement = np.inf
-    tolerance = max(1e-9, NEWTON_DECREMENT * abs(f)) if np.isfinite(f) else 1e-9
-    hess = None
-    for _ in range(20):
-        if not (np.all(np.isfinite(x)) and np.isfinite(f)):
-            break
-        g = fun(x)[1]
-        hess = _hessian_log(fun, x, g)
-        try:
-            step = np.linalg.solve(hess, g)
-        except np.linalg.LinAlgError:
-            break
-        decrement = float(g @ step)  # Newton decrement: twice the expected gain of a full step
-        if not decrement >= 0:  # Hessian not positive definite: not at a maximum
-            decrement = np.inf
-            break
-        if decrement < tolerance:
-            # one last full Newton step, nearly free (the Hessian, a fraction of a standard error
-            # away, still serves for the standard errors): the estimate becomes exact to rounding
-            f_new = fun(x - step)[0]
-            if f_new <= f:
-                x, f = x - step, f_new
-            break
-        hess = None  # about to move: the Hessian will be taken again
-        t = 1.0
-        while t > 1e-6:
-            f_new = fun(x - t * step)[0]
-            if f_new <= f:
-                break
-            t /= 2
-        if t <= 1e-6:
-            break
-        x, f, iterations = x - t * step, f_new, iterations + 1
+    # From a presolved start, Newton steps alone; otherwise (or if that fails) L-BFGS-B to get close,
+    # then Newton steps on the finite-difference Hessian of the analytic gradient (L-BFGS-B's line
+    # search can stop on rounding noise, "ABNORMAL", short of the optimum).
+    message, iterations = "", 0
+    newton = None
+    if presolve is not None:
+        newton = _newton(fun, x0, fun(x0)[0])
+    if newton is None or not newton[3]:
+        res = optimize.minimize(fun, x0, jac=True, method="L-BFGS-B",
+                                options={"maxiter": maxiter, "ftol": 1e-11, "gtol": 1e-6})
+        message, iterations = str(res.message), int(res.nit)
+        newton = _newton(fun, res.x, res.fun)
+    x, f, hess, converged, decrement, grad_norm, steps = newton
+    iterations += steps
     theta = np.exp(x)
-    # Converged: a Newton step from here would raise the log-likelihood by less than tolerance / 2.
-    converged = bool(np.all(np.isfinite(theta)) and np.isfinite(f) and decrement < tolerance)
-    grad_norm = float(np.max(np.abs(fun(x)[1]))) if np.all(np.isfinite(x)) else np.inf
     if not converged:
         raise ConvergenceError(
-            f"{model}: the optimiser did not converge ({res.message}; largest gradient {grad_norm:.3g}; "
+            f"{model}: the optimiser did not converge ({message}; largest gradient {grad_norm:.3g}; "
             f"parameters {dict(zip(param_names, theta))}). " + (advice or "Check the data, or try another time unit."))
     if np.any(np.abs(x) > 30):
         raise ConvergenceError(
             f"{model}: a parameter ran to the edge of its range ({dict(zip(param_names, theta))}): the data do "
             "not identify the model. " + advice)
-    if hess is None:
-        hess = _hessian_log(fun, x)
     try:
         cov_log = np.linalg.inv(hess)
     except np.linalg.LinAlgError:
