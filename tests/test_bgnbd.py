@@ -229,3 +229,18 @@ def test_pmf_sums_to_one_everywhere(p, x, frac, T, t):
     mean = float(B.conditional_expected_purchases(*p, x, frac * T if x else 0.0, T, t))
     # never above 1; below 1 by at most the mass beyond n = 3000, which Markov bounds by mean / 3001
     assert 1 - mean / 3001 - 1e-9 <= probs.sum() <= 1 + 1e-9
+
+
+def test_incremental_tracking_adds_up(bg, cal):
+    birth = 272 / 7 - cal["T"].to_numpy()
+    weeks = np.arange(1, 79)
+    inc = bg.expected_cumulative_purchases(birth, weeks, incremental=True)
+    np.testing.assert_allclose(np.cumsum(inc), bg.expected_cumulative_purchases(birth, weeks), rtol=1e-12)
+    assert (inc >= 0).all()
+
+
+def test_unidentifiable_data_raise_convergence_error():
+    # every customer bought once more at the very end: no information separating rate from dropout
+    frame = pd.DataFrame({"frequency": [1] * 50, "recency": [10.0] * 50, "T": [10.0] * 50})
+    with pytest.raises(clv.ConvergenceError, match="edge of its range|did not converge"):
+        clv.BetaGeo().fit(frame)

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
-from scipy import optimize, stats
+from scipy.special import ndtri
 
 from ..errors import ConvergenceError
 
@@ -107,7 +107,7 @@ class FitResult:
 
     def conf_int(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
         """Wald intervals on the log scale: ``{name: (lower, upper)}``."""
-        z = stats.norm.ppf(0.5 + level / 2)
+        z = ndtri(0.5 + level / 2)
         out = {}
         for name in self.param_names:
             value, se = self.params[name], self.se[name]
@@ -232,6 +232,8 @@ def fit_mle(
     ``presolve``, the log-likelihood of a subsample, if given, is maximised first (loosely) to start the
     full optimisation close to the optimum: fewer evaluations on the full data.
     """
+    from scipy import optimize  # loaded on first fit: keeps `import clvmodels` light
+
     fun = _neg_log_space(loglik_grad)
     x0 = np.log(np.asarray(start, dtype=np.float64))
     if presolve is not None:

@@ -331,8 +331,10 @@ class BetaGeo(SummaryModel):
         self._check_fitted()
         return pd.Series(pmf_new(*self._p(), self._units(t), n_max), index=pd.RangeIndex(n_max + 1, name="n"))
 
-    def expected_cumulative_purchases(self, first_purchase: Any, times: Any) -> np.ndarray:
+    def expected_cumulative_purchases(self, first_purchase: Any, times: Any, *, incremental: bool = False) -> np.ndarray:
         """Tracking curve: expected cumulative repeat purchases of a cohort at each time in ``times``,
-        each customer counted from its own ``first_purchase`` (same clock and unit)."""
+        each customer counted from its own ``first_purchase`` (same clock and unit). With
+        ``incremental=True``, the expected purchases between consecutive times (the first from time 0)."""
         self._check_fitted()
-        return expected_cumulative_purchases(*self._p(), first_purchase, times)
+        cum = expected_cumulative_purchases(*self._p(), first_purchase, times)
+        return np.diff(cum, prepend=0.0) if incremental else cum

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from scipy.special import digamma, gammaln
 
 from ..errors import DataError, warn
@@ -111,6 +110,8 @@ class GammaGamma(SummaryModel):
         if np.unique(m).size < 2:
             raise DataError("every repeat buyer has the same mean spend: Gamma-Gamma cannot be identified",
                             columns=["monetary_value"])
+        from scipy import stats  # loaded on first fit: keeps `import clvmodels` light
+
         corr = float(stats.spearmanr(x, m).statistic) if np.unique(x).size > 1 else 0.0
         if abs(corr) > CORRELATION_WARNING:
             warn(f"frequency and monetary_value are correlated (Spearman {corr:+.2f}) among repeat buyers; "
