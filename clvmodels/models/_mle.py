@@ -272,6 +272,11 @@ def fit_mle(
     cov = jac @ cov_log @ jac
     cov.flags.writeable = False
     se = np.sqrt(np.where(np.diag(cov) >= 0, np.diag(cov), np.nan))
+    if not np.all(np.isfinite(se) & (se > 0)):
+        raise ConvergenceError(
+            f"{model}: the data do not identify the parameters (singular information matrix at "
+            f"{dict(zip(param_names, theta))}); typically too few customers or too little variety in "
+            "their histories. " + advice)
     return FitResult(
         model=model,
         param_names=tuple(param_names),
