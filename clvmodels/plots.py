@@ -1,0 +1,142 @@
+"""Backtest figures (matplotlib). Every function takes ``ax=None`` and returns the Axes it drew on.
+
+matplotlib is imported when a function is called, never by ``import clvmodels``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["plot_frequency_holdout", "plot_tracking", "plot_error_by_horizon", "plot_decile_lift", "save_figures"]
+
+
+def _axes(ax):
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(7, 4.2))[1]
+
+
+def _first(values: pd.Series, wanted: Any = None) -> Any:
+    return wanted if wanted is not None else values.iloc[0]
+
+
+def plot_frequency_holdout(result, *, horizon: str | None = None, models: list[str] | None = None,
+                           cutoff: str | None = None, max_frequency: int = 7, ax=None):
+    """Mean holdout purchases by calibration frequency: actual (bars) and each model (lines), as in
+    Fader, Hardie & Lee (2005) figure 4. Frequencies above ``max_frequency`` are pooled."""
+    ax = _axes(ax)
+    p = result.predictions
+    horizon = _first(p["horizon"], horizon)
+    cutoff = _first(p["cutoff"], cutoff)
+    p = p[(p["horizon"] == horizon) & (p["cutoff"] == cutoff)]
+    models = models or list(dict.fromkeys(p["model"]))
+    group = p["frequency"].clip(upper=max_frequency)
+    labels = [str(int(g)) if g < max_frequency else f"{max_frequency}+" for g in sorted(group.unique())]
+    first = p[p["model"] == models[0]]
+    actual = first.groupby(first["frequency"].clip(upper=max_frequency))["actual_purchases"].mean()
+    x = np.arange(len(actual))
+    ax.bar(x, actual.to_numpy(), color="0.8", label="actual")
+    for name in models:
+        sel = p[p["model"] == name]
+        pred = sel.groupby(sel["frequency"].clip(upper=max_frequency))["predicted_purchases"].mean()
+        ax.plot(x, pred.to_numpy(), marker="o", label=name)
+    ax.set_xticks(x, labels)
+    ax.set_xlabel("repeat purchases in the calibration period")
+    ax.set_ylabel(f"mean purchases in the next {horizon}")
+    ax.set_title(f"Holdout purchases by calibration frequency (cut-off {cutoff})")
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
+
+
+def plot_tracking(result, *, cumulative: bool = True, ax=None):
+    """Actual and expected repeat purchases per period since the log's first day (FHL 2005 figure 3),
+    cumulative or incremental, with the calibration cut-off marked."""
+    ax = _axes(ax)
+    t = result.tracking
+    if t.empty:
+        raise ValueError("this backtest has no tracking curve (no purchase model with one)")
+    series = t.drop(columns="period")
+    if cumulative:
+        series = series.cumsum()
+    ax.plot(t["period"], series["actual"], color="black", label="actual")
+    for name in series.columns.drop("actual"):
+        ax.plot(t["period"], series[name], linestyle="--", label=name)
+    ax.axvline(t.attrs.get("cutoff_period", np.nan), color="0.5", linestyle=":", label="calibration end")
+    unit = {"D": "days", "W": "weeks", "M": "months"}.get(t.attrs.get("time_unit", ""), "periods")
+    ax.set_xlabel(f"{unit} since {t.attrs.get('start', 'the start')}")
+    ax.set_ylabel(("cumulative" if cumulative else "") + " repeat purchases")
+    ax.set_title("Tracking: " + ("cumulative" if cumulative else "incremental") + " repeat purchases")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_error_by_horizon(result, *, metric: str = "aggregate_error_pct", target: str = "purchases", ax=None):
+    """One metric for every model x horizon (mean over cut-offs) as grouped bars."""
+    ax = _axes(ax)
+    table = result.table(metric, target)
+    n_models, n_h = table.shape
+    width = 0.8 / max(n_models, 1)
+    x = np.arange(n_h)
+    for i, (name, row) in enumerate(table.iterrows()):
+        ax.bar(x + i * width - 0.4 + width / 2, row.to_numpy(float), width, label=name)
+    ax.set_xticks(x, list(table.columns))
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("horizon")
+    ax.set_ylabel(f"{metric} ({target})")
+    ax.set_title(f"{metric.replace('_', ' ')} of {target} by model and horizon")
+    ax.legend(fontsize="x-small", ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
+
+
+def plot_decile_lift(result, *, model: str | None = None, horizon: str | None = None, target: str = "spend",
+                     cutoff: str | None = None, ax=None):
+    """Mean actual vs predicted value by decile of the prediction (1 = lowest), for one model."""
+    ax = _axes(ax)
+    c = result.calibration
+    model = _first(c["model"], model)
+    horizon = _first(c["horizon"], horizon)
+    cutoff = _first(c["cutoff"], cutoff)
+    sel = c[(c["model"] == model) & (c["horizon"] == horizon) & (c["target"] == target) & (c["cutoff"] == cutoff)]
+    x = sel["decile"].to_numpy()
+    ax.bar(x - 0.2, sel["predicted"], 0.4, label="predicted")
+    ax.bar(x + 0.2, sel["actual"], 0.4, label="actual")
+    ax.set_xticks(x)
+    ax.set_xlabel("decile of predicted " + target)
+    ax.set_ylabel(f"mean {target} per customer over {horizon}")
+    ax.set_title(f"Decile lift: {model}")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def save_figures(result, folder) -> list:
+    """Write the four backtest figures as PNG files into ``folder`` (atomically); return their paths."""
+    from pathlib import Path
+
+    from matplotlib.figure import Figure  # no pyplot: no global state, works without a display
+
+    from .files import atomic_path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    drawings = {
+        "frequency_holdout.png": lambda ax: plot_frequency_holdout(result, ax=ax),
+        "error_by_horizon.png": lambda ax: plot_error_by_horizon(result, ax=ax),
+        "decile_lift.png": lambda ax: plot_decile_lift(result, ax=ax),
+    }
+    if not result.tracking.empty:
+        drawings["tracking_cumulative.png"] = lambda ax: plot_tracking(result, ax=ax)
+        drawings["tracking_incremental.png"] = lambda ax: plot_tracking(result, cumulative=False, ax=ax)
+    written = []
+    for name, draw in drawings.items():
+        fig = Figure(figsize=(11, 4.8))
+        draw(fig.subplots())
+        fig.tight_layout()
+        with atomic_path(folder / name) as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
+        written.append(folder / name)
+    return written
