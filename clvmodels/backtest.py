@@ -11,7 +11,7 @@ Metrics per (cut-off, model, horizon, target in {purchases, spend}):
 - ``aggregate_error_pct``: 100 (sum predicted - sum actual) / sum actual;
 - ``mae``, ``rmse``: per customer;
 - ``wape``: sum |predicted - actual| / sum actual;
-- ``spearman``: rank correlation of predicted and actual;
+- ``spearman``: rank correlation of predicted and actual (NaN for a forecast that is the same for all);
 - ``top_decile_share``: share of the actual total captured by the 10% of customers predicted highest;
 - ``cumulative_error_pct`` (purchase models with a tracking curve, purchases only): the error of the
   expected cumulative repeat purchases from each customer's first purchase to c + h, as in Fader,
@@ -68,10 +68,21 @@ class Candidate:
         return purchase, spend
 
 
-def default_candidates() -> list[Candidate]:
-    """BG/NBD + Gamma-Gamma, and every heuristic in its per-customer and population forms."""
-    out = [Candidate("BG/NBD + Gamma-Gamma", BetaGeo(), GammaGamma())]
-    for cls in HEURISTICS:
+#: Short names of the candidates (command line ``--models``).
+CANDIDATE_NAMES = ("bgnbd", "run-rate", "aov-frequency-lifespan", "churn-rate", "retention")
+
+
+def default_candidates(names: Sequence[str] = CANDIDATE_NAMES) -> list[Candidate]:
+    """BG/NBD + Gamma-Gamma ("bgnbd") and the heuristics, each in its per-customer and population forms."""
+    unknown = [n for n in names if n not in CANDIDATE_NAMES]
+    if unknown:
+        raise ValueError(f"unknown model {', '.join(unknown)}; choose from {', '.join(CANDIDATE_NAMES)}")
+    out = []
+    for name in names:
+        if name == "bgnbd":
+            out.append(Candidate("BG/NBD + Gamma-Gamma", BetaGeo(), GammaGamma()))
+            continue
+        cls = HEURISTICS[CANDIDATE_NAMES.index(name) - 1]
         for per_customer in (True, False):
             h = cls(per_customer=per_customer)
             out.append(Candidate(h.label, h))
@@ -86,7 +97,11 @@ def score(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
     total = actual.sum()
     err = predicted - actual
     n_top = max(1, int(np.ceil(0.1 * len(actual))))
-    top = np.argsort(-predicted, kind="stable")[:n_top]
+    # customers tied at the decile's edge share the remaining places equally (the expectation under a
+    # random order), so that the share does not depend on row order (e.g. a constant forecast gets 10%)
+    edge = np.sort(predicted)[::-1][n_top - 1]
+    above, tied = predicted > edge, predicted == edge
+    captured = actual[above].sum() + actual[tied].sum() * (n_top - above.sum()) / tied.sum()
     spearman = (float(stats.spearmanr(predicted, actual).statistic)
                 if np.ptp(predicted) > 0 and np.ptp(actual) > 0 else float("nan"))
     return {
@@ -95,7 +110,7 @@ def score(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
         "rmse": float(np.sqrt((err ** 2).mean())),
         "wape": float(np.abs(err).sum() / total) if total else float("nan"),
         "spearman": spearman,
-        "top_decile_share": float(actual[top].sum() / total) if total else float("nan"),
+        "top_decile_share": float(captured / total) if total else float("nan"),
     }
 
 

@@ -113,6 +113,49 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .backtest import backtest, default_candidates
+    from .data import read_transactions
+
+    outputs = [p for p in (args.output, args.json, args.csv) if p]
+    if not outputs and not args.figures:
+        raise DataError("say where to write: -o metrics.json|metrics.csv, --json, --csv or --figures DIR")
+    for path in outputs:
+        if not str(path).lower().endswith((".json", ".csv", ".parquet")):
+            raise DataError(f"metrics go to .json, .csv or .parquet, not {path!r} (the HTML report is not "
+                            "available yet)")
+    candidates = default_candidates([m.strip() for m in args.models.split(",") if m.strip()])
+    cutoffs = None
+    if args.cutoffs:
+        cutoffs = args.cutoffs if "," not in args.cutoffs and args.cutoffs[-1].isalpha() else args.cutoffs.split(",")
+    log = read_transactions(args.transactions, customer=args.customer, date=args.date, amount=args.amount,
+                            date_format=args.date_format, returns=args.returns)
+    result = backtest(log, args.calibration_end, [h.strip() for h in args.horizons.split(",") if h.strip()],
+                      candidates, cutoffs=cutoffs, time_unit=args.time_unit, show_progress=not args.quiet)
+    written = []
+    for path in outputs:
+        if str(path).lower().endswith(".json"):
+            result.to_json(path)
+        else:
+            result.to_csv(path)
+        written.append(path)
+    if args.figures:
+        from .plots import save_figures
+
+        written += [str(p) for p in save_figures(result, args.figures)]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        _say(args, result.summary().round(3).to_string(index=False))
+    if not result.unavailable.empty:
+        _say(args, "not scored (beyond the end of the log): " + ", ".join(
+            f"{r.horizon} after {r.cutoff}" for r in result.unavailable.itertuples()))
+    _say(args, "wrote:")
+    for path in written:
+        print(path)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -212,6 +255,27 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--annual-discount-rate", type=float, default=0.10, help="annual discount rate (default 0.10)")
     p.add_argument("-o", "--output", required=True, help="scores .csv or .parquet")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("backtest", parents=[common], help="score models and heuristic formulas on holdout periods",
+                       description="Fit every candidate on the log up to a cut-off, forecast each customer's "
+                                   "purchases and spend over each horizon, score against what happened.")
+    p.add_argument("transactions", help="CSV or Parquet transaction log")
+    p.add_argument("--customer", required=True, help="customer id column")
+    p.add_argument("--date", required=True, help="date column")
+    p.add_argument("--amount", required=True, help="amount column")
+    p.add_argument("--date-format", help="strptime format for text/integer dates")
+    p.add_argument("--returns", default="error", choices=["error", "drop", "net"], help="negative amounts")
+    p.add_argument("--calibration-end", required=True, help="(first) cut-off date")
+    p.add_argument("--horizons", default="1y,2y,3y", help="comma-separated durations (default 1y,2y,3y)")
+    p.add_argument("--models", default="bgnbd,run-rate,aov-frequency-lifespan,churn-rate,retention",
+                   help="comma-separated candidates (default: all)")
+    p.add_argument("--cutoffs", help="more cut-offs: a step such as 3M, or comma-separated dates")
+    p.add_argument("--time-unit", default="W", choices=["D", "W", "M"], help="time unit (default W)")
+    p.add_argument("-o", "--output", help="metrics file: .json or .csv")
+    p.add_argument("--json", help="also write the metrics as JSON here")
+    p.add_argument("--csv", help="also write the tidy metrics table as CSV here")
+    p.add_argument("--figures", help="folder for the backtest figures (PNG)")
+    p.set_defaults(func=_cmd_backtest)
 
     p = sub.add_parser("demo", parents=[common], help="the whole job on the bundled CDNOW data, offline")
     p.add_argument("-o", "--output", default="clvmodels-demo", help="output folder (default clvmodels-demo)")

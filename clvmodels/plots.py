@@ -89,7 +89,7 @@ def plot_error_by_horizon(result, *, metric: str = "aggregate_error_pct", target
     ax.set_xlabel("horizon")
     ax.set_ylabel(f"{metric} ({target})")
     ax.set_title(f"{metric.replace('_', ' ')} of {target} by model and horizon")
-    ax.legend(fontsize="x-small", ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
 
 

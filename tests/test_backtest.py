@@ -1,0 +1,173 @@
+"""Backtests: the CDNOW holdout, simulated truth, metrics, unavailable horizons, plots, CLI."""
+
+import json
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+import clvmodels as clv
+from clvmodels.backtest import Candidate, backtest, default_candidates, score
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def cdnow_result(cdnow_tx):
+    return backtest(cdnow_tx, "1997-09-30", horizons=["13W", "39W", "1y"], time_unit="W", show_progress=False)
+
+
+def value(res, model, horizon, metric, target="purchases"):
+    m = res.metrics
+    sel = m[(m.model == model) & (m.horizon == horizon) & (m.metric == metric) & (m.target == target)]
+    assert len(sel) == 1
+    return float(sel["value"].iloc[0])
+
+
+BG = "BG/NBD + Gamma-Gamma"
+
+
+def test_cdnow_holdout_reproduces_the_paper(cdnow_result):
+    res = cdnow_result
+    # FHL (2005) figure 3: cumulative repeat purchases at week 78, -3.9% (4,171.4 vs 4,339) at the paper's
+    # rounded parameters, week 78 counted from 1997-01-01; here from each customer's first purchase to the
+    # holdout end (77.86 weeks), at the MLE: -4.1%.
+    assert value(res, BG, "39W", "cumulative_error_pct") == pytest.approx(-3.9, abs=0.5)
+    # the customer-level holdout total is the sum of the paper's figure-4 conditional expectations:
+    # 1,653.4 predicted for 1,882 actual repeat purchases in weeks 40-78
+    assert value(res, BG, "39W", "aggregate_error_pct") == pytest.approx(100 * (1653.4 - 1882) / 1882, abs=0.05)
+    p = res.predictions
+    p = p[(p.model == BG) & (p.horizon == "39W")]
+    table = p.groupby(p["frequency"].clip(upper=7))[["predicted_purchases", "actual_purchases"]].mean()
+    np.testing.assert_allclose(table["predicted_purchases"], [.225, .523, 1.044, 1.520, 2.164, 2.654, 3.504, 6.157],
+                               atol=5e-4)
+    np.testing.assert_allclose(table["actual_purchases"], [.237, .697, 1.393, 1.560, 2.532, 2.947, 3.862, 6.359],
+                               atol=5e-4)
+    assert res.unavailable[["cutoff", "horizon"]].values.tolist() == [["1997-09-30", "1y"]]
+    assert "1y" not in set(res.metrics["horizon"])
+
+
+def test_cdnow_bgnbd_against_every_heuristic(cdnow_result):
+    res = cdnow_result
+    heuristics = [m for m in res.metrics["model"].unique() if m != BG]
+    assert len(heuristics) == 8
+    for h in ["13W", "39W"]:
+        for target in ["purchases", "spend"]:
+            ours = value(res, BG, h, "rmse", target)
+            assert all(ours < value(res, m, h, "rmse", target) for m in heuristics), (h, target)
+        ours = abs(value(res, BG, h, "aggregate_error_pct"))
+        assert all(ours < abs(value(res, m, h, "aggregate_error_pct")) for m in heuristics)
+    # On MAE, BG/NBD does NOT beat every heuristic: heuristics that forecast almost nothing (-70% to -90%
+    # in total) score lower MAE on a holdout where most customers buy nothing. Recorded, not hidden:
+    mae = {m: value(res, m, "39W", "mae") for m in res.metrics["model"].unique()}
+    assert mae[BG] == pytest.approx(0.785, abs=1e-3)
+    assert min(mae.values()) < mae[BG]
+    assert res.summary().query("horizon == '39W'").iloc[0]["model"] == BG  # ranked first by RMSE
+
+
+def _simulated_backtest(seed, models=None):
+    sim = clv.simulate(50_000, rng=seed, acquisition="1y", duration="5y", time_unit="W")
+    log = clv.read_transactions(sim.transactions, amount="amount", observation_end=sim.end)
+    cut = pd.Timestamp("2020-01-01") + pd.Timedelta(days=731)  # 2 years of calibration, 3 of holdout
+    res = backtest(log, cut, horizons=["1y", "2y", "3y"], models=models, show_progress=False)
+    assert res.unavailable.empty
+    return res
+
+
+def test_simulated_truth_bgnbd_within_3_percent():
+    # 50k simulated customers per run, 5 seeds fixed in advance (2020-2024). Single runs scatter by about
+    # +-2 points around a small positive bias of about +1.5 points whose cause is not established yet
+    # (suspects: times rounded to days, same-day purchases merged), so the acceptance is on the mean over
+    # the seeds; every single run must stay within 5%.
+    errors = {t: [] for t in ("purchases", "spend")}
+    for seed in range(2020, 2025):
+        res = _simulated_backtest(seed, default_candidates(["bgnbd"]) if seed != 2024 else None)
+        for target in errors:
+            row = [value(res, BG, h, "aggregate_error_pct", target) for h in ["1y", "2y", "3y"]]
+            assert max(abs(v) for v in row) < 5, (seed, target, row)
+            errors[target].append(row)
+    for target, rows in errors.items():
+        assert (np.abs(np.mean(rows, axis=0)) < 3).all(), (target, np.mean(rows, axis=0))
+    # the last run had every candidate: each heuristic is off by more than 30%, and BG/NBD has the lowest RMSE
+    table = res.table("aggregate_error_pct")
+    assert (table.drop(index=BG).abs() > 30).all().all()
+    assert (res.table("rmse").idxmin() == BG).all()
+
+
+def test_score_metrics_by_hand():
+    m = score(np.array([1.0, 2.0, 0.0, 5.0]), np.array([0.0, 2.0, 1.0, 3.0]))
+    assert m["aggregate_error_pct"] == pytest.approx(100 * (8 - 6) / 6)
+    assert m["mae"] == pytest.approx(1.0) and m["rmse"] == pytest.approx(np.sqrt(1.5))
+    assert m["wape"] == pytest.approx(4 / 6)
+    assert m["top_decile_share"] == pytest.approx(3 / 6)  # one customer: the highest forecast
+    const = score(np.ones(10), np.arange(10.0))
+    assert const["top_decile_share"] == pytest.approx(0.1) and np.isnan(const["spearman"])
+
+
+def test_rolling_cutoffs_give_a_spread(cdnow_tx):
+    res = backtest(cdnow_tx, "1997-06-30", horizons=["13W"], cutoffs="3M", time_unit="W",
+                   models=default_candidates(["bgnbd", "run-rate"]), show_progress=False)
+    assert sorted(res.metrics["cutoff"].unique()) == ["1997-06-30", "1997-09-29", "1997-12-29", "1998-03-30"]
+    assert "mae_sd" in res.summary(by="mae").columns
+    with pytest.raises(clv.DataError, match="no horizon fits"):
+        backtest(cdnow_tx, "1998-06-01", horizons=["1y"], show_progress=False)
+
+
+def test_outputs(tmp_path, cdnow_result):
+    cdnow_result.to_json(tmp_path / "m.json")
+    content = json.loads((tmp_path / "m.json").read_text())
+    assert {"metrics", "calibration", "unavailable", "horizons"} <= set(content)
+    cdnow_result.to_csv(tmp_path / "m.csv")
+    back = pd.read_csv(tmp_path / "m.csv")
+    assert list(back.columns) == ["cutoff", "model", "horizon", "target", "metric", "value"]
+    assert len(back) == len(cdnow_result.metrics)
+
+
+def test_plots_have_their_artists(cdnow_result, tmp_path):
+    from matplotlib.figure import Figure
+
+    from clvmodels import plots
+
+    ax = plots.plot_frequency_holdout(cdnow_result, horizon="39W", ax=Figure().subplots())
+    assert len(ax.patches) == 8 and len(ax.lines) == 9  # 8 frequency bars; one line per model
+    ax = plots.plot_tracking(cdnow_result, ax=Figure().subplots())
+    assert [line.get_label() for line in ax.lines] == ["actual", BG, "calibration end"]
+    actual = ax.lines[0].get_ydata()
+    assert actual[-1] == 4339  # cumulative repeat purchases to 1998-06-30
+    ax = plots.plot_error_by_horizon(cdnow_result, ax=Figure().subplots())
+    assert len(ax.patches) == 9 * 2  # models x available horizons
+    ax = plots.plot_decile_lift(cdnow_result, model=BG, horizon="39W", ax=Figure().subplots())
+    assert len(ax.patches) == 20
+    files = plots.save_figures(cdnow_result, tmp_path / "figs")
+    assert len(files) == 5 and all(f.stat().st_size > 10_000 for f in files)
+    assert plots.plot_tracking(cdnow_result).figure is not None  # ax=None makes its own
+
+
+def test_custom_candidate_and_bad_models(cdnow_tx):
+    only = [Candidate("BG/NBD alone", clv.BetaGeo(), clv.GammaGamma())]
+    res = backtest(cdnow_tx, "1997-09-30", horizons=["39W"], models=only, show_progress=False)
+    assert set(res.metrics["model"]) == {"BG/NBD alone"}
+    with pytest.raises(ValueError, match="unknown model"):
+        default_candidates(["pareto"])
+
+
+def test_cli_backtest(tmp_path, cdnow_tx):
+    import subprocess
+    import sys
+
+    cdnow_tx.to_csv(tmp_path / "tx.csv", index=False)
+    cmd = [sys.executable, "-m", "clvmodels", "backtest", str(tmp_path / "tx.csv"), "--customer", "customer_id",
+           "--date", "date", "--amount", "amount", "--calibration-end", "1997-09-30", "--horizons", "39W,1y",
+           "--models", "bgnbd,run-rate", "-o", str(tmp_path / "m.json"), "--csv", str(tmp_path / "m.csv"),
+           "--figures", str(tmp_path / "figs")]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "not scored (beyond the end of the log): 1y after 1997-09-30" in proc.stderr
+    assert len(list((tmp_path / "figs").glob("*.png"))) == 5
+    metrics = pd.read_csv(tmp_path / "m.csv")
+    assert set(metrics["model"]) == {BG, "run-rate (per customer)", "run-rate (population)"}
+    bad = subprocess.run(cmd[:-6] + ["-o", str(tmp_path / "r.html")], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "HTML report" in bad.stderr
+    bad = subprocess.run(cmd[:5] + ["--customer", "nope"] + cmd[7:], capture_output=True, text=True)
+    assert bad.returncode == 2 and "missing column" in bad.stderr
