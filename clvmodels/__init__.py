@@ -19,31 +19,9 @@ from .data import (
 )
 from .errors import ConvergenceError, DataError, DataWarning, NotFittedError
 
-# The model layer (scipy) is loaded on first use, so that `import clvmodels` stays quick for scripts
-# that only summarise logs.
-_LAZY = {
-    "BetaGeo": "clvmodels.models",
-    "GammaGamma": "clvmodels.models",
-    "FitResult": "clvmodels.models",
-    "load_model": "clvmodels.models",
-    "load_models": "clvmodels.models",
-    "save_models": "clvmodels.models",
-    "customer_value": "clvmodels.value",
-}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'clvmodels' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_LAZY))
+from .models import BetaGeo, FitResult, GammaGamma, load_model, load_models, save_models
+from .value import customer_value
+from .backtest import BacktestResult, backtest  # noqa: E402 - binds clvmodels.backtest to the function
 
 try:
     __version__ = _version("clvmodels")
@@ -72,4 +50,6 @@ __all__ = [
     "load_models",
     "save_models",
     "customer_value",
+    "backtest",
+    "BacktestResult",
 ]

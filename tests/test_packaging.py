@@ -56,3 +56,10 @@ def test_bundled_data_ships_with_the_package():
     data = Path(clvmodels.__file__).parent / "data" / "_cdnow"
     assert sorted(p.name for p in data.glob("*.gz")) == [
         "CDNOW_master.txt.gz", "CDNOW_sample.txt.gz", "cdnow_customers_summary_with_transactions.csv.gz"]
+
+
+def test_backtest_name_is_the_function_even_after_importing_the_module():
+    code = ("import clvmodels.backtest, clvmodels as clv; from clvmodels.backtest import score; "
+            "print(callable(clv.backtest) and clv.backtest.__module__ == 'clvmodels.backtest')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
