@@ -198,7 +198,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     _say(args, bg.summary() + "\n")
     _say(args, gg.summary() + "\n")
     _say(args, f"cumulative repeat purchases to {CDNOW_HOLDOUT_END}: actual {actual_total:,}, BG/NBD tracking "
-               f"forecast {tracked:,.1f} ({(tracked - actual_total) / actual_total:+.1%}; FHL 2005: -3.9%)")
+               f"forecast {tracked:,.1f} ({(tracked - actual_total) / actual_total:+.1%}; Fader, Hardie & Lee 2005 report -3.9% "
+               "at week 78 with their rounded estimates)")
     _say(args, f"holdout {CDNOW_CALIBRATION_END} to {CDNOW_HOLDOUT_END}, customer by customer: actual {actual:,}, "
                f"sum of conditional expectations {predicted:,.1f} ({(predicted - actual) / actual:+.1%})")
     top = scores.sort_values("value_3y", ascending=False).head(5)
@@ -219,20 +220,22 @@ def _build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--quiet", "-q", action="store_true", help="no progress or messages on stderr")
 
-    p = sub.add_parser("summarize", parents=[common], help="transaction log -> per-customer summary",
+    logs = _Parser(add_help=False)  # how to read a transaction log, shared by summarize and backtest
+    logs.add_argument("transactions", help="CSV or Parquet file (or a quoted glob of files)")
+    logs.add_argument("--customer", required=True, help="customer id column")
+    logs.add_argument("--date", required=True, help="date column")
+    logs.add_argument("--date-format", help="strptime format for text/integer dates, e.g. %%Y%%m%%d")
+    logs.add_argument("--returns", default="error", choices=["error", "drop", "net"],
+                      help="negative amounts: refuse (default), drop, or net against same-day purchases")
+
+    p = sub.add_parser("summarize", parents=[common, logs], help="transaction log -> per-customer summary",
                        description="Summarise a transaction log (CSV or Parquet) per customer: frequency, "
                                    "recency, T, monetary_value (and holdout columns with --calibration-end).")
-    p.add_argument("transactions", help="CSV or Parquet file (or a quoted glob of files)")
-    p.add_argument("--customer", required=True, help="customer id column")
-    p.add_argument("--date", required=True, help="date column")
     p.add_argument("--amount", help="amount column (optional)")
-    p.add_argument("--date-format", help="strptime format for text/integer dates, e.g. %%Y%%m%%d")
     p.add_argument("--end", help="observation end date (default: last purchase day)")
     p.add_argument("--calibration-end", help="split at this date: calibration summary + holdout columns")
     p.add_argument("--holdout-end", help="end of the holdout (default: last purchase day)")
     p.add_argument("--time-unit", default="W", choices=["D", "W", "M"], help="time unit (default W)")
-    p.add_argument("--returns", default="error", choices=["error", "drop", "net"],
-                   help="negative amounts: refuse (default), drop, or net against same-day purchases")
     p.add_argument("-o", "--output", required=True, help="output .csv or .parquet")
     p.set_defaults(func=_cmd_summarize)
 
@@ -256,15 +259,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="scores .csv or .parquet")
     p.set_defaults(func=_cmd_predict)
 
-    p = sub.add_parser("backtest", parents=[common], help="score models and heuristic formulas on holdout periods",
+    p = sub.add_parser("backtest", parents=[common, logs],
+                       help="score models and heuristic formulas on holdout periods",
                        description="Fit every candidate on the log up to a cut-off, forecast each customer's "
                                    "purchases and spend over each horizon, score against what happened.")
-    p.add_argument("transactions", help="CSV or Parquet transaction log")
-    p.add_argument("--customer", required=True, help="customer id column")
-    p.add_argument("--date", required=True, help="date column")
     p.add_argument("--amount", required=True, help="amount column")
-    p.add_argument("--date-format", help="strptime format for text/integer dates")
-    p.add_argument("--returns", default="error", choices=["error", "drop", "net"], help="negative amounts")
     p.add_argument("--calibration-end", required=True, help="(first) cut-off date")
     p.add_argument("--horizons", default="1y,2y,3y", help="comma-separated durations (default 1y,2y,3y)")
     p.add_argument("--models", default="bgnbd,run-rate,aov-frequency-lifespan,churn-rate,retention",

@@ -66,7 +66,7 @@ class ConvergenceError(ClvError, RuntimeError):
     """The optimiser or sampler did not converge; the message says what to try."""
 
 
-class NotFittedError(ClvError, AttributeError):
+class NotFittedError(ClvError, ValueError, AttributeError):
     """A model was used for prediction before ``fit`` was called."""
 
 

@@ -66,7 +66,11 @@ def customer_value(
         Indexed like ``summary``: ``p_alive``, ``expected_spend``, and for each horizon h
         ``expected_purchases_h`` and ``value_h`` (discounted expected spend over h).
     """
-    unit = time_unit or getattr(purchase_model, "time_unit_", None)
+    model_unit = getattr(purchase_model, "time_unit_", None)
+    if time_unit and model_unit and time_unit != model_unit:
+        raise ValueError(f"time_unit={time_unit!r} but the purchase model was fitted in {model_unit!r}: its rates "
+                         "are per model unit, so horizons must be converted to that unit")
+    unit = time_unit or model_unit
     if not unit:
         raise ValueError("customer_value needs the summary's time unit: pass time_unit=...")
     if not horizons:

@@ -244,3 +244,38 @@ def test_unidentifiable_data_raise_convergence_error():
     frame = pd.DataFrame({"frequency": [1] * 50, "recency": [10.0] * 50, "T": [10.0] * 50})
     with pytest.raises(clv.ConvergenceError, match="do not identify|edge of its range|did not converge"):
         clv.BetaGeo().fit(frame)
+
+
+@pytest.mark.parametrize("a, b, x", [(1 - 3e-5, 2.4, 2), (1 + 4.9e-5, 2.4, 0), (0.6, 0.4 + 2e-5, 0)])
+def test_near_singular_parameters_match_mpmath(a, b, x):
+    # a = 1 and (at x = 0) a + b = 1 are removable singularities handled by interpolation
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 60
+    r, alpha, T, t = 0.24, 0.5, 10.0, 100.0
+    R, A, Aa, Bb, X, TT, tt = map(mp.mpf, (r, alpha, a, b, x, T, t))
+    z = tt / (A + TT + tt)
+    exact = (Aa + Bb + X - 1) / (Aa - 1) * (1 - (1 - z) ** (R + X) * mp.hyp2f1(R + X, Bb + X, Aa + Bb + X - 1, z))
+    assert float(B._expected(r, alpha, a, b, x, T, t)) == pytest.approx(float(exact), rel=1e-7)
+
+
+def test_zero_weight_repeat_buyers_are_no_repeat_buyers():
+    frame = pd.DataFrame({"frequency": [0, 0, 3], "recency": [0.0, 0.0, 5.0], "T": [10.0, 12.0, 9.0]})
+    with pytest.raises(DataError, match="no customer has a repeat"):
+        clv.BetaGeo().fit(frame, weights=[5, 5, 0])
+
+
+def test_fitted_models_copy_pickle_and_keep_their_predictions(bg, cal):
+    import copy
+    import pickle
+
+    twin = pickle.loads(pickle.dumps(bg))
+    np.testing.assert_array_equal(twin.p_alive(cal), bg.p_alive(cal))
+    assert copy.deepcopy(bg).params_ == bg.params_
+    edited = copy.deepcopy(bg)
+    edited.params_["r"] = 5.0  # a copy: predictions come from the fit result
+    np.testing.assert_array_equal(edited.p_alive(cal), bg.p_alive(cal))
+    assert clv.BetaGeo().set_params(maxiter=50).maxiter == 50
+    with pytest.raises(ValueError, match="no option"):
+        clv.BetaGeo().set_params(tolerance=1)
+    with pytest.raises(ValueError, match="level"):
+        bg.result_.conf_int(95)

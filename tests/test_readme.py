@@ -16,3 +16,15 @@ def test_quick_start_and_model_blocks_run():
     exec(compile(models.replace('bg.save("bgnbd.json"); clv.BetaGeo.load("bgnbd.json")', ""), "README models", "exec"),
          namespace)
     assert namespace["bg"].params_["r"] > 0
+
+
+def test_printed_summary_in_readme_is_current():
+    import clvmodels as clv
+
+    cal = clv.calibration_holdout(clv.load_cdnow(), calibration_end="1997-09-30", holdout_end="1998-06-30")
+    actual = clv.BetaGeo().fit(cal).summary().splitlines()
+    shown = [line[2:] for line in README.splitlines()
+             if line.startswith(("# r ", "# alpha ", "# a ", "# b ", "# log-likelihood", "# AIC"))]
+    assert len(shown) >= 4
+    for line in shown:
+        assert line in actual, line

@@ -107,3 +107,25 @@ def test_tampered_and_newer_files_are_refused(tmp_path, fitted):
     path.write_text("not json")
     with pytest.raises(DataError, match="not JSON"):
         clv.load_model(path)
+
+
+def test_nan_in_an_edited_file_is_refused(tmp_path, fitted):
+    _, bg, _ = fitted
+    path = tmp_path / "bg.json"
+    bg.save(path)
+    path.write_text(path.read_text().replace('"loglik": -9582', '"loglik": NaN, "x": -9582', 1))
+    with pytest.raises(DataError, match="modified"):
+        clv.load_model(path)
+
+
+def test_numpy_options_save(tmp_path, fitted):
+    rfm, _, _ = fitted
+    bg = clv.BetaGeo(maxiter=np.int64(500)).fit(rfm)
+    bg.save(tmp_path / "m.json")
+    assert clv.BetaGeo.load(tmp_path / "m.json").maxiter == 500
+
+
+def test_value_refuses_a_unit_other_than_the_models(fitted):
+    rfm, bg, gg = fitted
+    with pytest.raises(ValueError, match="fitted in 'W'"):
+        clv.customer_value(bg, gg, rfm, ["1y"], time_unit="D")

@@ -80,6 +80,7 @@ class TransactionLog:
         Distinct customers.
     n_duplicated_rows : int
         Rows identical to an earlier row (same customer, timestamp and amount); kept, and warned about.
+        Not counted for a log without amounts, where they change nothing.
     n_returns : int
         Rows with a negative amount (dropped under ``returns="drop"``, netted under ``"net"``).
     n_cancelled_days : int
@@ -369,22 +370,20 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
         con.execute("DELETE FROM daily WHERE _had_return AND round(amount, 9) = 0")
         con.execute("ALTER TABLE daily DROP COLUMN _had_return")
 
-    # Exact duplicates can only be among rows merged into one day: check just those days.
+    # Exact duplicates can only be among rows merged into one day: check just those days. Without
+    # amounts a duplicate changes nothing (the day is one purchase either way), so none are counted.
     stats["n_duplicated_rows"] = 0
-    if (con.execute("SELECT max(n_rows) FROM daily").fetchone()[0] or 0) > 1:
-        amount_key = ", p.amount" if amount is not None else ""
+    if amount is not None and (con.execute("SELECT max(n_rows) FROM daily").fetchone()[0] or 0) > 1:
         keep_rows = keep.replace("WHERE amount", "WHERE p.amount")
         (stats["n_duplicated_rows"],) = con.execute(
             "SELECT coalesce(sum(c - 1), 0) FROM (SELECT count(*) AS c FROM parsed AS p "
             "SEMI JOIN (SELECT customer_id, date FROM daily WHERE n_rows > 1) AS m "
             f"ON p.customer_id = m.customer_id AND CAST(p._ts AS DATE) = m.date {keep_rows} "
-            f"GROUP BY p.customer_id, p._ts{amount_key} HAVING count(*) > 1)"
+            "GROUP BY p.customer_id, p._ts, p.amount HAVING count(*) > 1)"
         ).fetchone()
     if stats["n_duplicated_rows"]:
-        what = "customer, timestamp and amount" if amount is not None else "customer and timestamp"
-        added = "; they are kept and their amounts added to that day" if amount is not None else "; they are kept"
         warn(f"{stats['n_duplicated_rows']:,} of {n_rows:,} rows in {description} repeat an earlier row exactly "
-             f"(same {what}){added}")
+             "(same customer, timestamp and amount); they are kept and their amounts added to that day")
     con.execute("DROP VIEW parsed")
     con.execute("DROP VIEW src")
     return TransactionLog(con, "daily", has_amount=amount is not None, source=description, stats=stats)

@@ -6,7 +6,6 @@ in ``_``; using an unfitted model raises :class:`NotFittedError`.
 
 from __future__ import annotations
 
-from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -66,12 +65,21 @@ class SummaryModel:
             MODEL_REGISTRY[cls.model_name] = cls
 
     # options, for persistence and repr ------------------------------------------------------------
-    def get_params(self) -> dict[str, Any]:
-        """The constructor options (scikit-learn's name for them)."""
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor options (scikit-learn's name and signature for them)."""
         import inspect
 
         names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
         return {n: getattr(self, n) for n in names}
+
+    def set_params(self, **options: Any) -> "SummaryModel":
+        """Change constructor options (takes effect at the next fit); returns self."""
+        valid = self.get_params()
+        for name, value in options.items():
+            if name not in valid:
+                raise ValueError(f"{type(self).__name__} has no option {name!r} (options: {', '.join(valid)})")
+            setattr(self, name, value)
+        return self
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -118,7 +126,8 @@ class SummaryModel:
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(summary) first")
 
     def _p(self) -> tuple[float, ...]:
-        return tuple(self.params_[n] for n in self.param_names)
+        # from the fit result, so that editing the params_ copy cannot change predictions unseen
+        return tuple(self.result_.params[n] for n in self.param_names)
 
     def _units(self, t: Horizon) -> float:
         """A horizon in the model's time unit: numbers are taken as units already."""
@@ -149,10 +158,6 @@ class SummaryModel:
         self._check_fitted()
         return self.result_.summary(level)
 
-    @property
-    def params_se_(self) -> MappingProxyType:
-        self._check_fitted()
-        return self.result_.se
 
     def save(self, path: str) -> None:
         """Save as JSON (parameters, covariance, time unit, data fingerprint, package version)."""

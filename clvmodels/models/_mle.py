@@ -2,8 +2,8 @@
 
 numpy and scipy only. A model supplies a function returning the weighted log-likelihood and its
 analytic gradient with respect to the natural parameters; this module optimises it over
-log-parameters with L-BFGS-B, takes the Hessian by central differences of the analytic gradient, and
-returns a frozen :class:`FitResult`.
+log-parameters with L-BFGS-B and Newton steps, takes the Hessian by forward differences of the analytic
+gradient, and returns a frozen :class:`FitResult`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -71,7 +70,7 @@ def fingerprint(columns: Sequence[np.ndarray], weights: np.ndarray) -> str:
     return h.hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FitResult:
     """A maximum-likelihood fit: parameters, uncertainty and fit statistics (read-only).
 
@@ -81,8 +80,8 @@ class FitResult:
 
     model: str
     param_names: tuple[str, ...]
-    params: MappingProxyType
-    se: MappingProxyType
+    params: dict
+    se: dict
     cov: np.ndarray = field(repr=False)
     loglik: float
     n_obs: float
@@ -91,7 +90,7 @@ class FitResult:
     iterations: int
     message: str
     time_unit: str | None = None
-    extra: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    extra: dict = field(default_factory=dict)
 
     @property
     def k(self) -> int:
@@ -107,6 +106,8 @@ class FitResult:
 
     def conf_int(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
         """Wald intervals on the log scale: ``{name: (lower, upper)}``."""
+        if not 0 < level < 1:
+            raise ValueError(f"level must be between 0 and 1 (e.g. 0.95), got {level!r}")
         z = ndtri(0.5 + level / 2)
         out = {}
         for name in self.param_names:
@@ -172,6 +173,14 @@ def _hessian_log(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x: np.nd
     return (hess + hess.T) / 2
 
 
+def _positive_definite(hess: np.ndarray) -> bool:
+    try:
+        np.linalg.cholesky(hess)
+    except np.linalg.LinAlgError:
+        return False
+    return bool(np.all(np.isfinite(hess)))
+
+
 def _newton(fun, x: np.ndarray, f: float):
     """Newton iterations with backtracking on the log scale.
 
@@ -192,7 +201,7 @@ def _newton(fun, x: np.ndarray, f: float):
         except np.linalg.LinAlgError:
             break
         decrement = float(g @ step)  # twice the expected gain of a full Newton step
-        if not decrement >= 0:  # Hessian not positive definite: not at a maximum
+        if not _positive_definite(hess):  # a saddle or a ridge, not a maximum
             decrement = np.inf
             break
         if decrement < tolerance:
@@ -264,6 +273,9 @@ def fit_mle(
         raise ConvergenceError(
             f"{model}: a parameter ran to the edge of its range ({dict(zip(param_names, theta))}): the data do "
             "not identify the model. " + advice)
+    if not _positive_definite(hess):
+        raise ConvergenceError(f"{model}: the log-likelihood is not at a maximum (indefinite Hessian at "
+                               f"{dict(zip(param_names, theta))}). " + advice)
     try:
         cov_log = np.linalg.inv(hess)
     except np.linalg.LinAlgError:
@@ -280,8 +292,8 @@ def fit_mle(
     return FitResult(
         model=model,
         param_names=tuple(param_names),
-        params=MappingProxyType({n: float(v) for n, v in zip(param_names, theta)}),
-        se=MappingProxyType({n: float(v) for n, v in zip(param_names, se)}),
+        params={n: float(v) for n, v in zip(param_names, theta)},
+        se={n: float(v) for n, v in zip(param_names, se)},
         cov=cov,
         loglik=float(-f),
         n_obs=float(n_obs),
@@ -290,5 +302,5 @@ def fit_mle(
         iterations=iterations,
         message=f"Newton decrement {decrement:.1e}, largest log-scale gradient {grad_norm:.1e}",
         time_unit=time_unit,
-        extra=MappingProxyType(dict(extra or {})),
+        extra=dict(extra or {}),
     )

@@ -14,8 +14,8 @@ its textbook form overflows for large x; we use the Euler transformation
 
 whose first two parameters do not grow with x, so scipy's series is short and well conditioned
 (checked against 30-digit mpmath in the tests). At a = 1 the formula is 0/0; there the function is
-taken as the mean of its values at a = 1 +- 1e-4 (error O(1e-8)) when |a - 1| < 5e-5, and likewise at
-a + b = 1 for x = 0.
+interpolated linearly between a = 1 - 1e-4 and a = 1 + 1e-4 when |a - 1| < 5e-5 (error O(1e-8)), and
+likewise in b around a + b = 1 for x = 0.
 """
 
 from __future__ import annotations
@@ -153,11 +153,16 @@ def _expected(r, alpha, a, b, x, T, t) -> np.ndarray:
     The future of an active customer is a BG/NBD process with posterior parameters (r+x, alpha+T, a, b+x);
     its expectation (eq. 9 with those parameters) in the Euler-transformed form of the module docstring.
     """
-    if abs(a - 1.0) < _A_EPS / 2:  # (the averaged points are _A_EPS away, outside this test)
-        return 0.5 * (_expected(r, alpha, 1.0 - _A_EPS, b, x, T, t) + _expected(r, alpha, 1.0 + _A_EPS, b, x, T, t))
+    if abs(a - 1.0) < _A_EPS / 2:  # (the two points used are _A_EPS away, outside this test)
+        lo = _expected(r, alpha, 1.0 - _A_EPS, b, x, T, t)
+        hi = _expected(r, alpha, 1.0 + _A_EPS, b, x, T, t)
+        return lo + (a - (1.0 - _A_EPS)) / (2 * _A_EPS) * (hi - lo)
     if abs(a + b - 1.0) < _A_EPS / 2 and np.any(np.asarray(x) == 0):
-        # c = a+b+x-1 = 0 at x = 0 is a removable singularity of c * 2F1(.; c; z): average around it
-        return 0.5 * (_expected(r, alpha, a, 1.0 - a - _A_EPS, x, T, t) + _expected(r, alpha, a, 1.0 - a + _A_EPS, x, T, t))
+        # c = a+b+x-1 = 0 at x = 0 is a removable singularity of c * 2F1(.; c; z): interpolate across it in b
+        b_lo, b_hi = 1.0 - a - _A_EPS, 1.0 - a + _A_EPS
+        lo = _expected(r, alpha, a, b_lo, x, T, t)
+        hi = _expected(r, alpha, a, b_hi, x, T, t)
+        return lo + (b - b_lo) / (b_hi - b_lo) * (hi - lo)
     return _expected_euler(r, alpha, a, b, x, T, t)
 
 
@@ -199,9 +204,9 @@ def pmf_new(r, alpha, a, b, t, n_max: int) -> np.ndarray:
     b = np.broadcast_to(np.asarray(b, dtype=np.float64), r.shape)
     n = np.arange(n_max + 1, dtype=np.float64)
     r_, alpha_, t_, b_ = (v[..., None] for v in (r, alpha, t, b))
-    log_q = np.log(alpha_) - np.log(alpha_ + t_)
-    log_z = np.log(t_) - np.log(alpha_ + t_)
     with np.errstate(divide="ignore", invalid="ignore"):
+        log_q = np.log(alpha_) - np.log(alpha_ + t_)
+        log_z = np.log(t_) - np.log(alpha_ + t_)
         first = (betaln(a, b_ + n) - betaln(a, b_) + gammaln(r_ + n) - gammaln(r_) - gammaln(n + 1)
                  + r_ * log_q + np.where(n > 0, n * log_z, 0.0))
         tail = betainc(np.maximum(n, 1.0), r_, np.exp(log_z))
@@ -276,7 +281,7 @@ class BetaGeo(SummaryModel):
         ``weights`` (array or column name) counts how many customers each row stands for.
         """
         x, t_x, T, w = self._prepare(summary, weights)
-        if not np.any(x > 0):
+        if not np.any((x > 0) & (w > 0)):
             raise DataError("no customer has a repeat purchase: BG/NBD cannot separate purchasing from dropout",
                             columns=["frequency"])
         (ux, ut, uT), uw = compress(x, t_x, T, weights=w)

@@ -64,8 +64,8 @@ def conditional_expected_spend(p, q, gamma, x, zbar) -> np.ndarray:
     zbar = np.where(x > 0, np.asarray(zbar, dtype=np.float64), 0.0)
     denom = p * x + q - 1.0
     if np.any(denom <= 0):
-        raise ValueError(f"q = {q:.4g} <= 1: the population mean spend p*gamma/(q-1) does not exist, so the "
-                         "expected spend of customers without repeat purchases is infinite")
+        raise ValueError(f"p x + q <= 1 for some customers (p = {p:.4g}, q = {q:.4g}): their expected spend is "
+                         "infinite under the fitted Gamma-Gamma (for x = 0 this is q <= 1, no population mean)")
     return (gamma + x * zbar) * p / denom
 
 
@@ -95,7 +95,8 @@ class GammaGamma(SummaryModel):
 
         _bad_rows(~np.isfinite(x) | (x < 0) | (x != np.round(x)), "frequency must be a whole number >= 0",
                   ["frequency"])
-        _bad_rows(~np.isfinite(m), "monetary_value is missing, NaN or infinite", ["monetary_value"])
+        _bad_rows((x > 0) & ~np.isfinite(m), "monetary_value is missing, NaN or infinite for a repeat buyer",
+                  ["monetary_value"])
         _bad_rows((x > 0) & (m <= 0), "monetary_value must be positive for customers with repeat purchases "
                   "(Gamma-Gamma models positive spend)", ["monetary_value"])
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -32,7 +31,7 @@ def _model_to_dict(model: SummaryModel) -> dict[str, Any]:
     return {
         "model": model.model_name,
         "title": res.model,
-        "options": model.get_params(),
+        "options": _plain(model.get_params()),
         "time_unit": res.time_unit,
         "param_names": list(res.param_names),
         "params": dict(res.params),
@@ -56,16 +55,19 @@ def _model_from_dict(d: dict[str, Any]) -> SummaryModel:
     cls = MODEL_REGISTRY.get(d.get("model", ""))
     if cls is None:
         raise DataError(f"unknown model type {d.get('model')!r} in model file")
+    if tuple(d["param_names"]) != cls.param_names or set(d["params"]) != set(cls.param_names):
+        raise DataError(f"the {cls.__name__} in the model file has parameters {list(d['params'])}, "
+                        f"expected {list(cls.param_names)}")
     model = cls(**d["options"])
     nan = float("nan")
     cov = np.array([[nan if v is None else v for v in row] for row in d["cov"]], dtype=np.float64)
     cov.flags.writeable = False
     result = FitResult(
-        model=d["title"], param_names=tuple(d["param_names"]), params=MappingProxyType(dict(d["params"])),
-        se=MappingProxyType({k: nan if v is None else v for k, v in d["se"].items()}), cov=cov,
+        model=d["title"], param_names=tuple(d["param_names"]), params=dict(d["params"]),
+        se={k: nan if v is None else v for k, v in d["se"].items()}, cov=cov,
         loglik=d["loglik"], n_obs=d["n_obs"], n_unique=d["n_unique"], converged=d["converged"],
         iterations=d["iterations"], message=d["message"], time_unit=d["time_unit"],
-        extra=MappingProxyType(dict(d.get("extra", {}))))
+        extra=dict(d.get("extra", {})))
     model._set_result(result, d["fingerprint"])
     for k, v in d.get("fitted_attributes", {}).items():
         setattr(model, k, v)
@@ -87,6 +89,15 @@ def save_models(models: dict[str, SummaryModel], path: str | os.PathLike) -> Non
     write_text(json.dumps(content, indent=2, sort_keys=True, allow_nan=False) + "\n", path)
 
 
+def _plain(value: Any) -> Any:
+    """JSON-ready copies of option values (numpy scalars become Python numbers)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def load_models(path: str | os.PathLike) -> dict[str, SummaryModel]:
     """Read a model file written by :func:`save_models`: ``{name: fitted model}``."""
     try:
@@ -103,7 +114,11 @@ def load_models(path: str | os.PathLike) -> dict[str, SummaryModel]:
         raise DataError(f"{os.fspath(path)} uses model-file format {version}, newer than this clvmodels reads "
                         f"({FORMAT_VERSION}); upgrade clvmodels (file written by {content.get('package_version')})")
     stored = content.pop("sha256", None)
-    if stored != _checksum(content):
+    try:
+        actual = _checksum(content)
+    except ValueError:  # NaN or infinity written into the file by hand
+        actual = None
+    if stored != actual:
         raise DataError(f"{os.fspath(path)} has been modified since it was saved (checksum mismatch); refit "
                         "and save again rather than editing model files")
     try:
