@@ -16,7 +16,8 @@ Metrics per (cut-off, model, horizon, target in {purchases, spend}):
 - ``cumulative_error_pct`` (purchase models with a tracking curve, purchases only): the error of the
   expected cumulative repeat purchases from each customer's first purchase to c + h, as in Fader,
   Hardie & Lee (2005) figure 3;
-- ``coverage`` (candidates giving intervals): share of customers whose actual lies in the interval.
+- ``coverage`` (purchase models with a ``purchase_interval`` method, such as BG/NBD's predictive
+  interval from P(Y(h) = n | history)): share of customers whose actual count lies in the interval.
 
 Calibration by decile of the predicted value is in :attr:`BacktestResult.calibration`.
 """
@@ -223,6 +224,7 @@ def backtest(
     *,
     cutoffs: Sequence[Any] | str | None = None,
     time_unit: str = "W",
+    interval_level: float = 0.9,
     show_progress: bool = True,
     **read_options: Any,
 ) -> BacktestResult:
@@ -244,6 +246,8 @@ def backtest(
         fits in the log.
     time_unit
         Unit of the summaries.
+    interval_level
+        Level of the predictive intervals whose coverage is scored (for candidates that give intervals).
     show_progress
         A progress bar on stderr (when it is a terminal) over cut-offs x models.
     """
@@ -290,8 +294,15 @@ def backtest(
                     pred = {"purchases": purchases, "spend": purchases * spend_per}
                     act = {"purchases": actual[lab]["holdout_frequency"].to_numpy(float),
                            "spend": actual[lab]["holdout_spend"].to_numpy(float)}
+                    intervals = {}
+                    if hasattr(purchase, "purchase_interval"):
+                        iv = purchase.purchase_interval(summary, h_units, level=interval_level)
+                        intervals["purchases"] = (iv["lower"].to_numpy(), iv["upper"].to_numpy())
                     for target in TARGETS:
                         m = score(pred[target], act[target])
+                        if target in intervals:
+                            lo, hi = intervals[target]
+                            m["coverage"] = float(np.mean((act[target] >= lo) & (act[target] <= hi)))
                         if target == "purchases" and hasattr(purchase, "expected_cumulative_purchases"):
                             expected_total = purchase.expected_cumulative_purchases(-summary["T"].to_numpy(), [h_units])[0]
                             actual_total = summary["frequency"].sum() + act["purchases"].sum()

@@ -45,6 +45,9 @@ def test_cdnow_holdout_reproduces_the_paper(cdnow_result):
     np.testing.assert_allclose(table["actual_purchases"], [.237, .697, 1.393, 1.560, 2.532, 2.947, 3.862, 6.359],
                                atol=5e-4)
     assert res.unavailable[["cutoff", "horizon"]].values.tolist() == [["1997-09-30", "1y"]]
+    # 90% predictive intervals from P(Y = n | history); counts are discrete, so coverage is at least 90%
+    assert 0.9 <= value(res, BG, "39W", "coverage") <= 0.97
+    assert "coverage" not in set(res.metrics[res.metrics.model != BG]["metric"])
     assert "1y" not in set(res.metrics["horizon"])
 
 

@@ -279,3 +279,14 @@ def test_fitted_models_copy_pickle_and_keep_their_predictions(bg, cal):
         clv.BetaGeo().set_params(tolerance=1)
     with pytest.raises(ValueError, match="level"):
         bg.result_.conf_int(95)
+
+
+def test_purchase_interval_is_the_quantiles_of_the_pmf(bg, cal):
+    iv = bg.purchase_interval(cal, 39, level=0.8)
+    cdf = np.cumsum(bg.purchase_probabilities(cal, 39, n_max=3000).to_numpy(), axis=1)
+    np.testing.assert_array_equal(iv["lower"], (cdf < 0.1 - 1e-12).sum(axis=1))
+    np.testing.assert_array_equal(iv["upper"], (cdf < 0.9 - 1e-12).sum(axis=1))
+    # discrete counts: each interval holds at least 80% of the predictive mass
+    rows = np.arange(len(cal))
+    mass = cdf[rows, iv["upper"]] - np.where(iv["lower"] > 0, cdf[rows, np.maximum(iv["lower"] - 1, 0)], 0.0)
+    assert (mass >= 0.8 - 1e-9).all()

@@ -331,6 +331,39 @@ class BetaGeo(SummaryModel):
         probs = conditional_pmf(*self._p(), x, t_x, T, self._units(t), n_max)
         return pd.DataFrame(probs, index=summary.index, columns=pd.RangeIndex(n_max + 1, name="n"))
 
+    def purchase_interval(self, summary: pd.DataFrame, t: Horizon, level: float = 0.9,
+                          n_max: int = 500) -> pd.DataFrame:
+        """Predictive interval for each customer's number of purchases in the next ``t``: the equal-tailed
+        quantiles of P(Y(t) = n | history) at the fitted parameters (a plug-in interval: parameter
+        uncertainty is not included). Counts are discrete, so the coverage is at least ``level``.
+
+        Returns columns ``lower`` and ``upper``. Customers whose upper quantile lies beyond ``n_max`` get
+        ``n_max`` there (raise it for very frequent buyers).
+        """
+        if not 0 < level < 1:
+            raise ValueError(f"level must be between 0 and 1, got {level!r}")
+        x, t_x, T = self._arrays(summary)
+        tt = self._units(t)
+        tail = (1.0 - level) / 2
+        lower = np.empty(len(x), dtype=np.int64)
+        upper = np.empty(len(x), dtype=np.int64)
+        # customers in order of expected purchases, in chunks: each chunk's pmf only as long as its
+        # largest expectation needs (checked below), so light buyers cost little
+        mean = conditional_expected_purchases(*self._p(), x, t_x, T, tt)
+        order = np.argsort(mean, kind="stable")
+        chunk = 20_000
+        for s in range(0, len(x), chunk):
+            idx = order[s:s + chunk]
+            cap = int(min(n_max, np.ceil(8 * mean[idx].max() + 30)))
+            while True:
+                cdf = np.cumsum(conditional_pmf(*self._p(), x[idx], t_x[idx], T[idx], tt, cap), axis=1)
+                if cap >= n_max or np.all(cdf[:, -1] >= 1.0 - tail):
+                    break
+                cap = min(n_max, 4 * cap)
+            lower[idx] = np.minimum((cdf < tail - 1e-12).sum(axis=1), cap)
+            upper[idx] = np.minimum((cdf < 1.0 - tail - 1e-12).sum(axis=1), cap)
+        return pd.DataFrame({"lower": lower, "upper": upper}, index=summary.index)
+
     def purchase_probabilities_new(self, t: Horizon, n_max: int = 10) -> pd.Series:
         """P(X(t) = n) for a newly acquired customer, n = 0..n_max (eq. 8)."""
         self._check_fitted()
