@@ -25,13 +25,27 @@ def _first(values: pd.Series, wanted: Any = None) -> Any:
     return wanted if wanted is not None else values.iloc[0]
 
 
+def _longest(result, values: pd.Series, wanted: Any = None) -> Any:
+    """The requested horizon, else the longest one that was scored."""
+    if wanted is not None:
+        return wanted
+    scored = set(values)
+    return [h for h in result.horizons if h in scored][-1]
+
+
+_METRIC_NAMES = {"aggregate_error_pct": "aggregate error (%)", "cumulative_error_pct": "cumulative error (%)",
+                 "mae": "mean absolute error", "rmse": "root mean squared error", "wape": "WAPE",
+                 "spearman": "Spearman rank correlation", "top_decile_share": "share captured by the top decile",
+                 "coverage": "interval coverage"}
+
+
 def plot_frequency_holdout(result, *, horizon: str | None = None, models: list[str] | None = None,
                            cutoff: str | None = None, max_frequency: int = 7, ax=None):
     """Mean holdout purchases by calibration frequency: actual (bars) and each model (lines), as in
     Fader, Hardie & Lee (2005) figure 4. Frequencies above ``max_frequency`` are pooled."""
     ax = _axes(ax)
     p = result.predictions
-    horizon = _first(p["horizon"], horizon)
+    horizon = _longest(result, p["horizon"], horizon)
     cutoff = _first(p["cutoff"], cutoff)
     p = p[(p["horizon"] == horizon) & (p["cutoff"] == cutoff)]
     models = models or list(dict.fromkeys(p["model"]))
@@ -87,8 +101,9 @@ def plot_error_by_horizon(result, *, metric: str = "aggregate_error_pct", target
     ax.set_xticks(x, list(table.columns))
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xlabel("horizon")
-    ax.set_ylabel(f"{metric} ({target})")
-    ax.set_title(f"{metric.replace('_', ' ')} of {target} by model and horizon")
+    name = _METRIC_NAMES.get(metric, metric)
+    ax.set_ylabel(f"{name}, {target}")
+    ax.set_title(f"{name[0].upper() + name[1:]} of {target} by model and horizon")
     ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
 
@@ -99,7 +114,7 @@ def plot_decile_lift(result, *, model: str | None = None, horizon: str | None = 
     ax = _axes(ax)
     c = result.calibration
     model = _first(c["model"], model)
-    horizon = _first(c["horizon"], horizon)
+    horizon = _longest(result, c["horizon"], horizon)
     cutoff = _first(c["cutoff"], cutoff)
     sel = c[(c["model"] == model) & (c["horizon"] == horizon) & (c["target"] == target) & (c["cutoff"] == cutoff)]
     x = sel["decile"].to_numpy()
