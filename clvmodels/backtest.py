@@ -11,7 +11,7 @@ Metrics per (cut-off, model, horizon, target in {purchases, spend}):
 - ``aggregate_error_pct``: 100 (sum predicted - sum actual) / sum actual;
 - ``mae``, ``rmse``: per customer;
 - ``wape``: sum |predicted - actual| / sum actual;
-- ``spearman``: rank correlation of predicted and actual (NaN for a forecast that is the same for all);
+- ``spearman``: rank correlation of predicted and actual (NaN when either is the same for everyone);
 - ``top_decile_share``: share of the actual total captured by the 10% of customers predicted highest;
 - ``cumulative_error_pct`` (purchase models with a tracking curve, purchases only): the error of the
   expected cumulative repeat purchases from each customer's first purchase to c + h, as in Fader,
@@ -37,13 +37,13 @@ import pandas as pd
 
 from .data.rfm import calibration_holdout
 from .data.transactions import TransactionLog, _to_date, read_transactions
-from .errors import DataError
+from .errors import ConvergenceError, DataError
 from .files import write_table, write_text
 from .models.bgnbd import BetaGeo
 from .models.gamma_gamma import GammaGamma
 from .models.heuristics import HEURISTICS
 from .progress import progress
-from .timeunits import Horizon, horizon_days, horizon_label, to_units
+from .timeunits import Horizon, horizon_days, horizon_label, unit_days
 
 __all__ = ["Candidate", "default_candidates", "backtest", "BacktestResult", "score"]
 
@@ -116,9 +116,12 @@ def score(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
 
 
 def _deciles(predicted: np.ndarray, actual: np.ndarray) -> pd.DataFrame:
-    order = np.argsort(predicted, kind="stable")
-    decile = np.empty(len(predicted), dtype=int)
-    decile[order] = np.minimum(np.arange(len(predicted)) * 10 // max(len(predicted), 1), 9) + 1
+    """Mean predicted and actual by decile of the prediction. Tied predictions share their average rank,
+    so they land in one decile together: a constant forecast shows one decile, not a made-up lift."""
+    from scipy.stats import rankdata
+
+    rank = rankdata(predicted, method="average")
+    decile = np.minimum(np.floor((rank - 0.5) / max(len(predicted), 1) * 10).astype(int), 9) + 1
     df = pd.DataFrame({"decile": decile, "predicted": predicted, "actual": actual})
     return df.groupby("decile", as_index=False).mean()
 
@@ -138,6 +141,9 @@ class BacktestResult:
         purchases and spend.
     unavailable : DataFrame
         cutoff and horizon pairs the log does not cover (not scored).
+    failures : DataFrame
+        Candidates that could not be fitted at a cut-off (cutoff, model, error, message); the others are
+        scored all the same.
     tracking : DataFrame
         For the first cut-off: per period since the first purchase in the log, actual repeat purchases
         and, for purchase models with a tracking curve, expected ones (incremental).
@@ -150,6 +156,7 @@ class BacktestResult:
     predictions: pd.DataFrame
     unavailable: pd.DataFrame
     tracking: pd.DataFrame
+    failures: pd.DataFrame
     time_unit: str
     horizons: list[str]
     fits: dict = field(default_factory=dict, repr=False)
@@ -177,7 +184,8 @@ class BacktestResult:
             agg[f"{by}_sd"] = wide[by].groupby(level=["horizon", "model"], sort=False).std()
         ascending = by not in ("spearman", "top_decile_share")
         key = agg[by].abs() if by.endswith("_pct") else agg[by]
-        agg["rank"] = key.groupby(level="horizon").rank(method="min", ascending=ascending).astype(int)
+        agg["rank"] = key.groupby(level="horizon").rank(method="min", ascending=ascending,
+                                                       na_option="bottom").astype(int)
         order = ["rank", by, f"{by}_sd", "rmse", "mae", "aggregate_error_pct", "cumulative_error_pct", "wape",
                  "spearman", "top_decile_share", "coverage"]
         cols = list(dict.fromkeys(c for c in order if c in agg.columns))
@@ -208,7 +216,7 @@ def _cutoff_list(log: TransactionLog, calibration_end: Any, cutoffs: Any, shorte
         out, k = [], 0
         while True:
             c = (pd.Timestamp(first) + pd.Timedelta(days=float(np.floor(k * step)))).date()
-            if (c - log.observation_end).days + shortest_days > 0:
+            if (c - log.observation_end).days + np.floor(shortest_days) > 0:  # the rule used for availability
                 break
             out.append(c)
             k += 1
@@ -251,6 +259,11 @@ def backtest(
     show_progress
         A progress bar on stderr (when it is a terminal) over cut-offs x models.
     """
+    horizons = list(horizons)
+    labels_h = [horizon_label(h, time_unit) for h in horizons]
+    if len(set(labels_h)) != len(labels_h):
+        raise ValueError(f"horizons repeat: {labels_h}")
+    days = {lab: horizon_days(h, time_unit) for lab, h in zip(labels_h, horizons)}
     if isinstance(transactions, TransactionLog):
         log = transactions
     else:
@@ -264,12 +277,9 @@ def backtest(
     labels = [c.label for c in candidates]
     if len(set(labels)) != len(labels):
         raise ValueError(f"model labels must be unique: {labels}")
-    horizons = list(horizons)
-    labels_h = [horizon_label(h, time_unit) for h in horizons]
-    days = {lab: horizon_days(h, time_unit) for lab, h in zip(labels_h, horizons)}
     cuts = _cutoff_list(log, calibration_end, cutoffs, min(days.values()))
 
-    metric_rows, calib_parts, pred_parts, unavailable, fits = [], [], [], [], {}
+    metric_rows, calib_parts, pred_parts, unavailable, failures, fits = [], [], [], [], [], {}
     tracking = pd.DataFrame()
     with progress(len(cuts) * len(candidates), "backtest", enabled=show_progress) as bar:
         for cut in cuts:
@@ -285,11 +295,18 @@ def backtest(
             summary = summary[["frequency", "recency", "T", "monetary_value"]]
             for cand in candidates:
                 bar.set_postfix_str(f"{cut} {cand.label}")
-                purchase, spend_model = cand.fitted(summary, time_unit)
+                try:
+                    purchase, spend_model = cand.fitted(summary, time_unit)
+                except (DataError, ConvergenceError) as exc:  # one candidate's failure is a result too
+                    failures.append({"cutoff": cut.isoformat(), "model": cand.label, "error": type(exc).__name__,
+                                     "message": str(exc)})
+                    bar.update()
+                    continue
                 fits[(cut.isoformat(), cand.label)] = (purchase, spend_model)
                 spend_per = spend_model.expected_spend(summary).to_numpy()
                 for lab in available:
-                    h_units = to_units(horizons[labels_h.index(lab)], time_unit)
+                    # the window the actuals are counted in: whole days from the cut-off
+                    h_units = (ends[lab] - cut).days / unit_days(time_unit)
                     purchases = purchase.expected_purchases(summary, h_units).to_numpy()
                     pred = {"purchases": purchases, "spend": purchases * spend_per}
                     act = {"purchases": actual[lab]["holdout_frequency"].to_numpy(float),
@@ -322,8 +339,11 @@ def backtest(
                         "predicted_spend": pred["spend"], "actual_spend": act["spend"]}))
                 bar.update()
             if tracking.empty:
-                tracking = _tracking(log, cut, ends[available[-1]], summary, candidates, fits, cut.isoformat(),
+                tracking = _tracking(log, cut, max(ends[lab] for lab in available), summary, candidates, fits, cut.isoformat(),
                                      time_unit)
+    if not metric_rows and failures:
+        raise DataError("every candidate failed to fit: " + "; ".join(f"{f['model']}: {f['message']}"
+                                                                  for f in failures[:3]))
     if not metric_rows:
         raise DataError(f"no horizon fits in the log after the cut-off(s) {', '.join(c.isoformat() for c in cuts)} "
                         f"(the log ends {log.observation_end}): choose an earlier calibration_end or shorter horizons")
@@ -332,6 +352,7 @@ def backtest(
         calibration=pd.concat(calib_parts, ignore_index=True),
         predictions=pd.concat(pred_parts, ignore_index=True),
         unavailable=pd.DataFrame(unavailable, columns=["cutoff", "horizon", "horizon_end", "log_end"]),
+        failures=pd.DataFrame(failures, columns=["cutoff", "model", "error", "message"]),
         tracking=tracking,
         time_unit=time_unit,
         horizons=labels_h,
@@ -357,7 +378,7 @@ def _tracking(log: TransactionLog, cut: _date, end: _date, summary: pd.DataFrame
     out = pd.DataFrame({"period": np.arange(1, n_periods + 1), "actual": actual})
     birth = (cut - log.first_date).days / per - summary["T"].to_numpy()
     for cand in candidates:
-        purchase = fits[(key, cand.label)][0]
+        purchase = fits.get((key, cand.label), (None,))[0]  # (None: it failed to fit)
         if hasattr(purchase, "expected_cumulative_purchases"):
             cum = purchase.expected_cumulative_purchases(birth, out["period"].to_numpy(float))
             out[cand.label] = np.diff(cum, prepend=0.0)

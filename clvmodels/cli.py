@@ -147,6 +147,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         written += [str(p) for p in save_figures(result, args.figures)]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         _say(args, result.summary().round(3).to_string(index=False))
+    for f in result.failures.itertuples():
+        _say(args, f"could not fit {f.model} at {f.cutoff}: {f.message}")
     if not result.unavailable.empty:
         _say(args, "not scored (beyond the end of the log): " + ", ".join(
             f"{r.horizon} after {r.cutoff}" for r in result.unavailable.itertuples()))

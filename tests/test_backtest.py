@@ -174,3 +174,47 @@ def test_cli_backtest(tmp_path, cdnow_tx):
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "HTML report" in bad.stderr
     bad = subprocess.run(cmd[:5] + ["--customer", "nope"] + cmd[7:], capture_output=True, text=True)
     assert bad.returncode == 2 and "missing column" in bad.stderr
+
+
+def test_a_candidate_that_cannot_fit_is_reported_and_the_rest_scored(cdnow_tx):
+    # six weeks into acquisition: nobody is a quarter old (no retention), BG/NBD cannot be identified
+    res = backtest(cdnow_tx, "1997-02-15", horizons=["13W"], show_progress=False)
+    assert set(res.failures["model"]) == {c.label for c in default_candidates()} - {
+        "run-rate (per customer)", "run-rate (population)"}
+    assert set(res.metrics["model"]) == {"run-rate (per customer)", "run-rate (population)"}
+    assert res.summary(by="spearman")["rank"].tolist() == [1, 2]  # NaN (constant forecast) ranks last
+
+
+def test_summary_by_any_metric_and_repeated_horizons(cdnow_result):
+    for metric in ["mae", "spearman", "coverage", "cumulative_error_pct", "aggregate_error_pct"]:
+        ranked = cdnow_result.summary(by=metric)
+        assert (ranked.groupby("horizon", observed=True)["rank"].min() == 1).all(), metric
+    by_error = cdnow_result.summary(by="aggregate_error_pct")
+    assert by_error.query("horizon == '39W'").iloc[0]["model"] == BG  # smallest |error|
+    with pytest.raises(ValueError, match="repeat"):
+        backtest(pd.DataFrame(), "1997-09-30", horizons=[13, "13W"])
+
+
+def test_tied_forecasts_share_a_decile():
+    from clvmodels.backtest import _deciles
+
+    table = _deciles(np.ones(100), np.arange(100.0))
+    assert len(table) == 1 and table["actual"].iloc[0] == pytest.approx(49.5)
+    table = _deciles(np.arange(100.0), np.arange(100.0))
+    assert table["decile"].tolist() == list(range(1, 11)) and table["actual"].tolist() == [
+        4.5 + 10 * k for k in range(10)]
+
+
+def test_rolling_cutoffs_use_the_same_rule_as_availability():
+    # a log of exactly 400 days; cut-offs every 35 days from day 0; a 1y horizon (365 whole days) fits
+    # after the cut-offs at days 0 and 35, not 70
+    days = pd.date_range("2021-01-01", periods=401, freq="D")
+    rng = np.random.default_rng(0)
+    tx = pd.DataFrame({"customer_id": rng.integers(0, 300, 3000), "date": rng.choice(days[:30], 3000),
+                       "amount": 10.0})
+    tx.loc[0, "date"] = days[-1]
+    extra = pd.DataFrame({"customer_id": rng.integers(0, 300, 3000), "date": rng.choice(days, 3000), "amount": 5.0})
+    log = clv.read_transactions(pd.concat([tx, extra]), amount="amount")
+    res = backtest(log, "2021-01-01", horizons=["1y"], cutoffs="35D", models=default_candidates(["run-rate"]),
+                   show_progress=False)
+    assert sorted(res.metrics["cutoff"].unique()) == ["2021-01-01", "2021-02-05"]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clvmodels import NotFittedError
+from clvmodels import DataError, NotFittedError
 from clvmodels.models.heuristics import AovFrequencyLifespan, ChurnRateFormula, RetentionFormula, RunRate
 
 
@@ -71,8 +71,14 @@ def test_errors(summary):
     with pytest.raises(NotFittedError):
         RunRate().expected_purchases(summary, 1)
     young = summary.assign(T=[1.0, 1.0, 1.0, 1.0, 1.0], recency=[0.5, 0.5, 0, 0.5, 0.5])
-    with pytest.raises(Exception, match="retention cannot be measured"):
-        RunRate(period="13W").fit(young)
+    with pytest.raises(DataError, match="retention cannot be measured"):
+        ChurnRateFormula(period="13W").fit(young)
+    RunRate(period="13W").fit(young)  # the run-rate needs no retention
+    with pytest.raises(ValueError, match="non-negative"):
+        RunRate(period="13W").fit(summary).expected_purchases(summary, -5)
+    wrong_ids = RetentionFormula(period="13W", acquisition_cost=pd.Series({1: 5.0})).fit(summary)
+    with pytest.raises(DataError, match="none of which"):
+        wrong_ids.net_value(summary, 26)
     plain = pd.DataFrame(summary.to_dict())  # a summary read back from CSV: no time unit attached
     assert not plain.attrs
     with pytest.raises(ValueError, match="time unit"):

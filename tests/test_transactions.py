@@ -181,3 +181,8 @@ def test_timezone_aware_dates_become_utc_days():
 def test_same_column_twice_is_refused(small_log):
     with pytest.raises(DataError, match="three different columns"):
         clv.read_transactions(small_log, customer="customer_id", date="date", amount="date")
+
+
+def test_a_dataframe_without_columns_is_a_data_error():
+    with pytest.raises(DataError, match="no columns"):
+        clv.read_transactions(pd.DataFrame(), amount="amount")

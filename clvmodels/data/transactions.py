@@ -157,8 +157,13 @@ def _register_source(con: duckdb.DuckDBPyConnection, source: Any, columns: list[
                      csv_options: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
     """Expose the source as a view named ``src``; return (view, description, column types)."""
     if isinstance(source, pd.DataFrame):
+        if source.shape[1] == 0:
+            raise DataError(f"the DataFrame has no columns (expected {', '.join(columns)})", columns=columns)
         name = f"_clv_input_{next(_counter)}"
-        con.register(name, source)
+        try:
+            con.register(name, source)
+        except duckdb.Error as exc:
+            raise DataError(f"cannot read the DataFrame: {str(exc).splitlines()[0]}") from None
         con.execute(f"CREATE VIEW src AS SELECT * FROM {name}")
         description = "the DataFrame"
     elif isinstance(source, (str, os.PathLike)):

@@ -12,7 +12,11 @@ one time unit) and forecasts, per customer and horizon h, expected repeat purcha
   before the cut-off who bought within the last P (``T >= P`` and ``T - recency <= P``); churn over P is
   1 - retention, and the churn rate per unit of time is ``-ln(retention) / P``;
 - observed lifespan: the mean time from first to last purchase (``recency``) of the customers counted as
-  lost (no purchase within the last P, among those acquired at least P before the cut-off).
+  lost (no purchase within the last P, among those acquired at least P before the cut-off); if nobody
+  is lost yet, the longest age T.
+
+Customers acquired just before the cut-off with a repeat purchase get a very high ``frequency / T``:
+that is the formulas' own behaviour, kept as is (the run-rate is the worst hit).
 
 ``per_customer=True`` uses each customer's own rate and AOV; ``per_customer=False`` (the
 population-average form) gives every customer the mean rate and mean AOV. Retention, churn and
@@ -37,6 +41,7 @@ class _Heuristic:
     """Shared estimation of rate, AOV, retention and lifespan; subclasses define the horizon curve."""
 
     name: ClassVar[str] = ""
+    needs_retention: ClassVar[bool] = True
 
     def __init__(self, per_customer: bool = True, period: Horizon = "3M") -> None:
         self.per_customer = per_customer
@@ -72,11 +77,14 @@ class _Heuristic:
         self.mean_aov_ = float(m[repeat].mean()) if repeat.any() else 0.0
         eligible = T >= self.period_units_
         if not eligible.any():
-            raise DataError(f"no customer was acquired at least {self.period} before the cut-off: retention "
-                            "cannot be measured; use a shorter period")
+            if self.needs_retention:
+                raise DataError(f"no customer was acquired at least {self.period} before the cut-off: "
+                                "retention cannot be measured; use a shorter period")
+            eligible = np.ones_like(T, dtype=bool)  # reported only, unused by this formula
         recent = (T - t_x) <= self.period_units_
         self.retention_ = float(recent[eligible].mean())
         lost = eligible & ~recent
+        # nobody lost yet: the longest observed life is the best (lower) bound on the lifespan
         self.lifespan_ = float(t_x[lost].mean()) if lost.any() else float(T.max())
         retention = min(max(self.retention_, 1e-12), 1 - 1e-12)
         self.churn_rate_ = float(-np.log(retention) / self.period_units_)
@@ -105,6 +113,8 @@ class _Heuristic:
         """Expected repeat purchases in the next ``t``: rate x expected active time within t."""
         self._check_fitted()
         h = to_units(t, self.time_unit_) if isinstance(t, str) else float(t)
+        if not (np.isfinite(h) and h >= 0):
+            raise ValueError(f"t must be a non-negative duration, got {t!r}")
         rate, _ = self._rate_aov(summary)
         return pd.Series(rate * self._active_time(h), index=summary.index,
                          name=f"expected_purchases_{horizon_label(t, self.time_unit_)}")
@@ -129,6 +139,7 @@ class RunRate(_Heuristic):
     """
 
     name = "run-rate"
+    needs_retention = False
 
     def _active_time(self, h: float) -> float:
         return h
@@ -192,6 +203,9 @@ class RetentionFormula(_Heuristic):
         spend = self.expected_purchases(summary, t) * self.expected_spend(summary)
         cost = self.acquisition_cost
         if isinstance(cost, pd.Series):
+            if not summary.index.isin(cost.index).any():
+                raise DataError("acquisition_cost is indexed by ids none of which are in the summary "
+                                f"(e.g. {list(cost.index[:3])} vs {list(summary.index[:3])})")
             cost = cost.reindex(summary.index).fillna(0.0).to_numpy()
         return (spend - cost).rename(f"net_value_{horizon_label(t, self.time_unit_)}")
 
