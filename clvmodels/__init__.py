@@ -23,6 +23,16 @@ from .models import BetaGeo, FitResult, GammaGamma, load_model, load_models, sav
 from .value import customer_value
 from .backtest import BacktestResult, backtest  # noqa: E402 - binds clvmodels.backtest to the function
 
+
+def __getattr__(name: str):
+    # The Bayesian layer imports PyMC: loaded on first use, never by `import clvmodels`.
+    if name == "BayesBetaGeo":
+        from .bayes.hierarchical import BayesBetaGeo
+
+        return BayesBetaGeo
+    raise AttributeError(f"module 'clvmodels' has no attribute {name!r}")
+
+
 try:
     __version__ = _version("clvmodels")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install

@@ -1,0 +1,67 @@
+"""Bayesian BG/NBD: agrees with the MLE on CDNOW, converges, predicts with intervals; hierarchical runs."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("pymc")
+pytest.importorskip("nutpie")
+
+import clvmodels as clv  # noqa: E402
+from clvmodels import DataError, NotFittedError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cal(cdnow_tx):
+    return clv.calibration_holdout(cdnow_tx, "1997-09-30", "1998-06-30", time_unit="W")
+
+
+@pytest.fixture(scope="module")
+def pooled(cal):
+    return clv.BayesBetaGeo(draws=500, tune=500, chains=4, random_seed=7).fit(cal)
+
+
+def test_cdnow_posterior_agrees_with_the_mle_and_converges(pooled):
+    diag = pooled.diagnostics()
+    for name in ["r", "alpha", "a", "b"]:
+        mean, sd = diag.loc[name, "mean"], diag.loc[name, "sd"]
+        assert abs(mean - pooled.mle_.params_[name]) < 2 * sd, name
+    assert (diag["r_hat"] <= 1.01).all()
+    assert pooled.divergences_ == 0
+    assert "R-hat" not in pooled.summary() and "r_hat" in pooled.summary()
+
+
+def test_predictions_have_intervals_around_the_mle(pooled, cal):
+    e = pooled.expected_purchases(cal, 39, interval=0.9)
+    assert list(e.columns) == ["expected_purchases_39W", "expected_purchases_39W lower 90%",
+                               "expected_purchases_39W upper 90%"]
+    lo, mid, hi = (e.iloc[:, k].to_numpy() for k in (1, 0, 2))
+    assert (lo <= mid).all() and (mid <= hi).all() and (hi > lo).any()
+    mle = pooled.mle_.expected_purchases(cal, 39).to_numpy()
+    np.testing.assert_allclose(mid, mle, rtol=0.1, atol=1e-6)  # (some customers expect ~1e-10 purchases)
+    inside = (mle >= lo - 1e-9) & (mle <= hi + 1e-9)
+    assert inside.mean() > 0.95
+    pa = pooled.p_alive(cal)
+    assert ((pa.to_numpy() >= 0) & (pa.to_numpy() <= 1)).all()
+
+
+def test_hierarchical_segments_run_and_shrink():
+    sim = clv.simulate(1500, rng=3, segments={"web": (0.6, {"r": 0.6}), "store": (0.35, {"r": 0.3}),
+                                              "phone": (0.05, {"r": 0.3})})
+    rfm = clv.rfm_summary(sim.transactions, observation_end=sim.end, time_unit="W")
+    rfm["channel"] = sim.customers.loc[rfm.index, "segment"]
+    hb = clv.BayesBetaGeo(segment="channel", draws=300, tune=500, chains=2, random_seed=1).fit(rfm)
+    assert hb.segments_ == ["phone", "store", "web"]
+    r = hb.idata_.posterior["r"].mean(("chain", "draw")).to_numpy()
+    assert r[2] > r[1]  # web (true r 0.6) above store (true r 0.3)
+    e = hb.expected_purchases(rfm, "1y")
+    assert e.notna().all().all() and len(e) == len(rfm)
+    with pytest.raises(DataError, match="segment not seen"):
+        hb.expected_purchases(rfm.assign(channel="fax"), "1y")
+    with pytest.raises(DataError, match="no segment column"):
+        clv.BayesBetaGeo(segment="region").fit(rfm)
+
+
+def test_unfitted():
+    with pytest.raises(NotFittedError):
+        clv.BayesBetaGeo().p_alive(pd.DataFrame({"frequency": [1], "recency": [1.0], "T": [2.0]}))
