@@ -65,3 +65,20 @@ def test_hierarchical_segments_run_and_shrink():
 def test_unfitted():
     with pytest.raises(NotFittedError):
         clv.BayesBetaGeo().p_alive(pd.DataFrame({"frequency": [1], "recency": [1.0], "T": [2.0]}))
+
+
+def test_backtest_scores_posterior_predictive_coverage(pooled, cdnow_tx):
+    from clvmodels.backtest import Candidate, backtest
+
+    class Fitted:  # the pooled fit above, reused as a candidate (fit is a no-op)
+        def __init__(self, model):
+            self.model = model
+
+        def fit(self, summary, time_unit=None):
+            return self.model
+
+    res = backtest(cdnow_tx, "1997-09-30", horizons=["39W"], show_progress=False,
+                   models=[Candidate("Bayes BG/NBD + Gamma-Gamma", Fitted(pooled), clv.GammaGamma())])
+    m = res.metrics.set_index(["target", "metric"])["value"]
+    assert 0.9 <= m[("purchases", "coverage")] <= 0.97
+    assert m[("purchases", "aggregate_error_pct")] == pytest.approx(-12.1, abs=1.0)

@@ -189,21 +189,26 @@ class BayesBetaGeo:
         step = max(1, int(np.ceil(out.shape[0] / max_draws)))
         return out[::step]
 
+    def _segment_index(self, summary: pd.DataFrame) -> np.ndarray:
+        """Each customer's position in ``segments_`` (DataError for a segment not seen in fitting)."""
+        if self.segment is None:
+            return np.zeros(len(summary), dtype=np.int64)
+        if self.segment not in summary.columns:
+            raise DataError(f"the summary has no segment column {self.segment!r}", columns=[self.segment])
+        col = summary[self.segment]
+        unknown = ~col.isin(self.segments_)
+        if unknown.any():
+            raise DataError("segment not seen in fitting", columns=[self.segment],
+                            rows=np.flatnonzero(unknown.to_numpy())[:5], n_rows=int(unknown.sum()))
+        return pd.Index(self.segments_).get_indexer(col)
+
     def _customer_draws(self, summary: pd.DataFrame, fn, interval: float, max_draws: int) -> pd.DataFrame:
         self._check_fitted()
         if not 0 < interval < 1:
             raise ValueError(f"interval must be between 0 and 1, got {interval!r}")
         x, t_x, T = (as_float_array(summary, c) for c in ("frequency", "recency", "T"))
         check_rfm(x, t_x, T)
-        if self.segment is not None:
-            col = summary[self.segment]
-            unknown = ~col.isin(self.segments_)
-            if unknown.any():
-                raise DataError("segment not seen in fitting", columns=[self.segment],
-                                rows=np.flatnonzero(unknown.to_numpy())[:5], n_rows=int(unknown.sum()))
-            seg = pd.Index(self.segments_).get_indexer(col)
-        else:
-            seg = np.zeros(len(x), dtype=np.int64)
+        seg = self._segment_index(summary)
         draws = self._draws(max_draws)
         tail = (1 - interval) / 2
         mean, lower, upper = (np.empty(len(x)) for _ in range(3))
@@ -232,6 +237,33 @@ class BayesBetaGeo:
         out.columns = [f"expected_purchases_{horizon_label(t, self.time_unit_)} {c}" if c != "mean" else
                        f"expected_purchases_{horizon_label(t, self.time_unit_)}" for c in out.columns]
         return out
+
+    def purchase_interval(self, summary: pd.DataFrame, t: Horizon, level: float = 0.9, max_draws: int = 200,
+                          n_max: int = 500) -> pd.DataFrame:
+        """Posterior-predictive interval for each customer's number of purchases in the next ``t``: the
+        equal-tailed quantiles of P(Y(t) = n | history) averaged over posterior draws (parameter
+        uncertainty included). Counts are discrete, so the coverage is at least ``level``."""
+        from ..models.bgnbd import conditional_pmf
+
+        self._check_fitted()
+        if not 0 < level < 1:
+            raise ValueError(f"level must be between 0 and 1, got {level!r}")
+        tt = to_units(t, self.time_unit_) if isinstance(t, str) else float(t)
+        x, t_x, T = (as_float_array(summary, c) for c in ("frequency", "recency", "T"))
+        seg = self._segment_index(summary)
+        draws = self._draws(max_draws)
+        mle_mean = self.mle_.expected_purchases(summary, tt).to_numpy()
+        cap = int(min(n_max, np.ceil(8 * mle_mean.max() + 30)))
+        pmf = np.zeros((len(x), cap + 1))
+        for theta in draws:
+            p = theta[seg]
+            for k in np.unique(seg):
+                rows = seg == k
+                pmf[rows] += conditional_pmf(*p[rows][0], x[rows], t_x[rows], T[rows], tt, cap)
+        cdf = np.cumsum(pmf / len(draws), axis=1)
+        tail = (1 - level) / 2
+        return pd.DataFrame({"lower": np.minimum((cdf < tail - 1e-12).sum(axis=1), cap),
+                             "upper": np.minimum((cdf < 1 - tail - 1e-12).sum(axis=1), cap)}, index=summary.index)
 
     def p_alive(self, summary: pd.DataFrame, interval: float = 0.9, max_draws: int = 1000) -> pd.DataFrame:
         """Posterior mean and credible interval of each customer's probability of being alive (eq. 12)."""
