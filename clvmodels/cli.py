@@ -64,6 +64,16 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
 _MODELS = {"bgnbd": "BetaGeo", "gamma-gamma": "GammaGamma"}
 
 
+def _is_bayes_file(path: str) -> bool:
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh).get("format") == "clvmodels-bayes"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
     from . import models as m
     from .files import read_summary, table_format
@@ -79,6 +89,19 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     unit = args.time_unit or summary.attrs.get("time_unit")
     if not unit:
         raise DataError("the summary does not say its time unit (CSV files cannot): pass --time-unit D, W or M")
+    if args.bayes:
+        from .bayes.hierarchical import BayesBetaGeo
+
+        if names != ["bgnbd", "gamma-gamma"] and names != ["bgnbd"]:
+            raise DataError("--bayes fits the BG/NBD model only (the Bayesian Gamma-Gamma is not available yet)")
+        hb = BayesBetaGeo(segment=args.segment, draws=args.draws, tune=args.tune, chains=args.chains,
+                          random_seed=args.seed).fit(summary, time_unit=unit)
+        _say(args, hb.summary())
+        for path in hb.save(args.output):
+            _say(args, f"wrote {path}")
+        return 0
+    if args.segment:
+        raise DataError("--segment needs --bayes (segments are pooled by the hierarchical Bayesian model)")
     fitted = {}
     for name in names:
         model = getattr(m, _MODELS[name])().fit(summary, time_unit=unit)
@@ -95,6 +118,19 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .value import customer_value
 
     table_format(args.output)
+    if _is_bayes_file(args.model):
+        from .bayes.persistence import load_bayes
+
+        hb = load_bayes(args.model)
+        summary = read_summary(args.summary)
+        horizons = [h.strip() for h in args.horizons.split(",") if h.strip()]
+        scores = hb.p_alive(summary, interval=args.interval)
+        for h in horizons:
+            scores = scores.join(hb.expected_purchases(summary, h, interval=args.interval))
+        write_table(scores, args.output)
+        _say(args, f"wrote {args.output} ({len(scores):,} customers, horizons {', '.join(horizons)}, "
+                   f"{args.interval:.0%} credible intervals)")
+        return 0
     models = load_models(args.model)
     if "bgnbd" not in models:
         raise DataError(f"{args.model} has no bgnbd model (it has {', '.join(models)}); fit with --model bgnbd")
@@ -248,6 +284,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="bgnbd,gamma-gamma", help="comma-separated: bgnbd, gamma-gamma")
     p.add_argument("--time-unit", choices=["D", "W", "M"], help="the summary's time unit (Parquet summaries "
                    "carry it; CSV summaries need it)")
+    p.add_argument("--bayes", action="store_true", help="Bayesian BG/NBD (PyMC + nutpie); posterior saved beside "
+                   "the model file as .posterior.nc")
+    p.add_argument("--segment", help="with --bayes: segment column, partially pooled")
+    p.add_argument("--draws", type=int, default=1000, help="with --bayes: draws per chain (default 1000)")
+    p.add_argument("--tune", type=int, default=1000, help="with --bayes: tuning steps per chain (default 1000)")
+    p.add_argument("--chains", type=int, default=4, help="with --bayes: chains (default 4)")
+    p.add_argument("--seed", type=int, help="with --bayes: random seed")
     p.add_argument("-o", "--output", required=True, help="model file (.json)")
     p.set_defaults(func=_cmd_fit)
 
@@ -258,6 +301,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("summary", help="summary .csv or .parquet (same time unit as the fit)")
     p.add_argument("--horizons", default="1y,2y,3y", help="comma-separated durations (default 1y,2y,3y)")
     p.add_argument("--annual-discount-rate", type=float, default=0.10, help="annual discount rate (default 0.10)")
+    p.add_argument("--interval", type=float, default=0.9, help="credible interval for Bayesian models (default 0.9)")
     p.add_argument("-o", "--output", required=True, help="scores .csv or .parquet")
     p.set_defaults(func=_cmd_predict)
 

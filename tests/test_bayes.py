@@ -82,3 +82,46 @@ def test_backtest_scores_posterior_predictive_coverage(pooled, cdnow_tx):
     m = res.metrics.set_index(["target", "metric"])["value"]
     assert 0.9 <= m[("purchases", "coverage")] <= 0.97
     assert m[("purchases", "aggregate_error_pct")] == pytest.approx(-12.1, abs=1.0)
+
+
+def test_save_and_load(pooled, cal, tmp_path):
+    import json
+
+    files = pooled.save(tmp_path / "hb.json")
+    assert [f.name for f in files] == ["hb.json", "hb.posterior.nc"]
+    back = clv.BayesBetaGeo.load(tmp_path / "hb.json")
+    pd.testing.assert_frame_equal(back.expected_purchases(cal, 39), pooled.expected_purchases(cal, 39))
+    assert back.mle_.params_ == pooled.mle_.params_ and back.get_params() == pooled.get_params()
+    content = json.loads((tmp_path / "hb.json").read_text())
+    content["time_unit"] = "D"
+    (tmp_path / "hb.json").write_text(json.dumps(content))
+    with pytest.raises(DataError, match="modified"):
+        clv.BayesBetaGeo.load(tmp_path / "hb.json")
+    pooled.save(tmp_path / "hb.json")
+    with open(tmp_path / "hb.posterior.nc", "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(DataError, match="not the one saved"):
+        clv.BayesBetaGeo.load(tmp_path / "hb.json")
+
+
+def test_cli_fit_bayes_and_predict_with_intervals(tmp_path, cal):
+    import subprocess
+    import sys
+
+    summary = cal[["frequency", "recency", "T", "monetary_value"]]
+    summary.to_csv(tmp_path / "s.csv")
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "clvmodels", *map(str, args)], capture_output=True, text=True)
+
+    proc = run("fit", tmp_path / "s.csv", "--time-unit", "W", "--bayes", "--draws", "200", "--tune", "300",
+               "--chains", "2", "--seed", "3", "-o", tmp_path / "hb.json", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "hb.posterior.nc").exists()
+    proc = run("predict", tmp_path / "hb.json", tmp_path / "s.csv", "--horizons", "1y", "-o", tmp_path / "p.csv", "-q")
+    assert proc.returncode == 0, proc.stderr
+    scores = pd.read_csv(tmp_path / "p.csv")
+    assert {"p_alive", "p_alive lower 90%", "expected_purchases_1y", "expected_purchases_1y upper 90%"} <= set(
+        scores.columns)
+    proc = run("fit", tmp_path / "s.csv", "--time-unit", "W", "--segment", "x", "-o", tmp_path / "m.json")
+    assert proc.returncode == 2 and "--segment needs --bayes" in proc.stderr

@@ -66,6 +66,24 @@ class BayesBetaGeo:
         self.sampler = sampler
         self.random_seed = random_seed
 
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor options."""
+        return {"segment": self.segment, "draws": self.draws, "tune": self.tune, "chains": self.chains,
+                "sampler": self.sampler, "random_seed": self.random_seed}
+
+    def save(self, path) -> list:
+        """Save as JSON metadata plus a netCDF posterior beside it (see :mod:`clvmodels.bayes.persistence`)."""
+        from .persistence import save_bayes
+
+        return save_bayes(self, path)
+
+    @classmethod
+    def load(cls, path) -> "BayesBetaGeo":
+        """Load a model written by :meth:`save`."""
+        from .persistence import load_bayes
+
+        return load_bayes(path)
+
     def __repr__(self) -> str:
         return (f"BayesBetaGeo(segment={self.segment!r}, draws={self.draws}, tune={self.tune}, "
                 f"chains={self.chains}, sampler={self.sampler!r})")
