@@ -26,10 +26,10 @@ from .backtest import BacktestResult, backtest  # noqa: E402 - binds clvmodels.b
 
 def __getattr__(name: str):
     # The Bayesian layer imports PyMC: loaded on first use, never by `import clvmodels`.
-    if name == "BayesBetaGeo":
-        from .bayes.hierarchical import BayesBetaGeo
+    if name in ("BayesBetaGeo", "BayesGammaGamma"):
+        from .bayes import hierarchical
 
-        return BayesBetaGeo
+        return getattr(hierarchical, name)
     raise AttributeError(f"module 'clvmodels' has no attribute {name!r}")
 
 

@@ -125,3 +125,19 @@ def test_cli_fit_bayes_and_predict_with_intervals(tmp_path, cal):
         scores.columns)
     proc = run("fit", tmp_path / "s.csv", "--time-unit", "W", "--segment", "x", "-o", tmp_path / "m.json")
     assert proc.returncode == 2 and "--segment needs --bayes" in proc.stderr
+
+
+def test_bayes_gamma_gamma_agrees_with_the_mle(cal, tmp_path):
+    gg = clv.BayesGammaGamma(draws=1000, tune=1000, chains=4, random_seed=2).fit(cal)
+    diag = gg.diagnostics()
+    for name in ["p", "q", "gamma"]:
+        assert abs(diag.loc[name, "mean"] - gg.mle_.params_[name]) < 2 * diag.loc[name, "sd"], name
+    assert (diag["r_hat"] <= 1.01).all()
+    spend = gg.expected_spend(cal)
+    mle = gg.mle_.expected_spend(cal).to_numpy()
+    assert ((spend.iloc[:, 1] <= mle * 1.05) & (spend.iloc[:, 2] >= mle * 0.95)).mean() > 0.95
+    gg.save(tmp_path / "gg.json")
+    back = clv.BayesGammaGamma.load(tmp_path / "gg.json")
+    pd.testing.assert_frame_equal(back.expected_spend(cal), spend)
+    with pytest.raises(DataError, match="not a BayesBetaGeo"):
+        clv.BayesBetaGeo.load(tmp_path / "gg.json")

@@ -26,36 +26,18 @@ from ..models._mle import compress
 from ..models.bgnbd import PARAMS, BetaGeo, conditional_expected_purchases, p_alive
 from ..timeunits import Horizon, horizon_label, to_units
 
-__all__ = ["BayesBetaGeo"]
+__all__ = ["BayesBetaGeo", "BayesGammaGamma"]
 
 #: Thresholds of the diagnostics warning (Vehtari et al. 2021: R-hat <= 1.01, bulk ESS >= 100 per chain).
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100
 
 
-class BayesBetaGeo:
-    """Bayesian BG/NBD, pooled or hierarchical over a segment column.
+class _BayesModel:
+    """Sampling, diagnostics, segments, draws and persistence shared by the Bayesian models."""
 
-    Parameters
-    ----------
-    segment
-        Column of the summary naming each customer's segment (channel, region, cohort), or None.
-    draws, tune, chains
-        Sampler settings (per chain).
-    sampler
-        ``"nutpie"`` (default) or ``"pymc"``.
-    random_seed
-        Seed for the sampler (results are reproducible with it).
-
-    Attributes
-    ----------
-    idata_ : arviz.InferenceData
-        The posterior (parameters on the natural scale, per segment when hierarchical).
-    mle_ : BetaGeo
-        The maximum-likelihood fit used to start the chains.
-    segments_ : list
-        Segment labels, in the order of the posterior's ``segment`` dimension.
-    """
+    param_names: tuple[str, ...] = ()
+    title = ""
 
     def __init__(self, segment: str | None = None, draws: int = 1000, tune: int = 1000, chains: int = 4,
                  sampler: str = "nutpie", random_seed: int | None = None) -> None:
@@ -78,14 +60,17 @@ class BayesBetaGeo:
         return save_bayes(self, path)
 
     @classmethod
-    def load(cls, path) -> "BayesBetaGeo":
+    def load(cls, path):
         """Load a model written by :meth:`save`."""
         from .persistence import load_bayes
 
-        return load_bayes(path)
+        model = load_bayes(path)
+        if not isinstance(model, cls):
+            raise DataError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
 
     def __repr__(self) -> str:
-        return (f"BayesBetaGeo(segment={self.segment!r}, draws={self.draws}, tune={self.tune}, "
+        return (f"{type(self).__name__}(segment={self.segment!r}, draws={self.draws}, tune={self.tune}, "
                 f"chains={self.chains}, sampler={self.sampler!r})")
 
     # fitting ------------------------------------------------------------------------------------
@@ -101,42 +86,43 @@ class BayesBetaGeo:
         codes, labels = pd.factorize(col, sort=True)
         return codes.astype(np.int64), list(labels)
 
-    def fit(self, summary: pd.DataFrame, *, time_unit: str | None = None) -> "BayesBetaGeo":
-        """Sample the posterior given a customer summary (frequency, recency, T [, segment])."""
-        import pymc as pm
+    def _prepare(self, summary: pd.DataFrame, seg: np.ndarray, time_unit: str | None):
+        """Fit the MLE twin; return (compressed data columns, their segment codes, weights, prior means)."""
+        raise NotImplementedError
 
-        from .logp import bgnbd_loglik
+    def _loglik(self, params, data):
+        """PyTensor per-row log-likelihood for params aligned with the rows of ``data``."""
+        raise NotImplementedError
+
+    def fit(self, summary: pd.DataFrame, *, time_unit: str | None = None):
+        """Sample the posterior given a customer summary (and the segment column, if any)."""
+        import pymc as pm
 
         if self.sampler not in ("nutpie", "pymc"):
             raise ValueError(f"sampler must be 'nutpie' or 'pymc', got {self.sampler!r}")
-        x, t_x, T = (as_float_array(summary, c) for c in ("frequency", "recency", "T"))
-        check_rfm(x, t_x, T)
         seg, labels = self._segments(summary)
-        self.mle_ = BetaGeo().fit(summary, time_unit=time_unit)
-        (ux, ut, uT, useg), w = compress(x, t_x, T, seg.astype(np.float64))
-        useg = useg.astype(np.int64)
-        scale = max(float(np.median(T)), 1e-3)
-        start = np.log([self.mle_.params_[k] for k in PARAMS])
-        prior_mu = np.array([0.0, np.log(scale), 0.0, 0.0])
+        data, useg, w, prior_mu = self._prepare(summary, seg, time_unit)
+        k = len(self.param_names)
+        start = np.log([self.mle_.params_[name] for name in self.param_names])
         hierarchical = self.segment is not None
-        coords = {"param": list(PARAMS), "segment": [str(s) for s in labels]}
+        coords = {"param": list(self.param_names), "segment": [str(s) for s in labels]}
         with pm.Model(coords=coords) as model:
             if hierarchical:
                 mu = pm.Normal("mu_log", mu=prior_mu, sigma=2.0, dims="param", initval=start)
-                sigma = pm.HalfNormal("sigma_log", sigma=0.5, dims="param", initval=np.full(4, 0.1))
+                sigma = pm.HalfNormal("sigma_log", sigma=0.5, dims="param", initval=np.full(k, 0.1))
                 z = pm.Normal("z", 0.0, 1.0, dims=("segment", "param"))
                 log_theta = pm.Deterministic("log_theta", mu + sigma * z, dims=("segment", "param"))
                 theta = pm.math.exp(log_theta)
-                r, alpha, a, b = (theta[:, k][useg] for k in range(4))
-                for k, name in enumerate(PARAMS):
-                    pm.Deterministic(name, theta[:, k], dims="segment")
+                params = [theta[:, j][useg] for j in range(k)]
+                for j, name in enumerate(self.param_names):
+                    pm.Deterministic(name, theta[:, j], dims="segment")
             else:
                 log_theta = pm.Normal("log_theta", mu=prior_mu, sigma=2.0, dims="param", initval=start)
                 theta = pm.math.exp(log_theta)
-                r, alpha, a, b = (theta[k] for k in range(4))
-                for k, name in enumerate(PARAMS):
-                    pm.Deterministic(name, theta[k])
-            pm.Potential("loglik", pm.math.sum(w * bgnbd_loglik(r, alpha, a, b, ux, ut, uT)))
+                params = [theta[j] for j in range(k)]
+                for j, name in enumerate(self.param_names):
+                    pm.Deterministic(name, theta[j])
+            pm.Potential("loglik", pm.math.sum(w * self._loglik(params, data)))
         if self.sampler == "nutpie":
             import nutpie
 
@@ -155,7 +141,7 @@ class BayesBetaGeo:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "idata_"):
-            raise NotFittedError("this BayesBetaGeo is not fitted yet: call fit(summary) first")
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(summary) first")
 
     # diagnostics --------------------------------------------------------------------------------
     def diagnostics(self) -> pd.DataFrame:
@@ -163,7 +149,7 @@ class BayesBetaGeo:
         import arviz as az
 
         self._check_fitted()
-        return az.summary(self.idata_, var_names=list(PARAMS), round_to="none")
+        return az.summary(self.idata_, var_names=list(self.param_names), round_to="none")
 
     @property
     def divergences_(self) -> int:
@@ -189,7 +175,7 @@ class BayesBetaGeo:
         """Diagnostics table, divergences and the sampler settings, as text."""
         diag = self.diagnostics()
         return "\n".join([
-            f"Bayesian BG/NBD ({'hierarchical over ' + repr(self.segment) if self.segment else 'pooled'}; "
+            f"Bayesian {self.title} ({'hierarchical over ' + repr(self.segment) if self.segment else 'pooled'}; "
             f"{self.chains} chains x {self.draws} draws, {self.sampler})",
             diag.to_string(float_format=lambda v: f"{v:.4g}"),
             f"divergences: {self.divergences_}",
@@ -200,7 +186,7 @@ class BayesBetaGeo:
         """Posterior draws as an array (draw, segment, param), thinned to at most ``max_draws``."""
         post = self.idata_.posterior
         arrays = []
-        for name in PARAMS:
+        for name in self.param_names:
             v = post[name].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
             arrays.append(v.reshape(v.shape[0], -1))
         out = np.stack(arrays, axis=-1)  # (draw, segment, param)
@@ -220,27 +206,66 @@ class BayesBetaGeo:
                             rows=np.flatnonzero(unknown.to_numpy())[:5], n_rows=int(unknown.sum()))
         return pd.Index(self.segments_).get_indexer(col)
 
-    def _customer_draws(self, summary: pd.DataFrame, fn, interval: float, max_draws: int) -> pd.DataFrame:
+    def _customer_draws(self, summary: pd.DataFrame, columns: tuple[str, ...], fn, interval: float,
+                        max_draws: int) -> pd.DataFrame:
+        """Posterior mean and equal-tailed interval of ``fn(params, *columns)`` per customer, the draws
+        streamed over blocks of customers (at most 4M draw x customer values in memory)."""
         self._check_fitted()
         if not 0 < interval < 1:
             raise ValueError(f"interval must be between 0 and 1, got {interval!r}")
-        x, t_x, T = (as_float_array(summary, c) for c in ("frequency", "recency", "T"))
-        check_rfm(x, t_x, T)
+        arrays = [as_float_array(summary, c) for c in columns]
+        self._check_columns(*arrays)
         seg = self._segment_index(summary)
         draws = self._draws(max_draws)
         tail = (1 - interval) / 2
-        mean, lower, upper = (np.empty(len(x)) for _ in range(3))
-        chunk = max(1, 4_000_000 // len(draws))  # customers per block: at most 4M draws x customers in memory
-        for s in range(0, len(x), chunk):
+        n = len(seg)
+        mean, lower, upper = (np.empty(n) for _ in range(3))
+        chunk = max(1, 4_000_000 // len(draws))
+        for s in range(0, n, chunk):
             sl = slice(s, s + chunk)
-            values = np.empty((len(draws), len(x[sl])))
+            values = np.empty((len(draws), len(seg[sl])))
             for d, theta in enumerate(draws):
-                p = theta[seg[sl]]  # (customers, param)
-                values[d] = fn(p[:, 0], p[:, 1], p[:, 2], p[:, 3], x[sl], t_x[sl], T[sl])
+                values[d] = _per_segment(fn, theta, seg[sl], [a[sl] for a in arrays])
             mean[sl] = values.mean(axis=0)
             lower[sl], upper[sl] = np.quantile(values, [tail, 1 - tail], axis=0)
         pct = f"{interval:.0%}"
         return pd.DataFrame({"mean": mean, f"lower {pct}": lower, f"upper {pct}": upper}, index=summary.index)
+
+    def _check_columns(self, *arrays: np.ndarray) -> None:
+        raise NotImplementedError
+
+
+class BayesBetaGeo(_BayesModel):
+    """Bayesian BG/NBD, pooled or hierarchical over a segment column (see the module docstring).
+
+    Attributes
+    ----------
+    idata_ : arviz.InferenceData
+        The posterior (parameters on the natural scale, per segment when hierarchical).
+    mle_ : BetaGeo
+        The maximum-likelihood fit used to start the chains.
+    segments_ : list
+        Segment labels, in the order of the posterior's ``segment`` dimension.
+    """
+
+    param_names = PARAMS
+    title = "BG/NBD"
+
+    def _check_columns(self, x, t_x, T, *_):
+        check_rfm(x, t_x, T)
+
+    def _prepare(self, summary, seg, time_unit):
+        x, t_x, T = (as_float_array(summary, c) for c in ("frequency", "recency", "T"))
+        check_rfm(x, t_x, T)
+        self.mle_ = BetaGeo().fit(summary, time_unit=time_unit)
+        (ux, ut, uT, useg), w = compress(x, t_x, T, seg.astype(np.float64))
+        scale = max(float(np.median(T)), 1e-3)
+        return (ux, ut, uT), useg.astype(np.int64), w, np.array([0.0, np.log(scale), 0.0, 0.0])
+
+    def _loglik(self, params, data):
+        from .logp import bgnbd_loglik
+
+        return bgnbd_loglik(*params, *data)
 
     def expected_purchases(self, summary: pd.DataFrame, t: Horizon, interval: float = 0.9,
                            max_draws: int = 1000) -> pd.DataFrame:
@@ -248,10 +273,10 @@ class BayesBetaGeo:
         next ``t`` (eq. 10 evaluated at every posterior draw)."""
         tt = to_units(t, self.time_unit_) if isinstance(t, str) else float(t)
 
-        def fn(r, alpha, a, b, x, t_x, T):
-            return _per_row(conditional_expected_purchases, r, alpha, a, b, x, t_x, T, tt)
+        def fn(theta, x, t_x, T):
+            return conditional_expected_purchases(*theta, x, t_x, T, tt)
 
-        out = self._customer_draws(summary, fn, interval, max_draws)
+        out = self._customer_draws(summary, ("frequency", "recency", "T"), fn, interval, max_draws)
         out.columns = [f"expected_purchases_{horizon_label(t, self.time_unit_)} {c}" if c != "mean" else
                        f"expected_purchases_{horizon_label(t, self.time_unit_)}" for c in out.columns]
         return out
@@ -285,18 +310,56 @@ class BayesBetaGeo:
 
     def p_alive(self, summary: pd.DataFrame, interval: float = 0.9, max_draws: int = 1000) -> pd.DataFrame:
         """Posterior mean and credible interval of each customer's probability of being alive (eq. 12)."""
-        out = self._customer_draws(summary, lambda r, alpha, a, b, x, t_x, T: p_alive(r, alpha, a, b, x, t_x, T),
-                                   interval, max_draws)
+        out = self._customer_draws(summary, ("frequency", "recency", "T"),
+                                   lambda theta, x, t_x, T: p_alive(*theta, x, t_x, T), interval, max_draws)
         out.columns = ["p_alive" if c == "mean" else f"p_alive {c}" for c in out.columns]
         return out
 
 
-def _per_row(fn, r, alpha, a, b, x, t_x, T, t) -> np.ndarray:
-    """Apply a formula whose a and b must be scalars, group by group of equal parameters."""
-    out = np.empty(len(x))
-    keys = np.column_stack([r, alpha, a, b])
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    for k, (rr, al, aa, bb) in enumerate(uniq):
-        rows = inv.ravel() == k
-        out[rows] = fn(rr, al, aa, bb, x[rows], t_x[rows], T[rows], t)
+def _per_segment(fn, theta: np.ndarray, seg: np.ndarray, arrays: list[np.ndarray]) -> np.ndarray:
+    """``fn(params, *arrays)`` with each segment's scalar parameters (theta: segment x param)."""
+    out = np.empty(len(seg))
+    for k in np.unique(seg):
+        rows = seg == k
+        out[rows] = fn(tuple(theta[k]), *(a[rows] for a in arrays))
     return out
+
+
+class BayesGammaGamma(_BayesModel):
+    """Bayesian Gamma-Gamma spend model, pooled or hierarchical over a segment column.
+
+    Priors on the log scale: log p ~ Normal(0, 2), log q ~ Normal(log 3, 1) (mass away from q <= 1, where
+    mean spend does not exist), log gamma ~ Normal(log m, 2) with m the mean repeat spend (gamma is a
+    money scale). Likelihood: FHL (2005, JMR) eq. (3) on the repeat buyers.
+    """
+
+    param_names = ("p", "q", "gamma")
+    title = "Gamma-Gamma"
+
+    def _check_columns(self, x, m, *_):
+        if np.any((x > 0) & ~(m > 0)):
+            raise DataError("monetary_value must be positive for customers with repeat purchases",
+                            columns=["monetary_value"])
+
+    def _prepare(self, summary, seg, time_unit):
+        from ..models.gamma_gamma import GammaGamma
+
+        self.mle_ = GammaGamma().fit(summary, time_unit=time_unit)
+        x, m = (as_float_array(summary, c) for c in ("frequency", "monetary_value"))
+        rep = x > 0
+        (ux, um, useg), w = compress(x[rep], m[rep], seg[rep].astype(np.float64))
+        return (ux, um), useg.astype(np.int64), w, np.array([0.0, np.log(3.0), np.log(float(um.mean()))])
+
+    def _loglik(self, params, data):
+        from .logp import gamma_gamma_loglik
+
+        return gamma_gamma_loglik(*params, *data)
+
+    def expected_spend(self, summary: pd.DataFrame, interval: float = 0.9, max_draws: int = 1000) -> pd.DataFrame:
+        """Posterior mean and credible interval of each customer's expected spend per purchase (eq. 5)."""
+        from ..models.gamma_gamma import conditional_expected_spend
+
+        out = self._customer_draws(summary, ("frequency", "monetary_value"),
+                                   lambda theta, x, m: conditional_expected_spend(*theta, x, m), interval, max_draws)
+        out.columns = ["expected_spend" if c == "mean" else f"expected_spend {c}" for c in out.columns]
+        return out

@@ -62,7 +62,7 @@ def load_bayes(path: str | os.PathLike):
     """Read a Bayesian model written by :func:`save_bayes`."""
     import arviz as az
 
-    from .hierarchical import BayesBetaGeo
+    from .hierarchical import BayesBetaGeo, BayesGammaGamma
 
     path = Path(path)
     try:
@@ -88,9 +88,10 @@ def load_bayes(path: str | os.PathLike):
         raise DataError(f"the posterior file {os.fspath(nc)!r} is missing")
     if _sha256(nc) != content["posterior_sha256"]:
         raise DataError(f"the posterior file {os.fspath(nc)!r} is not the one saved with {path.name}")
-    if content["model"] != "BayesBetaGeo":
+    classes = {"BayesBetaGeo": BayesBetaGeo, "BayesGammaGamma": BayesGammaGamma}
+    if content["model"] not in classes:
         raise DataError(f"unknown Bayesian model {content['model']!r}")
-    model = BayesBetaGeo(**content["options"])
+    model = classes[content["model"]](**content["options"])
     model.idata_ = az.from_netcdf(str(nc))
     model.segments_ = content["segments"]
     model.time_unit_ = content["time_unit"]
