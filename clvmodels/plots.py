@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["plot_frequency_holdout", "plot_tracking", "plot_error_by_horizon", "plot_decile_lift", "save_figures"]
+__all__ = ["plot_frequency_holdout", "plot_tracking", "plot_error_by_horizon", "plot_decile_lift", "plot_forest",
+           "save_figures"]
 
 
 def _axes(ax):
@@ -125,6 +126,26 @@ def plot_decile_lift(result, *, model: str | None = None, horizon: str | None = 
     ax.set_ylabel(f"mean {target} per customer over {horizon}")
     ax.set_title(f"Decile lift: {model}")
     ax.legend(fontsize="small")
+    return ax
+
+
+def plot_forest(shrinkage: pd.DataFrame, parameter: str, *, ax=None):
+    """Forest plot of a hierarchical model's segments for one parameter: posterior mean and interval
+    (line), the segment's own maximum-likelihood estimate (x) and the pooled estimate (dashed), from
+    :meth:`BayesBetaGeo.shrinkage <clvmodels.bayes.hierarchical._BayesModel.shrinkage>`."""
+    ax = _axes(ax)
+    t = shrinkage[shrinkage["parameter"] == parameter].reset_index(drop=True)
+    lo_col = next(c for c in t.columns if c.startswith("lower"))
+    hi_col = next(c for c in t.columns if c.startswith("upper"))
+    y = np.arange(len(t))
+    ax.hlines(y, t[lo_col], t[hi_col], color="C0", label=f"posterior {lo_col.split()[-1]} interval")
+    ax.plot(t["posterior_mean"], y, "o", color="C0", label="posterior mean")
+    ax.plot(t["unpooled_mle"], y, "x", color="C3", label="segment alone (MLE)")
+    ax.axvline(t["population_mle"].iloc[0], color="0.5", linestyle="--", label="pooled MLE")
+    ax.set_yticks(y, [f"{s} (n={n:,})" for s, n in zip(t["segment"], t["customers"])])
+    ax.set_xlabel(parameter)
+    ax.set_title(f"Partial pooling of {parameter} across segments")
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
 
 

@@ -56,6 +56,16 @@ def test_hierarchical_segments_run_and_shrink():
     assert r[2] > r[1]  # web (true r 0.6) above store (true r 0.3)
     e = hb.expected_purchases(rfm, "1y")
     assert e.notna().all().all() and len(e) == len(rfm)
+    table = hb.shrinkage(rfm)
+    assert len(table) == 3 * 4 and set(table["segment"]) == {"phone", "store", "web"}
+    r_rows = table[table.parameter == "r"].set_index("segment")
+    assert r_rows.loc["phone", "customers"] == 75
+    from matplotlib.figure import Figure
+
+    from clvmodels.plots import plot_forest
+
+    ax = plot_forest(table, "r", ax=Figure().subplots())
+    assert len(ax.get_yticklabels()) == 3 and len(ax.collections) == 1  # one set of interval lines
     with pytest.raises(DataError, match="segment not seen"):
         hb.expected_purchases(rfm.assign(channel="fax"), "1y")
     with pytest.raises(DataError, match="no segment column"):

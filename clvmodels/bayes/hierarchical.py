@@ -234,6 +234,34 @@ class _BayesModel:
     def _check_columns(self, *arrays: np.ndarray) -> None:
         raise NotImplementedError
 
+    def shrinkage(self, summary: pd.DataFrame, interval: float = 0.9) -> pd.DataFrame:
+        """Per segment and parameter: customers, the unpooled maximum-likelihood estimate (the segment
+        fitted alone; NaN where it cannot be fitted), and the hierarchical posterior mean and interval.
+        Small segments' posteriors sit between their own estimate and the population's."""
+        from ..errors import ConvergenceError
+
+        self._check_fitted()
+        if self.segment is None:
+            raise ValueError("shrinkage needs a hierarchical model (segment=...)")
+        seg = self._segment_index(summary)
+        post = self.idata_.posterior
+        tail = (1 - interval) / 2
+        rows = []
+        for k, label in enumerate(self.segments_):
+            part = summary[seg == k]
+            try:
+                unpooled = type(self.mle_)().fit(part, time_unit=self.time_unit_).params_
+            except (DataError, ConvergenceError):
+                unpooled = {}
+            for name in self.param_names:
+                draws = post[name].isel(segment=k).to_numpy().ravel()
+                rows.append({"segment": label, "customers": len(part), "parameter": name,
+                             "unpooled_mle": unpooled.get(name, np.nan), "posterior_mean": draws.mean(),
+                             f"lower {interval:.0%}": np.quantile(draws, tail),
+                             f"upper {interval:.0%}": np.quantile(draws, 1 - tail),
+                             "population_mle": self.mle_.params_[name]})
+        return pd.DataFrame(rows)
+
 
 class BayesBetaGeo(_BayesModel):
     """Bayesian BG/NBD, pooled or hierarchical over a segment column (see the module docstring).
