@@ -86,6 +86,12 @@ class _BayesModel:
         codes, labels = pd.factorize(col, sort=True)
         return codes.astype(np.int64), list(labels)
 
+    def _pooled_log_theta(self, prior_mu: np.ndarray, start: np.ndarray):
+        """The log-parameters of the pooled model: independent Normal(prior_mu, 2) priors."""
+        import pymc as pm
+
+        return pm.Normal("log_theta", mu=prior_mu, sigma=2.0, dims="param", initval=start)
+
     def _prepare(self, summary: pd.DataFrame, seg: np.ndarray, time_unit: str | None):
         """Fit the MLE twin; return (compressed data columns, their segment codes, weights, prior means)."""
         raise NotImplementedError
@@ -117,7 +123,7 @@ class _BayesModel:
                 for j, name in enumerate(self.param_names):
                     pm.Deterministic(name, theta[:, j], dims="segment")
             else:
-                log_theta = pm.Normal("log_theta", mu=prior_mu, sigma=2.0, dims="param", initval=start)
+                log_theta = self._pooled_log_theta(prior_mu, start)
                 theta = pm.math.exp(log_theta)
                 params = [theta[j] for j in range(k)]
                 for j, name in enumerate(self.param_names):
@@ -131,8 +137,9 @@ class _BayesModel:
                                   seed=self.random_seed, progress_bar=False)
         else:
             with model:
+                # (the chains start at the MLE through the variables' initval)
                 idata = pm.sample(draws=self.draws, tune=self.tune, chains=self.chains, random_seed=self.random_seed,
-                                  progressbar=False, initvals={"log_theta" if not hierarchical else "mu_log": start})
+                                  progressbar=False)
         self.idata_ = idata
         self.segments_ = labels
         self.time_unit_ = self.mle_.time_unit_
@@ -289,6 +296,23 @@ class BayesBetaGeo(_BayesModel):
         (ux, ut, uT, useg), w = compress(x, t_x, T, seg.astype(np.float64))
         scale = max(float(np.median(T)), 1e-3)
         return (ux, ut, uT), useg.astype(np.int64), w, np.array([0.0, np.log(scale), 0.0, 0.0])
+
+    def _pooled_log_theta(self, prior_mu: np.ndarray, start: np.ndarray):
+        """Same priors as the base class, sampled in better coordinates for the dropout parameters:
+        a and b are strongly correlated a posteriori, mean mu = a/(a+b) and concentration a+b much less.
+        The sampler moves in (logit mu, log(a+b)), whose map to (log a, log b) has Jacobian determinant 1,
+        so the Normal(0, 2) priors on log a and log b apply unchanged (added as a potential)."""
+        import pymc as pm
+
+        log_r = pm.Normal("log_r", mu=prior_mu[0], sigma=2.0, initval=start[0])
+        log_alpha = pm.Normal("log_alpha", mu=prior_mu[1], sigma=2.0, initval=start[1])
+        logit_mu = pm.Flat("logit_mu", initval=start[2] - start[3])
+        log_kappa = pm.Flat("log_kappa", initval=float(np.logaddexp(start[2], start[3])))
+        log_a = -pm.math.log1pexp(-logit_mu) + log_kappa
+        log_b = -pm.math.log1pexp(logit_mu) + log_kappa
+        pm.Potential("prior_log_a_log_b", pm.logp(pm.Normal.dist(prior_mu[2], 2.0), log_a)
+                     + pm.logp(pm.Normal.dist(prior_mu[3], 2.0), log_b))
+        return pm.math.stack([log_r, log_alpha, log_a, log_b])
 
     def _loglik(self, params, data):
         from .logp import bgnbd_loglik
