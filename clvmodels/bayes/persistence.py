@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..files import atomic_path, write_text
-from ..models.persistence import _checksum, _model_from_dict, _model_to_dict, _plain
+from ..models.persistence import _checksum, _model_from_dict, _model_to_dict, _plain, read_checked
 
 __all__ = ["save_bayes", "load_bayes", "FORMAT", "FORMAT_VERSION"]
 
@@ -65,24 +65,7 @@ def load_bayes(path: str | os.PathLike):
     from .hierarchical import BayesBetaGeo, BayesGammaGamma
 
     path = Path(path)
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"no model file at {os.fspath(path)!r}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{os.fspath(path)} is not a clvmodels model file (not JSON: {exc})") from None
-    if not isinstance(content, dict) or content.get("format") != FORMAT:
-        raise DataError(f"{os.fspath(path)} is not a clvmodels Bayesian model file")
-    if not isinstance(content.get("format_version"), int) or content["format_version"] > FORMAT_VERSION:
-        raise DataError(f"{os.fspath(path)} uses format {content.get('format_version')}, newer than this clvmodels "
-                        f"reads ({FORMAT_VERSION}); upgrade clvmodels")
-    stored = content.pop("sha256", None)
-    try:
-        actual = _checksum(content)
-    except ValueError:
-        actual = None
-    if stored != actual:
-        raise DataError(f"{os.fspath(path)} has been modified since it was saved (checksum mismatch)")
+    content = read_checked(path, FORMAT, FORMAT_VERSION, "Bayesian model file")
     nc = path.with_name(content["posterior_file"])
     if not nc.exists():
         raise DataError(f"the posterior file {os.fspath(nc)!r} is missing")

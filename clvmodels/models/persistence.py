@@ -98,8 +98,9 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def load_models(path: str | os.PathLike) -> dict[str, SummaryModel]:
-    """Read a model file written by :func:`save_models`: ``{name: fitted model}``."""
+def read_checked(path: str | os.PathLike, fmt: str, version_max: int, what: str) -> dict[str, Any]:
+    """The content of a clvmodels JSON file of format ``fmt``, after checking its format version and its
+    checksum (DataError for a missing, foreign, newer or edited file). Shared by the Bayesian models."""
     try:
         with open(path, encoding="utf-8") as fh:
             content = json.load(fh)
@@ -107,12 +108,12 @@ def load_models(path: str | os.PathLike) -> dict[str, SummaryModel]:
         raise DataError(f"no model file at {os.fspath(path)!r}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{os.fspath(path)} is not a clvmodels model file (not JSON: {exc})") from None
-    if not isinstance(content, dict) or content.get("format") != FORMAT:
-        raise DataError(f"{os.fspath(path)} is not a clvmodels model file")
+    if not isinstance(content, dict) or content.get("format") != fmt:
+        raise DataError(f"{os.fspath(path)} is not a clvmodels {what}")
     version = content.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or version > version_max:
         raise DataError(f"{os.fspath(path)} uses model-file format {version}, newer than this clvmodels reads "
-                        f"({FORMAT_VERSION}); upgrade clvmodels (file written by {content.get('package_version')})")
+                        f"({version_max}); upgrade clvmodels (file written by {content.get('package_version')})")
     stored = content.pop("sha256", None)
     try:
         actual = _checksum(content)
@@ -121,6 +122,12 @@ def load_models(path: str | os.PathLike) -> dict[str, SummaryModel]:
     if stored != actual:
         raise DataError(f"{os.fspath(path)} has been modified since it was saved (checksum mismatch); refit "
                         "and save again rather than editing model files")
+    return content
+
+
+def load_models(path: str | os.PathLike) -> dict[str, SummaryModel]:
+    """Read a model file written by :func:`save_models`: ``{name: fitted model}``."""
+    content = read_checked(path, FORMAT, FORMAT_VERSION, "model file")
     try:
         return {name: _model_from_dict(d) for name, d in content["models"].items()}
     except (KeyError, TypeError, ValueError) as exc:
