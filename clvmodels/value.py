@@ -39,6 +39,8 @@ def customer_value(
     *,
     nodes: int = 16,
     time_unit: str | None = None,
+    interval: float = 0.9,
+    max_draws: int = 200,
 ) -> pd.DataFrame:
     """Per customer and horizon: expected purchases, expected spend and discounted value.
 
@@ -59,12 +61,17 @@ def customer_value(
         Gauss-Legendre nodes per horizon for the discounting integral.
     time_unit
         The summary's unit; default: the purchase model's.
+    interval, max_draws
+        For a Bayesian purchase model (:class:`clvmodels.BayesBetaGeo`): the credible interval of every
+        column, computed over up to ``max_draws`` posterior draws (paired with the spend model's draws
+        when it is Bayesian too; a maximum-likelihood spend model contributes its point estimate).
 
     Returns
     -------
     DataFrame
         Indexed like ``summary``: ``p_alive``, ``expected_spend``, and for each horizon h
-        ``expected_purchases_h`` and ``value_h`` (discounted expected spend over h).
+        ``expected_purchases_h`` and ``value_h`` (discounted expected spend over h); for a Bayesian
+        model these are posterior means, each followed by ``lower 90%`` and ``upper 90%`` columns.
     """
     model_unit = getattr(purchase_model, "time_unit_", None)
     if time_unit and model_unit and time_unit != model_unit:
@@ -82,6 +89,11 @@ def customer_value(
     # every time at which E[Y(s)] is needed: each horizon and its quadrature nodes
     times = np.concatenate([ends] + [end * u for end in ends])
 
+    if hasattr(purchase_model, "idata_"):  # a Bayesian model: value over posterior draws
+        out = _bayes_value(purchase_model, spend_model, summary, horizons, unit, ends, times, delta, u, wts,
+                           interval, max_draws)
+        out.attrs.update(time_unit=unit, annual_discount_rate=annual_discount_rate, interval=interval)
+        return out
     spend = spend_model.expected_spend(summary).to_numpy()
     out = pd.DataFrame(index=summary.index)
     out["p_alive"] = purchase_model.p_alive(summary).to_numpy()
@@ -91,12 +103,71 @@ def customer_value(
         part = summary.iloc[start:start + _CHUNK]
         for j, s in enumerate(times):
             cum[start:start + len(part), j] = purchase_model.expected_purchases(part, float(s)).to_numpy()
-    for i, (h, end) in enumerate(zip(horizons, ends)):
+    purchases, value = _discounted(cum, spend, ends, delta, u, wts)
+    for i, h in enumerate(horizons):
         label = horizon_label(h, unit)
-        at_end = cum[:, i]
+        out[f"expected_purchases_{label}"] = purchases[:, i]
+        out[f"value_{label}"] = value[:, i]
+    out.attrs.update(time_unit=unit, annual_discount_rate=annual_discount_rate)
+    return out
+
+
+def _discounted(cum: np.ndarray, spend: np.ndarray, ends: np.ndarray, delta: float, u: np.ndarray,
+                wts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Expected purchases and discounted value per horizon from E[Y] at each horizon end and its
+    Gauss-Legendre nodes (columns of ``cum``: the ends, then ``len(u)`` nodes per horizon)."""
+    nodes = len(u)
+    purchases = cum[:, :len(ends)]
+    value = np.empty_like(purchases)
+    for i, end in enumerate(ends):
         at_nodes = cum[:, len(ends) + i * nodes: len(ends) + (i + 1) * nodes]
         integral = end * (at_nodes * (wts * np.exp(-delta * end * u))).sum(axis=1)
-        out[f"expected_purchases_{label}"] = at_end
-        out[f"value_{label}"] = spend * (np.exp(-delta * end) * at_end + delta * integral)
-    out.attrs.update(time_unit=unit, annual_discount_rate=annual_discount_rate)
+        value[:, i] = spend * (np.exp(-delta * end) * purchases[:, i] + delta * integral)
+    return purchases, value
+
+
+def _bayes_value(bg, spend_model, summary, horizons, unit, ends, times, delta, u, wts, interval, max_draws):
+    """Posterior mean and interval of every customer_value column, draw by draw."""
+    from .bayes.hierarchical import _per_segment
+    from .models.bgnbd import conditional_expected_purchases, p_alive
+    from .models.gamma_gamma import conditional_expected_spend
+
+    if not 0 < interval < 1:
+        raise ValueError(f"interval must be between 0 and 1, got {interval!r}")
+    x, t_x, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    seg = bg._segment_index(summary)
+    draws = bg._draws(max_draws)
+    if hasattr(spend_model, "idata_"):
+        s_draws, s_seg = spend_model._draws(max_draws), spend_model._segment_index(summary)
+        m = summary["monetary_value"].to_numpy(float)
+        n_draws = min(len(draws), len(s_draws))
+        draws, s_draws = draws[:n_draws], s_draws[:n_draws]
+        spend_of = lambda d: _per_segment(conditional_expected_spend, s_draws[d], s_seg, [x, m])  # noqa: E731
+    else:
+        fixed = spend_model.expected_spend(summary).to_numpy()
+        spend_of = lambda d: fixed  # noqa: E731
+    n, H = len(x), len(ends)
+    samples = {k: np.empty((len(draws), n, H if k in ("purchases", "value") else 1))
+               for k in ("purchases", "value", "p_alive", "spend")}
+    for d, theta in enumerate(draws):
+        cum = np.column_stack([_per_segment(lambda th, a, b, c: conditional_expected_purchases(*th, a, b, c, s),
+                                            theta, seg, [x, t_x, T]) for s in times])
+        spend = spend_of(d)
+        samples["purchases"][d], samples["value"][d] = _discounted(cum, spend, ends, delta, u, wts)
+        samples["p_alive"][d, :, 0] = _per_segment(lambda th, a, b, c: p_alive(*th, a, b, c), theta, seg, [x, t_x, T])
+        samples["spend"][d, :, 0] = spend
+    tail = (1 - interval) / 2
+    pct = f"{interval:.0%}"
+    out = pd.DataFrame(index=summary.index)
+
+    def put(name, values):
+        out[name] = values.mean(axis=0)
+        out[f"{name} lower {pct}"], out[f"{name} upper {pct}"] = np.quantile(values, [tail, 1 - tail], axis=0)
+
+    put("p_alive", samples["p_alive"][:, :, 0])
+    put("expected_spend", samples["spend"][:, :, 0])
+    for i, h in enumerate(horizons):
+        label = horizon_label(h, unit)
+        put(f"expected_purchases_{label}", samples["purchases"][:, :, i])
+        put(f"value_{label}", samples["value"][:, :, i])
     return out

@@ -151,3 +151,16 @@ def test_bayes_gamma_gamma_agrees_with_the_mle(cal, tmp_path):
     pd.testing.assert_frame_equal(back.expected_spend(cal), spend)
     with pytest.raises(DataError, match="not a BayesBetaGeo"):
         clv.BayesBetaGeo.load(tmp_path / "gg.json")
+
+
+def test_customer_value_with_credible_intervals(pooled, cal):
+    gg = clv.GammaGamma().fit(cal)
+    sub = cal.iloc[:300]
+    value = clv.customer_value(pooled, gg, sub, horizons=["1y", "2y"], annual_discount_rate=0.1, max_draws=100)
+    assert {"value_1y", "value_1y lower 90%", "value_1y upper 90%", "p_alive upper 90%"} <= set(value.columns)
+    assert (value["value_1y lower 90%"] <= value["value_1y"]).all()
+    assert (value["value_1y"] <= value["value_1y upper 90%"]).all()
+    assert (value["value_2y"] >= value["value_1y"]).all()
+    point = clv.customer_value(pooled.mle_, gg, sub, horizons=["1y", "2y"], annual_discount_rate=0.1)
+    # the posterior mean of value is near the plug-in value at the MLE
+    np.testing.assert_allclose(value["value_2y"], point["value_2y"], rtol=0.15, atol=0.5)
