@@ -37,7 +37,7 @@ for s, part in cal.groupby("seg"):
     act = part.holdout_frequency.sum()
     try:
         un = clv.BetaGeo().fit(part).expected_purchases(part, h).sum()
-    except Exception as ex:
+    except Exception:  # a segment too small to fit alone
         un = np.nan
     rows.append((s, len(part), act, e_h[part.index].sum(), un, e_p[part.index].sum()))
 df = pd.DataFrame(rows, columns=["seg", "n", "actual", "hier", "unpooled", "pooled"])

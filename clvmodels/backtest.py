@@ -368,8 +368,6 @@ def _tracking(log: TransactionLog, cut: _date, end: _date, summary: pd.DataFrame
               time_unit: str) -> pd.DataFrame:
     """Actual and expected repeat purchases per period (of one time unit) from the log's first day to
     ``end``, for the customers in the calibration summary."""
-    from .timeunits import unit_days
-
     per = unit_days(time_unit)
     daily = log.query(
         "WITH f AS (SELECT customer_id, min(date) AS first FROM {daily} GROUP BY customer_id HAVING min(date) <= $cut) "

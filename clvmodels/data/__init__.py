@@ -5,5 +5,5 @@ from .datasets import CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, SimulatedData, l
 from .rfm import calibration_holdout, rfm_summary
 from .transactions import TransactionLog, read_transactions
 
-__all__ = ["TransactionLog", "read_transactions", "rfm_summary", "calibration_holdout", "load_cdnow",
+__all__ = ["CDNOW_CALIBRATION_END", "CDNOW_HOLDOUT_END", "TransactionLog", "read_transactions", "rfm_summary", "calibration_holdout", "load_cdnow",
            "load_cdnow_summary", "simulate", "simulate_summary", "SimulatedData", "datasets"]

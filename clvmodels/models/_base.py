@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..errors import DataError, NotFittedError
 from ..timeunits import Horizon, check_unit, horizon_label, to_units
-from ._mle import FitResult, fingerprint
+from ._mle import FitResult
 
 __all__ = ["SummaryModel", "as_float_array", "MODEL_REGISTRY"]
 
