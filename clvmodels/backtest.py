@@ -18,6 +18,12 @@ Metrics per (cut-off, model, horizon, target in {purchases, spend}):
   Hardie & Lee (2005) figure 3;
 - ``coverage`` (purchase models with a ``purchase_interval`` method, such as BG/NBD's predictive
   interval from P(Y(h) = n | history)): share of customers whose actual count lies in the interval.
+  Counts are discrete, so a calibrated interval covers at least its level, often well above it when
+  most customers buy nothing;
+- ``pit_coverage`` (models with a ``purchase_cdf`` method): the same level scored on the randomised
+  probability integral transform, U uniform on [P(Y < y), P(Y <= y)] (Czado, Gneiting & Held 2009,
+  Biometrics 65(4)): the expected share of customers with U inside [(1 - level)/2, (1 + level)/2].
+  A calibrated model scores the level itself, so this one can fail in both directions.
 
 Calibration by decile of the predicted value is in :attr:`BacktestResult.calibration`.
 """
@@ -88,6 +94,28 @@ def default_candidates(names: Sequence[str] = CANDIDATE_NAMES) -> list[Candidate
             h = cls(per_customer=per_customer)
             out.append(Candidate(h.label, h))
     return out
+
+
+def interval_coverage(below: np.ndarray, at_most: np.ndarray, level: float) -> float:
+    """Share of counts y inside the equal-tailed ``level`` interval [lower, upper] of their predictive
+    distribution, from P(Y < y) and P(Y <= y): y >= lower iff P(Y <= y) >= (1 - level)/2, and
+    y <= upper iff P(Y < y) < (1 + level)/2 (the rule of ``purchase_interval``, held equal by a test)."""
+    tail = (1 - level) / 2
+    inside = (np.asarray(at_most) >= tail - 1e-12) & (np.asarray(below) < 1 - tail - 1e-12)
+    return float(inside.mean())
+
+
+def pit_coverage(below: np.ndarray, at_most: np.ndarray, level: float) -> float:
+    """Expected share of randomised PIT values U ~ Uniform[below, at_most] inside the central ``level``
+    interval [(1 - level)/2, (1 + level)/2] (Czado, Gneiting & Held 2009): equal to ``level`` for a
+    calibrated discrete forecast, with no randomness in the score itself."""
+    lo, hi = (1 - level) / 2, (1 + level) / 2
+    below, at_most = np.asarray(below, dtype=np.float64), np.asarray(at_most, dtype=np.float64)
+    width = at_most - below
+    overlap = np.clip(np.minimum(at_most, hi) - np.maximum(below, lo), 0.0, None)
+    point = (below >= lo) & (below <= hi)  # a zero-width range: U = below
+    share = np.where(width > 0, overlap / np.where(width > 0, width, 1.0), point.astype(float))
+    return float(share.mean())
 
 
 def score(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
@@ -187,7 +215,7 @@ class BacktestResult:
         agg["rank"] = key.groupby(level="horizon").rank(method="min", ascending=ascending,
                                                        na_option="bottom").astype(int)
         order = ["rank", by, f"{by}_sd", "rmse", "mae", "aggregate_error_pct", "cumulative_error_pct", "wape",
-                 "spearman", "top_decile_share", "coverage"]
+                 "spearman", "top_decile_share", "coverage", "pit_coverage"]
         cols = list(dict.fromkeys(c for c in order if c in agg.columns))
         agg = agg[cols].reset_index()
         agg["horizon"] = pd.Categorical(agg["horizon"], categories=self.horizons, ordered=True)
@@ -315,15 +343,20 @@ def backtest(
                     pred = {"purchases": purchases, "spend": purchases * spend_per}
                     act = {"purchases": actual[lab]["holdout_frequency"].to_numpy(float),
                            "spend": actual[lab]["holdout_spend"].to_numpy(float)}
-                    intervals = {}
-                    if hasattr(purchase, "purchase_interval"):
+                    calibration_metrics = {}
+                    if hasattr(purchase, "purchase_cdf"):  # one pass gives both coverages
+                        pc = purchase.purchase_cdf(summary, h_units, act["purchases"])
+                        below, at_most = pc["below"].to_numpy(), pc["at_most"].to_numpy()
+                        calibration_metrics["coverage"] = interval_coverage(below, at_most, interval_level)
+                        calibration_metrics["pit_coverage"] = pit_coverage(below, at_most, interval_level)
+                    elif hasattr(purchase, "purchase_interval"):
                         iv = purchase.purchase_interval(summary, h_units, level=interval_level)
-                        intervals["purchases"] = (iv["lower"].to_numpy(), iv["upper"].to_numpy())
+                        calibration_metrics["coverage"] = float(np.mean((act["purchases"] >= iv["lower"].to_numpy())
+                                                                        & (act["purchases"] <= iv["upper"].to_numpy())))
                     for target in TARGETS:
                         m = score(pred[target], act[target])
-                        if target in intervals:
-                            lo, hi = intervals[target]
-                            m["coverage"] = float(np.mean((act[target] >= lo) & (act[target] <= hi)))
+                        if target == "purchases":
+                            m.update(calibration_metrics)
                         if target == "purchases" and hasattr(purchase, "expected_cumulative_purchases"):
                             expected_total = purchase.expected_cumulative_purchases(-summary["T"].to_numpy(), [h_units])[0]
                             actual_total = summary["frequency"].sum() + act["purchases"].sum()

@@ -115,21 +115,26 @@ def customer_value(
 def _discounted(cum: np.ndarray, spend: np.ndarray, ends: np.ndarray, delta: float, u: np.ndarray,
                 wts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Expected purchases and discounted value per horizon from E[Y] at each horizon end and its
-    Gauss-Legendre nodes (columns of ``cum``: the ends, then ``len(u)`` nodes per horizon)."""
+    Gauss-Legendre nodes (last axis of ``cum``: the ends, then ``len(u)`` nodes per horizon; leading axes
+    customers, or draws x customers, matching ``spend``)."""
     nodes = len(u)
-    purchases = cum[:, :len(ends)]
+    purchases = cum[..., :len(ends)]
     value = np.empty_like(purchases)
     for i, end in enumerate(ends):
-        at_nodes = cum[:, len(ends) + i * nodes: len(ends) + (i + 1) * nodes]
-        integral = end * (at_nodes * (wts * np.exp(-delta * end * u))).sum(axis=1)
-        value[:, i] = spend * (np.exp(-delta * end) * purchases[:, i] + delta * integral)
+        at_nodes = cum[..., len(ends) + i * nodes: len(ends) + (i + 1) * nodes]
+        integral = end * (at_nodes * (wts * np.exp(-delta * end * u))).sum(axis=-1)
+        value[..., i] = spend * (np.exp(-delta * end) * purchases[..., i] + delta * integral)
     return purchases, value
 
 
+#: Draw x customer values held at once while streaming posterior draws over customer blocks.
+DRAW_BLOCK = 4_000_000
+
+
 def _bayes_value(bg, spend_model, summary, horizons, unit, ends, times, delta, u, wts, interval, max_draws):
-    """Posterior mean and interval of every customer_value column, draw by draw."""
-    from .bayes.hierarchical import _per_segment
-    from .models.bgnbd import conditional_expected_purchases, p_alive
+    """Posterior mean and interval of every customer_value column: draws x customers evaluated at once,
+    streamed over blocks of customers so that memory does not grow with the number of customers."""
+    from .models.bgnbd import expected_over_draws, p_alive
     from .models.gamma_gamma import conditional_expected_spend
 
     if not 0 < interval < 1:
@@ -137,37 +142,39 @@ def _bayes_value(bg, spend_model, summary, horizons, unit, ends, times, delta, u
     x, t_x, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     seg = bg._segment_index(summary)
     draws = bg._draws(max_draws)
-    if hasattr(spend_model, "idata_"):
+    bayes_spend = hasattr(spend_model, "idata_")
+    if bayes_spend:
         s_draws, s_seg = spend_model._draws(max_draws), spend_model._segment_index(summary)
         m = summary["monetary_value"].to_numpy(float)
         n_draws = min(len(draws), len(s_draws))
         draws, s_draws = draws[:n_draws], s_draws[:n_draws]
-        spend_of = lambda d: _per_segment(conditional_expected_spend, s_draws[d], s_seg, [x, m])  # noqa: E731
     else:
         fixed = spend_model.expected_spend(summary).to_numpy()
-        spend_of = lambda d: fixed  # noqa: E731
-    n, H = len(x), len(ends)
-    samples = {k: np.empty((len(draws), n, H if k in ("purchases", "value") else 1))
-               for k in ("purchases", "value", "p_alive", "spend")}
-    for d, theta in enumerate(draws):
-        cum = np.column_stack([_per_segment(lambda th, a, b, c: conditional_expected_purchases(*th, a, b, c, s),
-                                            theta, seg, [x, t_x, T]) for s in times])
-        spend = spend_of(d)
-        samples["purchases"][d], samples["value"][d] = _discounted(cum, spend, ends, delta, u, wts)
-        samples["p_alive"][d, :, 0] = _per_segment(lambda th, a, b, c: p_alive(*th, a, b, c), theta, seg, [x, t_x, T])
-        samples["spend"][d, :, 0] = spend
-    tail = (1 - interval) / 2
-    pct = f"{interval:.0%}"
+    n, tail, pct = len(x), (1 - interval) / 2, f"{interval:.0%}"
+    columns = ["p_alive", "expected_spend"] + [f"{kind}_{horizon_label(h, unit)}" for h in horizons
+                                               for kind in ("expected_purchases", "value")]
+    stats = {c: np.empty((3, n)) for c in columns}
+    block = max(1, DRAW_BLOCK // (len(draws) * len(times)))
+    order = np.lexsort((T, x, seg))  # blocks of alike customers: expected_over_draws shares their 2F1
+    for s in range(0, n, block):
+        sl = order[s:s + block]
+        th = tuple(draws[:, seg[sl], j] for j in range(draws.shape[2]))
+        xs, txs, Ts = x[None, sl], t_x[None, sl], T[None, sl]
+        if bayes_spend:
+            spend = conditional_expected_spend(*(s_draws[:, s_seg[sl], j] for j in range(s_draws.shape[2])),
+                                               xs, m[None, sl])
+        else:
+            spend = np.broadcast_to(fixed[None, sl], (len(draws), len(xs[0])))
+        cum = expected_over_draws(th, xs, txs, Ts, times, seg[sl])
+        purchases, value = _discounted(cum, spend, ends, delta, u, wts)
+        values = {"p_alive": p_alive(*th, xs, txs, Ts), "expected_spend": spend}
+        for i, h in enumerate(horizons):
+            label = horizon_label(h, unit)
+            values[f"expected_purchases_{label}"], values[f"value_{label}"] = purchases[..., i], value[..., i]
+        for c in columns:
+            stats[c][0, sl] = values[c].mean(axis=0)
+            stats[c][1:, sl] = np.quantile(values[c], [tail, 1 - tail], axis=0)
     out = pd.DataFrame(index=summary.index)
-
-    def put(name, values):
-        out[name] = values.mean(axis=0)
-        out[f"{name} lower {pct}"], out[f"{name} upper {pct}"] = np.quantile(values, [tail, 1 - tail], axis=0)
-
-    put("p_alive", samples["p_alive"][:, :, 0])
-    put("expected_spend", samples["spend"][:, :, 0])
-    for i, h in enumerate(horizons):
-        label = horizon_label(h, unit)
-        put(f"expected_purchases_{label}", samples["purchases"][:, :, i])
-        put(f"value_{label}", samples["value"][:, :, i])
+    for c in columns:
+        out[c], out[f"{c} lower {pct}"], out[f"{c} upper {pct}"] = stats[c]
     return out

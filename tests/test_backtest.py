@@ -47,8 +47,42 @@ def test_cdnow_holdout_reproduces_the_paper(cdnow_result):
     assert res.unavailable[["cutoff", "horizon"]].values.tolist() == [["1997-09-30", "1y"]]
     # 90% predictive intervals from P(Y = n | history); counts are discrete, so coverage is at least 90%
     assert 0.9 <= value(res, BG, "39W", "coverage") <= 0.97
+    # the randomised PIT scores the level itself when calibrated (measured: 0.889)
+    assert 0.87 <= value(res, BG, "39W", "pit_coverage") <= 0.93
     assert "coverage" not in set(res.metrics[res.metrics.model != BG]["metric"])
     assert "1y" not in set(res.metrics["horizon"])
+
+
+@pytest.mark.parametrize("level", [0.5, 0.8, 0.9])
+def test_coverage_from_the_cdf_equals_coverage_of_purchase_interval(level):
+    # two routes to the same number: backtest scores coverage from P(Y < y), P(Y <= y)
+    from clvmodels.backtest import interval_coverage
+
+    cal = clv.calibration_holdout(clv.load_cdnow(), "1997-09-30", "1998-06-30", time_unit="W")
+    bg = clv.BetaGeo().fit(cal)
+    y = cal["holdout_frequency"].to_numpy()
+    iv = bg.purchase_interval(cal, 39, level=level)
+    pc = bg.purchase_cdf(cal, 39, y)
+    inside = (y >= iv["lower"]) & (y <= iv["upper"])
+    assert interval_coverage(pc["below"], pc["at_most"], level) == inside.mean()
+    # P(Y <= y) - P(Y < y) is the pmf at y
+    probs = bg.purchase_probabilities(cal, 39, n_max=int(y.max()))
+    np.testing.assert_allclose(pc["at_most"] - pc["below"], probs.to_numpy()[np.arange(len(y)), y], atol=1e-12)
+
+
+def test_pit_coverage_is_the_level_for_draws_from_the_forecast():
+    from clvmodels.backtest import pit_coverage
+
+    rng = np.random.default_rng(5)
+    mu = rng.gamma(0.5, 2.0, 20_000)
+    y = rng.poisson(mu)  # counts drawn from the forecast distribution itself
+    from scipy.stats import poisson
+
+    below, at_most = poisson.cdf(y - 1, mu), poisson.cdf(y, mu)
+    for level in (0.5, 0.9):
+        assert pit_coverage(below, at_most, level) == pytest.approx(level, abs=0.01)
+    # a forecast twice too high puts too many PIT values low: coverage falls below the level
+    assert pit_coverage(poisson.cdf(y - 1, 2 * mu), poisson.cdf(y, 2 * mu), 0.9) < 0.85
 
 
 def test_cdnow_bgnbd_against_every_heuristic(cdnow_result):

@@ -91,7 +91,25 @@ def test_backtest_scores_posterior_predictive_coverage(pooled, cdnow_tx):
                    models=[Candidate("Bayes BG/NBD + Gamma-Gamma", Fitted(pooled), clv.GammaGamma())])
     m = res.metrics.set_index(["target", "metric"])["value"]
     assert 0.9 <= m[("purchases", "coverage")] <= 0.97
+    assert 0.87 <= m[("purchases", "pit_coverage")] <= 0.93
     assert m[("purchases", "aggregate_error_pct")] == pytest.approx(-12.1, abs=1.0)
+
+
+def test_posterior_predictive_interval_is_the_mixture_over_draws(pooled, cal):
+    # the grouped, capped computation against the plain one: conditional_pmf per draw, averaged
+    from clvmodels.models.bgnbd import conditional_pmf
+
+    part = cal.iloc[::40]
+    x, t_x, T = (part[c].to_numpy() for c in ("frequency", "recency", "T"))
+    draws = pooled._draws(25)[:, 0, :]
+    pmf = np.mean([conditional_pmf(*d, x, t_x, T, 39.0, 400) for d in draws], axis=0)
+    cdf = np.cumsum(pmf, axis=1)
+    iv = pooled.purchase_interval(part, 39, level=0.8, max_draws=25)
+    np.testing.assert_array_equal(iv["lower"], (cdf < 0.1 - 1e-12).sum(axis=1))
+    np.testing.assert_array_equal(iv["upper"], (cdf < 0.9 - 1e-12).sum(axis=1))
+    y = part["holdout_frequency"].to_numpy()
+    pc = pooled.purchase_cdf(part, 39, y, max_draws=25)
+    np.testing.assert_allclose(pc["at_most"], cdf[np.arange(len(y)), y], atol=1e-12)
 
 
 def test_save_and_load(pooled, cal, tmp_path):

@@ -32,10 +32,20 @@ def test_bgnbd_pytensor_equals_numpy_on_a_grid():
 def test_bgnbd_pytensor_with_per_row_parameters():
     seg = rng.integers(0, 3, N)
     r, alpha, a, b = (pt.dvector(n) for n in "r alpha a b".split())
-    f = pytensor.function([r, alpha, a, b], logp.bgnbd_loglik(r[seg], alpha[seg], a[seg], b[seg], X, TX, T))
+    f = pytensor.function([r, alpha, a, b], logp.bgnbd_loglik(r, alpha, a, b, X, TX, T, seg=seg))
     params = [np.array([0.2, 0.5, 1.0]), np.array([4.0, 10.0, 1.0]), np.array([0.8, 1.2, 0.5]),
               np.array([2.0, 3.0, 0.7])]
     expected = bgnbd.loglik_terms(*(p[seg] for p in params), X, TX, T)
+    np.testing.assert_allclose(f(*params), expected, rtol=1e-10, atol=1e-8)
+
+
+def test_gamma_gamma_pytensor_with_per_row_parameters():
+    rep = X > 0
+    seg = rng.integers(0, 2, rep.sum())
+    p, q, g = (pt.dvector(n) for n in "p q g".split())
+    f = pytensor.function([p, q, g], logp.gamma_gamma_loglik(p, q, g, X[rep], Z[rep], seg=seg))
+    params = [np.array([6.0, 1.0]), np.array([3.7, 9.0]), np.array([15.0, 2.0])]
+    expected = gamma_gamma.loglik_terms(*(v[seg] for v in params), X[rep], Z[rep])
     np.testing.assert_allclose(f(*params), expected, rtol=1e-10, atol=1e-8)
 
 

@@ -258,6 +258,18 @@ def test_near_singular_parameters_match_mpmath(a, b, x):
     assert float(B._expected(r, alpha, a, b, x, T, t)) == pytest.approx(float(exact), rel=1e-7)
 
 
+@pytest.mark.parametrize("x, T", [(14, 50.0), (0, 40.0), (3, 52.0)])
+def test_huge_dropout_parameters_match_mpmath(x, T):
+    # a, b ~ 1e6 (an unpooled fit of a small segment found them): the Euler form is 0 x inf there
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 60
+    r, alpha, a, b, t = 0.27206756902542967, 4.750833854561215, 860305.7461275046, 4450676.0616544485, 52.0
+    R, A, Aa, Bb, X, TT, tt = map(mp.mpf, (r, alpha, a, b, x, T, t))
+    z = tt / (A + TT + tt)
+    exact = (Aa + Bb + X - 1) / (Aa - 1) * (1 - (1 - z) ** (R + X) * mp.hyp2f1(R + X, Bb + X, Aa + Bb + X - 1, z))
+    assert float(B._expected(r, alpha, a, b, x, T, t)) == pytest.approx(float(exact), rel=1e-8)
+
+
 def test_zero_weight_repeat_buyers_are_no_repeat_buyers():
     frame = pd.DataFrame({"frequency": [0, 0, 3], "recency": [0.0, 0.0, 5.0], "T": [10.0, 12.0, 9.0]})
     with pytest.raises(DataError, match="no customer has a repeat"):
@@ -290,3 +302,26 @@ def test_purchase_interval_is_the_quantiles_of_the_pmf(bg, cal):
     rows = np.arange(len(cal))
     mass = cdf[rows, iv["upper"]] - np.where(iv["lower"] > 0, cdf[rows, np.maximum(iv["lower"] - 1, 0)], 0.0)
     assert (mass >= 0.8 - 1e-9).all()
+
+
+def test_expected_over_draws_equals_eq_10_per_draw_and_customer():
+    # the grouped evaluation (2F1 once per segment, x, T) against conditional_expected_purchases
+    rng = np.random.default_rng(8)
+    n, d = 400, 7
+    seg = rng.integers(0, 3, n)
+    x = rng.integers(0, 4, n).astype(float)
+    T = rng.choice([20.0, 30.0, 39.0], n)
+    t_x = np.where(x > 0, rng.uniform(0, 1, n) * T, 0.0)
+    per_seg = rng.uniform([0.2, 3.0, 0.5, 1.5], [0.6, 8.0, 1.2, 4.0], size=(d, 3, 4))
+    per_seg[0, 1, 2] = 1.0  # a = 1 exactly: the interpolated branch
+    theta = tuple(per_seg[:, seg, j] for j in range(4))
+    got = B.expected_over_draws(theta, x[None], t_x[None], T[None], [13.0, 52.0], seg)
+    for k, t in enumerate([13.0, 52.0]):
+        want = B.conditional_expected_purchases(*theta, x[None], t_x[None], T[None], t)
+        np.testing.assert_allclose(got[..., k], want, rtol=1e-13)
+        for i in range(d):  # and scalar parameters, draw by draw
+            for s in range(3):
+                rows = seg == s
+                np.testing.assert_allclose(got[i, rows, k],
+                                           B.conditional_expected_purchases(*per_seg[i, s], x[rows], t_x[rows], T[rows], t),
+                                           rtol=1e-13)

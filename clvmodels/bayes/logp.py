@@ -4,6 +4,11 @@ BG/NBD: Fader, Hardie & Lee (2005), eq. (6), in the same form as
 :func:`clvmodels.models.bgnbd.loglik_terms`: shared(x) + logaddexp(term1, term2), with term2 only for
 customers with repeat purchases. Gamma-Gamma: FHL (2005, JMR) eq. (3), as
 :func:`clvmodels.models.gamma_gamma.loglik_terms`.
+
+Parameters are scalars (one population) or vectors with one value per segment, and ``seg`` gives each
+row's segment. The special functions of eq. (6) depend on (segment, x) only, so :class:`BgnbdRows` sorts
+the rows by (x > 0, segment, x) once and they are evaluated once per distinct pair, leaving two
+logarithms and a logaddexp per row: a hierarchical likelihood costs about what a pooled one does.
 """
 
 from __future__ import annotations
@@ -11,47 +16,71 @@ from __future__ import annotations
 import numpy as np
 import pytensor.tensor as pt
 
-__all__ = ["bgnbd_loglik", "gamma_gamma_loglik"]
+__all__ = ["BgnbdRows", "bgnbd_loglik", "bgnbd_loglik_sorted", "gamma_gamma_loglik"]
 
 
 def _betaln(a, b):
     return pt.gammaln(a) + pt.gammaln(b) - pt.gammaln(a + b)
 
 
-def bgnbd_loglik(r, alpha, a, b, x: np.ndarray, t_x: np.ndarray, T: np.ndarray):
-    """Per-row BG/NBD log-likelihood as a PyTensor expression.
+def _at(p, idx):
+    """A per-segment parameter at ``idx`` (a scalar parameter as it is)."""
+    return p[idx] if getattr(p, "ndim", 0) else p
 
-    ``r, alpha, a, b`` are scalars or vectors aligned with the rows (per-row segment parameters).
-    Rows with x = 0 and x > 0 are handled apart, so that log(b + x - 1) is never taken at x = 0.
+
+class BgnbdRows:
+    """BG/NBD data sorted by (x > 0, segment, x), with the distinct (segment, x) pairs.
+
+    ``order`` maps sorted position to input row; ``n0`` rows (and ``m0`` pairs) have x = 0.
     """
-    x = np.asarray(x, dtype=np.float64)
-    pos = x > 0
-    out = []
-    for mask in (~pos, pos):
-        idx = np.flatnonzero(mask)
-        xs, txs, Ts = x[idx], np.asarray(t_x, dtype=np.float64)[idx], np.asarray(T, dtype=np.float64)[idx]
 
-        def sel(p):
-            return p[idx] if getattr(p, "ndim", 0) else p
-
-        rr, al, aa, bb = sel(r), sel(alpha), sel(a), sel(b)
-        shared = (pt.gammaln(rr + xs) - pt.gammaln(rr) + rr * pt.log(al) + _betaln(aa, bb + xs) - _betaln(aa, bb))
-        term1 = -(rr + xs) * pt.log(al + Ts)
-        if mask is pos:
-            term2 = pt.log(aa) - pt.log(bb + xs - 1) - (rr + xs) * pt.log(al + txs)
-            out.append((idx, shared + pt.logaddexp(term1, term2)))
-        else:
-            out.append((idx, shared + term1))
-    ll = pt.zeros(len(x))
-    for idx, part in out:
-        ll = pt.set_subtensor(ll[idx], part)
-    return ll
+    def __init__(self, x, t_x, T, seg=None) -> None:
+        x = np.asarray(x, dtype=np.float64)
+        seg = np.zeros(len(x), dtype=np.int64) if seg is None else np.asarray(seg, dtype=np.int64)
+        self.order = np.lexsort((x, seg, x > 0))
+        self.x, self.seg = x[self.order], seg[self.order]
+        self.t_x = np.asarray(t_x, dtype=np.float64)[self.order]
+        self.T = np.asarray(T, dtype=np.float64)[self.order]
+        keys = np.stack([self.x > 0, self.seg, self.x], axis=1)
+        pairs, self.row_pair = np.unique(keys, axis=0, return_inverse=True)
+        self.row_pair = self.row_pair.ravel()
+        self.pair_seg, self.pair_x = pairs[:, 1].astype(np.int64), pairs[:, 2]
+        self.n0 = int((self.x == 0).sum())
+        self.m0 = int((self.pair_x == 0).sum())
 
 
-def gamma_gamma_loglik(p, q, gamma, x: np.ndarray, zbar: np.ndarray):
+def bgnbd_loglik_sorted(r, alpha, a, b, rows: BgnbdRows):
+    """Per-row BG/NBD log-likelihood (FHL 2005, eq. 6) in the sorted order of ``rows``."""
+    ps, px = rows.pair_seg, rows.pair_x
+    rp, alp, ap, bp = (_at(p, ps) for p in (r, alpha, a, b))
+    shared = pt.gammaln(rp + px) - pt.gammaln(rp) + rp * pt.log(alp) + _betaln(ap, bp + px) - _betaln(ap, bp)
+    rx = (rp + px)[rows.row_pair]
+    log_al_T = pt.log(_at(alpha, rows.seg) + rows.T)
+    n0, m0 = rows.n0, rows.m0
+    ll0 = shared[rows.row_pair[:n0]] - rx[:n0] * log_al_T[:n0]
+    # repeat buyers: B(a+1, b+x-1) / B(a, b+x) = a / (b+x-1)
+    ap1, bp1 = (v[m0:] if getattr(v, "ndim", 0) else v for v in (ap, bp))
+    c = pt.log(ap1) - pt.log(bp1 + px[m0:] - 1)
+    pos = slice(n0, None)
+    term2 = c[rows.row_pair[pos] - m0] - rx[pos] * pt.log(_at(alpha, rows.seg[pos]) + rows.t_x[pos])
+    ll1 = shared[rows.row_pair[pos]] + pt.logaddexp(-rx[pos] * log_al_T[pos], term2)
+    return pt.concatenate([ll0, ll1])
+
+
+def bgnbd_loglik(r, alpha, a, b, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, seg: np.ndarray | None = None):
+    """Per-row BG/NBD log-likelihood as a PyTensor expression, in the order of the rows given."""
+    rows = BgnbdRows(x, t_x, T, seg)
+    inverse = np.empty_like(rows.order)
+    inverse[rows.order] = np.arange(len(rows.order))
+    return bgnbd_loglik_sorted(r, alpha, a, b, rows)[inverse]
+
+
+def gamma_gamma_loglik(p, q, gamma, x: np.ndarray, zbar: np.ndarray, seg: np.ndarray | None = None):
     """Per-row Gamma-Gamma log-density of the mean spend (customers with x > 0 only)."""
     x = np.asarray(x, dtype=np.float64)
     zbar = np.asarray(zbar, dtype=np.float64)
+    if seg is not None:
+        p, q, gamma = (_at(v, np.asarray(seg, dtype=np.int64)) for v in (p, q, gamma))
     px = p * x
     return (pt.gammaln(px + q) - pt.gammaln(px) - pt.gammaln(q) + q * pt.log(gamma) + (px - 1) * np.log(zbar)
             + px * np.log(x) - (px + q) * pt.log(gamma + x * zbar))

@@ -152,40 +152,59 @@ def _expected(r, alpha, a, b, x, T, t) -> np.ndarray:
 
     The future of an active customer is a BG/NBD process with posterior parameters (r+x, alpha+T, a, b+x);
     its expectation (eq. 9 with those parameters) in the Euler-transformed form of the module docstring.
+    Parameters may be arrays (one value per customer, or posterior draws broadcast against customers).
     """
-    if abs(a - 1.0) < _A_EPS / 2:  # (the two points used are _A_EPS away, outside this test)
-        lo = _expected(r, alpha, 1.0 - _A_EPS, b, x, T, t)
-        hi = _expected(r, alpha, 1.0 + _A_EPS, b, x, T, t)
-        return lo + (a - (1.0 - _A_EPS)) / (2 * _A_EPS) * (hi - lo)
-    if abs(a + b - 1.0) < _A_EPS / 2 and np.any(np.asarray(x) == 0):
-        # c = a+b+x-1 = 0 at x = 0 is a removable singularity of c * 2F1(.; c; z): interpolate across it in b
-        b_lo, b_hi = 1.0 - a - _A_EPS, 1.0 - a + _A_EPS
-        lo = _expected(r, alpha, a, b_lo, x, T, t)
-        hi = _expected(r, alpha, a, b_hi, x, T, t)
-        return lo + (b - b_lo) / (b_hi - b_lo) * (hi - lo)
-    return _expected_euler(r, alpha, a, b, x, T, t)
+    r, alpha, a, b, x, T, t = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (r, alpha, a, b, x, T, t)))
+    # removable singularities, interpolated from points _A_EPS away: a = 1, and c = a+b+x-1 = 0 (x = 0)
+    near_a1 = np.abs(a - 1.0) < _A_EPS / 2
+    near_c0 = ~near_a1 & (np.abs(a + b - 1.0) < _A_EPS / 2) & (x == 0)
+    regular = ~(near_a1 | near_c0)
+    out = np.empty(a.shape)
+    if np.all(regular):
+        return _expected_euler(r, alpha, a, b, x, T, t)
+    out[regular] = _expected_euler(*(v[regular] for v in (r, alpha, a, b, x, T, t)))
+    if np.any(near_a1):
+        r_, al_, a_, b_, x_, T_, t_ = (v[near_a1] for v in (r, alpha, a, b, x, T, t))
+        lo = _expected_euler(r_, al_, 1.0 - _A_EPS, b_, x_, T_, t_)
+        hi = _expected_euler(r_, al_, 1.0 + _A_EPS, b_, x_, T_, t_)
+        out[near_a1] = lo + (a_ - (1.0 - _A_EPS)) / (2 * _A_EPS) * (hi - lo)
+    if np.any(near_c0):
+        r_, al_, a_, b_, x_, T_, t_ = (v[near_c0] for v in (r, alpha, a, b, x, T, t))
+        b_lo, b_hi = 1.0 - a_ - _A_EPS, 1.0 - a_ + _A_EPS
+        lo = _expected_euler(r_, al_, a_, b_lo, x_, T_, t_)
+        hi = _expected_euler(r_, al_, a_, b_hi, x_, T_, t_)
+        out[near_c0] = lo + (b_ - b_lo) / (b_hi - b_lo) * (hi - lo)
+    return out
 
 
 def _expected_euler(r, alpha, a, b, x, T, t) -> np.ndarray:
-    x, T, t = np.broadcast_arrays(*map(lambda v: np.asarray(v, dtype=np.float64), (x, T, t)))
+    r, alpha, a, b, x, T, t = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (r, alpha, a, b, x, T, t)))
     A = alpha + T
     z = t / (A + t)
     c = a + b + x - 1.0
-    with np.errstate(under="ignore"):
+    with np.errstate(under="ignore", over="ignore", invalid="ignore"):
         F = np.exp((a - 1.0) * (np.log(A) - np.log(A + t))) * _hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
+    bad = ~np.isfinite(F)
+    if np.any(bad):
+        # very large a and b (dropout nearly fixed at a/(a+b)): the Euler form is 0 x inf there, the
+        # direct form of eq. (10), (A/(A+t))^(r+x) 2F1(r+x, b+x; c; z), stays finite
+        rb, xb, bb, Ab, zb, cb, tb = (v[bad] for v in (r, x, b, A, z, c, t))
+        F = np.array(F, dtype=np.float64)
+        F[bad] = np.exp((rb + xb) * (np.log(Ab) - np.log(Ab + tb))) * hyp2f1(rb + xb, bb + xb, cb, zb)
     return c / (a - 1.0) * (1.0 - F)
 
 
-def _hyp2f1(d: float, e: float, c: np.ndarray, z: np.ndarray) -> np.ndarray:
+def _hyp2f1(d, e, c, z) -> np.ndarray:
     """scipy's 2F1 with a guard: for some integer parameter sets (e.g. 2F1(1, 1; 101; z > 0.9)) it
     returns inf for a finite value. There we average it at d -+ 1e-8 relative (error O(1e-16))."""
+    d, e, c, z = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (d, e, c, z)))
     out = np.asarray(hyp2f1(d, e, c, z), dtype=np.float64)
     bad = ~np.isfinite(out)
     if np.any(bad):
-        eps = 1e-8 * max(abs(d), 1.0)
-        cb, zb = np.broadcast_to(c, out.shape)[bad], np.broadcast_to(z, out.shape)[bad]
-        out = out.copy()
-        out[bad] = 0.5 * (hyp2f1(d - eps, e, cb, zb) + hyp2f1(d + eps, e, cb, zb))
+        db, eb, cb, zb = (v[bad] for v in (d, e, c, z))
+        eps = 1e-8 * np.maximum(np.abs(db), 1.0)
+        out = np.array(out, dtype=np.float64)
+        out[bad] = 0.5 * (hyp2f1(db - eps, eb, cb, zb) + hyp2f1(db + eps, eb, cb, zb))
     return out
 
 
@@ -194,23 +213,39 @@ def conditional_expected_purchases(r, alpha, a, b, x, t_x, T, t) -> np.ndarray:
     return p_alive(r, alpha, a, b, x, t_x, T) * _expected(r, alpha, a, b, x, T, t)
 
 
+def expected_over_draws(theta: tuple[np.ndarray, ...], x: np.ndarray, t_x: np.ndarray, T: np.ndarray,
+                        times, seg: np.ndarray) -> np.ndarray:
+    """E[Y(t) | x, t_x, T] (FHL 2005 eq. 10) for draws x customers at each t in ``times``: shape
+    (draws, customers, len(times)).
+
+    ``theta`` holds (r, alpha, a, b) as (draws, customers) arrays, the same within a segment (``seg``,
+    one code per customer); the data are (1, customers) arrays. Eq. (10) is P(alive | x, t_x, T) times a
+    factor of the parameters, x and T only; that factor, the costly 2F1, is evaluated once per distinct
+    (segment, x, T)."""
+    _, first, inv = np.unique(np.stack([seg, x[0], T[0]]), axis=1, return_index=True, return_inverse=True)
+    inv = inv.ravel()
+    th1 = [th[:, first] for th in theta]
+    pa = p_alive(*theta, x, t_x, T)
+    return np.stack([pa * _expected(*th1, x[:, first], T[:, first], t)[:, inv] for t in times], axis=-1)
+
+
 def pmf_new(r, alpha, a, b, t, n_max: int) -> np.ndarray:
     """P(X(t) = n), n = 0..n_max, for a new customer, FHL (2005) eq. (8). Shape (..., n_max + 1).
 
     The second term's bracket, 1 - (alpha/(alpha+t))^r sum_{j<n} Gamma(r+j)/(Gamma(r) j!) (t/(alpha+t))^j,
     is the upper tail of a negative binomial, computed as the regularised incomplete beta I_z(n, r).
     """
-    r, alpha, t = np.broadcast_arrays(*map(lambda v: np.asarray(v, dtype=np.float64), (r, alpha, t)))
-    b = np.broadcast_to(np.asarray(b, dtype=np.float64), r.shape)
+    r, alpha, a, b, t = np.broadcast_arrays(*map(lambda v: np.asarray(v, dtype=np.float64), (r, alpha, a, b, t)))
     n = np.arange(n_max + 1, dtype=np.float64)
-    r_, alpha_, t_, b_ = (v[..., None] for v in (r, alpha, t, b))
+    r_, alpha_, a_, b_, t_ = (v[..., None] for v in (r, alpha, a, b, t))
     with np.errstate(divide="ignore", invalid="ignore"):
         log_q = np.log(alpha_) - np.log(alpha_ + t_)
         log_z = np.log(t_) - np.log(alpha_ + t_)
-        first = (betaln(a, b_ + n) - betaln(a, b_) + gammaln(r_ + n) - gammaln(r_) - gammaln(n + 1)
+        first = (betaln(a_, b_ + n) - betaln(a_, b_) + gammaln(r_ + n) - gammaln(r_) - gammaln(n + 1)
                  + r_ * log_q + np.where(n > 0, n * log_z, 0.0))
         tail = betainc(np.maximum(n, 1.0), r_, np.exp(log_z))
-        second = np.where(n > 0, betaln(a + 1, np.maximum(b_ + n - 1, 1e-300)) - betaln(a, b_) + np.log(tail), -np.inf)
+        second = np.where(n > 0, betaln(a_ + 1, np.maximum(b_ + n - 1, 1e-300)) - betaln(a_, b_) + np.log(tail),
+                          -np.inf)
     return np.exp(np.logaddexp(first, second))
 
 
@@ -239,6 +274,43 @@ def expected_cumulative_purchases(r, alpha, a, b, first_purchase, times) -> np.n
     alive = age > 0
     out[alive] = expected_purchases_new(r, alpha, a, b, age[alive])
     return out @ counts
+
+
+def interval_table(chunks, tail: float, index) -> pd.DataFrame:
+    """Equal-tailed count quantiles (columns ``lower``, ``upper``) from (positions, cdf) chunks: the
+    smallest n with P(Y <= n) >= tail, and with P(Y <= n) >= 1 - tail (capped at the cdf's last n)."""
+    lower = np.empty(len(index), dtype=np.int64)
+    upper = np.empty(len(index), dtype=np.int64)
+    for idx, cdf in chunks:
+        cap = cdf.shape[1] - 1
+        lower[idx] = np.minimum((cdf < tail - 1e-12).sum(axis=1), cap)
+        upper[idx] = np.minimum((cdf < 1.0 - tail - 1e-12).sum(axis=1), cap)
+    return pd.DataFrame({"lower": lower, "upper": upper}, index=index)
+
+
+def cdf_table(chunks, counts: np.ndarray, index) -> pd.DataFrame:
+    """P(Y < y) and P(Y <= y) at each customer's count y from (positions, cdf) chunks (the cdf must
+    reach every y in its chunk)."""
+    below = np.empty(len(index))
+    at_most = np.empty(len(index))
+    for idx, cdf in chunks:
+        y = counts[idx]
+        rows = np.arange(len(idx))
+        at_most[idx] = np.minimum(cdf[rows, y], 1.0)
+        below[idx] = np.where(y > 0, np.minimum(cdf[rows, np.maximum(y - 1, 0)], 1.0), 0.0)
+    return pd.DataFrame({"below": below, "at_most": at_most}, index=index)
+
+
+def check_counts(counts: Any, n: int) -> np.ndarray:
+    arr = np.asarray(counts)
+    if arr.shape != (n,):
+        raise DataError(f"counts must have one value per customer ({n}), got shape {arr.shape}")
+    if arr.dtype.kind not in "iuf":
+        raise DataError(f"counts must be numbers, got dtype {arr.dtype}")
+    bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0) | (arr != np.round(arr)))
+    if len(bad):
+        raise DataError("counts must be whole numbers >= 0", rows=bad[:5], n_rows=len(bad))
+    return arr.astype(np.int64)
 
 
 # --- estimator -------------------------------------------------------------------------------------
@@ -331,6 +403,30 @@ class BetaGeo(SummaryModel):
         probs = conditional_pmf(*self._p(), x, t_x, T, self._units(t), n_max)
         return pd.DataFrame(probs, index=summary.index, columns=pd.RangeIndex(n_max + 1, name="n"))
 
+    def _predictive_cdf(self, summary: pd.DataFrame, t: Horizon, tail: float | None, n_max: int,
+                        counts: np.ndarray | None = None):
+        """Yield (customer positions, P(Y(t) <= n | history) for n = 0..cap) in chunks.
+
+        Customers go in order of expected purchases, so each chunk's pmf is only as long as its largest
+        expectation needs (8 x mean + 30, and past ``counts``; with ``tail``, longer until the upper
+        tail is reached)."""
+        x, t_x, T = self._arrays(summary)
+        tt = self._units(t)
+        mean = conditional_expected_purchases(*self._p(), x, t_x, T, tt)
+        order = np.argsort(mean, kind="stable")
+        chunk = 20_000
+        for s in range(0, len(x), chunk):
+            idx = order[s:s + chunk]
+            cap = int(min(n_max, np.ceil(8 * mean[idx].max() + 30)))
+            if counts is not None:
+                cap = max(cap, int(counts[idx].max()) + 1)
+            while True:
+                cdf = np.cumsum(conditional_pmf(*self._p(), x[idx], t_x[idx], T[idx], tt, cap), axis=1)
+                if tail is None or cap >= n_max or np.all(cdf[:, -1] >= 1.0 - tail):
+                    break
+                cap = min(n_max, 4 * cap)
+            yield idx, cdf
+
     def purchase_interval(self, summary: pd.DataFrame, t: Horizon, level: float = 0.9,
                           n_max: int = 500) -> pd.DataFrame:
         """Predictive interval for each customer's number of purchases in the next ``t``: the equal-tailed
@@ -342,27 +438,17 @@ class BetaGeo(SummaryModel):
         """
         if not 0 < level < 1:
             raise ValueError(f"level must be between 0 and 1, got {level!r}")
-        x, t_x, T = self._arrays(summary)
-        tt = self._units(t)
         tail = (1.0 - level) / 2
-        lower = np.empty(len(x), dtype=np.int64)
-        upper = np.empty(len(x), dtype=np.int64)
-        # customers in order of expected purchases, in chunks: each chunk's pmf only as long as its
-        # largest expectation needs (checked below), so light buyers cost little
-        mean = conditional_expected_purchases(*self._p(), x, t_x, T, tt)
-        order = np.argsort(mean, kind="stable")
-        chunk = 20_000
-        for s in range(0, len(x), chunk):
-            idx = order[s:s + chunk]
-            cap = int(min(n_max, np.ceil(8 * mean[idx].max() + 30)))
-            while True:
-                cdf = np.cumsum(conditional_pmf(*self._p(), x[idx], t_x[idx], T[idx], tt, cap), axis=1)
-                if cap >= n_max or np.all(cdf[:, -1] >= 1.0 - tail):
-                    break
-                cap = min(n_max, 4 * cap)
-            lower[idx] = np.minimum((cdf < tail - 1e-12).sum(axis=1), cap)
-            upper[idx] = np.minimum((cdf < 1.0 - tail - 1e-12).sum(axis=1), cap)
-        return pd.DataFrame({"lower": lower, "upper": upper}, index=summary.index)
+        return interval_table(self._predictive_cdf(summary, t, tail, n_max), tail, summary.index)
+
+    def purchase_cdf(self, summary: pd.DataFrame, t: Horizon, counts: Any, n_max: int = 500) -> pd.DataFrame:
+        """The predictive distribution of each customer's purchases in the next ``t`` at the observed
+        ``counts`` y: columns ``below`` = P(Y < y) and ``at_most`` = P(Y <= y). A randomised PIT value
+        is uniform on [below, at_most]; with a calibrated model it is uniform on [0, 1] over customers
+        (Czado, Gneiting & Held 2009), which is how the backtest scores discrete intervals."""
+        counts = check_counts(counts, len(summary))
+        return cdf_table(self._predictive_cdf(summary, t, None, max(n_max, int(counts.max(initial=0)) + 1), counts),
+                         counts, summary.index)
 
     def purchase_probabilities_new(self, t: Horizon, n_max: int = 10) -> pd.Series:
         """P(X(t) = n) for a newly acquired customer, n = 0..n_max (eq. 8)."""

@@ -64,8 +64,9 @@ def conditional_expected_spend(p, q, gamma, x, zbar) -> np.ndarray:
     zbar = np.where(x > 0, np.asarray(zbar, dtype=np.float64), 0.0)
     denom = p * x + q - 1.0
     if np.any(denom <= 0):
-        raise ValueError(f"p x + q <= 1 for some customers (p = {p:.4g}, q = {q:.4g}): their expected spend is "
-                         "infinite under the fitted Gamma-Gamma (for x = 0 this is q <= 1, no population mean)")
+        raise ValueError(f"p x + q <= 1 for some customers (p = {np.min(p):.4g}, q = {np.min(q):.4g}): their "
+                         "expected spend is infinite under the fitted Gamma-Gamma (for x = 0 this is q <= 1, no "
+                         "population mean)")
     return (gamma + x * zbar) * p / denom
 
 
