@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version as _version
 from .data import (
     SimulatedData,
     TransactionLog,
+    acquisition_cohorts,
     calibration_holdout,
     datasets,
     load_cdnow,
@@ -48,6 +49,7 @@ __all__ = [
     "read_transactions",
     "rfm_summary",
     "calibration_holdout",
+    "acquisition_cohorts",
     "load_cdnow",
     "load_cdnow_summary",
     "simulate",

@@ -1,4 +1,4 @@
-"""Writing results to disk atomically: tables as CSV or Parquet (by extension), text and JSON.
+"""Writing results to disk atomically: tables as CSV, Parquet or Excel (by extension), text and JSON.
 
 Every writer goes through :func:`atomic_path`: the content is written to a temporary file beside the
 target and renamed over it only when complete, so a failed run never leaves a half-written file.
@@ -18,14 +18,14 @@ from .errors import DataError
 
 __all__ = ["atomic_path", "write_table", "write_text", "table_format", "read_summary"]
 
-_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".xlsx": "excel"}
 
 
 def table_format(path: str | os.PathLike) -> str:
-    """``"csv"`` or ``"parquet"`` from a file name, or DataError for anything else."""
+    """``"csv"``, ``"parquet"`` or ``"excel"`` from a file name, or DataError for anything else."""
     suffix = Path(path).suffix.lower()
     if suffix not in _FORMATS:
-        raise DataError(f"cannot tell the table format of {os.fspath(path)!r}: use a .csv or .parquet name")
+        raise DataError(f"cannot tell the table format of {os.fspath(path)!r}: use a .csv, .parquet or .xlsx name")
     return _FORMATS[suffix]
 
 
@@ -54,13 +54,20 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike, *, index: bool = True) -> Path:
-    """Write a DataFrame as CSV or Parquet (chosen by extension), atomically."""
+    """Write a DataFrame as CSV, Parquet or Excel (chosen by extension), atomically."""
     fmt = table_format(path)
+    if fmt == "excel":
+        try:
+            import openpyxl  # noqa: F401
+        except ImportError:
+            raise DataError("writing .xlsx needs openpyxl: pip install 'clvmodels[excel]'") from None
     with atomic_path(path) as tmp:
         if fmt == "csv":
             df.to_csv(tmp, index=index)
-        else:
+        elif fmt == "parquet":
             df.to_parquet(tmp, index=index)
+        else:
+            df.to_excel(tmp, index=index, engine="openpyxl")
     return Path(path)
 
 
@@ -78,6 +85,8 @@ def read_summary(path: str | os.PathLike) -> pd.DataFrame:
     time unit stored with it.
     """
     fmt = table_format(path)
+    if fmt == "excel":
+        raise DataError(f"{os.fspath(path)}: summaries are read from .csv or .parquet, not Excel")
     if not os.path.exists(path):
         raise DataError(f"no summary file at {os.fspath(path)!r}")
     if fmt == "csv":

@@ -37,7 +37,7 @@ def _longest(result, values: pd.Series, wanted: Any = None) -> Any:
 _METRIC_NAMES = {"aggregate_error_pct": "aggregate error (%)", "cumulative_error_pct": "cumulative error (%)",
                  "mae": "mean absolute error", "rmse": "root mean squared error", "wape": "WAPE",
                  "spearman": "Spearman rank correlation", "top_decile_share": "share captured by the top decile",
-                 "coverage": "interval coverage"}
+                 "coverage": "interval coverage", "pit_coverage": "randomised PIT coverage"}
 
 
 def plot_frequency_holdout(result, *, horizon: str | None = None, models: list[str] | None = None,

@@ -119,15 +119,26 @@ def test_duplicate_warning_is_one_line(tmp_path, small_log):
 
 
 def test_demo_runs_offline(tmp_path):
-    code, stdout, stderr = run("demo", "-o", tmp_path / "demo")
+    # the whole job, with short sampling (make demo uses 4 chains x 1000 draws)
+    code, stdout, stderr = run("demo", "-o", tmp_path / "demo", "--draws", "300", "--chains", "2")
     assert code == 0, stderr
     written = stdout.split()
     assert written and all(os.path.exists(p) for p in written)
-    cal = pd.read_csv(tmp_path / "demo" / "cdnow_calibration_holdout.csv")
-    assert len(cal) == 2357
-    scores = pd.read_csv(tmp_path / "demo" / "cdnow_customer_value.csv")
-    assert len(scores) == 2357 and {"value_1y", "value_2y", "value_3y", "p_alive"} <= set(scores.columns)
-    assert "BG/NBD tracking forecast 4,160.6 (-4.1%" in stderr
+    names = {os.path.basename(p) for p in written}
+    assert {"cdnow_summary.csv", "cdnow_models.json", "cdnow_bayes_bgnbd.json", "backtest_metrics.csv",
+            "cdnow_customer_value.csv", "cdnow_customer_value.parquet", "cdnow_customer_value.xlsx",
+            "cdnow_at_risk.csv", "report.html", "report.md"} <= names
+    summary = pd.read_csv(tmp_path / "demo" / "cdnow_summary.csv")
+    assert len(summary) == 2357 and sorted(summary["cohort"].unique()) == ["1997-01", "1997-02", "1997-03"]
+    values = pd.read_parquet(tmp_path / "demo" / "cdnow_customer_value.parquet")
+    assert len(values) == 2357
+    assert {"value_1y", "value_3y lower 90%", "p_alive upper 90%", "value_tier", "lifecycle_stage",
+            "rfm_segment"} <= set(values.columns)
+    html = (tmp_path / "demo" / "report.html").read_text()
+    for section in ["Conclusion", "Data overview", "Fitted models", "Backtest", "Bayesian models", "Top customers",
+                    "Segments"]:
+        assert f"<h2>{section}</h2>" in html
+    assert "Over 39W, trust BG/NBD + Gamma-Gamma for purchases" in stderr
 
 
 def test_fit_and_predict_chain(tmp_path, cdnow_tx):

@@ -26,7 +26,7 @@ from ..errors import DataError
 from ..timeunits import check_unit, unit_days
 from .transactions import TransactionLog, _to_date, read_transactions
 
-__all__ = ["rfm_summary", "calibration_holdout", "RFM_COLUMNS", "HOLDOUT_COLUMNS"]
+__all__ = ["rfm_summary", "calibration_holdout", "acquisition_cohorts", "RFM_COLUMNS", "HOLDOUT_COLUMNS"]
 
 RFM_COLUMNS = ("frequency", "recency", "T", "monetary_value")
 HOLDOUT_COLUMNS = ("holdout_frequency", "holdout_monetary_value", "holdout_spend", "holdout_duration")
@@ -178,3 +178,17 @@ def calibration_holdout(
     out.attrs.update(time_unit=unit, calibration_end=cal_end.isoformat(), holdout_end=hold_end.isoformat())
     return out
 
+
+
+def acquisition_cohorts(transactions: Any, period: str = "month", *, customer: str = "customer_id",
+                        date: str = "date", **read_options: Any) -> pd.Series:
+    """Each customer's acquisition cohort: the month ("1997-01"), quarter ("1997Q1") or year of their
+    first purchase, as text indexed by customer_id (a segment column for the hierarchical models)."""
+    formats = {"month": "strftime(min(date), '%Y-%m')", "year": "strftime(min(date), '%Y')",
+               "quarter": "strftime(min(date), '%Y') || 'Q' || CAST(quarter(min(date)) AS VARCHAR)"}
+    if period not in formats:
+        raise ValueError(f"period must be one of {', '.join(formats)}, got {period!r}")
+    amount = read_options.pop("amount", None)  # (amounts play no part in a cohort)
+    log = _as_log(transactions, customer, date, amount, read_options)
+    df = log.query(f"SELECT customer_id, {formats[period]} AS cohort FROM {{daily}} GROUP BY customer_id ORDER BY customer_id")
+    return df.set_index("customer_id")["cohort"].rename("cohort")

@@ -1,0 +1,364 @@
+"""The model-comparison report: one self-contained HTML file (figures embedded) and a Markdown twin.
+
+:func:`build_report` gathers what was computed (a summary, fitted models, a backtest, a value table)
+into a :class:`Report` of sections; :meth:`Report.save` writes ``report.html`` (no external resource:
+figures are base64 PNG, the style sheet is inline) and ``report.md`` with its figures as PNG files in
+``report_figures/``. The conclusion is generated from the backtest's numbers, never written by hand.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .files import atomic_path, write_text
+
+__all__ = ["Report", "Section", "build_report", "conclusions"]
+
+#: Sections in the order a reader meets them; ``build_report`` includes those it has material for.
+SECTION_TITLES = ("Conclusion", "Data overview", "Fitted models", "Backtest", "Bayesian models",
+                  "Top customers", "Segments")
+
+
+@dataclass
+class Section:
+    """A titled part of the report: blocks of ("text", str), ("table", DataFrame, caption) or
+    ("figure", file name, PNG bytes, caption)."""
+
+    title: str
+    blocks: list[tuple] = field(default_factory=list)
+
+    def text(self, value: str) -> None:
+        self.blocks.append(("text", value))
+
+    def table(self, df: pd.DataFrame, caption: str = "") -> None:
+        self.blocks.append(("table", df, caption))
+
+    def figure(self, name: str, png: bytes, caption: str) -> None:
+        self.blocks.append(("figure", name, png, caption))
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#222;line-height:1.45}
+h1{border-bottom:2px solid #246;padding-bottom:.3em}h2{color:#246;margin-top:2em;border-bottom:1px solid #ccd}
+table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.88em}
+th,td{border:1px solid #ccd;padding:.25em .6em;text-align:right}th{background:#eef2f7}
+.t{text-align:left}.scroll{overflow-x:auto}caption{caption-side:top;text-align:left;font-weight:600;padding:.3em 0}
+figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{font-size:.9em;color:#555}
+nav ul{columns:2;list-style:none;padding-left:0}.note{color:#555;font-size:.9em}
+"""
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, (float, np.floating)):
+        if not np.isfinite(v):
+            return "" if np.isnan(v) else str(v)
+        return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+    if isinstance(v, (int, np.integer)):
+        return f"{v:,}"
+    return str(v)
+
+
+#: Column names shown to readers (metric names as the backtest spells them otherwise).
+HEADERS = {"rmse": "RMSE", "mae": "MAE", "aggregate_error_pct": "total error %", "cumulative_error_pct":
+           "cumulative error %", "wape": "WAPE", "spearman": "Spearman", "top_decile_share": "top-decile share",
+           "coverage": "90% interval coverage", "pit_coverage": "PIT coverage", "p_alive": "P(alive)"}
+
+
+def _cells(df: pd.DataFrame) -> tuple[list[str], list[list[str]], list[bool]]:
+    """Header, formatted cells and which columns are numeric (right-aligned)."""
+    if not isinstance(df.index, pd.RangeIndex):
+        # an index of ids or labels is text, never a number with thousands separators
+        df = df.set_axis(df.index.map(str).rename(df.index.name or ""), axis=0).reset_index()
+    frame = df
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
+    head = [HEADERS.get(str(c), str(c)) for c in frame.columns]
+    return head, [[_fmt(v) for v in row] for row in frame.itertuples(index=False)], numeric
+
+
+@dataclass
+class Report:
+    """A report as sections; render with :meth:`to_html` / :meth:`to_markdown`, write with :meth:`save`."""
+
+    title: str
+    sections: list[Section]
+
+    def to_html(self) -> str:
+        """The whole report as one HTML document with every figure embedded."""
+        esc = html.escape
+        out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+               f"<title>{esc(self.title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>",
+               f"<h1>{esc(self.title)}</h1>", "<nav><ul>"]
+        out += [f'<li><a href="#s{k}">{esc(s.title)}</a></li>' for k, s in enumerate(self.sections)]
+        out.append("</ul></nav>")
+        for k, sec in enumerate(self.sections):
+            out.append(f'<section id="s{k}">')
+            out.append(f"<h2>{esc(sec.title)}</h2>")
+            for block in sec.blocks:
+                if block[0] == "text":
+                    out += [f"<p>{esc(p)}</p>" for p in block[1].split("\n\n")]
+                elif block[0] == "table":
+                    head, rows, numeric = _cells(block[1])
+                    cls = ["" if num else ' class="t"' for num in numeric]
+                    out.append('<div class="scroll"><table>' + (f"<caption>{esc(block[2])}</caption>" if block[2] else ""))
+                    out.append("<thead><tr>" + "".join(f"<th{c}>{esc(h)}</th>" for h, c in zip(head, cls))
+                               + "</tr></thead><tbody>")
+                    out += ["<tr>" + "".join(f"<td{c}>{esc(v)}</td>" for v, c in zip(r, cls)) + "</tr>" for r in rows]
+                    out.append("</tbody></table></div>")
+                else:
+                    data = base64.b64encode(block[2]).decode("ascii")
+                    out.append(f'<figure><img alt="{esc(block[3])}" src="data:image/png;base64,{data}">'
+                               f"<figcaption>{esc(block[3])}</figcaption></figure>")
+            out.append("</section>")
+        out += ["</body>", "</html>"]
+        return "\n".join(out) + "\n"
+
+    def to_markdown(self, figure_dir: str = "report_figures") -> str:
+        """The report as Markdown; figures are referenced as ``figure_dir/<name>.png``."""
+        out = [f"# {self.title}", ""]
+        for sec in self.sections:
+            out += [f"## {sec.title}", ""]
+            for block in sec.blocks:
+                if block[0] == "text":
+                    out += [block[1], ""]
+                elif block[0] == "table":
+                    head, rows, _ = _cells(block[1])
+                    if block[2]:
+                        out += [f"**{block[2]}**", ""]
+                    out.append("| " + " | ".join(h.replace("|", "\\|") for h in head) + " |")
+                    out.append("|" + "---|" * len(head))
+                    out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+                    out.append("")
+                else:
+                    out += [f"![{block[3]}]({figure_dir}/{block[1]})", ""]
+        return "\n".join(out)
+
+    def save(self, path: str | os.PathLike) -> list[Path]:
+        """Write ``path`` (.html, self-contained), its Markdown twin (same name, .md) and the twin's
+        figures (``<name>_figures/``), each atomically; return the paths written."""
+        html_path = Path(path)
+        if html_path.suffix.lower() not in (".html", ".htm"):
+            from .errors import DataError
+
+            raise DataError(f"the report is written as HTML: give a .html name, not {html_path.name!r}")
+        md_path = html_path.with_suffix(".md")
+        fig_dir = html_path.with_name(html_path.stem + "_figures")
+        written = [write_text(self.to_html(), html_path)]
+        fig_dir.mkdir(exist_ok=True)
+        for sec in self.sections:
+            for block in sec.blocks:
+                if block[0] == "figure":
+                    with atomic_path(fig_dir / block[1]) as tmp:
+                        tmp.write_bytes(block[2])
+                    written.append(fig_dir / block[1])
+        written.append(write_text(self.to_markdown(fig_dir.name), md_path))
+        return written
+
+
+def _png(draw, size=(10, 4.6)) -> bytes:
+    from matplotlib.figure import Figure  # no pyplot: no global state
+
+    fig = Figure(figsize=size)
+    draw(fig.subplots())
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    return buf.getvalue()
+
+
+def _is_model(label: str) -> bool:
+    return "BG/NBD" in label or "Gamma-Gamma" in label
+
+
+def _off(pct: float) -> str:
+    if not np.isfinite(pct):
+        return "(no total error) against"
+    return f"{abs(pct):.1f}% {'below' if pct < 0 else 'above'}"
+
+
+def conclusions(result, target: str = "purchases") -> list[str]:
+    """Plain-language verdicts, one per horizon, generated from a backtest's numbers: which forecast to
+    trust (lowest RMSE), how far its total is off, how the best formula compares, and where a formula
+    wins a metric (MAE) only by forecasting too little."""
+    ranking = result.summary(target=target, by="rmse")
+    lines = []
+    for horizon in result.horizons:
+        part = ranking[ranking["horizon"] == horizon]
+        if part.empty:
+            continue
+        best = part.iloc[0]
+        formulas = part[~part["model"].map(_is_model)]
+        agg = best.get("aggregate_error_pct", np.nan)
+        line = (f"Over {horizon}, trust {best['model']} for {target}: it has the lowest RMSE ({best['rmse']:.3g}) "
+                f"and its forecast total is {_off(agg)} what happened.")
+        if not _is_model(best["model"]):
+            line = (f"Over {horizon}, the formula {best['model']} has the lowest RMSE for {target} "
+                    f"({best['rmse']:.3g}; its total is {_off(agg)} what happened): on this data the models did "
+                    "not earn their place.")
+        if len(formulas) and _is_model(best["model"]):
+            f = formulas.iloc[0]
+            line += (f" The best formula, {f['model']}, has RMSE {f['rmse']:.3g} and a total "
+                     f"{_off(f.get('aggregate_error_pct', np.nan))} what happened.")
+        if "mae" in part:
+            mae_best = part.loc[part["mae"].idxmin()]
+            if mae_best["model"] != best["model"] and abs(mae_best.get("aggregate_error_pct", 0)) > 30:
+                line += (f" The formula {mae_best['model']} has a lower mean absolute error ({mae_best['mae']:.3g} "
+                         f"vs {best['mae']:.3g}) only because its total is {_off(mae_best['aggregate_error_pct'])} "
+                         "what happened: near zero for customers who mostly buy nothing.")
+        if "pit_coverage" in part and np.isfinite(best.get("pit_coverage", np.nan)):
+            line += (f" Its 90% predictive intervals are {'well' if 0.85 <= best['pit_coverage'] <= 0.95 else 'poorly'} "
+                     f"calibrated (randomised PIT coverage {best['pit_coverage']:.0%}; plain coverage "
+                     f"{best['coverage']:.0%}, higher because counts are discrete).")
+        lines.append(line)
+    return lines
+
+
+def _overview(summary: pd.DataFrame, log) -> pd.DataFrame:
+    rows = [("customers", f"{len(summary):,}")]
+    if log is not None:
+        from .data.transactions import TransactionLog, read_transactions
+
+        if not isinstance(log, TransactionLog):
+            log = read_transactions(log)
+        rows += [("transactions (input rows)", f"{log.n_rows:,}"), ("purchase days", f"{log.n_purchases:,}"),
+                 ("period", f"{log.first_date} to {log.last_date}")]
+    unit = summary.attrs.get("time_unit")
+    rows.append(("repeat buyers", f"{(summary['frequency'] > 0).mean():.1%}"))
+    rows.append(("mean repeat purchases", f"{summary['frequency'].mean():.3g}"))
+    rows.append((f"median age T ({unit or 'units'})", f"{summary['T'].median():.3g}"))
+    if "monetary_value" in summary:
+        m = summary.loc[summary["frequency"] > 0, "monetary_value"]
+        if len(m):
+            q = np.quantile(m, [0.1, 0.5, 0.9])
+            rows.append(("spend per repeat purchase: mean", f"{m.mean():,.2f}"))
+            rows.append(("... 10th / 50th / 90th percentile", f"{q[0]:,.2f} / {q[1]:,.2f} / {q[2]:,.2f}"))
+    return pd.DataFrame(rows, columns=["", "value"])
+
+
+def build_report(summary: pd.DataFrame, *, backtest=None, models: dict[str, Any] | None = None,
+                 value_table: pd.DataFrame | None = None, log=None, shrinkage: dict[str, pd.DataFrame] | None = None,
+                 title: str = "Customer lifetime value: which forecast to trust", top_n: int = 20) -> Report:
+    """Assemble the report from what was computed (any argument but ``summary`` may be left out).
+
+    Parameters
+    ----------
+    summary
+        The customer summary the models were fitted on (data overview).
+    backtest
+        A :class:`clvmodels.BacktestResult`: metrics, ranking per horizon, every backtest figure, and the
+        generated conclusion.
+    models
+        Fitted models by display name: maximum-likelihood models show their parameter table and fit
+        statistics, Bayesian models their posterior diagnostics.
+    value_table
+        From :func:`clvmodels.value_table.value_table`: top customers and segment summaries.
+    log
+        The transaction log (a :class:`clvmodels.TransactionLog`, or anything :func:`clvmodels.read_transactions`
+        reads with its default column names), for transaction counts and the period.
+    shrinkage
+        Per Bayesian hierarchical model name, its :meth:`shrinkage` table: shown with forest plots.
+    """
+    from . import plots
+
+    sections: dict[str, Section] = {t: Section(t) for t in SECTION_TITLES}
+    if backtest is not None:
+        sec = sections["Conclusion"]
+        for line in conclusions(backtest, "purchases"):
+            sec.text(line)
+        for line in conclusions(backtest, "spend"):
+            sec.text(line)
+        sec.text("These verdicts come from the holdout backtest below: every model and formula was fitted on the "
+                 "data before the cut-off and scored on what customers did after it. The fitted models and the "
+                 "customer values further down use all the data.")
+        if len(backtest.failures):
+            sec.text(f"{len(backtest.failures)} candidate fit(s) failed and are listed under Backtest.")
+    sections["Data overview"].table(_overview(summary, log), "The customer summary")
+
+    for name, model in (models or {}).items():
+        sec = sections["Fitted models"]
+        if hasattr(model, "result_"):
+            res = model.result_
+            sec.table(res.table(0.95), f"{name}: maximum-likelihood estimates, standard errors and 95% intervals")
+            sec.text(f"{name}: log-likelihood {res.loglik:,.2f}, AIC {res.aic:,.1f}, BIC {res.bic:,.1f}, "
+                     f"{res.n_obs:,.0f} customers, converged: {res.converged}.")
+        elif hasattr(model, "idata_"):
+            diag = model.diagnostics()[["mean", "sd", "hdi_3%", "hdi_97%", "ess_bulk", "r_hat"]]
+            sec = sections["Bayesian models"]
+            sec.table(diag, f"{name}: posterior mean, sd, 94% HDI, bulk ESS and R-hat")
+            ok = (diag["r_hat"] <= 1.01).all() and model.divergences_ == 0
+            sec.text(f"{name}: {model.chains} chains x {model.draws} draws, {model.divergences_} divergent "
+                     f"transitions, largest R-hat {diag['r_hat'].max():.3f}: "
+                     + ("the sampler's diagnostics pass." if ok else "the diagnostics fail common thresholds "
+                        "(R-hat <= 1.01, no divergences); treat these intervals with care."))
+
+    if backtest is not None:
+        sec = sections["Backtest"]
+        cut = ", ".join(sorted(backtest.metrics["cutoff"].unique()))
+        sec.text(f"Every candidate was fitted on the data up to the cut-off ({cut}) and forecast each customer's "
+                 f"purchases and spend over the horizons {', '.join(backtest.horizons)}; the forecasts are scored "
+                 "against what those customers then did. Models are ranked by RMSE (an expected-value forecast "
+                 "minimises squared error).")
+        cols = ["horizon", "rank", "model", "rmse", "mae", "aggregate_error_pct", "cumulative_error_pct",
+                "spearman", "top_decile_share", "coverage", "pit_coverage"]
+        for target in ("purchases", "spend"):
+            ranking = backtest.summary(target=target)
+            sec.table(ranking[[c for c in cols if c in ranking.columns]], f"Ranking for {target} per horizon")
+        if len(backtest.unavailable):
+            sec.table(backtest.unavailable, "Horizons the data do not cover (not extrapolated)")
+        if len(backtest.failures):
+            sec.table(backtest.failures, "Candidates that could not be fitted")
+        figures = [("frequency_holdout.png", lambda ax: plots.plot_frequency_holdout(backtest, ax=ax),
+                    "Mean holdout purchases by calibration frequency: actual and each model"),
+                   ("error_by_horizon.png", lambda ax: plots.plot_error_by_horizon(backtest, ax=ax),
+                    "Aggregate error of total purchases by horizon"),
+                   ("decile_lift.png", lambda ax: plots.plot_decile_lift(backtest, ax=ax),
+                    "Decile lift: mean actual spend by decile of the best model's forecast")]
+        if not backtest.tracking.empty:
+            figures += [("tracking_cumulative.png", lambda ax: plots.plot_tracking(backtest, ax=ax),
+                         "Cumulative repeat purchases: actual and forecast"),
+                        ("tracking_incremental.png", lambda ax: plots.plot_tracking(backtest, cumulative=False, ax=ax),
+                         "Weekly repeat purchases: actual and forecast")]
+        for fname, draw, caption in figures:
+            sec.figure(fname, _png(draw), caption)
+
+    for name, table in (shrinkage or {}).items():
+        sec = sections["Bayesian models"]
+        params = list(dict.fromkeys(table["parameter"]))
+        sec.table(table.round(4), f"{name}: each segment fitted alone (MLE) against the hierarchical posterior")
+        for p in params:
+            slug = "".join(ch if ch.isalnum() else "_" for ch in f"{name}_{p}").lower()
+            sec.figure(f"forest_{slug}.png", _png(lambda ax, p=p: plots.plot_forest(table, p, ax=ax), size=(10, 5)),
+                       f"{name}: partial pooling of {p} across segments")
+
+    if value_table is not None:
+        value_cols = [c for c in value_table.columns if re.fullmatch(r"value_[0-9.]+[A-Za-z]+", c)]
+        first = value_cols[0]
+        show = ["frequency", "monetary_value", "p_alive", *value_cols, "value_tier", "lifecycle_stage", "rfm_segment"]
+        top = value_table.sort_values(first, ascending=False).head(top_n)
+        sections["Top customers"].table(top[[c for c in show if c in top.columns]],
+                                        f"The {top_n} customers with the highest {first}")
+        total = value_table[first].sum()
+        sec = sections["Segments"]
+        sec.text(f"Total {first} over all customers: {total:,.0f}. The tables split it by the segmentations the "
+                 "business uses: value tiers by quantile, lifecycle stage from P(alive) and the time since the "
+                 "last purchase, and named RFM segments. BG/NBD counts a customer as alive until a repeat purchase "
+                 "gives evidence otherwise, so customers who never came back have P(alive) = 1; their lifecycle "
+                 "stage follows the time since their purchase instead.")
+        for col in ("value_tier", "lifecycle_stage", "rfm_segment", "quadrant"):
+            if col in value_table:
+                g = value_table.groupby(col, observed=True)
+                seg = pd.DataFrame({"customers": g.size(), f"total {first}": g[first].sum(),
+                                    f"share of {first}": (g[first].sum() / total).map(lambda v: f"{v:.1%}"),
+                                    "mean P(alive)": g["p_alive"].mean()})
+                sec.table(seg, f"By {col.replace('_', ' ')}")
+    return Report(title, [s for s in sections.values() if s.blocks])

@@ -1,0 +1,215 @@
+"""The segmentations businesses already use, computed from a customer summary and model forecasts.
+
+Every function takes per-customer inputs (Series or columns of the value table) and returns labels or
+scores indexed like them; none fits a model. What each needs:
+
+- :func:`value_tiers`: a value per customer (e.g. ``value_1y``), cut by quantiles or thresholds;
+- :func:`rfm_scores`: the summary's recency (time since the last purchase, T - recency), frequency and
+  monetary value, scored 1-5 by quintile, and a named segment from the scores;
+- :func:`value_satisfaction_quadrants`: value and a satisfaction score per customer;
+- :func:`lifecycle_stages`: P(alive) from a purchase model plus the time since the last purchase
+  (BG/NBD puts P(alive) = 1 for customers without repeat purchases, so recency is needed as well);
+- :func:`at_risk`: valuable customers whose P(alive) fell below a threshold, ranked by value at stake;
+- :func:`net_value`: value minus an acquisition cost (one number or one per customer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+from .timeunits import Horizon, to_units
+
+__all__ = ["value_tiers", "rfm_scores", "RFM_SEGMENTS", "value_satisfaction_quadrants", "lifecycle_stages",
+           "LIFECYCLE_STAGES", "at_risk", "net_value"]
+
+
+def _series(values, name: str) -> pd.Series:
+    s = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values), name=name)
+    if not pd.api.types.is_numeric_dtype(s):
+        raise DataError(f"{name} must be numeric, got dtype {s.dtype}", columns=[name])
+    bad = ~np.isfinite(s.to_numpy(dtype=np.float64))
+    if bad.any():
+        raise DataError(f"{name} must be finite", columns=[name], rows=np.flatnonzero(bad)[:5], n_rows=int(bad.sum()))
+    return s
+
+
+def value_tiers(value, *, quantiles: Sequence[float] = (0.5, 0.8), thresholds: Sequence[float] | None = None,
+                labels: Sequence[str] = ("low", "medium", "high")) -> pd.Series:
+    """Tier of each customer by value: below the first cut "low", then "medium", from the last "high".
+
+    Cuts are the value's ``quantiles`` (default: the median and the 80th percentile, so the top fifth is
+    "high") or fixed ``thresholds`` in money. Returns an ordered categorical.
+    """
+    v = _series(value, "value")
+    cuts = np.asarray(thresholds if thresholds is not None else np.quantile(v, list(quantiles)), dtype=np.float64)
+    if len(cuts) != len(labels) - 1 or np.any(np.diff(cuts) < 0):
+        raise ValueError(f"need {len(labels) - 1} increasing cuts for {len(labels)} labels, got {list(cuts)}")
+    codes = np.searchsorted(cuts, v.to_numpy(dtype=np.float64), side="right")
+    return pd.Series(pd.Categorical.from_codes(codes, categories=list(labels), ordered=True), index=v.index,
+                     name="value_tier")
+
+
+def _quintile_score(values: np.ndarray, higher_is_better: bool = True) -> np.ndarray:
+    """1-5 by quintile of rank; ties share the lower score (so that all non-buyers score 1)."""
+    v = values if higher_is_better else -values
+    rank_min = pd.Series(v).rank(method="min").to_numpy()
+    return (1 + np.floor(5 * (rank_min - 1) / len(v))).astype(int)
+
+
+#: Named RFM segments, first match wins; FM is the rounded mean of the F and M scores.
+RFM_SEGMENTS: tuple[tuple[str, str], ...] = (
+    ("champions", "R >= 4 and FM >= 4"),
+    ("loyal", "R >= 3 and FM >= 3"),
+    ("potential loyalists", "R >= 4 and FM == 2"),
+    ("new or one-off", "R >= 4 and FM == 1"),
+    ("needs attention", "R == 3"),
+    ("can't lose", "R <= 2 and FM >= 4"),
+    ("at risk", "R <= 2 and FM == 3"),
+    ("about to sleep", "R == 2"),
+    ("hibernating", "R == 1 and FM == 2"),
+    ("lost", "R == 1 and FM == 1"),
+)
+
+
+def rfm_scores(summary: pd.DataFrame) -> pd.DataFrame:
+    """RFM scores 1-5 and a named segment per customer (the practitioners' RFM analysis).
+
+    R scores the time since the last purchase (T - recency; recent is 5), F the repeat purchases, M the
+    mean repeat spend (``monetary_value``; 0 for customers without repeats), each by quintile of rank with
+    ties sharing the lower score. ``rfm_segment`` follows :data:`RFM_SEGMENTS`.
+    """
+    missing = [c for c in ("frequency", "recency", "T", "monetary_value") if c not in summary.columns]
+    if missing:
+        raise DataError("the summary lacks columns for RFM scores", columns=missing)
+    since_last = _series(summary["T"] - summary["recency"], "T - recency").to_numpy(dtype=np.float64)
+    freq = _series(summary["frequency"], "frequency").to_numpy(dtype=np.float64)
+    money = _series(summary["monetary_value"].fillna(0.0), "monetary_value").to_numpy(dtype=np.float64)
+    out = pd.DataFrame({"R": _quintile_score(since_last, higher_is_better=False), "F": _quintile_score(freq),
+                        "M": _quintile_score(money)}, index=summary.index)
+    out["rfm_score"] = out["R"].astype(str) + out["F"].astype(str) + out["M"].astype(str)
+    env = {"R": out["R"].to_numpy(), "FM": np.floor((out["F"].to_numpy() + out["M"].to_numpy()) / 2 + 0.5)}
+    label = np.full(len(out), "", dtype=object)
+    for name, rule in RFM_SEGMENTS:
+        hit = (label == "") & _rule(rule, env)
+        label[hit] = name
+    out["rfm_segment"] = pd.Categorical(label, categories=[n for n, _ in RFM_SEGMENTS])
+    return out
+
+
+def _rule(rule: str, env: dict[str, np.ndarray]) -> np.ndarray:
+    """Evaluate a rule of :data:`RFM_SEGMENTS` ("R >= 4 and FM == 2") on score arrays."""
+    ops = {">=": np.greater_equal, "<=": np.less_equal, "==": np.equal}
+    mask = np.ones(len(env["R"]), dtype=bool)
+    for clause in rule.split(" and "):
+        name, op, num = clause.split()
+        mask &= ops[op](env[name], int(num))
+    return mask
+
+
+def value_satisfaction_quadrants(value, satisfaction, *, value_cut: float | None = None,
+                                 satisfaction_cut: float | None = None) -> pd.Series:
+    """"high value, high satisfaction", "high value, low satisfaction", ... per customer.
+
+    The cuts default to each variable's median; customers at a cut count as high. ``satisfaction`` is
+    any score per customer (NPS, CSAT, a survey mean), aligned with ``value`` by index.
+    """
+    v = _series(value, "value")
+    s = _series(satisfaction, "satisfaction")
+    if isinstance(value, pd.Series) and isinstance(satisfaction, pd.Series):
+        missing = v.index.difference(s.index)
+        if len(missing):
+            raise DataError(f"no satisfaction score for {len(missing):,} customers (e.g. {list(missing[:3])})",
+                            columns=["satisfaction"])
+        s = s.reindex(v.index)
+    elif len(v) != len(s):
+        raise DataError(f"value has {len(v):,} customers, satisfaction {len(s):,}", columns=["satisfaction"])
+    vc = float(np.median(v)) if value_cut is None else value_cut
+    sc = float(np.median(s)) if satisfaction_cut is None else satisfaction_cut
+    hv = np.where(v.to_numpy() >= vc, "high value", "low value")
+    hs = np.where(s.to_numpy() >= sc, "high satisfaction", "low satisfaction")
+    labels = [f"{a}, {b}" for a in ("high value", "low value") for b in ("high satisfaction", "low satisfaction")]
+    return pd.Series(pd.Categorical(np.char.add(np.char.add(hv, ", "), hs), categories=labels), index=v.index,
+                     name="quadrant")
+
+
+#: Lifecycle stages in order, and the rule of each (first match wins; t = time since the last purchase).
+LIFECYCLE_STAGES: tuple[tuple[str, str], ...] = (
+    ("new", "first purchase within new_within"),
+    ("lost", "P(alive) < 0.2 or t > lost_after"),
+    ("at risk", "P(alive) < 0.5 or t > at_risk_after"),
+    ("cooling", "P(alive) < 0.8 or t > cooling_after"),
+    ("active", "otherwise"),
+)
+
+
+def lifecycle_stages(summary: pd.DataFrame, p_alive, *, time_unit: str | None = None, new_within: Horizon = "90D",
+                     cooling_after: Horizon = "120D", at_risk_after: Horizon = "240D",
+                     lost_after: Horizon = "1y", thresholds: tuple[float, float, float] = (0.2, 0.5, 0.8)) -> pd.Series:
+    """Lifecycle stage per customer: new, active, cooling, at risk or lost (see :data:`LIFECYCLE_STAGES`).
+
+    ``p_alive`` comes from a purchase model; BG/NBD gives customers without repeat purchases P(alive) = 1,
+    so the time since the last purchase (T - recency, compared with the ``*_after`` horizons) moves them
+    down the stages too. ``thresholds`` are the P(alive) cuts for lost, at risk and cooling.
+    """
+    unit = time_unit or summary.attrs.get("time_unit")
+    if not unit:
+        raise ValueError("lifecycle_stages needs the summary's time unit: pass time_unit=...")
+    pa = _series(p_alive, "p_alive").to_numpy(dtype=np.float64)
+    if len(pa) != len(summary):
+        raise DataError(f"p_alive has {len(pa):,} values for {len(summary):,} customers", columns=["p_alive"])
+    lost, risk, cool = thresholds
+    if not 0 <= lost <= risk <= cool <= 1:
+        raise ValueError(f"thresholds must be increasing within [0, 1], got {thresholds}")
+    since = (summary["T"] - summary["recency"]).to_numpy(dtype=np.float64)
+    age = summary["T"].to_numpy(dtype=np.float64)
+    conditions = [age <= to_units(new_within, unit),
+                  (pa < lost) | (since > to_units(lost_after, unit)),
+                  (pa < risk) | (since > to_units(at_risk_after, unit)),
+                  (pa < cool) | (since > to_units(cooling_after, unit))]
+    names = [n for n, _ in LIFECYCLE_STAGES]
+    stage = np.select(conditions, names[:4], default="active")
+    return pd.Series(pd.Categorical(stage, categories=names), index=summary.index, name="lifecycle_stage")
+
+
+def at_risk(table: pd.DataFrame, *, value: str = "value_1y", p_alive_below: float = 0.5,
+            top_share: float = 0.2, n: int | None = 100) -> pd.DataFrame:
+    """Valuable customers whose P(alive) fell below ``p_alive_below``, ranked by value at stake.
+
+    Valuable: in the top ``top_share`` of ``value`` computed as if every customer were still active
+    (value / P(alive)), which is what the customer was worth before the doubt. Value at stake: that
+    value times the probability of having lost it, 1 - P(alive). Needs the columns ``value`` and
+    ``p_alive`` (as in the value table); returns the ``n`` customers most at stake (all with None).
+    """
+    missing = [c for c in (value, "p_alive") if c not in table.columns]
+    if missing:
+        raise DataError("the table lacks columns for the at-risk list", columns=missing)
+    pa = table["p_alive"].to_numpy(dtype=np.float64)
+    if_active = table[value].to_numpy(dtype=np.float64) / np.maximum(pa, 1e-12)
+    cut = np.quantile(if_active, 1 - top_share)
+    out = table.assign(value_if_active=if_active, value_at_stake=if_active * (1 - pa))
+    out = out[(if_active >= cut) & (pa < p_alive_below)].sort_values("value_at_stake", ascending=False)
+    return out if n is None else out.head(n)
+
+
+def net_value(value, acquisition_cost) -> pd.Series:
+    """Value minus acquisition cost: one cost for everyone, or one per customer (aligned by index)."""
+    v = _series(value, "value")
+    if np.ndim(acquisition_cost) == 0:
+        cost = float(acquisition_cost)
+        if not np.isfinite(cost):
+            raise DataError("acquisition_cost must be finite")
+        return (v - cost).rename("net_value")
+    c = _series(acquisition_cost, "acquisition_cost")
+    if isinstance(c.index, pd.RangeIndex) and not isinstance(v.index, pd.RangeIndex):
+        if len(c) != len(v):
+            raise DataError(f"{len(c):,} acquisition costs for {len(v):,} customers", columns=["acquisition_cost"])
+        c = pd.Series(c.to_numpy(), index=v.index)
+    missing = v.index.difference(c.index)
+    if len(missing):
+        raise DataError(f"no acquisition cost for {len(missing):,} customers (e.g. {list(missing[:3])})",
+                        columns=["acquisition_cost"])
+    return (v - c.reindex(v.index)).rename("net_value")

@@ -1,0 +1,115 @@
+"""The HTML report is well-formed, self-contained and complete; the Markdown twin matches it."""
+
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import clvmodels as clv
+from clvmodels import DataError
+from clvmodels.report import SECTION_TITLES, build_report, conclusions
+from clvmodels.value_table import value_table
+
+VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+
+class _Checker(HTMLParser):
+    """Records unbalanced tags, every URL-bearing attribute and the h2 titles."""
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.errors, self.urls, self.h2, self._in_h2 = [], [], [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name in ("src", "href", "action", "poster", "srcset"):
+                self.urls.append(value)
+        if tag == "h2":
+            self._in_h2 = True
+            self.h2.append("")
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1] if self.stack else 'nothing'}")
+        else:
+            self.stack.pop()
+        if tag == "h2":
+            self._in_h2 = False
+
+    def handle_data(self, data):
+        if self._in_h2:
+            self.h2[-1] += data
+
+
+@pytest.fixture(scope="module")
+def report_parts():
+    log = clv.read_transactions(clv.load_cdnow(), amount="amount")
+    res = clv.backtest(log, "1997-09-30", horizons=["13W", "39W"], time_unit="W", show_progress=False)
+    summary = clv.rfm_summary(log, time_unit="W")
+    bg, gg = clv.BetaGeo().fit(summary), clv.GammaGamma().fit(summary)
+    table = value_table(bg, gg, summary)
+    shrink = pd.DataFrame({"segment": ["a", "b"] * 2, "customers": [1000, 40] * 2, "parameter": ["r", "r", "alpha", "alpha"],
+                           "unpooled_mle": [0.3, 0.9, 5.0, 2.0], "posterior_mean": [0.31, 0.5, 5.1, 4.0],
+                           "lower 90%": [0.28, 0.3, 4.6, 3.0], "upper 90%": [0.34, 0.7, 5.6, 5.0],
+                           "population_mle": [0.3, 0.3, 5.0, 5.0]})
+    rep = build_report(summary, backtest=res, models={"BG/NBD": bg, "Gamma-Gamma": gg}, value_table=table, log=log,
+                       shrinkage={"Bayesian BG/NBD by cohort": shrink})
+    return rep, res, table
+
+
+def test_html_is_well_formed_self_contained_and_complete(report_parts, tmp_path):
+    rep, res, table = report_parts
+    written = rep.save(tmp_path / "report.html")
+    text = (tmp_path / "report.html").read_text()
+    checker = _Checker()
+    checker.feed(text)
+    checker.close()
+    assert checker.errors == [] and checker.stack == []
+    # no external resource: every URL is an in-page anchor or an embedded image
+    assert all(u.startswith(("#", "data:image/png;base64,")) for u in checker.urls), [u[:40] for u in checker.urls]
+    assert not re.search(r"https?://|@import|url\(", text)
+    assert checker.h2 == list(SECTION_TITLES)  # every section, in order
+    n_figures = sum(b[0] == "figure" for s in rep.sections for b in s.blocks)
+    assert n_figures == 5 + 2 and text.count("data:image/png;base64,") == n_figures  # backtest + forest plots
+    # the top customer of the value table is shown, with its value
+    top = table["value_1y"].idxmax()
+    assert f"<td class=\"t\">{top}</td>" in text and f"{table.loc[top, 'value_1y']:,.0f}" in text
+    # the Markdown twin: same sections, its figures on disk
+    md = (tmp_path / "report.md").read_text()
+    assert [line[3:] for line in md.splitlines() if line.startswith("## ")] == list(SECTION_TITLES)
+    figs = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert len(figs) == n_figures and all((tmp_path / f).is_file() for f in figs)
+    assert sorted(p.name for p in written if p.suffix != ".png") == ["report.html", "report.md"]
+    with pytest.raises(DataError, match="html"):
+        rep.save(tmp_path / "report.pdf")
+
+
+def test_conclusion_is_generated_from_the_numbers(report_parts):
+    rep, res, _ = report_parts
+    lines = conclusions(res)
+    assert len(lines) == 2 and lines[1].startswith("Over 39W, trust BG/NBD + Gamma-Gamma for purchases")
+    rmse = res.summary().query("horizon == '39W' and rank == 1")["rmse"].iloc[0]
+    assert f"lowest RMSE ({rmse:.3g})" in lines[1] and "12.1% below what happened" in lines[1]
+    # the formula that wins MAE only by forecasting little is called out
+    assert "only because its total is" in lines[1]
+    # and when a formula wins, the verdict says so
+    swapped = res.metrics.copy()
+    bg = (swapped["model"] == "BG/NBD + Gamma-Gamma") & (swapped["metric"] == "rmse")
+    swapped.loc[bg, "value"] = 99.0
+    from dataclasses import replace
+
+    verdict = conclusions(replace(res, metrics=swapped))[1]
+    assert verdict.startswith("Over 39W, the formula") and "did not earn their place" in verdict
+    conclusion = next(s for s in rep.sections if s.title == "Conclusion")
+    assert any(lines[1] == b[1] for b in conclusion.blocks)
+
+
+def test_report_without_a_backtest_has_only_what_it_was_given():
+    summary = clv.load_cdnow_summary()
+    rep = build_report(summary)
+    assert [s.title for s in rep.sections] == ["Data overview"]
+    assert "2,357" in rep.to_html() and np.isfinite(summary["frequency"].mean())

@@ -1,0 +1,119 @@
+"""Segments, the customer value table and its export."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import clvmodels as clv
+from clvmodels import DataError
+from clvmodels import segments as S
+from clvmodels.value_table import value_table, write_value_table
+
+
+@pytest.fixture(scope="module")
+def cdnow():
+    summary = clv.rfm_summary(clv.read_transactions(clv.load_cdnow(), amount="amount"), time_unit="W")
+    bg, gg = clv.BetaGeo().fit(summary), clv.GammaGamma().fit(summary)
+    return summary, bg, gg
+
+
+def test_value_tiers_by_quantile_and_threshold():
+    v = pd.Series(np.arange(100.0), index=[f"c{i}" for i in range(100)])
+    tiers = S.value_tiers(v)
+    assert tiers.value_counts().to_dict() == {"low": 50, "medium": 30, "high": 20}  # median, 80th percentile
+    assert tiers.index.equals(v.index) and tiers.cat.ordered
+    fixed = S.value_tiers(v, thresholds=[10, 90])
+    assert fixed.loc["c9"] == "low" and fixed.loc["c10"] == "medium" and fixed.loc["c90"] == "high"
+    with pytest.raises(ValueError, match="increasing cuts"):
+        S.value_tiers(v, thresholds=[90, 10])
+    with pytest.raises(DataError, match="finite"):
+        S.value_tiers(pd.Series([1.0, np.nan]))
+
+
+def test_rfm_scores_rank_and_name():
+    summary = pd.DataFrame({"frequency": [0, 0, 1, 3, 8, 12, 2, 5, 0, 20],
+                            "recency": [0, 0, 5, 30, 50, 51, 10, 2, 0, 52.0],
+                            "T": [52.0] * 10, "monetary_value": [0, 0, 10, 20, 40, 80, 15, 30, 0, 100.0]})
+    out = S.rfm_scores(summary)
+    assert set(out["R"]) <= {1, 2, 3, 4, 5} and set(out["F"]) <= {1, 2, 3, 4, 5}
+    # the three non-buyers tie on F and M and share the lowest score
+    assert (out.loc[[0, 1, 8], ["F", "M"]] == 1).all().all()
+    # the best customer (most purchases, highest spend, bought last week) is a champion
+    assert out.loc[9, "rfm_score"] == "555" and out.loc[9, "rfm_segment"] == "champions"
+    # bought often and much, but long ago: cannot be lost
+    assert out.loc[7, "R"] <= 2 and out.loc[7, "rfm_segment"] in ("can't lose", "at risk")
+    assert out["rfm_segment"].notna().all()
+    with pytest.raises(DataError, match="lacks columns"):
+        S.rfm_scores(summary.drop(columns="monetary_value"))
+
+
+def test_every_score_pair_gets_a_named_segment():
+    # the rules of RFM_SEGMENTS cover all 5 x 5 (R, FM) combinations
+    env = {"R": np.repeat(np.arange(1, 6), 5), "FM": np.tile(np.arange(1, 6), 5).astype(float)}
+    covered = np.zeros(25, dtype=bool)
+    for _, rule in S.RFM_SEGMENTS:
+        covered |= S._rule(rule, env)
+    assert covered.all()
+
+
+def test_quadrants_align_by_index():
+    value = pd.Series([10.0, 1.0, 10.0, 1.0], index=list("abcd"))
+    sat = pd.Series([1, 9, 9, 1], index=list("dcba"))  # shuffled: aligned by customer
+    q = S.value_satisfaction_quadrants(value, sat)
+    assert q.to_dict() == {"a": "high value, low satisfaction", "b": "low value, high satisfaction",
+                           "c": "high value, high satisfaction", "d": "low value, low satisfaction"}
+    with pytest.raises(DataError, match="no satisfaction score"):
+        S.value_satisfaction_quadrants(value, sat.drop("a"))
+
+
+def test_lifecycle_stages_use_p_alive_and_recency():
+    summary = pd.DataFrame({"frequency": [0, 3, 3, 3, 0, 2], "recency": [0, 50, 40, 30, 0, 51.0],
+                            "T": [5, 52, 52, 52, 100, 52.0]})
+    pa = [1.0, 0.95, 0.6, 0.3, 1.0, 0.1]
+    st = S.lifecycle_stages(summary, pa, time_unit="W")
+    # new (5 weeks old); active; cooling (P 0.6); at risk (P 0.3); lost: one purchase 100 weeks ago
+    # although BG/NBD gives P(alive) = 1 without repeats; lost (P 0.1)
+    assert list(st) == ["new", "active", "cooling", "at risk", "lost", "lost"]
+    with pytest.raises(ValueError, match="time unit"):
+        S.lifecycle_stages(summary, pa)
+
+
+def test_at_risk_ranks_valuable_customers_by_value_at_stake():
+    table = pd.DataFrame({"value_1y": [100.0, 10.0, 60.0, 5.0, 1.0], "p_alive": [0.9, 0.1, 0.3, 0.4, 0.01]},
+                         index=list("abcde"))
+    out = S.at_risk(table, top_share=0.6, p_alive_below=0.5)
+    # worth if active: a 111, b 100, c 200, d 12.5, e 100: the top 60% are c, a, b, e; a is safe
+    assert list(out.index) == ["c", "e", "b"]
+    np.testing.assert_allclose(out["value_at_stake"], [200 * 0.7, 100 * 0.99, 100 * 0.9])
+
+
+def test_net_value():
+    v = pd.Series([10.0, 20.0], index=["x", "y"])
+    assert S.net_value(v, 5).tolist() == [5.0, 15.0]
+    assert S.net_value(v, pd.Series({"y": 1.0, "x": 2.0})).tolist() == [8.0, 19.0]
+    with pytest.raises(DataError, match="no acquisition cost"):
+        S.net_value(v, pd.Series({"x": 1.0}))
+
+
+def test_value_table_has_every_column_and_exports(cdnow, tmp_path):
+    summary, bg, gg = cdnow
+    sat = pd.Series(np.random.default_rng(1).integers(0, 11, len(summary)), index=summary.index)
+    table = value_table(bg, gg, summary, satisfaction=sat, acquisition_cost=12.0)
+    for col in ["frequency", "recency", "T", "monetary_value", "p_alive", "expected_spend", "expected_purchases_1y",
+                "value_1y", "value_2y", "value_3y", "value_tier", "lifecycle_stage", "R", "F", "M", "rfm_segment",
+                "quadrant", "net_value_3y"]:
+        assert col in table.columns, col
+    assert len(table) == len(summary) and table.index.equals(summary.index)
+    np.testing.assert_allclose(table["net_value_1y"], table["value_1y"] - 12.0)
+    expected = clv.customer_value(bg, gg, summary)
+    np.testing.assert_allclose(table["value_3y"], expected["value_3y"])
+    for name in ("values.csv", "values.parquet", "values.xlsx"):
+        write_value_table(table, tmp_path / name)
+    back = pd.read_parquet(tmp_path / "values.parquet")
+    np.testing.assert_allclose(back["value_1y"], table["value_1y"])
+    assert back["rfm_segment"].astype(str).tolist() == table["rfm_segment"].astype(str).tolist()
+    xl = pd.read_excel(tmp_path / "values.xlsx", index_col=0)
+    assert len(xl) == len(table) and xl["lifecycle_stage"].tolist() == table["lifecycle_stage"].astype(str).tolist()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["values.csv", "values.parquet", "values.xlsx"]
+    with pytest.raises(DataError, match=".csv, .parquet or .xlsx"):
+        write_value_table(table, tmp_path / "values.txt")
