@@ -225,6 +225,15 @@ class BacktestResult:
         """The tidy metrics table as CSV (or Parquet by extension), atomically."""
         write_table(self.metrics, path, index=False)
 
+    def to_html(self, path: str | os.PathLike, **report_options: Any) -> list:
+        """The model-comparison report (:func:`clvmodels.report.build_report`) for this backtest: a
+        self-contained HTML file, its Markdown twin and the twin's figures; returns the paths written.
+        ``report_options`` (``summary=``, ``log=``, ``models=``, ``value_table=``, ``title=``...) add
+        sections."""
+        from .report import build_report
+
+        return build_report(backtest=self, **report_options).save(path)
+
     def to_json(self, path: str | os.PathLike) -> None:
         """Metrics, calibration deciles and unavailable horizons as JSON, atomically."""
         def records(df: pd.DataFrame) -> list[dict]:

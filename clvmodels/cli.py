@@ -159,9 +159,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     if not outputs and not args.figures:
         raise DataError("say where to write: -o metrics.json|metrics.csv, --json, --csv or --figures DIR")
     for path in outputs:
-        if not str(path).lower().endswith((".json", ".csv", ".parquet")):
-            raise DataError(f"metrics go to .json, .csv or .parquet, not {path!r} (the HTML report is not "
-                            "available yet)")
+        if not str(path).lower().endswith((".json", ".csv", ".parquet", ".html")):
+            raise DataError(f"write metrics to .json, .csv or .parquet, or the report to .html, not {path!r}")
     candidates = default_candidates([m.strip() for m in args.models.split(",") if m.strip()])
     cutoffs = None
     if args.cutoffs:
@@ -174,9 +173,12 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     for path in outputs:
         if str(path).lower().endswith(".json"):
             result.to_json(path)
+            written.append(path)
+        elif str(path).lower().endswith(".html"):
+            written += [str(p) for p in result.to_html(path, log=log) if p.suffix != ".png"]
         else:
             result.to_csv(path)
-        written.append(path)
+            written.append(path)
     if args.figures:
         from .plots import save_figures
 

@@ -245,7 +245,7 @@ def _overview(summary: pd.DataFrame, log) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["", "value"])
 
 
-def build_report(summary: pd.DataFrame, *, backtest=None, models: dict[str, Any] | None = None,
+def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: dict[str, Any] | None = None,
                  value_table: pd.DataFrame | None = None, log=None, shrinkage: dict[str, pd.DataFrame] | None = None,
                  title: str = "Customer lifetime value: which forecast to trust", top_n: int = 20) -> Report:
     """Assemble the report from what was computed (any argument but ``summary`` may be left out).
@@ -253,7 +253,7 @@ def build_report(summary: pd.DataFrame, *, backtest=None, models: dict[str, Any]
     Parameters
     ----------
     summary
-        The customer summary the models were fitted on (data overview).
+        The customer summary the models were fitted on (data overview; left out, the section is too).
     backtest
         A :class:`clvmodels.BacktestResult`: metrics, ranking per horizon, every backtest figure, and the
         generated conclusion.
@@ -282,7 +282,8 @@ def build_report(summary: pd.DataFrame, *, backtest=None, models: dict[str, Any]
                  "customer values further down use all the data.")
         if len(backtest.failures):
             sec.text(f"{len(backtest.failures)} candidate fit(s) failed and are listed under Backtest.")
-    sections["Data overview"].table(_overview(summary, log), "The customer summary")
+    if summary is not None:
+        sections["Data overview"].table(_overview(summary, log), "The customer summary")
 
     for name, model in (models or {}).items():
         sec = sections["Fitted models"]

@@ -131,6 +131,17 @@ def _discounted(cum: np.ndarray, spend: np.ndarray, ends: np.ndarray, delta: flo
 DRAW_BLOCK = 4_000_000
 
 
+def draw_quantiles(values: np.ndarray, probs: Sequence[float]) -> np.ndarray:
+    """Quantiles over the first axis (draws), as ``np.quantile``'s default (linear) method, by one sort:
+    several times faster than ``np.quantile`` along axis 0 of a draws x customers block."""
+    ordered = np.sort(values, axis=0)
+    pos = np.asarray(probs, dtype=np.float64) * (len(ordered) - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, len(ordered) - 1)
+    frac = (pos - lo).reshape((-1,) + (1,) * (ordered.ndim - 1))
+    return ordered[lo] + frac * (ordered[hi] - ordered[lo])
+
+
 def _bayes_value(bg, spend_model, summary, horizons, unit, ends, times, delta, u, wts, interval, max_draws):
     """Posterior mean and interval of every customer_value column: draws x customers evaluated at once,
     streamed over blocks of customers so that memory does not grow with the number of customers."""
@@ -173,7 +184,7 @@ def _bayes_value(bg, spend_model, summary, horizons, unit, ends, times, delta, u
             values[f"expected_purchases_{label}"], values[f"value_{label}"] = purchases[..., i], value[..., i]
         for c in columns:
             stats[c][0, sl] = values[c].mean(axis=0)
-            stats[c][1:, sl] = np.quantile(values[c], [tail, 1 - tail], axis=0)
+            stats[c][1:, sl] = draw_quantiles(values[c], [tail, 1 - tail])
     out = pd.DataFrame(index=summary.index)
     for c in columns:
         out[c], out[f"{c} lower {pct}"], out[f"{c} upper {pct}"] = stats[c]

@@ -204,8 +204,14 @@ def test_cli_backtest(tmp_path, cdnow_tx):
     assert len(list((tmp_path / "figs").glob("*.png"))) == 5
     metrics = pd.read_csv(tmp_path / "m.csv")
     assert set(metrics["model"]) == {BG, "run-rate (per customer)", "run-rate (population)"}
-    bad = subprocess.run(cmd[:-6] + ["-o", str(tmp_path / "r.html")], capture_output=True, text=True)
-    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "HTML report" in bad.stderr
+    report = subprocess.run(cmd[:-6] + ["-o", str(tmp_path / "r.html")], capture_output=True, text=True)
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.split() == [str(tmp_path / "r.html"), str(tmp_path / "r.md")]
+    html = (tmp_path / "r.html").read_text()
+    assert "<h2>Conclusion</h2>" in html and "<h2>Backtest</h2>" in html and "<h2>Data overview</h2>" not in html
+    bad = subprocess.run(cmd[:-6] + ["-o", str(tmp_path / "r.pdf")], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and ".html" in bad.stderr
+    assert not (tmp_path / "r.pdf").exists()
     bad = subprocess.run(cmd[:5] + ["--customer", "nope"] + cmd[7:], capture_output=True, text=True)
     assert bad.returncode == 2 and "missing column" in bad.stderr
 

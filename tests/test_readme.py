@@ -28,3 +28,17 @@ def test_printed_summary_in_readme_is_current():
     assert len(shown) >= 4
     for line in shown:
         assert line in actual, line
+
+
+def test_report_and_value_table_block_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the block writes values.xlsx, report.html, backtest.html
+    block = next(b for b in BLOCKS if "build_report(summary" in b)
+    namespace: dict = {"clv": __import__("clvmodels")}
+    exec(compile(block, "README report", "exec"), namespace)
+    assert {"values.xlsx", "report.html", "report.md", "backtest.html"} <= {p.name for p in tmp_path.iterdir()}
+    assert "net_value_3y" in namespace["table"].columns
+    # the conclusion quoted in the README is the one the report generates
+    from clvmodels.report import conclusions
+
+    quoted = README.split('"Over 39W, trust')[1].split('" Then the data')[0]
+    assert conclusions(namespace["res"])[1].startswith(("Over 39W, trust" + quoted).replace("\n", " "))

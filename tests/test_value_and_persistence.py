@@ -129,3 +129,14 @@ def test_value_refuses_a_unit_other_than_the_models(fitted):
     rfm, bg, gg = fitted
     with pytest.raises(ValueError, match="fitted in 'W'"):
         clv.customer_value(bg, gg, rfm, ["1y"], time_unit="D")
+
+
+def test_draw_quantiles_equal_numpy():
+    from clvmodels.value import draw_quantiles
+
+    rng = np.random.default_rng(4)
+    for shape in [(1, 5), (7, 3), (1000, 40), (4, 2, 3)]:
+        v = rng.standard_normal(shape)
+        v[:, 0] = 1.0  # a constant column
+        np.testing.assert_allclose(draw_quantiles(v, [0.05, 0.5, 0.95]), np.quantile(v, [0.05, 0.5, 0.95], axis=0),
+                                   rtol=1e-14, atol=1e-15)

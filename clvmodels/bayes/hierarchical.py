@@ -25,7 +25,7 @@ from ..models._base import as_float_array, check_rfm
 from ..models._mle import compress
 from ..models.bgnbd import PARAMS, BetaGeo, expected_over_draws, p_alive
 from ..timeunits import Horizon, horizon_label, to_units
-from ..value import DRAW_BLOCK
+from ..value import DRAW_BLOCK, draw_quantiles
 
 __all__ = ["BayesBetaGeo", "BayesGammaGamma"]
 
@@ -247,7 +247,7 @@ class _BayesModel:
             values = fn(tuple(draws[:, seg[sl], j] for j in range(draws.shape[2])), *(a[None, sl] for a in arrays),
                         seg=seg[sl])
             mean[sl] = values.mean(axis=0)
-            lower[sl], upper[sl] = np.quantile(values, [tail, 1 - tail], axis=0)
+            lower[sl], upper[sl] = draw_quantiles(values, [tail, 1 - tail])
         pct = f"{interval:.0%}"
         return pd.DataFrame({"mean": mean, f"lower {pct}": lower, f"upper {pct}": upper}, index=summary.index)
 
