@@ -40,7 +40,9 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
     from .files import table_format, write_table
     from .progress import progress
 
-    table_format(args.output)  # refuse a bad output name before any work
+    # refuse a bad output name before any work; summaries go where `clvmodels fit` can read them back
+    if table_format(args.output) == "excel":
+        raise DataError(f"write the summary as .csv or .parquet (clvmodels fit reads those), not {args.output!r}")
     with progress(3, "summarize", enabled=not args.quiet) as bar:
         bar.set_postfix_str("reading")
         log = read_transactions(args.transactions, customer=args.customer, date=args.date, amount=args.amount,
@@ -199,7 +201,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .backtest import backtest
     from .bayes.hierarchical import BayesBetaGeo, BayesGammaGamma
-    from .data import CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, acquisition_cohorts, load_cdnow, read_transactions, rfm_summary
+    from .data import CDNOW_CALIBRATION_END, acquisition_cohorts, load_cdnow, read_transactions, rfm_summary
     from .files import write_table
     from .models import BetaGeo, GammaGamma, save_models
     from .progress import progress

@@ -7,6 +7,7 @@ target and renamed over it only when complete, so a failed run never leaves a ha
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import tempfile
 from collections.abc import Iterator
@@ -56,11 +57,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def write_table(df: pd.DataFrame, path: str | os.PathLike, *, index: bool = True) -> Path:
     """Write a DataFrame as CSV, Parquet or Excel (chosen by extension), atomically."""
     fmt = table_format(path)
-    if fmt == "excel":
-        try:
-            import openpyxl  # noqa: F401
-        except ImportError:
-            raise DataError("writing .xlsx needs openpyxl: pip install 'clvmodels[excel]'") from None
+    if fmt == "excel" and importlib.util.find_spec("openpyxl") is None:
+        raise DataError("writing .xlsx needs openpyxl: pip install 'clvmodels[excel]'")
     with atomic_path(path) as tmp:
         if fmt == "csv":
             df.to_csv(tmp, index=index)

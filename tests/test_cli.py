@@ -68,8 +68,10 @@ def test_bad_values_exit_2(tmp_path):
 def test_usage_errors_exit_2_in_one_line(tmp_path, log_csv):
     code, _, stderr = run("summarize", log_csv, "--date", "day", "-o", tmp_path / "s.csv")
     assert code == 2 and stderr.strip().count("\n") == 0 and "--customer" in stderr
-    code, _, stderr = run("summarize", log_csv, "--customer", "cust", "--date", "day", "-o", tmp_path / "s.xlsx")
+    code, _, stderr = run("summarize", log_csv, "--customer", "cust", "--date", "day", "-o", tmp_path / "s.txt")
     assert code == 2 and "cannot tell the table format" in stderr
+    code, _, stderr = run("summarize", log_csv, "--customer", "cust", "--date", "day", "-o", tmp_path / "s.xlsx")
+    assert code == 2 and ".csv or .parquet" in stderr and not (tmp_path / "s.xlsx").exists()
     code, _, stderr = run("summarize", log_csv, "--customer", "cust", "--date", "day",
                           "-o", tmp_path / "missing_dir" / "s.csv")
     assert code == 2 and "does not exist" in stderr

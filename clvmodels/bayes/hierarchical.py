@@ -25,7 +25,7 @@ from ..models._base import as_float_array, check_rfm
 from ..models._mle import compress
 from ..models.bgnbd import PARAMS, BetaGeo, expected_over_draws, p_alive
 from ..timeunits import Horizon, horizon_label, to_units
-from ..value import DRAW_BLOCK, draw_quantiles
+from .posterior import customer_draws, predictive_cdf
 
 __all__ = ["BayesBetaGeo", "BayesGammaGamma"]
 
@@ -225,29 +225,14 @@ class _BayesModel:
 
     def _customer_draws(self, summary: pd.DataFrame, columns: tuple[str, ...], fn, interval: float,
                         max_draws: int) -> pd.DataFrame:
-        """Posterior mean and equal-tailed interval of ``fn(params, *columns, seg=codes)`` per customer, the draws
-        streamed over blocks of customers (at most ``DRAW_BLOCK`` draw x customer values at once)."""
+        """Posterior mean and equal-tailed interval of ``fn(params, *columns, seg=codes)`` per customer
+        (:func:`clvmodels.bayes.posterior.customer_draws`)."""
         self._check_fitted()
         if not 0 < interval < 1:
             raise ValueError(f"interval must be between 0 and 1, got {interval!r}")
         arrays = [as_float_array(summary, c) for c in columns]
         self._check_columns(*arrays)
-        seg = self._segment_index(summary)
-        draws = self._draws(max_draws)
-        tail = (1 - interval) / 2
-        n = len(seg)
-        mean, lower, upper = (np.empty(n) for _ in range(3))
-        chunk = max(1, DRAW_BLOCK // len(draws))
-        # customers sorted by (segment, columns...): a block holds runs of identical inputs, which ``fn``
-        # may evaluate once (see expected_purchases)
-        order = np.lexsort([*arrays[::-1], seg])
-        for s in range(0, n, chunk):
-            sl = order[s:s + chunk]
-            # draws x customers at once: each customer's segment parameters in every draw
-            values = fn(tuple(draws[:, seg[sl], j] for j in range(draws.shape[2])), *(a[None, sl] for a in arrays),
-                        seg=seg[sl])
-            mean[sl] = values.mean(axis=0)
-            lower[sl], upper[sl] = draw_quantiles(values, [tail, 1 - tail])
+        mean, lower, upper = customer_draws(self._draws(max_draws), self._segment_index(summary), arrays, fn, interval)
         pct = f"{interval:.0%}"
         return pd.DataFrame({"mean": mean, f"lower {pct}": lower, f"upper {pct}": upper}, index=summary.index)
 
@@ -351,38 +336,19 @@ class BayesBetaGeo(_BayesModel):
 
     def _predictive_cdf(self, summary: pd.DataFrame, t: Horizon, max_draws: int, n_max: int,
                         counts: np.ndarray | None = None):
-        """Yield (customer positions, posterior-predictive P(Y(t) <= n | history), n = 0..cap).
-
-        P(Y(t) = n | x, t_x, T) = P(alive) P_new(n; r+x, alpha+T, a, b+x) + [n = 0] (1 - P(alive))
-        (:func:`clvmodels.models.bgnbd.conditional_pmf`), averaged over posterior draws. The second
-        factor depends on (segment, x, T) only, so it is evaluated once per distinct triple, up to a count
-        cap that follows the customers' expected purchases (8 x the maximum-likelihood mean + 30, in
-        powers of two, at most ``n_max``, and past ``counts``)."""
-        from ..models.bgnbd import pmf_new
-
+        """Yield (customer positions, posterior-predictive P(Y(t) <= n | history), n = 0..cap)
+        (:func:`clvmodels.bayes.posterior.predictive_cdf`), with a count cap that follows each customer's
+        expected purchases (8 x the maximum-likelihood mean + 30, in powers of two, at most ``n_max``, and
+        past ``counts``)."""
         self._check_fitted()
         tt = to_units(t, self.time_unit_) if isinstance(t, str) else float(t)
         x, t_x, T = (as_float_array(summary, c) for c in ("frequency", "recency", "T"))
         check_rfm(x, t_x, T)
-        seg = self._segment_index(summary)
-        draws = self._draws(max_draws)
         need = np.minimum(np.ceil(8 * self.mle_.expected_purchases(summary, tt).to_numpy() + 30), n_max)
         if counts is not None:
             need = np.maximum(need, counts + 1)
         cap = np.minimum(2 ** np.ceil(np.log2(np.maximum(need, 32))), max(n_max, need.max())).astype(np.int64)
-        for c in np.unique(cap):
-            rows = np.flatnonzero(cap == c)
-            xs, txs, Ts, segs = x[rows], t_x[rows], T[rows], seg[rows]
-            (gseg, gx, gT), ginv = np.unique(np.stack([segs, xs, Ts]), axis=1, return_inverse=True)
-            gseg, ginv = gseg.astype(np.int64), ginv.ravel()
-            pmf = np.zeros((len(rows), c + 1))
-            for theta in draws:
-                r, alpha, a, b = (theta[gseg, j] for j in range(4))
-                p_new = pmf_new(r + gx, alpha + gT, a, b + gx, tt, int(c))
-                pa = p_alive(*(theta[segs, j] for j in range(4)), xs, txs, Ts)
-                pmf += pa[:, None] * p_new[ginv]
-                pmf[:, 0] += 1.0 - pa
-            yield rows, np.cumsum(pmf / len(draws), axis=1)
+        return predictive_cdf(self._draws(max_draws), self._segment_index(summary), x, t_x, T, tt, cap)
 
     def purchase_interval(self, summary: pd.DataFrame, t: Horizon, level: float = 0.9, max_draws: int = 200,
                           n_max: int = 500) -> pd.DataFrame:
