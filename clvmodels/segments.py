@@ -53,11 +53,13 @@ def value_tiers(value, *, quantiles: Sequence[float] = (0.5, 0.8), thresholds: S
                      name="value_tier")
 
 
-def _quintile_score(values: np.ndarray, higher_is_better: bool = True) -> np.ndarray:
-    """1-5 by quintile of rank; ties share the lower score (so that all non-buyers score 1)."""
+def _rank_score(values: np.ndarray, low: int, high: int, higher_is_better: bool = True) -> np.ndarray:
+    """Scores low..high by equal-count bins of rank; ties share the lower score."""
+    if len(values) == 0:
+        return np.empty(0, dtype=int)
     v = values if higher_is_better else -values
     rank_min = pd.Series(v).rank(method="min").to_numpy()
-    return (1 + np.floor(5 * (rank_min - 1) / len(v))).astype(int)
+    return (low + np.floor((high - low + 1) * (rank_min - 1) / len(v))).astype(int)
 
 
 #: Named RFM segments, first match wins; FM is the rounded mean of the F and M scores.
@@ -78,18 +80,28 @@ RFM_SEGMENTS: tuple[tuple[str, str], ...] = (
 def rfm_scores(summary: pd.DataFrame) -> pd.DataFrame:
     """RFM scores 1-5 and a named segment per customer (the practitioners' RFM analysis).
 
-    R scores the time since the last purchase (T - recency; recent is 5), F the repeat purchases, M the
-    mean repeat spend (``monetary_value``; 0 for customers without repeats), each by quintile of rank with
-    ties sharing the lower score. ``rfm_segment`` follows :data:`RFM_SEGMENTS`.
+    R scores the time since the last purchase (T - recency; recent is 5) by quintile of rank. F (repeat
+    purchases) and M (mean repeat spend) are 1 for customers without repeat purchases, and 2-5 by quartile
+    among repeat buyers: in most customer bases the majority never come back, and quintiles over everyone
+    would leave the middle scores empty. Ties share the lower score. Scores are relative to this
+    customer base. ``rfm_segment`` follows :data:`RFM_SEGMENTS`.
     """
     missing = [c for c in ("frequency", "recency", "T", "monetary_value") if c not in summary.columns]
     if missing:
         raise DataError("the summary lacks columns for RFM scores", columns=missing)
     since_last = _series(summary["T"] - summary["recency"], "T - recency").to_numpy(dtype=np.float64)
     freq = _series(summary["frequency"], "frequency").to_numpy(dtype=np.float64)
-    money = _series(summary["monetary_value"].fillna(0.0), "monetary_value").to_numpy(dtype=np.float64)
-    out = pd.DataFrame({"R": _quintile_score(since_last, higher_is_better=False), "F": _quintile_score(freq),
-                        "M": _quintile_score(money)}, index=summary.index)
+    rep = freq > 0
+    money = summary["monetary_value"].to_numpy(dtype=np.float64)
+    bad = rep & ~np.isfinite(money)
+    if bad.any():
+        raise DataError("monetary_value must be finite for customers with repeat purchases",
+                        columns=["monetary_value"], rows=np.flatnonzero(bad)[:5], n_rows=int(bad.sum()))
+    f_score, m_score = np.ones(len(freq), dtype=int), np.ones(len(freq), dtype=int)
+    f_score[rep] = _rank_score(freq[rep], 2, 5)
+    m_score[rep] = _rank_score(money[rep], 2, 5)
+    out = pd.DataFrame({"R": _rank_score(since_last, 1, 5, higher_is_better=False), "F": f_score, "M": m_score},
+                       index=summary.index)
     out["rfm_score"] = out["R"].astype(str) + out["F"].astype(str) + out["M"].astype(str)
     env = {"R": out["R"].to_numpy(), "FM": np.floor((out["F"].to_numpy() + out["M"].to_numpy()) / 2 + 0.5)}
     label = np.full(len(out), "", dtype=object)
@@ -158,7 +170,14 @@ def lifecycle_stages(summary: pd.DataFrame, p_alive, *, time_unit: str | None = 
     unit = time_unit or summary.attrs.get("time_unit")
     if not unit:
         raise ValueError("lifecycle_stages needs the summary's time unit: pass time_unit=...")
-    pa = _series(p_alive, "p_alive").to_numpy(dtype=np.float64)
+    pa_s = _series(p_alive, "p_alive")
+    if isinstance(p_alive, pd.Series):  # aligned by customer, never by position
+        missing = summary.index.difference(pa_s.index)
+        if len(missing):
+            raise DataError(f"no P(alive) for {len(missing):,} customers (e.g. {list(missing[:3])})",
+                            columns=["p_alive"])
+        pa_s = pa_s.reindex(summary.index)
+    pa = pa_s.to_numpy(dtype=np.float64)
     if len(pa) != len(summary):
         raise DataError(f"p_alive has {len(pa):,} values for {len(summary):,} customers", columns=["p_alive"])
     lost, risk, cool = thresholds
@@ -176,38 +195,46 @@ def lifecycle_stages(summary: pd.DataFrame, p_alive, *, time_unit: str | None = 
 
 
 def at_risk(table: pd.DataFrame, *, value: str = "value_1y", p_alive_below: float = 0.5,
-            top_share: float = 0.2, n: int | None = 100) -> pd.DataFrame:
+            p_alive_above: float = 0.05, top_share: float = 0.2, n: int | None = 100) -> pd.DataFrame:
     """Valuable customers whose P(alive) fell below ``p_alive_below``, ranked by value at stake.
 
     Valuable: in the top ``top_share`` of ``value`` computed as if every customer were still active
     (value / P(alive)), which is what the customer was worth before the doubt. Value at stake: that
-    value times the probability of having lost it, 1 - P(alive). Needs the columns ``value`` and
-    ``p_alive`` (as in the value table); returns the ``n`` customers most at stake (all with None).
+    value times the probability of having lost it, 1 - P(alive). Customers below ``p_alive_above`` are
+    left out as already lost (their value if active is also numerically meaningless). Needs the columns
+    ``value`` and ``p_alive`` (as in the value table); returns the ``n`` customers most at stake.
     """
     missing = [c for c in (value, "p_alive") if c not in table.columns]
     if missing:
         raise DataError("the table lacks columns for the at-risk list", columns=missing)
-    pa = table["p_alive"].to_numpy(dtype=np.float64)
-    if_active = table[value].to_numpy(dtype=np.float64) / np.maximum(pa, 1e-12)
-    cut = np.quantile(if_active, 1 - top_share)
+    if not 0 < top_share <= 1 or not 0 <= p_alive_above < p_alive_below <= 1:
+        raise ValueError("need 0 < top_share <= 1 and 0 <= p_alive_above < p_alive_below <= 1")
+    v = _series(table[value], value).to_numpy(dtype=np.float64)
+    pa = _series(table["p_alive"], "p_alive").to_numpy(dtype=np.float64)
+    alive_enough = pa >= max(p_alive_above, 1e-300)
+    if_active = np.full(len(v), np.nan)
+    if_active[alive_enough] = v[alive_enough] / pa[alive_enough]
+    cut = np.quantile(if_active[alive_enough], 1 - top_share) if alive_enough.any() else np.inf
     out = table.assign(value_if_active=if_active, value_at_stake=if_active * (1 - pa))
-    out = out[(if_active >= cut) & (pa < p_alive_below)].sort_values("value_at_stake", ascending=False)
+    out = out[alive_enough & (if_active >= cut) & (pa < p_alive_below)].sort_values("value_at_stake", ascending=False)
     return out if n is None else out.head(n)
 
 
 def net_value(value, acquisition_cost) -> pd.Series:
-    """Value minus acquisition cost: one cost for everyone, or one per customer (aligned by index)."""
+    """Value minus acquisition cost: one cost for everyone, a Series per customer (aligned by index;
+    every customer needs a cost), or an array in the order of ``value``."""
     v = _series(value, "value")
     if np.ndim(acquisition_cost) == 0:
         cost = float(acquisition_cost)
         if not np.isfinite(cost):
             raise DataError("acquisition_cost must be finite")
         return (v - cost).rename("net_value")
-    c = _series(acquisition_cost, "acquisition_cost")
-    if isinstance(c.index, pd.RangeIndex) and not isinstance(v.index, pd.RangeIndex):
+    if not isinstance(acquisition_cost, pd.Series):  # an array: one cost per customer, in order
+        c = _series(acquisition_cost, "acquisition_cost")
         if len(c) != len(v):
             raise DataError(f"{len(c):,} acquisition costs for {len(v):,} customers", columns=["acquisition_cost"])
-        c = pd.Series(c.to_numpy(), index=v.index)
+        return (v - c.to_numpy()).rename("net_value")
+    c = _series(acquisition_cost, "acquisition_cost")  # a Series: aligned by customer
     missing = v.index.difference(c.index)
     if len(missing):
         raise DataError(f"no acquisition cost for {len(missing):,} customers (e.g. {list(missing[:3])})",

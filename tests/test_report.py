@@ -72,6 +72,10 @@ def test_html_is_well_formed_self_contained_and_complete(report_parts, tmp_path)
     # no external resource: every URL is an in-page anchor or an embedded image
     assert all(u.startswith(("#", "data:image/png;base64,")) for u in checker.urls), [u[:40] for u in checker.urls]
     assert not re.search(r"https?://|@import|url\(", text)
+    import base64
+
+    for png in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text):  # nor inside the images
+        assert b"http" not in base64.b64decode(png)
     assert checker.h2 == list(SECTION_TITLES)  # every section, in order
     n_figures = sum(b[0] == "figure" for s in rep.sections for b in s.blocks)
     assert n_figures == 5 + 2 and text.count("data:image/png;base64,") == n_figures  # backtest + forest plots
@@ -94,8 +98,8 @@ def test_conclusion_is_generated_from_the_numbers(report_parts):
     assert len(lines) == 2 and lines[1].startswith("Over 39W, trust BG/NBD + Gamma-Gamma for purchases")
     rmse = res.summary().query("horizon == '39W' and rank == 1")["rmse"].iloc[0]
     assert f"lowest RMSE ({rmse:.3g})" in lines[1] and "12.1% below what happened" in lines[1]
-    # the formula that wins MAE only by forecasting little is called out
-    assert "only because its total is" in lines[1]
+    # the formula that wins MAE only by forecasting little is called out, with the direction
+    assert "only because its total is 70.1% below what happened" in lines[1]
     # and when a formula wins, the verdict says so
     swapped = res.metrics.copy()
     bg = (swapped["model"] == "BG/NBD + Gamma-Gamma") & (swapped["metric"] == "rmse")
@@ -112,4 +116,15 @@ def test_report_without_a_backtest_has_only_what_it_was_given():
     summary = clv.load_cdnow_summary()
     rep = build_report(summary)
     assert [s.title for s in rep.sections] == ["Data overview"]
-    assert "2,357" in rep.to_html() and np.isfinite(summary["frequency"].mean())
+    assert '<td class="t">2,357</td>' in rep.to_html()
+
+
+def test_text_and_ids_are_escaped():
+    from clvmodels.report import Report, Section
+
+    sec = Section("A & B <models>")
+    sec.text("<script>alert(1)</script>")
+    sec.table(pd.DataFrame({"model": ["<b>x</b>"]}, index=pd.Index(["<id>"], name="customer_id")))
+    out = Report("t", [sec]).to_html()
+    assert "<script>" not in out and "&lt;script&gt;" in out and "<b>x</b>" not in out
+    assert "&lt;id&gt;" in out and "A &amp; B &lt;models&gt;" in out

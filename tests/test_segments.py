@@ -35,16 +35,29 @@ def test_rfm_scores_rank_and_name():
                             "recency": [0, 0, 5, 30, 50, 51, 10, 2, 0, 52.0],
                             "T": [52.0] * 10, "monetary_value": [0, 0, 10, 20, 40, 80, 15, 30, 0, 100.0]})
     out = S.rfm_scores(summary)
-    assert set(out["R"]) <= {1, 2, 3, 4, 5} and set(out["F"]) <= {1, 2, 3, 4, 5}
-    # the three non-buyers tie on F and M and share the lowest score
+    assert set(out["R"]) <= {1, 2, 3, 4, 5}
+    # customers without repeat purchases score 1 on F and M; the 7 repeat buyers spread over 2-5
     assert (out.loc[[0, 1, 8], ["F", "M"]] == 1).all().all()
+    assert out.loc[[2, 6, 3, 7, 4, 5, 9], "F"].tolist() == [2, 2, 3, 3, 4, 4, 5]
     # the best customer (most purchases, highest spend, bought last week) is a champion
     assert out.loc[9, "rfm_score"] == "555" and out.loc[9, "rfm_segment"] == "champions"
-    # bought often and much, but long ago: cannot be lost
-    assert out.loc[7, "R"] <= 2 and out.loc[7, "rfm_segment"] in ("can't lose", "at risk")
+    # five purchases, middling spend, silent for 50 weeks (only the non-repeaters longer): at risk
+    assert out.loc[7, "R"] == 2 and out.loc[7, "rfm_segment"] == "at risk"
     assert out["rfm_segment"].notna().all()
+    with pytest.raises(DataError, match="monetary_value must be finite"):
+        S.rfm_scores(summary.assign(monetary_value=[0, 0, np.nan, 20, 40, 80, 15, 30, 0, 100.0]))
+
+
+def test_rfm_scores_use_every_score_on_cdnow(cdnow):
+    # 52% of CDNOW customers never repeat: F and M still use all of 2-5 among repeat buyers, and the
+    # named segments between champions and lost are populated
+    out = S.rfm_scores(cdnow[0])
+    for col in "RFM":
+        assert set(out[col]) == {1, 2, 3, 4, 5}, col
+    counts = out["rfm_segment"].value_counts()
+    assert (counts > 0).sum() >= 8 and counts.max() < 0.45 * len(out), counts
     with pytest.raises(DataError, match="lacks columns"):
-        S.rfm_scores(summary.drop(columns="monetary_value"))
+        S.rfm_scores(cdnow[0].drop(columns="monetary_value"))
 
 
 def test_every_score_pair_gets_a_named_segment():
@@ -74,25 +87,37 @@ def test_lifecycle_stages_use_p_alive_and_recency():
     # new (5 weeks old); active; cooling (P 0.6); at risk (P 0.3); lost: one purchase 100 weeks ago
     # although BG/NBD gives P(alive) = 1 without repeats; lost (P 0.1)
     assert list(st) == ["new", "active", "cooling", "at risk", "lost", "lost"]
+    # a Series is aligned by customer, not by position
+    shuffled = pd.Series(pa, index=summary.index).sort_values()
+    assert list(S.lifecycle_stages(summary, shuffled, time_unit="W")) == list(st)
+    with pytest.raises(DataError, match="no P\\(alive\\)"):
+        S.lifecycle_stages(summary, shuffled.iloc[1:], time_unit="W")
     with pytest.raises(ValueError, match="time unit"):
         S.lifecycle_stages(summary, pa)
 
 
 def test_at_risk_ranks_valuable_customers_by_value_at_stake():
-    table = pd.DataFrame({"value_1y": [100.0, 10.0, 60.0, 5.0, 1.0], "p_alive": [0.9, 0.1, 0.3, 0.4, 0.01]},
-                         index=list("abcde"))
+    table = pd.DataFrame({"value_1y": [100.0, 10.0, 60.0, 5.0, 2.0, 1e-18],
+                          "p_alive": [0.8, 0.125, 0.3, 0.4, 0.0625, 1e-20]}, index=list("abcdef"))
     out = S.at_risk(table, top_share=0.6, p_alive_below=0.5)
-    # worth if active: a 111, b 100, c 200, d 12.5, e 100: the top 60% are c, a, b, e; a is safe
-    assert list(out.index) == ["c", "e", "b"]
-    np.testing.assert_allclose(out["value_at_stake"], [200 * 0.7, 100 * 0.99, 100 * 0.9])
+    # worth if active: a 125, b 80, c 200, d 12.5, e 32 (f is already lost: P(alive) < 0.05, left out);
+    # the top 60% of a-e are c, a, b; a is safe
+    assert list(out.index) == ["c", "b"]
+    np.testing.assert_allclose(out["value_at_stake"], [200 * 0.7, 80 * 0.875])
+    assert "f" in S.at_risk(table, top_share=0.6, p_alive_above=0.0, p_alive_below=0.5).index
+    with pytest.raises(ValueError, match="top_share"):
+        S.at_risk(table, top_share=0)
 
 
 def test_net_value():
     v = pd.Series([10.0, 20.0], index=["x", "y"])
     assert S.net_value(v, 5).tolist() == [5.0, 15.0]
     assert S.net_value(v, pd.Series({"y": 1.0, "x": 2.0})).tolist() == [8.0, 19.0]
+    assert S.net_value(v, np.array([2.0, 1.0])).tolist() == [8.0, 19.0]  # an array: in order
     with pytest.raises(DataError, match="no acquisition cost"):
         S.net_value(v, pd.Series({"x": 1.0}))
+    with pytest.raises(DataError, match="no acquisition cost"):  # a Series with other ids is never positional
+        S.net_value(v, pd.Series([2.0, 1.0]))
 
 
 def test_value_table_has_every_column_and_exports(cdnow, tmp_path):
@@ -111,7 +136,11 @@ def test_value_table_has_every_column_and_exports(cdnow, tmp_path):
         write_value_table(table, tmp_path / name)
     back = pd.read_parquet(tmp_path / "values.parquet")
     np.testing.assert_allclose(back["value_1y"], table["value_1y"])
+    assert back["value_tier"].dtype == table["value_tier"].dtype  # ordered categorical survives
     assert back["rfm_segment"].astype(str).tolist() == table["rfm_segment"].astype(str).tolist()
+    csv = pd.read_csv(tmp_path / "values.csv", index_col=0)
+    np.testing.assert_allclose(csv["value_3y"], table["value_3y"])
+    assert csv["quadrant"].tolist() == table["quadrant"].astype(str).tolist()
     xl = pd.read_excel(tmp_path / "values.xlsx", index_col=0)
     assert len(xl) == len(table) and xl["lifecycle_stage"].tolist() == table["lifecycle_stage"].astype(str).tolist()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["values.csv", "values.parquet", "values.xlsx"]
