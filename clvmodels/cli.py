@@ -92,12 +92,18 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if not unit:
         raise DataError("the summary does not say its time unit (CSV files cannot): pass --time-unit D, W or M")
     if args.bayes:
-        from .bayes.hierarchical import BayesBetaGeo
+        from .bayes.hierarchical import BayesBetaGeo, BayesGammaGamma
 
-        if names != ["bgnbd", "gamma-gamma"] and names != ["bgnbd"]:
-            raise DataError("--bayes fits the BG/NBD model only (the Bayesian Gamma-Gamma is not available yet)")
-        hb = BayesBetaGeo(segment=args.segment, draws=args.draws, tune=args.tune, chains=args.chains,
-                          random_seed=args.seed).fit(summary, time_unit=unit)
+        if names == ["gamma-gamma"]:
+            cls = BayesGammaGamma
+        elif names in (["bgnbd"], ["bgnbd", "gamma-gamma"]):
+            cls = BayesBetaGeo
+            if len(names) == 2:
+                _say(args, "--bayes fits one model per file: BG/NBD here; the spend model with --model gamma-gamma")
+        else:
+            raise DataError("with --bayes give --model bgnbd or --model gamma-gamma (one model per file)")
+        hb = cls(segment=args.segment, draws=args.draws, tune=args.tune, chains=args.chains,
+                 random_seed=args.seed).fit(summary, time_unit=unit)
         _say(args, hb.summary())
         for path in hb.save(args.output):
             _say(args, f"wrote {path}")
@@ -126,9 +132,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         hb = load_bayes(args.model)
         summary = read_summary(args.summary)
         horizons = [h.strip() for h in args.horizons.split(",") if h.strip()]
-        scores = hb.p_alive(summary, interval=args.interval)
-        for h in horizons:
-            scores = scores.join(hb.expected_purchases(summary, h, interval=args.interval))
+        if hasattr(hb, "expected_spend"):  # a Bayesian Gamma-Gamma: spend per purchase only
+            scores = hb.expected_spend(summary, interval=args.interval)
+            horizons = ["(spend per purchase)"]
+        else:
+            scores = hb.p_alive(summary, interval=args.interval)
+            for h in horizons:
+                scores = scores.join(hb.expected_purchases(summary, h, interval=args.interval))
         write_table(scores, args.output)
         _say(args, f"wrote {args.output} ({len(scores):,} customers, horizons {', '.join(horizons)}, "
                    f"{args.interval:.0%} credible intervals)")

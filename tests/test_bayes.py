@@ -153,6 +153,14 @@ def test_cli_fit_bayes_and_predict_with_intervals(tmp_path, cal):
         scores.columns)
     proc = run("fit", tmp_path / "s.csv", "--time-unit", "W", "--segment", "x", "-o", tmp_path / "m.json")
     assert proc.returncode == 2 and "--segment needs --bayes" in proc.stderr
+    # the spend model, to its own file, and its scores with intervals
+    proc = run("fit", tmp_path / "s.csv", "--time-unit", "W", "--bayes", "--model", "gamma-gamma", "--draws", "200",
+               "--tune", "300", "--chains", "2", "-o", tmp_path / "hg.json", "-q")
+    assert proc.returncode == 0, proc.stderr
+    proc = run("predict", tmp_path / "hg.json", tmp_path / "s.csv", "-o", tmp_path / "g.csv", "-q")
+    assert proc.returncode == 0, proc.stderr
+    spend = pd.read_csv(tmp_path / "g.csv")
+    assert {"expected_spend", "expected_spend lower 90%", "expected_spend upper 90%"} <= set(spend.columns)
 
 
 def test_bayes_gamma_gamma_agrees_with_the_mle(cal, tmp_path):
