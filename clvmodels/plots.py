@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["plot_frequency_holdout", "plot_tracking", "plot_error_by_horizon", "plot_decile_lift", "plot_forest",
-           "save_figures"]
+           "plot_posterior", "save_figures"]
 
 
 def _axes(ax):
@@ -145,6 +145,25 @@ def plot_forest(shrinkage: pd.DataFrame, parameter: str, *, ax=None):
     ax.set_yticks(y, [f"{s} (n={n:,})" for s, n in zip(t["segment"], t["customers"])])
     ax.set_xlabel(parameter)
     ax.set_title(f"Partial pooling of {parameter} across segments")
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
+
+
+def plot_posterior(model, parameter: str, *, ax=None, bins: int = 40):
+    """Posterior draws of one parameter of a fitted Bayesian model as histograms, one per segment (one
+    for a pooled model), with the maximum-likelihood estimate of the whole population (dashed)."""
+    ax = _axes(ax)
+    post = model.idata_.posterior[parameter]
+    if "segment" in post.dims:
+        for k, label in enumerate(model.segments_):
+            ax.hist(post.isel(segment=k).to_numpy().ravel(), bins=bins, density=True, histtype="step",
+                    label=str(label))
+    else:
+        ax.hist(post.to_numpy().ravel(), bins=bins, density=True, histtype="step", label="posterior")
+    ax.axvline(model.mle_.params_[parameter], color="0.5", linestyle="--", label="pooled MLE")
+    ax.set_xlabel(parameter)
+    ax.set_ylabel("posterior density")
+    ax.set_title(f"Posterior of {parameter}")
     ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
 

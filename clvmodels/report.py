@@ -305,6 +305,11 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
                      f"transitions, largest R-hat {diag['r_hat'].max():.3f}: "
                      + ("the sampler's diagnostics pass." if ok else "the diagnostics fail common thresholds "
                         "(R-hat <= 1.01, no divergences); treat these intervals with care."))
+            slug = "".join(ch if ch.isalnum() else "_" for ch in name).lower()
+            for p in model.param_names:
+                sec.figure(f"posterior_{slug}_{p}.png",
+                           _png(lambda ax, m=model, p=p: plots.plot_posterior(m, p, ax=ax), size=(10, 3.6)),
+                           f"{name}: posterior of {p}" + (" by segment" if model.segment else ""))
 
     if backtest is not None:
         sec = sections["Backtest"]

@@ -66,6 +66,15 @@ def test_hierarchical_segments_run_and_shrink():
 
     ax = plot_forest(table, "r", ax=Figure().subplots())
     assert len(ax.get_yticklabels()) == 3 and len(ax.collections) == 1  # one set of interval lines
+    from clvmodels.plots import plot_posterior
+
+    ax = plot_posterior(hb, "r", ax=Figure().subplots())
+    assert len(ax.patches) == 3 and [t.get_text() for t in ax.get_legend().get_texts()][:3] == hb.segments_
+    from clvmodels.report import build_report
+
+    rep = build_report(rfm, models={"Bayesian BG/NBD by channel": hb}, shrinkage={"Bayesian BG/NBD by channel": table})
+    figures = [b[1] for s in rep.sections for b in s.blocks if b[0] == "figure"]
+    assert len(figures) == 8 and "posterior_bayesian_bg_nbd_by_channel_alpha.png" in figures  # 4 posterior + 4 forest
     with pytest.raises(DataError, match="segment not seen"):
         hb.expected_purchases(rfm.assign(channel="fax"), "1y")
     with pytest.raises(DataError, match="no segment column"):
