@@ -72,7 +72,8 @@ def _fmt(v: Any) -> str:
 #: Column names shown to readers (metric names as the backtest spells them otherwise).
 HEADERS = {"rmse": "RMSE", "mae": "MAE", "aggregate_error_pct": "total error %", "cumulative_error_pct":
            "cumulative error %", "wape": "WAPE", "spearman": "Spearman", "top_decile_share": "top-decile share",
-           "coverage": "90% interval coverage", "pit_coverage": "PIT coverage", "p_alive": "P(alive)"}
+           "coverage": "90% interval coverage", "pit_coverage": "PIT coverage", "p_alive": "P(alive)",
+           "unpooled_mle": "segment alone (MLE)", "posterior_mean": "posterior mean", "population_mle": "pooled MLE"}
 
 
 def _cells(df: pd.DataFrame) -> tuple[list[str], list[list[str]], list[bool]]:
