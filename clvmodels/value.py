@@ -18,7 +18,7 @@ constant purchase rate.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -142,14 +142,29 @@ def draw_quantiles(values: np.ndarray, probs: Sequence[float]) -> np.ndarray:
     return ordered[lo] + frac * (ordered[hi] - ordered[lo])
 
 
+def summarise_draws(names: Sequence[str], order: np.ndarray, block: int, compute: Callable,
+                    interval: float) -> dict[str, np.ndarray]:
+    """Posterior mean and equal-tailed ``interval`` per customer of each (draws x customers) array that
+    ``compute(positions)`` returns by name, over blocks of ``block`` customers taken in ``order``: so that
+    memory does not grow with the number of customers. Returns name -> (3, customers): mean, lower, upper."""
+    if not 0 < interval < 1:
+        raise ValueError(f"interval must be between 0 and 1, got {interval!r}")
+    tail = (1 - interval) / 2
+    stats = {name: np.empty((3, len(order))) for name in names}
+    for s in range(0, len(order), block):
+        sl = order[s:s + block]
+        for name, values in compute(sl).items():
+            stats[name][0, sl] = values.mean(axis=0)
+            stats[name][1:, sl] = draw_quantiles(values, [tail, 1 - tail])
+    return stats
+
+
 def _bayes_value(bg, spend_model, summary, horizons, unit, ends, times, delta, u, wts, interval, max_draws):
     """Posterior mean and interval of every customer_value column: draws x customers evaluated at once,
     streamed over blocks of customers so that memory does not grow with the number of customers."""
     from .models.bgnbd import expected_over_draws, p_alive
     from .models.gamma_gamma import conditional_expected_spend
 
-    if not 0 < interval < 1:
-        raise ValueError(f"interval must be between 0 and 1, got {interval!r}")
     x, t_x, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     seg = bg._segment_index(summary)
     draws = bg._draws(max_draws)
@@ -161,30 +176,29 @@ def _bayes_value(bg, spend_model, summary, horizons, unit, ends, times, delta, u
         draws, s_draws = draws[:n_draws], s_draws[:n_draws]
     else:
         fixed = spend_model.expected_spend(summary).to_numpy()
-    n, tail, pct = len(x), (1 - interval) / 2, f"{interval:.0%}"
     columns = ["p_alive", "expected_spend"] + [f"{kind}_{horizon_label(h, unit)}" for h in horizons
                                                for kind in ("expected_purchases", "value")]
-    stats = {c: np.empty((3, n)) for c in columns}
-    block = max(1, DRAW_BLOCK // (len(draws) * len(times)))
-    order = np.lexsort((T, x, seg))  # blocks of alike customers: expected_over_draws shares their 2F1
-    for s in range(0, n, block):
-        sl = order[s:s + block]
+
+    def compute(sl: np.ndarray) -> dict[str, np.ndarray]:
         th = tuple(draws[:, seg[sl], j] for j in range(draws.shape[2]))
         xs, txs, Ts = x[None, sl], t_x[None, sl], T[None, sl]
         if bayes_spend:
             spend = conditional_expected_spend(*(s_draws[:, s_seg[sl], j] for j in range(s_draws.shape[2])),
                                                xs, m[None, sl])
         else:
-            spend = np.broadcast_to(fixed[None, sl], (len(draws), len(xs[0])))
+            spend = np.broadcast_to(fixed[None, sl], (len(draws), len(sl)))
         cum = expected_over_draws(th, xs, txs, Ts, times, seg[sl])
         purchases, value = _discounted(cum, spend, ends, delta, u, wts)
         values = {"p_alive": p_alive(*th, xs, txs, Ts), "expected_spend": spend}
         for i, h in enumerate(horizons):
             label = horizon_label(h, unit)
             values[f"expected_purchases_{label}"], values[f"value_{label}"] = purchases[..., i], value[..., i]
-        for c in columns:
-            stats[c][0, sl] = values[c].mean(axis=0)
-            stats[c][1:, sl] = draw_quantiles(values[c], [tail, 1 - tail])
+        return values
+
+    block = max(1, DRAW_BLOCK // (len(draws) * len(times)))
+    order = np.lexsort((T, x, seg))  # blocks of alike customers: expected_over_draws shares their 2F1
+    stats = summarise_draws(columns, order, block, compute, interval)
+    pct = f"{interval:.0%}"
     out = pd.DataFrame(index=summary.index)
     for c in columns:
         out[c], out[f"{c} lower {pct}"], out[f"{c} upper {pct}"] = stats[c]

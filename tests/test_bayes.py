@@ -199,3 +199,10 @@ def test_customer_value_with_credible_intervals(pooled, cal):
     point = clv.customer_value(pooled.mle_, gg, sub, horizons=["1y", "2y"], annual_discount_rate=0.1)
     # the posterior mean of value is near the plug-in value at the MLE
     np.testing.assert_allclose(value["value_2y"], point["value_2y"], rtol=0.15, atol=0.5)
+
+
+def test_bad_interval_is_refused(pooled, cal):
+    with pytest.raises(ValueError, match="interval must be between 0 and 1"):
+        pooled.p_alive(cal, interval=1.5)
+    with pytest.raises(ValueError, match="interval must be between 0 and 1"):
+        clv.customer_value(pooled, clv.GammaGamma().fit(cal), cal, interval=0.0)

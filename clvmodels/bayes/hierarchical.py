@@ -228,8 +228,6 @@ class _BayesModel:
         """Posterior mean and equal-tailed interval of ``fn(params, *columns, seg=codes)`` per customer
         (:func:`clvmodels.bayes.posterior.customer_draws`)."""
         self._check_fitted()
-        if not 0 < interval < 1:
-            raise ValueError(f"interval must be between 0 and 1, got {interval!r}")
         arrays = [as_float_array(summary, c) for c in columns]
         self._check_columns(*arrays)
         mean, lower, upper = customer_draws(self._draws(max_draws), self._segment_index(summary), arrays, fn, interval)

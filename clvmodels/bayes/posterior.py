@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 
 from ..models.bgnbd import p_alive, pmf_new
-from ..value import DRAW_BLOCK, draw_quantiles
+from ..value import DRAW_BLOCK, summarise_draws
 
 __all__ = ["customer_draws", "predictive_cdf"]
 
@@ -25,17 +25,14 @@ def customer_draws(draws: np.ndarray, seg: np.ndarray, arrays: Sequence[np.ndarr
     the block's segment codes. Customers are taken in order of (segment, data...), so a block holds runs
     of identical inputs that ``fn`` may evaluate once (see :func:`clvmodels.models.bgnbd.expected_over_draws`).
     """
-    tail = (1 - interval) / 2
-    n = len(seg)
-    mean, lower, upper = (np.empty(n) for _ in range(3))
     chunk = max(1, DRAW_BLOCK // len(draws))
     order = np.lexsort([*list(arrays)[::-1], seg])
-    for s in range(0, n, chunk):
-        sl = order[s:s + chunk]
-        values = fn(tuple(draws[:, seg[sl], j] for j in range(draws.shape[2])), *(a[None, sl] for a in arrays),
-                    seg=seg[sl])
-        mean[sl] = values.mean(axis=0)
-        lower[sl], upper[sl] = draw_quantiles(values, [tail, 1 - tail])
+
+    def compute(sl: np.ndarray) -> dict[str, np.ndarray]:
+        return {"value": fn(tuple(draws[:, seg[sl], j] for j in range(draws.shape[2])),
+                            *(a[None, sl] for a in arrays), seg=seg[sl])}
+
+    mean, lower, upper = summarise_draws(["value"], order, chunk, compute, interval)["value"]
     return mean, lower, upper
 
 
