@@ -123,22 +123,20 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .files import read_summary, table_format, write_table
     from .models import load_models
-    from .value import customer_value
+    from .scoring import score_customers
 
     table_format(args.output)
+    summary = read_summary(args.summary)
+    horizons = [h.strip() for h in args.horizons.split(",") if h.strip()]
     if _is_bayes_file(args.model):
         from .bayes.persistence import load_bayes
 
         hb = load_bayes(args.model)
-        summary = read_summary(args.summary)
-        horizons = [h.strip() for h in args.horizons.split(",") if h.strip()]
         if hasattr(hb, "expected_spend"):  # a Bayesian Gamma-Gamma: spend per purchase only
-            scores = hb.expected_spend(summary, interval=args.interval)
+            scores = score_customers(summary, spend_model=hb, interval=args.interval)
             horizons = ["(spend per purchase)"]
         else:
-            scores = hb.p_alive(summary, interval=args.interval)
-            for h in horizons:
-                scores = scores.join(hb.expected_purchases(summary, h, interval=args.interval))
+            scores = score_customers(summary, hb, horizons=horizons, interval=args.interval)
         write_table(scores, args.output)
         _say(args, f"wrote {args.output} ({len(scores):,} customers, horizons {', '.join(horizons)}, "
                    f"{args.interval:.0%} credible intervals)")
@@ -146,16 +144,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     models = load_models(args.model)
     if "bgnbd" not in models:
         raise DataError(f"{args.model} has no bgnbd model (it has {', '.join(models)}); fit with --model bgnbd")
-    summary = read_summary(args.summary)
-    horizons = [h.strip() for h in args.horizons.split(",") if h.strip()]
-    bg = models["bgnbd"]
-    if "gamma-gamma" in models:
-        scores = customer_value(bg, models["gamma-gamma"], summary, horizons, args.annual_discount_rate)
-    else:
-        scores = bg.p_alive(summary).to_frame()
-        for h in horizons:
-            col = bg.expected_purchases(summary, h)
-            scores[col.name] = col
+    scores = score_customers(summary, models["bgnbd"], models.get("gamma-gamma"), horizons,
+                             args.annual_discount_rate)
     write_table(scores, args.output)
     _say(args, f"wrote {args.output} ({len(scores):,} customers, horizons {', '.join(horizons)})")
     return 0

@@ -40,44 +40,53 @@ def _as_log(transactions: Any, customer: str, date: str, amount: str | None, rea
     return read_transactions(transactions, customer=customer, date=date, amount=amount, **read_options)
 
 
-def _summary_sql(has_amount: bool, holdout: bool) -> str:
-    """One pass over the purchase days, grouped by customer.
+def _duckdb_day_diff(start: str, end: str) -> str:
+    return f"date_diff('day', {start}, {end})"
 
-    The repeat spend is the total calibration spend minus the first day's (``arg_min`` of the daily
+
+def summary_sql(has_amount: bool, holdout: bool, unit: str, *, table: str = "{daily}", cal_end: str = "$cal_end",
+                hold_end: str = "$hold_end", day_diff=_duckdb_day_diff, order: bool = True) -> str:
+    """The summary of the purchase days (columns customer_id, date, amount), grouped by customer, in SQL
+    that DuckDB and Spark SQL both run: each passes its table, its date literals or parameters, and its
+    day-difference function. Returns the final columns (:data:`RFM_COLUMNS`, then the holdout counts and
+    spend) in ``unit``.
+
+    The repeat spend is the total calibration spend minus the first day's (``min_by`` of the daily
     amount by date: each day is one row, so this is exact up to one rounding of the subtraction, a
     relative error of about 1e-16 of the customer's total); with a single repeat day it is that day's
     amount, exactly.
     """
-    cal = "date <= $cal_end"
+    days = repr(float(unit_days(unit)))
+    cal = f"date <= {cal_end}"
+    n_cal = f"count(*) FILTER (WHERE {cal})"
     cols = [
-        f"count(*) FILTER (WHERE {cal}) - 1 AS frequency",
-        f"date_diff('day', min(date), max(date) FILTER (WHERE {cal})) AS recency_days",
-        "date_diff('day', min(date), $cal_end) AS t_days",
+        f"{n_cal} - 1 AS frequency",
+        f"CAST({day_diff('min(date)', f'max(date) FILTER (WHERE {cal})')} AS DOUBLE) / {days} AS recency",
+        f"CAST({day_diff('min(date)', cal_end)} AS DOUBLE) / {days} AS T",
     ]
     if has_amount:
         # one repeat day: its amount itself (no subtraction, so 11.77 stays 11.77)
-        cols.append(f"CASE WHEN count(*) FILTER (WHERE {cal}) = 2 THEN arg_max(amount, date) FILTER (WHERE {cal}) "
-                    f"ELSE sum(amount) FILTER (WHERE {cal}) - arg_min(amount, date) END AS repeat_spend")
-    where = "date <= $cal_end"
+        spend = (f"CASE WHEN {n_cal} = 2 THEN max_by(amount, date) FILTER (WHERE {cal}) "
+                 f"ELSE sum(amount) FILTER (WHERE {cal}) - min_by(amount, date) END")
+        cols.append(f"CASE WHEN {n_cal} > 1 THEN ({spend}) / ({n_cal} - 1) ELSE 0.0 END AS monetary_value")
+    where = cal
     if holdout:
-        cols.append(f"count(*) FILTER (WHERE NOT {cal}) AS holdout_frequency")
+        n_hold = f"count(*) FILTER (WHERE NOT {cal})"
+        cols.append(f"{n_hold} AS holdout_frequency")
         if has_amount:
-            cols.append(f"coalesce(sum(amount) FILTER (WHERE NOT {cal}), 0) AS holdout_spend")
-        where = "date <= $hold_end"
-    return (f"SELECT customer_id, {', '.join(cols)} FROM {{daily}} WHERE {where} "
-            "GROUP BY customer_id HAVING min(date) <= $cal_end ORDER BY customer_id")
+            hold_spend = f"coalesce(sum(amount) FILTER (WHERE NOT {cal}), 0.0)"
+            cols.append(f"CASE WHEN {n_hold} > 0 THEN {hold_spend} / {n_hold} ELSE 0.0 END AS holdout_monetary_value")
+            cols.append(f"{hold_spend} AS holdout_spend")
+        where = f"date <= {hold_end}"
+    return (f"SELECT customer_id, {', '.join(cols)} FROM {table} WHERE {where} "
+            f"GROUP BY customer_id HAVING min(date) <= {cal_end}" + (" ORDER BY customer_id" if order else ""))
 
 
-def _finish(df: pd.DataFrame, unit: str, has_amount: bool) -> pd.DataFrame:
-    days = unit_days(unit)
-    out = pd.DataFrame(index=pd.Index(df["customer_id"].to_numpy(), name="customer_id"))
-    out["frequency"] = df["frequency"].to_numpy(dtype=np.int64)
-    out["recency"] = df["recency_days"].to_numpy(dtype=np.float64) / days
-    out["T"] = df["t_days"].to_numpy(dtype=np.float64) / days
-    if has_amount:
-        spend = df["repeat_spend"].to_numpy(dtype=np.float64, na_value=0.0)
-        freq = out["frequency"].to_numpy()
-        out["monetary_value"] = np.divide(spend, freq, out=np.zeros_like(spend), where=freq > 0)
+def _finish(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.set_index("customer_id")
+    out["frequency"] = out["frequency"].to_numpy(dtype=np.int64)
+    if "holdout_frequency" in out:
+        out["holdout_frequency"] = out["holdout_frequency"].to_numpy(dtype=np.int64)
     return out
 
 
@@ -118,8 +127,7 @@ def rfm_summary(
     end = _to_date(observation_end, "observation_end") if observation_end is not None else log.observation_end
     if end < log.first_date:
         raise DataError(f"observation_end {end} is before the first purchase in the log ({log.first_date})")
-    df = log.query(_summary_sql(log.has_amount, holdout=False), {"cal_end": end})
-    out = _finish(df, unit, log.has_amount)
+    out = _finish(log.query(summary_sql(log.has_amount, False, unit), {"cal_end": end}))
     out.attrs.update(time_unit=unit, observation_end=end.isoformat(),
                      n_purchases=int(out["frequency"].sum() + len(out)))
     return out
@@ -166,14 +174,7 @@ def calibration_holdout(
                         "the holdout would miss purchases the data do not cover")
     if cal_end < log.first_date:
         raise DataError(f"calibration_end {cal_end} is before the first purchase in the log ({log.first_date})")
-    df = log.query(_summary_sql(log.has_amount, holdout=True), {"cal_end": cal_end, "hold_end": hold_end})
-    out = _finish(df, unit, log.has_amount)
-    hf = df["holdout_frequency"].to_numpy(dtype=np.int64)
-    out["holdout_frequency"] = hf
-    if log.has_amount:
-        spend = df["holdout_spend"].to_numpy(dtype=np.float64, na_value=0.0)
-        out["holdout_monetary_value"] = np.divide(spend, hf, out=np.zeros_like(spend), where=hf > 0)
-        out["holdout_spend"] = spend
+    out = _finish(log.query(summary_sql(log.has_amount, True, unit), {"cal_end": cal_end, "hold_end": hold_end}))
     out["holdout_duration"] = (hold_end - cal_end).days / unit_days(unit)
     out.attrs.update(time_unit=unit, calibration_end=cal_end.isoformat(), holdout_end=hold_end.isoformat())
     return out

@@ -64,6 +64,34 @@ class _Check:
     reason: str
 
 
+def validation_checks(customer: str, date: str, amount: str | None, date_format: str | None, returns: str,
+                      end: _date | None) -> list[_Check]:
+    """The rules every transaction row must pass, as SQL conditions on the parsed rows (columns
+    ``_cust_missing``, ``_date_missing``, ``_ts`` and ``amount``) that DuckDB and Spark SQL both run, so
+    that :mod:`clvmodels.spark` refuses exactly what :func:`read_transactions` refuses."""
+    checks = [
+        _Check("_cust_missing", customer, "missing customer id"),
+        _Check("_date_missing", date, "missing date"),
+        _Check("NOT _date_missing AND _ts IS NULL", date,
+               "unparseable date" + (f" (format {date_format!r})" if date_format else
+                                     " (expected ISO 8601 such as 2024-03-01; or pass date_format)")),
+    ]
+    if amount is not None:
+        checks += [
+            _Check("_amount_missing", amount, "missing amount"),
+            _Check("NOT _amount_missing AND amount IS NULL", amount, "non-numeric amount"),
+            _Check("isnan(amount)", amount, "NaN amount"),
+            _Check("abs(amount) = CAST('Infinity' AS DOUBLE)", amount, "infinite amount"),
+        ]
+        if returns == "error":
+            checks.append(_Check("amount < 0", amount,
+                                 "negative amount (a return?); choose how to treat returns: 'drop' or 'net'"))
+    if end is not None:
+        checks.append(_Check(f"CAST(_ts AS DATE) > DATE '{end.isoformat()}'", date,
+                             f"transaction after the observation end {end.isoformat()}"))
+    return checks
+
+
 class TransactionLog:
     """A validated transaction log: one row per customer and purchase day, held in DuckDB.
 
@@ -321,27 +349,7 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
         select += [f"{amount_missing} AS _amount_missing", f"{amount_parsed} AS amount"]
     con.execute(f"CREATE VIEW parsed AS SELECT {', '.join(select)} FROM src")
 
-    checks = [
-        _Check("_cust_missing", customer, "missing customer id"),
-        _Check("_date_missing", date, "missing date"),
-        _Check("NOT _date_missing AND _ts IS NULL", date,
-               "unparseable date" + (f" (format {date_format!r})" if date_format else
-                                     " (expected ISO 8601 such as 2024-03-01; or pass date_format)")),
-    ]
-    if amount is not None:
-        checks += [
-            _Check("_amount_missing", amount, "missing amount"),
-            _Check("NOT _amount_missing AND amount IS NULL", amount, "non-numeric amount"),
-            _Check("isnan(amount)", amount, "NaN amount"),
-            _Check("isinf(amount)", amount, "infinite amount"),
-        ]
-        if returns == "error":
-            checks.append(_Check("amount < 0", amount,
-                                 "negative amount (a return?); choose how to treat returns: 'drop' or 'net'"))
-    if end is not None:
-        checks.append(_Check(f"CAST(_ts AS DATE) > DATE '{end.isoformat()}'", date,
-                             f"transaction after the observation end {end.isoformat()}"))
-
+    checks = validation_checks(customer, date, amount, date_format, returns, end)
     counts = con.execute(
         "SELECT count(*), " + ", ".join(f"count(*) FILTER (WHERE coalesce({c.condition}, false))" for c in checks)
         + " FROM parsed"
@@ -406,6 +414,11 @@ def _row_errors(con, description: str, failed: list[tuple[_Check, int]]) -> Data
             f"WHERE coalesce({check.condition}, false) ORDER BY _row LIMIT 5"
         ).fetchall()]
         problems.append(DataError(check.reason, columns=[check.column], rows=rows, n_rows=n))
+    return combine_errors(description, problems)
+
+
+def combine_errors(description: str, problems: list[DataError]) -> DataError:
+    """One DataError for all failed checks of a log (each names its column, first rows and count)."""
     if len(problems) == 1:
         err = problems[0]
         err.args = (f"{description}: {err.args[0]}",)

@@ -1,0 +1,176 @@
+"""clvmodels.spark in local mode: summaries, fits and scores equal the DuckDB/pandas path (to 1e-9), and bad
+input raises the same DataErrors."""
+
+import os
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pyspark = pytest.importorskip("pyspark")
+
+import clvmodels as clv  # noqa: E402
+from clvmodels import DataError, spark as cs  # noqa: E402
+from clvmodels.scoring import score_customers  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the Python workers run this interpreter
+    session = (SparkSession.builder.master("local[2]").appName("clvmodels-tests")
+               .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false")
+               .config("spark.sql.shuffle.partitions", "4").config("spark.driver.memory", "2g")
+               .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def cdnow(spark, cdnow_tx):
+    return spark.createDataFrame(cdnow_tx[["customer_id", "date", "amount"]])
+
+
+def same(spark_df, expected: pd.DataFrame):
+    got = spark_df.toPandas().set_index("customer_id").sort_index()
+    assert list(got.columns) == list(expected.columns)
+    assert got.index.equals(expected.index)
+    for col in expected.columns:
+        np.testing.assert_allclose(got[col].to_numpy(float), expected[col].to_numpy(float), rtol=1e-9, atol=1e-12,
+                                   err_msg=col)
+    return got
+
+
+def test_cdnow_summaries_equal_duckdb(spark, cdnow, cdnow_tx):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (CDNOW repeats 21 rows exactly; both paths warn)
+        same(cs.rfm_summary(cdnow, "1997-09-30"), clv.rfm_summary(cdnow_tx, "1997-09-30"))
+        cal = same(cs.calibration_holdout(cdnow, "1997-09-30", "1998-06-30"),
+                   clv.calibration_holdout(cdnow_tx, "1997-09-30", "1998-06-30"))
+    # FHL (2005) CDNOW: 2,357 customers, 1,411 without repeat purchases in the calibration period
+    assert len(cal) == 2357 and (cal["frequency"] == 0).sum() == 1411
+
+
+@pytest.mark.parametrize("unit", ["D", "W", "M"])
+def test_simulated_logs_equal_duckdb_in_every_unit(spark, unit):
+    sim = clv.simulate(3000, rng=11, time_unit="W")
+    tx = sim.transactions
+    sdf = spark.createDataFrame(tx).repartition(3)  # several partitions, rows out of order
+    end = sim.end - pd.Timedelta(days=200)
+    same(cs.calibration_holdout(sdf, end, time_unit=unit), clv.calibration_holdout(tx, end, time_unit=unit))
+    same(cs.rfm_summary(sdf, time_unit=unit), clv.rfm_summary(tx, time_unit=unit))
+
+
+def test_text_dates_with_format_returns_and_no_amounts(spark):
+    tx = pd.DataFrame({"cust": ["a", "a", "a", "b", "b", "b", "c"],
+                       "day": ["20240101", "20240105", "20240105", "20240103", "20240103", "20240110", "20240110"],
+                       "value": ["10.5", "4", "-1.5", "7", "-7", "2", "3"]})
+    sdf = spark.createDataFrame(tx)
+    for returns in ("drop", "net"):
+        kw = dict(customer="cust", date="day", amount="value", date_format="%Y%m%d", returns=returns)
+        same(cs.rfm_summary(sdf, "2024-01-10", "D", **kw), clv.rfm_summary(tx, "2024-01-10", "D", **kw))
+    kw = dict(customer="cust", date="day", amount=None, date_format="%Y%m%d")
+    got = same(cs.rfm_summary(sdf, "2024-01-10", "D", **kw), clv.rfm_summary(tx, "2024-01-10", "D", **kw))
+    assert "monetary_value" not in got
+
+
+@pytest.mark.parametrize("frame, kwargs", [
+    (pd.DataFrame({"customer_id": [1, 2], "when": ["2024-01-01", "2024-01-02"]}), {}),
+    (pd.DataFrame({"customer_id": ["a", None, "c", " "], "date": ["2024-01-01"] * 4, "amount": [1.0] * 4}), {}),
+    (pd.DataFrame({"customer_id": [1, 2, 3], "date": ["2024-01-01", "soon", "2024-13-01"], "amount": [1.0] * 3}), {}),
+    (pd.DataFrame({"customer_id": [1, 2, 3], "date": ["2024-01-01"] * 3, "amount": [1.0, -2.0, np.inf]}), {}),
+    (pd.DataFrame({"customer_id": [1, 2], "date": ["20240101", "2024"], "amount": ["1", "x"]}), {"date_format": "%Y%m%d"}),
+    (pd.DataFrame({"customer_id": [1, 1], "date": ["2024-01-01", "2024-01-01"], "amount": [1.0, -3.0]}), {"returns": "net"}),
+    (pd.DataFrame({"customer_id": [1], "date": [20240101], "amount": [1.0]}), {}),
+])
+def test_bad_input_raises_the_same_error(spark, frame, kwargs):
+    with pytest.raises(DataError) as duck:
+        clv.rfm_summary(frame, "2024-06-30", **kwargs)
+    with pytest.raises(DataError) as spk:
+        cs.rfm_summary(spark.createDataFrame(frame), "2024-06-30", **kwargs)
+    expected = str(duck.value).replace("the DataFrame", "the Spark DataFrame")
+    assert str(spk.value) == expected
+    assert spk.value.columns == duck.value.columns and spk.value.rows == duck.value.rows
+
+
+def test_bad_dates_for_the_split_raise_the_same_error(spark, cdnow, cdnow_tx):
+    for args in [("1997-09-30", "1997-09-01"), ("1997-09-30", "1999-01-01"), ("1996-01-01", "1997-06-30")]:
+        with pytest.raises(DataError) as duck:
+            clv.calibration_holdout(cdnow_tx, *args)
+        with pytest.raises(DataError) as spk:
+            cs.calibration_holdout(cdnow, *args)
+        assert str(spk.value) == str(duck.value)
+
+
+def test_strptime_patterns():
+    assert cs.strptime_to_spark("%Y%m%d") == "yyyyMMdd"
+    assert cs.strptime_to_spark("%d/%m/%Y %H:%M") == "dd/MM/yyyy HH:mm"
+    assert cs.strptime_to_spark("%Y-%m-%dT%H") == "yyyy-MM-dd'T'HH"
+    with pytest.raises(DataError, match="%a"):
+        cs.strptime_to_spark("%a %Y")
+
+
+@pytest.fixture(scope="module")
+def cal_pair(spark, cdnow, cdnow_tx):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sdf = cs.calibration_holdout(cdnow, "1997-09-30", "1998-06-30").cache()
+        pdf = clv.calibration_holdout(cdnow_tx, "1997-09-30", "1998-06-30")
+    return sdf, pdf
+
+
+def test_mle_fits_and_scores_equal_pandas(cal_pair):
+    sdf, pdf = cal_pair
+    bg, gg = cs.fit(clv.BetaGeo(), sdf), cs.fit(clv.GammaGamma(), sdf)
+    bg_p, gg_p = clv.BetaGeo().fit(pdf), clv.GammaGamma().fit(pdf)
+    assert bg.time_unit_ == "W"
+    for name in bg.params_:
+        assert bg.params_[name] == pytest.approx(bg_p.params_[name], rel=1e-9)
+    for name in gg.params_:
+        assert gg.params_[name] == pytest.approx(gg_p.params_[name], rel=1e-9)
+    # FHL (2005) CDNOW estimates: r = 0.243, alpha = 4.414, a = 0.793, b = 2.426
+    assert bg.params_["r"] == pytest.approx(0.243, abs=5e-4)
+    expected = score_customers(pdf, bg_p, gg_p, ("1y", "2y", "3y"))
+    same(cs.score(sdf, bg, gg), expected)
+    same(cs.score(sdf, bg, horizons=["39W"]), score_customers(pdf, bg_p, horizons=["39W"]))
+
+
+def test_bayesian_fit_and_interval_scores_equal_pandas(cal_pair):
+    sdf, pdf = cal_pair
+    opts = dict(draws=100, tune=100, chains=2, random_seed=5)
+    hb = cs.fit(clv.BayesBetaGeo(**opts), sdf)
+    hb_p = clv.BayesBetaGeo(**opts).fit(pdf)
+    for name in ("r", "alpha", "a", "b"):  # same data, same prior, same seed: the same chains
+        np.testing.assert_allclose(hb.idata_.posterior[name].to_numpy(), hb_p.idata_.posterior[name].to_numpy(),
+                                   rtol=1e-9)
+    got = same(cs.score(sdf, hb, horizons=["1y"]), score_customers(pdf, hb_p, horizons=["1y"]))
+    assert "expected_purchases_1y upper 90%" in got
+
+
+def test_hierarchical_fit_collects_segments(spark):
+    sim = clv.simulate(1200, rng=4, segments={"web": (0.7, {"r": 0.5}), "shop": (0.3, {"r": 0.25})})
+    tx = sim.transactions
+    pdf = clv.rfm_summary(tx, time_unit="W")
+    pdf["channel"] = sim.customers.loc[pdf.index, "segment"]
+    sdf = spark.createDataFrame(pdf.reset_index())
+    opts = dict(segment="channel", draws=100, tune=100, chains=2, random_seed=2)
+    hb = cs.fit(clv.BayesBetaGeo(**opts), sdf, time_unit="W")
+    hb_p = clv.BayesBetaGeo(**opts).fit(pdf, time_unit="W")
+    assert hb.segments_ == hb_p.segments_ == ["shop", "web"]
+    np.testing.assert_allclose(hb.idata_.posterior["r"].to_numpy(), hb_p.idata_.posterior["r"].to_numpy(), rtol=1e-9)
+    scored = cs.score(sdf, hb, horizons=["1y"]).toPandas().set_index("customer_id").sort_index()
+    np.testing.assert_allclose(scored.to_numpy(), score_customers(pdf, hb_p, horizons=["1y"]).to_numpy(), rtol=1e-9)
+
+
+def test_fit_and_score_refuse_missing_columns_and_unfitted_models(cal_pair):
+    sdf, _ = cal_pair
+    with pytest.raises(DataError, match="monetary_value"):
+        cs.fit(clv.GammaGamma(), sdf.drop("monetary_value"))
+    with pytest.raises(DataError, match="not fitted"):
+        cs.score(sdf, clv.BetaGeo())
+    with pytest.raises(TypeError, match="Spark DataFrame"):
+        cs.rfm_summary(pd.DataFrame({"customer_id": [1], "date": ["2024-01-01"]}))
