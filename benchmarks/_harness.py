@@ -19,7 +19,8 @@ def run_worker(code: str, *args: str) -> dict:
     proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"worker failed ({args}):\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    last = proc.stdout.strip().splitlines()[-1]
+    return json.loads(last[last.index("{"):])  # (after anything a library wrote on the same line)
 
 
 def versions(*modules) -> str:

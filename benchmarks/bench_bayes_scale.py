@@ -57,7 +57,9 @@ wall = time.perf_counter() - t0
 diag = model.diagnostics()
 print(json.dumps({"customers": len(rfm), "rows": len(w), "smallest_segment": int(rfm["segment"].value_counts().min()),
                   "wall_s": wall, "peak_mib": PEAK, "max_rhat": float(diag["r_hat"].max()),
-                  "min_ess": float(diag["ess_bulk"].min()), "divergences": model.divergences_}))
+                  "min_ess": float(diag["ess_bulk"].min()), "divergences": model.divergences_,
+                  "steps": float(model.idata_.sample_stats["n_steps"].mean()),
+                  "centred": int(model.centred_.to_numpy().sum())}))
 """.replace("PEAK", PEAK_MIB)
 
 SCORE = SETUP + r"""
@@ -102,7 +104,8 @@ def main() -> None:
         print(f"fit: {r['customers']:,} customers ({r['rows']:,} distinct rows; smallest segment "
               f"{r['smallest_segment']}), {args.chains} chains x {args.draws} draws + {args.tune} tuning: "
               f"{r['wall_s']:.0f} s, peak {r['peak_mib']:,.0f} MiB; max R-hat {r['max_rhat']:.3f}, "
-              f"min bulk ESS {r['min_ess']:.0f}, {r['divergences']} divergences")
+              f"min bulk ESS {r['min_ess']:.0f}, {r['divergences']} divergences; {r['steps']:.1f} gradients per "
+              f"draw; {r['centred']} of 40 segment parameters sampled centred")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ The same functions as the pandas/DuckDB path, with the same numbers and the same
   over the numpy core; the fitted models (a Bayesian model's posterior draws included) are broadcast.
 
 Dates: text is parsed as in :func:`clvmodels.read_transactions` (ISO 8601, or ``date_format`` in
-strptime notation); a Spark ``TIMESTAMP`` becomes its calendar day in the session time zone
-(``spark.sql.session.timeZone``; the DuckDB path uses UTC, so set it to ``UTC`` for the same days).
+strptime notation, which Spark applies strictly: zero-padded fields, and no ``%y``); a Spark
+``TIMESTAMP`` becomes its calendar day in the session time zone (``spark.sql.session.timeZone``; the
+DuckDB path uses UTC, so set it to ``UTC`` for the same days).
 Row positions in errors count rows in the DataFrame's order (its partitions in turn).
 """
 
@@ -27,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .data.rfm import summary_sql
+from .data.rfm import split_dates, summary_sql
 from .data.transactions import RETURNS_POLICIES, _to_date, combine_errors, validation_checks
 from .errors import DataError, warn
 from .scoring import score_customers
@@ -35,13 +36,21 @@ from .timeunits import Horizon, check_unit, unit_days
 
 __all__ = ["rfm_summary", "calibration_holdout", "fit", "score", "strptime_to_spark"]
 
-_STRPTIME = {"Y": "yyyy", "y": "yy", "m": "MM", "d": "dd", "H": "HH", "M": "mm", "S": "ss", "f": "SSSSSS",
+# (no %y: Spark reads two-digit years as 20xx, Python and DuckDB 69-99 as 19xx)
+_STRPTIME = {"Y": "yyyy", "m": "MM", "d": "dd", "H": "HH", "M": "mm", "S": "ss", "f": "SSSSSS",
              "b": "MMM", "B": "MMMM", "j": "DDD", "%": "%"}
 _INTEGER = ("tinyint", "smallint", "int", "bigint")
+_ISO_DATE = r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}(:[0-9]{1,2}(:[0-9]{1,2}(\.[0-9]+)?)?)?)?"
+_ZONE = r"([0-9]:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"  # a zone after a time
 
 
 def _ident(name: str) -> str:
     return "`" + str(name).replace("`", "``") + "`"
+
+
+def _string(text: str) -> str:
+    """A Spark SQL string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def strptime_to_spark(fmt: str) -> str:
@@ -64,8 +73,11 @@ def _date_expression(column: str, dtype: str, date_format: str | None) -> tuple[
     pattern = strptime_to_spark(date_format) if date_format else None
     if dtype == "string":
         missing = f"({col} IS NULL OR trim({col}) = '')"
-        parsed = (f"try_to_timestamp(trim({col}), '{pattern}')" if pattern
-                  else f"try_cast(trim({col}) AS TIMESTAMP)")
+        # Without a format, ISO 8601 dates only (Spark alone would also take "2024" or "2024-03"), and a
+        # time-zone suffix is dropped, the wall-clock time kept, as DuckDB reads it.
+        local = f"regexp_replace(trim({col}), {_string(_ZONE)}, '$1')"
+        parsed = (f"try_to_timestamp(trim({col}), {_string(pattern)})" if pattern else
+                  f"CASE WHEN {local} RLIKE {_string(_ISO_DATE + '$')} THEN try_cast({local} AS TIMESTAMP) END")
         return missing, parsed
     if dtype in ("date", "timestamp", "timestamp_ntz"):
         if date_format:
@@ -76,7 +88,7 @@ def _date_expression(column: str, dtype: str, date_format: str | None) -> tuple[
         if not date_format:
             raise DataError(f"the date column holds integers ({dtype.upper()}); say how to read them, "
                             "e.g. date_format='%Y%m%d'", columns=[column])
-        return f"({col} IS NULL)", f"try_to_timestamp(CAST({col} AS STRING), '{pattern}')"
+        return f"({col} IS NULL)", f"try_to_timestamp(CAST({col} AS STRING), {_string(pattern)})"
     raise DataError(f"the date column has type {dtype.upper()}, which is not a date, timestamp or text",
                     columns=[column])
 
@@ -100,6 +112,7 @@ class _Log:
 def _read(transactions, customer: str, date: str, amount: str | None, date_format: str | None,
           returns: str) -> _Log:
     """Validate and merge same-day rows, as :func:`clvmodels.read_transactions` does, in Spark SQL."""
+    from pyspark import StorageLevel
     from pyspark.sql import DataFrame
     from pyspark.sql import functions as F
 
@@ -161,15 +174,21 @@ def _read(transactions, customer: str, date: str, amount: str | None, date_forma
                             f"purchases (first: customer {over[1]} on {over[2]}); use returns='drop' for "
                             "returns of earlier purchases")
         daily = daily.where("NOT (_had_return AND round(amount, 9) = 0)").drop("_had_return")
-    stats = daily.selectExpr("count(*)", "min(date)", "max(date)", "max(n_rows)").first()
-    if stats[0] == 0:
-        raise DataError(f"the transaction log {description} has no purchases left after validation")
-    if amount is not None and (stats[3] or 0) > 1:
-        dup = keep.groupBy("customer_id", "_ts", "amount").count().where("count > 1") \
-            .selectExpr("coalesce(sum(count - 1), 0)").first()[0]
-        if dup:
-            warn(f"{dup:,} of {n_rows:,} rows in {description} repeat an earlier row exactly "
-                 "(same customer, timestamp and amount); they are kept and their amounts added to that day")
+    # kept by Spark once computed (the checks below and the summary read it), released by _summarise
+    daily = daily.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        stats = daily.selectExpr("count(*)", "min(date)", "max(date)", "max(n_rows)").first()
+        if stats[0] == 0:
+            raise DataError(f"the transaction log {description} has no purchases left after validation")
+        if amount is not None and (stats[3] or 0) > 1:
+            dup = keep.groupBy("customer_id", "_ts", "amount").count().where("count > 1") \
+                .selectExpr("coalesce(sum(count - 1), 0)").first()[0]
+            if dup:
+                warn(f"{dup:,} of {n_rows:,} rows in {description} repeat an earlier row exactly "
+                     "(same customer, timestamp and amount); they are kept and their amounts added to that day")
+    except BaseException:
+        daily.unpersist()
+        raise
     return _Log(daily, amount is not None, stats[1], stats[2])
 
 
@@ -180,19 +199,29 @@ def _spark_day_diff(start: str, end: str) -> str:
 def _summarise(log: _Log, unit: str, cal_end: _date, hold_end: _date | None):
     view = f"clvmodels_daily_{id(log)}"
     log.daily.createOrReplaceTempView(view)
+    try:
+        return _summary(log, unit, cal_end, hold_end, view)
+    finally:  # (also on failure: nothing left cached or registered)
+        log.daily.unpersist()
+        log.daily.sparkSession.catalog.dropTempView(view)
+
+
+def _summary(log: _Log, unit: str, cal_end: _date, hold_end: _date | None, view: str):
     sql = summary_sql(log.has_amount, hold_end is not None, unit, table=view, cal_end=f"DATE '{cal_end.isoformat()}'",
                       hold_end=f"DATE '{hold_end.isoformat()}'" if hold_end else "", day_diff=_spark_day_diff,
                       order=False)
     spark = log.daily.sparkSession
     out = spark.sql(sql)
     if hold_end is not None:
-        out = out.selectExpr("*", f"{(hold_end - cal_end).days / unit_days(unit)!r} AS holdout_duration")
+        out = out.selectExpr("*", f"CAST({(hold_end - cal_end).days / unit_days(unit)!r} AS DOUBLE) AS holdout_duration")
     # the time unit travels with the columns (read by fit and score)
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     meta = {"time_unit": unit}
     out = out.select(*[F.col(c).alias(c, metadata=meta) if c in ("recency", "T") else F.col(c) for c in out.columns])
-    spark.catalog.dropTempView(view)
+    out = out.persist(StorageLevel.MEMORY_AND_DISK)
+    out.count()  # computed while the purchase days are still kept, which can then go
     return out
 
 
@@ -202,12 +231,17 @@ def rfm_summary(transactions, observation_end: Any = None, time_unit: str = "W",
     """:func:`clvmodels.rfm_summary` on a Spark DataFrame of transactions: a Spark DataFrame with
     ``customer_id``, ``frequency``, ``recency``, ``T`` and (with amounts) ``monetary_value``, one row
     per customer whose first purchase is on or before ``observation_end`` (default: the last purchase day).
-    Unordered, as Spark results are: sort or join by ``customer_id``."""
+    Unordered, as Spark results are: sort or join by ``customer_id``. The result is computed and kept in
+    Spark's storage (memory, then disk): ``.unpersist()`` it when done."""
     unit = check_unit(time_unit)
     log = _read(transactions, customer, date, amount, date_format, returns)
-    end = _to_date(observation_end, "observation_end") if observation_end is not None else log.observation_end
-    if end < log.first_date:
-        raise DataError(f"observation_end {end} is before the first purchase in the log ({log.first_date})")
+    try:
+        end = _to_date(observation_end, "observation_end") if observation_end is not None else log.observation_end
+        if end < log.first_date:
+            raise DataError(f"observation_end {end} is before the first purchase in the log ({log.first_date})")
+    except DataError:
+        log.daily.unpersist()
+        raise
     return _summarise(log, unit, end, None)
 
 
@@ -219,15 +253,11 @@ def calibration_holdout(transactions, calibration_end: Any, holdout_end: Any = N
     Same DataErrors for a holdout end not after the calibration end or after the end of the log."""
     unit = check_unit(time_unit)
     log = _read(transactions, customer, date, amount, date_format, returns)
-    cal_end = _to_date(calibration_end, "calibration_end")
-    hold_end = _to_date(holdout_end, "holdout_end") if holdout_end is not None else log.observation_end
-    if hold_end <= cal_end:
-        raise DataError(f"holdout_end {hold_end} must be after calibration_end {cal_end}")
-    if hold_end > log.observation_end:
-        raise DataError(f"holdout_end {hold_end} is after the end of the log ({log.observation_end}); "
-                        "the holdout would miss purchases the data do not cover")
-    if cal_end < log.first_date:
-        raise DataError(f"calibration_end {cal_end} is before the first purchase in the log ({log.first_date})")
+    try:
+        cal_end, hold_end = split_dates(calibration_end, holdout_end, log.first_date, log.observation_end)
+    except DataError:
+        log.daily.unpersist()
+        raise
     return _summarise(log, unit, cal_end, hold_end)
 
 
@@ -259,10 +289,16 @@ def fit(model, summary, *, time_unit: str | None = None):
                         columns=missing)
     unit = _time_unit(summary, time_unit)
     weight = "_clvmodels_customers"
-    distinct = summary.groupBy(*columns).agg({"*": "count"}).withColumnRenamed("count(1)", weight).toPandas()
+    from pyspark.sql import functions as F
+
+    distinct = summary.groupBy(*columns).agg(F.count(F.lit(1)).alias(weight)).toPandas()
     distinct = distinct.sort_values(columns, kind="stable").reset_index(drop=True)
     distinct[weight] = distinct[weight].astype(np.float64)
-    return model.fit(distinct, weights=weight, time_unit=unit)
+    try:
+        return model.fit(distinct, weights=weight, time_unit=unit)
+    except DataError as exc:  # its row positions would be those of the distinct rows, not the summary's
+        raise DataError(f"{exc.reason} (in {exc.n_rows:,} of the distinct summary rows; select them in the Spark "
+                        f"summary on {', '.join(exc.columns) or 'the columns named'})", columns=exc.columns) from None
 
 
 def _schema(summary, key: str, example: pd.DataFrame) -> str:

@@ -206,3 +206,41 @@ def test_bad_interval_is_refused(pooled, cal):
         pooled.p_alive(cal, interval=1.5)
     with pytest.raises(ValueError, match="interval must be between 0 and 1"):
         clv.customer_value(pooled, clv.GammaGamma().fit(cal), cal, interval=0.0)
+
+
+def test_weights_give_the_same_chains_as_the_expanded_rows(cal):
+    """A summary fitted whole, or as its distinct rows with counts (what clvmodels.spark.fit collects),
+    is the same data: the same prior, the same start, the same seed, hence the same draws."""
+    cols = ["frequency", "recency", "T"]
+    distinct = cal.groupby(cols).size().rename("n").reset_index()
+    opts = dict(draws=100, tune=100, chains=2, random_seed=3)
+    whole = clv.BayesBetaGeo(**opts).fit(cal)
+    counted = clv.BayesBetaGeo(**opts).fit(distinct, weights="n", time_unit="W")
+    np.testing.assert_allclose(counted.idata_.posterior["r"].to_numpy(), whole.idata_.posterior["r"].to_numpy(),
+                               rtol=1e-9)
+
+
+def test_weighted_median_is_the_median_of_the_expanded_rows():
+    from clvmodels.models._mle import weighted_median
+
+    rng = np.random.default_rng(0)
+    for n in range(1, 60):
+        values, counts = rng.integers(0, 12, n).astype(float), rng.integers(0, 4, n)
+        if counts.sum():
+            assert weighted_median(values, counts.astype(float)) == np.median(np.repeat(values, counts))
+
+
+def test_centred_where_segments_differ_more_than_their_estimates_vary():
+    """Three large segments whose purchase rates differ a lot but share the dropout process: r and alpha
+    are pinned by each segment's data well inside the spread between segments (centred); a and b are
+    the same everywhere (non-centred)."""
+    sim = clv.simulate(6000, rng=8, segments={"x": (0.34, {"r": 0.2, "alpha": 2.0}), "y": (0.33, {"r": 1.0}),
+                                              "z": (0.33, {"r": 3.0, "alpha": 30.0})})
+    rfm = clv.rfm_summary(sim.transactions, observation_end=sim.end, time_unit="W")
+    rfm["seg"] = sim.customers.loc[rfm.index, "segment"]
+    model = clv.BayesBetaGeo(segment="seg")
+    model.mle_ = clv.BetaGeo().fit(rfm)
+    seg, labels = model._segments(rfm)
+    estimates, centred = model._centring(rfm, seg, len(labels), None, "W")
+    assert np.isfinite(estimates).all()
+    assert centred[:, 0].all() and not centred[:, 2:].any()

@@ -39,6 +39,36 @@ def test_bgnbd_pytensor_with_per_row_parameters():
     np.testing.assert_allclose(f(*params), expected, rtol=1e-10, atol=1e-8)
 
 
+def test_bgnbd_weighted_total_equals_numpy_with_its_gradient():
+    seg = rng.integers(0, 4, N)
+    seg[seg == 3] = 2  # segment 3 has no rows at all: its parameters get no likelihood
+    w = rng.integers(0, 5, N).astype(float)
+    r, alpha, a, b = (pt.dvector(n) for n in "r alpha a b".split())
+    total = logp.bgnbd_total_loglik(r, alpha, a, b, logp.BgnbdRows(X, TX, T, seg), w)
+    f = pytensor.function([r, alpha, a, b], [total, *pt.grad(total, [r, alpha, a, b])])
+    params = [np.array([0.2, 0.5, 1.0, 0.3]), np.array([4.0, 10.0, 1.0, 2.0]), np.array([0.8, 1.2, 0.5, 1.0]),
+              np.array([2.0, 3.0, 0.7, 1.0])]
+
+    def numpy_total(ps):
+        return np.sum(w * bgnbd.loglik_terms(*(p[seg] for p in ps), X, TX, T))
+
+    value, *grads = f(*params)
+    np.testing.assert_allclose(value, numpy_total(params), rtol=1e-12)
+    for j, g in enumerate(grads):  # against central differences of the numpy likelihood
+        for s in range(4):
+            h = 1e-6 * params[j][s]
+            up = [p.copy() for p in params]
+            down = [p.copy() for p in params]
+            up[j][s] += h
+            down[j][s] -= h
+            np.testing.assert_allclose(g[s], (numpy_total(up) - numpy_total(down)) / (2 * h), rtol=1e-5, atol=1e-6)
+    assert np.all(np.array(grads)[:, 3] == 0)
+    scalars = [pt.dscalar(n) for n in "r alpha a b".split()]
+    g = pytensor.function(scalars, logp.bgnbd_total_loglik(*scalars, logp.BgnbdRows(X, TX, T), w))
+    np.testing.assert_allclose(g(0.8, 4.4, 0.9, 2.4), np.sum(w * bgnbd.loglik_terms(0.8, 4.4, 0.9, 2.4, X, TX, T)),
+                               rtol=1e-12)
+
+
 def test_gamma_gamma_pytensor_with_per_row_parameters():
     rep = X > 0
     seg = rng.integers(0, 2, rep.sum())

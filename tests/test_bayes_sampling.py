@@ -44,7 +44,7 @@ def test_log_density_and_gradient_equal_pymc():
 @pytest.mark.parametrize("backend", ["pyfunc", "compiled"])
 def test_both_ways_sample_the_known_posterior(backend):
     idata = sampling.sample_nutpie(normal_model(), draws=1000, tune=500, chains=2, seed=3, target_accept=0.8,
-                                   backend=backend)
+                                   rows=Y.size, backend=backend)
     post = idata.posterior
     assert post.attrs["nutpie_backend"] == backend
     assert set(post.data_vars) >= {"mu", "tau", "gap"}
@@ -65,7 +65,23 @@ def test_auto_runs_small_models_without_compiling_and_refuses_unknown_backends(m
         raise AssertionError("compiled although the model is small")
 
     monkeypatch.setattr("nutpie.compile_pymc_model", no_compiling)
-    idata = sampling.sample_nutpie(normal_model(), draws=100, tune=100, chains=2, seed=1, target_accept=0.8)
+    idata = sampling.sample_nutpie(normal_model(), draws=100, tune=100, chains=2, seed=1, target_accept=0.8,
+                                   rows=Y.size)
     assert idata.posterior.attrs["nutpie_backend"] == "pyfunc"
+    # the same seed, the same draws
+    again = sampling.sample_nutpie(normal_model(), draws=100, tune=100, chains=2, seed=1, target_accept=0.8,
+                                   rows=Y.size)
+    np.testing.assert_array_equal(again.posterior["mu"].to_numpy(), idata.posterior["mu"].to_numpy())
     with pytest.raises(ValueError, match="backend"):
-        sampling.sample_nutpie(normal_model(), draws=10, tune=10, chains=1, seed=1, target_accept=0.8, backend="jax")
+        sampling.sample_nutpie(normal_model(), draws=10, tune=10, chains=1, seed=1, target_accept=0.8, rows=Y.size,
+                               backend="jax")
+
+
+def test_large_data_compiles_for_parallel_chains(monkeypatch):
+    def compiled(*args, **kwargs):
+        raise RuntimeError("compiling")
+
+    monkeypatch.setattr("nutpie.compile_pymc_model", compiled)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1})
+    with pytest.raises(RuntimeError, match="compiling"):  # 500,000 rows: ~20 ms a gradient, two cores
+        sampling.sample_nutpie(normal_model(), draws=500, tune=500, chains=2, seed=1, target_accept=0.8, rows=500_000)

@@ -38,6 +38,7 @@ def cdnow(spark, cdnow_tx):
 def same(spark_df, expected: pd.DataFrame):
     got = spark_df.toPandas().set_index("customer_id").sort_index()
     assert list(got.columns) == list(expected.columns)
+    assert [got[c].dtype.kind for c in got] == [expected[c].dtype.kind for c in expected]
     assert got.index.equals(expected.index)
     for col in expected.columns:
         np.testing.assert_allclose(got[col].to_numpy(float), expected[col].to_numpy(float), rtol=1e-9, atol=1e-12,
@@ -73,6 +74,14 @@ def test_text_dates_with_format_returns_and_no_amounts(spark):
     for returns in ("drop", "net"):
         kw = dict(customer="cust", date="day", amount="value", date_format="%Y%m%d", returns=returns)
         same(cs.rfm_summary(sdf, "2024-01-10", "D", **kw), clv.rfm_summary(tx, "2024-01-10", "D", **kw))
+    stamped = pd.DataFrame({"customer_id": [1, 1, 2, 2],
+                            "date": ["2024-01-01T23:30:00+05:00", "2024-01-03 08:00", "2024-01-02T10:00:00Z",
+                                     "2024-01-09"], "amount": [1.0, 2.0, 3.0, 4.0]})
+    same(cs.rfm_summary(spark.createDataFrame(stamped), "2024-01-10", "D"), clv.rfm_summary(stamped, "2024-01-10", "D"))
+    kw = dict(date="date", date_format="%Y-%m-%dT%H:%M")
+    with_t = stamped.assign(date=["2024-01-01T23:30", "2024-01-03T08:00", "2024-01-02T10:00", "2024-01-09T00:00"])
+    same(cs.rfm_summary(spark.createDataFrame(with_t), "2024-01-10", "D", **kw),
+         clv.rfm_summary(with_t, "2024-01-10", "D", **kw))
     kw = dict(customer="cust", date="day", amount=None, date_format="%Y%m%d")
     got = same(cs.rfm_summary(sdf, "2024-01-10", "D", **kw), clv.rfm_summary(tx, "2024-01-10", "D", **kw))
     assert "monetary_value" not in got
@@ -82,6 +91,7 @@ def test_text_dates_with_format_returns_and_no_amounts(spark):
     (pd.DataFrame({"customer_id": [1, 2], "when": ["2024-01-01", "2024-01-02"]}), {}),
     (pd.DataFrame({"customer_id": ["a", None, "c", " "], "date": ["2024-01-01"] * 4, "amount": [1.0] * 4}), {}),
     (pd.DataFrame({"customer_id": [1, 2, 3], "date": ["2024-01-01", "soon", "2024-13-01"], "amount": [1.0] * 3}), {}),
+    (pd.DataFrame({"customer_id": [1, 2, 3], "date": ["2024-3-1", "2024", "2024-03"], "amount": [1.0] * 3}), {}),
     (pd.DataFrame({"customer_id": [1, 2, 3], "date": ["2024-01-01"] * 3, "amount": [1.0, -2.0, np.inf]}), {}),
     (pd.DataFrame({"customer_id": [1, 2], "date": ["20240101", "2024"], "amount": ["1", "x"]}), {"date_format": "%Y%m%d"}),
     (pd.DataFrame({"customer_id": [1, 1], "date": ["2024-01-01", "2024-01-01"], "amount": [1.0, -3.0]}), {"returns": "net"}),
@@ -98,12 +108,14 @@ def test_bad_input_raises_the_same_error(spark, frame, kwargs):
 
 
 def test_bad_dates_for_the_split_raise_the_same_error(spark, cdnow, cdnow_tx):
+    kept = spark.sparkContext._jsc.getPersistentRDDs().size()
     for args in [("1997-09-30", "1997-09-01"), ("1997-09-30", "1999-01-01"), ("1996-01-01", "1997-06-30")]:
         with pytest.raises(DataError) as duck:
             clv.calibration_holdout(cdnow_tx, *args)
         with pytest.raises(DataError) as spk:
             cs.calibration_holdout(cdnow, *args)
         assert str(spk.value) == str(duck.value)
+    assert spark.sparkContext._jsc.getPersistentRDDs().size() == kept  # the purchase days were released
 
 
 def test_strptime_patterns():
@@ -112,6 +124,8 @@ def test_strptime_patterns():
     assert cs.strptime_to_spark("%Y-%m-%dT%H") == "yyyy-MM-dd'T'HH"
     with pytest.raises(DataError, match="%a"):
         cs.strptime_to_spark("%a %Y")
+    with pytest.raises(DataError, match="%y"):  # Spark reads 98 as 2098, Python as 1998
+        cs.strptime_to_spark("%d.%m.%y")
 
 
 @pytest.fixture(scope="module")

@@ -133,6 +133,21 @@ def rfm_summary(
     return out
 
 
+def split_dates(calibration_end: Any, holdout_end: Any, first_date, observation_end) -> tuple:
+    """The calibration and holdout ends as dates (the holdout to the end of the log by default), checked
+    against the log's first purchase day and observation end (see :func:`calibration_holdout`)."""
+    cal_end = _to_date(calibration_end, "calibration_end")
+    hold_end = _to_date(holdout_end, "holdout_end") if holdout_end is not None else observation_end
+    if hold_end <= cal_end:
+        raise DataError(f"holdout_end {hold_end} must be after calibration_end {cal_end}")
+    if hold_end > observation_end:
+        raise DataError(f"holdout_end {hold_end} is after the end of the log ({observation_end}); "
+                        "the holdout would miss purchases the data do not cover")
+    if cal_end < first_date:
+        raise DataError(f"calibration_end {cal_end} is before the first purchase in the log ({first_date})")
+    return cal_end, hold_end
+
+
 def calibration_holdout(
     transactions: TransactionLog | pd.DataFrame | str | os.PathLike,
     calibration_end: Any,
@@ -165,15 +180,7 @@ def calibration_holdout(
     """
     unit = check_unit(time_unit)
     log = _as_log(transactions, customer, date, amount, read_options)
-    cal_end = _to_date(calibration_end, "calibration_end")
-    hold_end = _to_date(holdout_end, "holdout_end") if holdout_end is not None else log.observation_end
-    if hold_end <= cal_end:
-        raise DataError(f"holdout_end {hold_end} must be after calibration_end {cal_end}")
-    if hold_end > log.observation_end:
-        raise DataError(f"holdout_end {hold_end} is after the end of the log ({log.observation_end}); "
-                        "the holdout would miss purchases the data do not cover")
-    if cal_end < log.first_date:
-        raise DataError(f"calibration_end {cal_end} is before the first purchase in the log ({log.first_date})")
+    cal_end, hold_end = split_dates(calibration_end, holdout_end, log.first_date, log.observation_end)
     out = _finish(log.query(summary_sql(log.has_amount, True, unit), {"cal_end": cal_end, "hold_end": hold_end}))
     out["holdout_duration"] = (hold_end - cal_end).days / unit_days(unit)
     out.attrs.update(time_unit=unit, calibration_end=cal_end.isoformat(), holdout_end=hold_end.isoformat())

@@ -169,6 +169,8 @@ def _connect() -> tuple[duckdb.DuckDBPyConnection, str]:
     """An in-memory DuckDB connection that spills to a private temporary folder, days in UTC."""
     tmpdir = tempfile.mkdtemp(prefix="clvmodels-duckdb-")
     con = duckdb.connect(config={"temp_directory": tmpdir, "preserve_insertion_order": False})
+    # DuckDB's own progress bar writes to stdout, in the middle of a caller's output: off
+    con.execute("SET enable_progress_bar = false")
     try:
         con.execute("SET TimeZone = 'UTC'")
     except duckdb.Error:  # pragma: no cover - ICU is built into the PyPI wheels

@@ -19,13 +19,27 @@ from scipy.special import ndtri
 
 from ..errors import ConvergenceError
 
-__all__ = ["FitResult", "compress", "fit_mle", "fingerprint", "subsample"]
+__all__ = ["FitResult", "compress", "fit_mle", "fingerprint", "subsample", "weighted_median"]
 
 LogLikGrad = Callable[[np.ndarray], tuple[float, np.ndarray]]
 #: Newton decrement g' H^-1 g accepted at the optimum, relative to |log-likelihood| (floored at 1e-9):
 #: the log-likelihood is within half of it of the maximum, and each parameter within about
 #: sqrt(decrement) standard errors of the optimum; 1e-10 |ll| is the rounding-noise level of large sums.
 NEWTON_DECREMENT = 1e-10
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray | None) -> float:
+    """The median of ``values`` with each repeated ``weights`` times: equal to ``np.median`` of the
+    expanded rows (so that a summary fitted whole or as distinct rows with counts gets the same prior)."""
+    if weights is None:
+        return float(np.median(values))
+    order = np.argsort(values, kind="stable")
+    v, cum = values[order], np.cumsum(weights[order])
+    total = cum[-1]
+    # the values at 0-based positions floor((n - 1) / 2) and floor(n / 2) of the expanded, sorted rows
+    lo = v[np.searchsorted(cum, np.floor((total - 1) / 2), side="right")]
+    hi = v[np.searchsorted(cum, np.floor(total / 2), side="right")]
+    return float((lo + hi) / 2)
 
 
 def compress(*columns: np.ndarray, weights: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:

@@ -29,7 +29,7 @@ from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1
 from ..errors import DataError
 from ..timeunits import Horizon
 from ._base import SummaryModel, as_float_array
-from ._mle import compress, fingerprint, fit_mle, subsample
+from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
 
 __all__ = [
     "BetaGeo",
@@ -361,7 +361,7 @@ class BetaGeo(SummaryModel):
         sub = subsample(uw)
         pre = Prepared(ux[sub[0]], ut[sub[0]], uT[sub[0]], sub[1]) if sub is not None else None
         start = np.array([self.start[p] for p in PARAMS]) if self.start else np.array(
-            [1.0, max(float(np.median(T)), 1e-3), 1.0, 1.0])
+            [1.0, max(weighted_median(T, w), 1e-3), 1.0, 1.0])
         result = fit_mle(
             "BG/NBD", PARAMS, lambda th: loglik_and_grad(th, None, None, None, None, data), start,
             n_obs=float(uw.sum()), n_unique=len(uw), time_unit=self._time_unit(summary, time_unit),

@@ -114,7 +114,10 @@ class GammaGamma(SummaryModel):
                             columns=["monetary_value"])
         from scipy import stats  # loaded on first fit: keeps `import clvmodels` light
 
-        corr = float(stats.spearmanr(x, m).statistic) if np.unique(x).size > 1 else 0.0
+        # (rows standing for several customers count as many: the same as on the expanded summary)
+        counts = w.astype(np.int64) if np.array_equal(w, np.round(w)) and w.sum() <= 1e8 else None
+        xs, ms = (x, m) if counts is None or np.all(counts == 1) else (np.repeat(x, counts), np.repeat(m, counts))
+        corr = float(stats.spearmanr(xs, ms).statistic) if np.unique(xs).size > 1 else 0.0
         if abs(corr) > CORRELATION_WARNING:
             warn(f"frequency and monetary_value are correlated (Spearman {corr:+.2f}) among repeat buyers; "
                  "Gamma-Gamma assumes spend is independent of purchase frequency")
