@@ -85,3 +85,26 @@ def test_gamma_gamma_pytensor_equals_numpy_on_a_grid():
     f = pytensor.function([p, q, g], logp.gamma_gamma_loglik(p, q, g, X[rep], Z[rep]))
     for par in itertools.product([0.5, 6.25, 40.0], [1.5, 3.7, 20.0], [0.1, 15.4, 500.0]):
         np.testing.assert_allclose(f(*par), gamma_gamma.loglik_terms(*par, X[rep], Z[rep]), rtol=1e-10, atol=1e-8)
+
+
+@pytest.mark.parametrize("mode", ["FAST_RUN", "NUMBA"])
+def test_repeat_buyer_op_value_and_gradient_in_both_backends(mode):
+    """The repeat buyers' Op (numpy perform for the C backend, a numba loop for nutpie) inside the total,
+    against the numpy likelihood and its analytic gradient (:func:`clvmodels.models.bgnbd.loglik_and_grad`)
+    segment by segment."""
+    pytest.importorskip("numba")
+    seg = rng.integers(0, 3, N)
+    w = rng.integers(1, 4, N).astype(float)
+    params = [np.array([0.2, 0.5, 1.0]), np.array([4.0, 10.0, 1.0]), np.array([0.8, 1.2, 0.5]),
+              np.array([2.0, 3.0, 0.7])]
+    v = [pt.dvector(n) for n in "r alpha a b".split()]
+    fast = logp.bgnbd_total_loglik(*v, logp.BgnbdRows(X, TX, T, seg), w)
+    value, *grads = pytensor.function(v, [fast, *pt.grad(fast, v)], mode=mode)(*params)
+    expected_value, expected_grads = 0.0, np.zeros((4, 3))
+    for s in range(3):
+        k = seg == s
+        ll, grad = bgnbd.loglik_and_grad(np.array([p[s] for p in params]), X[k], TX[k], T[k], w[k])
+        expected_value += ll
+        expected_grads[:, s] = grad
+    np.testing.assert_allclose(value, expected_value, rtol=1e-11)
+    np.testing.assert_allclose(np.array(grads), expected_grads, rtol=1e-9, atol=1e-9)

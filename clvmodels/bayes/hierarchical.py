@@ -40,10 +40,15 @@ RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100
 
 
+#: A parameter is sampled centred when its standard error in every segment is this many times smaller
+#: than the spread between segments (about 1 is where the two parameterisations break even in theory).
+CENTRE_RATIO = 2.0
+
+
 def _segment_values(mu, sigma, centred: np.ndarray, estimates: np.ndarray):
     """Segment log-parameters log theta_sj ~ Normal(mu_j, sigma_j), as a (segment, param) tensor.
 
-    Where a segment's own data pin its parameter down more tightly than segments differ
+    Where the segments' own data pin a parameter down more tightly than segments differ
     (``centred[s, j]``), log theta_sj is sampled directly (centred; it starts at the segment's own
     estimate). Elsewhere it is non-centred, log theta_sj = mu_j + sigma_j z_sj with z_sj ~ Normal(0, 1):
     there the prior dominates, and centring would leave a funnel in (theta_sj, sigma_j). Each choice
@@ -197,9 +202,11 @@ class _BayesModel:
     def _centring(self, summary: pd.DataFrame, seg: np.ndarray, n_segments: int, weights: np.ndarray | None,
                   time_unit: str | None) -> tuple[np.ndarray, np.ndarray]:
         """Each segment's own log-parameter estimates (segment, param; NaN where a segment cannot be fitted
-        alone) and which segment parameters to sample centred: those whose standard error (log scale) is
-        below the spread of the parameter between segments, estimated as the variance of the segments'
-        estimates less their mean squared standard error (method of moments)."""
+        alone) and which segment parameters to sample centred: a parameter whose standard error (log
+        scale) is ``CENTRE_RATIO`` times below its spread between segments in every segment, the spread
+        estimated robustly from the segments' estimates (their median absolute deviation, as a standard
+        deviation, less the median squared standard error). Where any segment cannot be fitted alone,
+        none is centred."""
         from ..errors import ConvergenceError
 
         k = len(self.param_names)
@@ -216,10 +223,14 @@ class _BayesModel:
             est[s] = np.log([fit.params_[n] for n in self.param_names])
             se[s] = [fit.result_.se[n] / fit.params_[n] for n in self.param_names]
         ok = np.isfinite(est).all(axis=1) & np.isfinite(se).all(axis=1)
-        if ok.sum() < 2:
+        if not ok.all() or n_segments < 2:
             return est, np.zeros((n_segments, k), dtype=bool)
-        spread = np.sqrt(np.maximum(est[ok].var(axis=0, ddof=1) - (se[ok] ** 2).mean(axis=0), 0.0))
-        return est, ok[:, None] & (se < spread)
+        # (a robust spread: one segment's degenerate fit, e.g. a and b running off to 1e6, must not count)
+        mad = 1.4826 * np.median(np.abs(est - np.median(est, axis=0)), axis=0)
+        spread = np.sqrt(np.maximum(mad ** 2 - np.median(se ** 2, axis=0), 0.0))
+        # a parameter is centred in every segment or in none (mixing both for one parameter gave
+        # divergences in the segment study)
+        return est, np.broadcast_to((CENTRE_RATIO * se < spread).all(axis=0), (n_segments, k)).copy()
 
     def _target_accept(self) -> float:
         """NUTS' target acceptance: as given, else 0.9 for hierarchical models (segments the data
