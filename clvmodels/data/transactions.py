@@ -169,8 +169,12 @@ def _connect() -> tuple[duckdb.DuckDBPyConnection, str]:
     """An in-memory DuckDB connection that spills to a private temporary folder, days in UTC."""
     tmpdir = tempfile.mkdtemp(prefix="clvmodels-duckdb-")
     con = duckdb.connect(config={"temp_directory": tmpdir, "preserve_insertion_order": False})
-    # DuckDB's own progress bar writes to stdout, in the middle of a caller's output: off
-    con.execute("SET enable_progress_bar = false")
+    # DuckDB's own progress bar writes to stdout, in the middle of a caller's output: off. (In Jupyter
+    # DuckDB refuses to touch the setting without ipywidgets; its bar is not shown there anyway.)
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:
+        pass
     try:
         con.execute("SET TimeZone = 'UTC'")
     except duckdb.Error:  # pragma: no cover - ICU is built into the PyPI wheels
