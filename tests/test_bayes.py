@@ -231,11 +231,11 @@ def test_weighted_median_is_the_median_of_the_expanded_rows():
 
 
 def test_centred_where_segments_differ_more_than_their_estimates_vary():
-    """Three large segments whose purchase rates differ a lot but share the dropout process: r and alpha
-    are pinned by each segment's data well inside the spread between segments (centred); a and b are
-    the same everywhere (non-centred)."""
-    sim = clv.simulate(6000, rng=8, segments={"x": (0.34, {"r": 0.2, "alpha": 2.0}), "y": (0.33, {"r": 1.0}),
-                                              "z": (0.33, {"r": 3.0, "alpha": 30.0})})
+    """Six large segments whose purchase rates differ a lot but share the dropout process: r is pinned by
+    each segment's data well inside the spread between segments (centred in all); a and b are the same
+    everywhere (non-centred). With three segments the spread is too uncertain: nothing is centred."""
+    rates = {"s0": 0.2, "s1": 0.5, "s2": 1.0, "s3": 2.0, "s4": 3.0, "s5": 5.0}
+    sim = clv.simulate(6000, rng=8, segments={k: (1 / 6, {"r": r, "alpha": 4.0 * r}) for k, r in rates.items()})
     rfm = clv.rfm_summary(sim.transactions, observation_end=sim.end, time_unit="W")
     rfm["seg"] = sim.customers.loc[rfm.index, "segment"]
     model = clv.BayesBetaGeo(segment="seg")
@@ -244,3 +244,6 @@ def test_centred_where_segments_differ_more_than_their_estimates_vary():
     estimates, centred = model._centring(rfm, seg, len(labels), None, "W")
     assert np.isfinite(estimates).all()
     assert centred[:, 0].all() and not centred[:, 2:].any()
+    three = rfm[rfm["seg"].isin(["s0", "s2", "s5"])]
+    seg3, labels3 = model._segments(three)
+    assert not model._centring(three, seg3, len(labels3), None, "W")[1].any()

@@ -43,6 +43,8 @@ ESS_PER_CHAIN_MIN = 100
 #: A parameter is sampled centred when its standard error in every segment is this many times smaller
 #: than the spread between segments (about 1 is where the two parameterisations break even in theory).
 CENTRE_RATIO = 2.0
+#: ... and only with this many segments: the spread between fewer is too uncertain to act on.
+CENTRE_MIN_SEGMENTS = 5
 
 
 def _segment_values(mu, sigma, centred: np.ndarray, estimates: np.ndarray):
@@ -205,8 +207,8 @@ class _BayesModel:
         alone) and which segment parameters to sample centred: a parameter whose standard error (log
         scale) is ``CENTRE_RATIO`` times below its spread between segments in every segment, the spread
         estimated robustly from the segments' estimates (their median absolute deviation, as a standard
-        deviation, less the median squared standard error). Where any segment cannot be fitted alone,
-        none is centred."""
+        deviation, less the median squared standard error). Where any segment cannot be fitted alone, or
+        there are fewer than ``CENTRE_MIN_SEGMENTS`` segments, none is centred."""
         from ..errors import ConvergenceError
 
         k = len(self.param_names)
@@ -223,7 +225,7 @@ class _BayesModel:
             est[s] = np.log([fit.params_[n] for n in self.param_names])
             se[s] = [fit.result_.se[n] / fit.params_[n] for n in self.param_names]
         ok = np.isfinite(est).all(axis=1) & np.isfinite(se).all(axis=1)
-        if not ok.all() or n_segments < 2:
+        if not ok.all() or n_segments < CENTRE_MIN_SEGMENTS:
             return est, np.zeros((n_segments, k), dtype=bool)
         # (a robust spread: one segment's degenerate fit, e.g. a and b running off to 1e6, must not count)
         mad = 1.4826 * np.median(np.abs(est - np.median(est, axis=0)), axis=0)
