@@ -201,6 +201,21 @@ class _BayesModel:
         self._diagnose()
         return self
 
+    def _segment_fits(self, summary: pd.DataFrame, seg: np.ndarray, n_segments: int,
+                      weights: np.ndarray | None, time_unit: str | None) -> list:
+        """Each segment fitted alone by maximum likelihood (None where it cannot be fitted)."""
+        from ..errors import ConvergenceError
+
+        fits = []
+        for s in range(n_segments):
+            rows = seg == s
+            try:
+                fits.append(type(self.mle_)().fit(summary[rows], weights=None if weights is None else weights[rows],
+                                                  time_unit=time_unit))
+            except (DataError, ConvergenceError):
+                fits.append(None)
+        return fits
+
     def _centring(self, summary: pd.DataFrame, seg: np.ndarray, n_segments: int, weights: np.ndarray | None,
                   time_unit: str | None) -> tuple[np.ndarray, np.ndarray]:
         """Each segment's own log-parameter estimates (segment, param; NaN where a segment cannot be fitted
@@ -209,18 +224,13 @@ class _BayesModel:
         estimated robustly from the segments' estimates (their median absolute deviation, as a standard
         deviation, less the median squared standard error). Where any segment cannot be fitted alone, or
         there are fewer than ``CENTRE_MIN_SEGMENTS`` segments, none is centred."""
-        from ..errors import ConvergenceError
-
         k = len(self.param_names)
         est, se = np.full((n_segments, k), np.nan), np.full((n_segments, k), np.nan)
-        for s in range(n_segments):
-            rows = seg == s
-            try:
-                with warnings.catch_warnings():  # (the whole summary's fit has warned already)
-                    warnings.simplefilter("ignore", DataWarning)
-                    fit = type(self.mle_)().fit(summary[rows], weights=None if weights is None else weights[rows],
-                                                time_unit=time_unit)
-            except (DataError, ConvergenceError):
+        with warnings.catch_warnings():  # (the whole summary's fit has warned already)
+            warnings.simplefilter("ignore", DataWarning)
+            fits = self._segment_fits(summary, seg, n_segments, weights, time_unit)
+        for s, fit in enumerate(fits):
+            if fit is None:
                 continue
             est[s] = np.log([fit.params_[n] for n in self.param_names])
             se[s] = [fit.result_.se[n] / fit.params_[n] for n in self.param_names]
@@ -327,8 +337,6 @@ class _BayesModel:
         """Per segment and parameter: customers, the unpooled maximum-likelihood estimate (the segment
         fitted alone; NaN where it cannot be fitted), and the hierarchical posterior mean and interval.
         Small segments' posteriors sit between their own estimate and the population's."""
-        from ..errors import ConvergenceError
-
         self._check_fitted()
         if self.segment is None:
             raise ValueError("shrinkage needs a hierarchical model (segment=...)")
@@ -336,12 +344,10 @@ class _BayesModel:
         post = self.idata_.posterior
         tail = (1 - interval) / 2
         rows = []
-        for k, label in enumerate(self.segments_):
+        fits = self._segment_fits(summary, seg, len(self.segments_), None, self.time_unit_)
+        for k, (label, fit) in enumerate(zip(self.segments_, fits)):
             part = summary[seg == k]
-            try:
-                unpooled = type(self.mle_)().fit(part, time_unit=self.time_unit_).params_
-            except (DataError, ConvergenceError):
-                unpooled = {}
+            unpooled = fit.params_ if fit is not None else {}
             for name in self.param_names:
                 draws = post[name].isel(segment=k).to_numpy().ravel()
                 rows.append({"segment": label, "customers": len(part), "parameter": name,

@@ -206,7 +206,7 @@ def bgnbd_total_loglik(r, alpha, a, b, rows: BgnbdRows, w: np.ndarray):
         total = total + RepeatBuyerTerms.apply(r_v, alpha_v, c, seg1, rows.row_pair[n0:] - m0, rows.x[n0:],
                                                rows.T[n0:], rows.t_x[n0:], w[n0:])
     for s in range(len(rows.blocks0) - 1):
-        r_s, alpha_s, a_s, b_s = (p[s] if getattr(p, "ndim", 0) else p for p in (r, alpha, a, b))
+        r_s, alpha_s = (p[s] if getattr(p, "ndim", 0) else p for p in (r, alpha))
         i0, i1 = rows.blocks0[s], rows.blocks0[s + 1]
         if i1 > i0:  # x = 0: (alpha / (alpha + T))^r, its r log(alpha) being in `shared`
             total = total - r_s * pt.sum(w[i0:i1] * pt.log(alpha_s + rows.T[i0:i1]))
