@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import glob as _glob
 import shutil
-import tempfile
 import weakref
 import itertools
 import os
@@ -23,6 +22,7 @@ import duckdb
 import pandas as pd
 
 from ..errors import DataError, warn
+from ..files import private_temp_dir
 
 __all__ = ["TransactionLog", "read_transactions", "RETURNS_POLICIES"]
 
@@ -167,7 +167,7 @@ class TransactionLog:
 
 def _connect() -> tuple[duckdb.DuckDBPyConnection, str]:
     """An in-memory DuckDB connection that spills to a private temporary folder, days in UTC."""
-    tmpdir = tempfile.mkdtemp(prefix="clvmodels-duckdb-")
+    tmpdir = private_temp_dir("clvmodels-duckdb")
     con = duckdb.connect(config={"temp_directory": tmpdir, "preserve_insertion_order": False})
     # DuckDB's own progress bar writes to stdout, in the middle of a caller's output: off. (In Jupyter
     # DuckDB refuses to touch the setting without ipywidgets; its bar is not shown there anyway.)
