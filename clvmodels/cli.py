@@ -1,14 +1,17 @@
 """The ``clvmodels`` command line: parses arguments, calls the library, writes files.
 
 Exit status: 0 on success; 2 on bad input (one line on stderr, no traceback); 1 on an internal failure
-(set CLVMODELS_DEBUG=1 to see the traceback). Outputs are written atomically.
+(set CLVMODELS_DEBUG=1 to see the traceback); 130 on Ctrl-C and 143 on SIGTERM, after removing temporary
+files. Outputs are written atomically, and an output that is one of the inputs is refused before any work.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import traceback
 import warnings
 from collections.abc import Sequence
@@ -63,27 +66,21 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
     return 0
 
 
-_MODELS = {"bgnbd": "BetaGeo", "gamma-gamma": "GammaGamma"}
-
-
 def _is_bayes_file(path: str) -> bool:
-    import json
+    from .models.persistence import read_json
 
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh).get("format") == "clvmodels-bayes"
-    except (OSError, ValueError, AttributeError):
-        return False
+    return read_json(path).get("format") == "clvmodels-bayes"
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
     from . import models as m
     from .files import read_summary, table_format
+    from .models.persistence import MODEL_KEYS
 
     names = [n.strip() for n in args.model.split(",") if n.strip()]
-    unknown = [n for n in names if n not in _MODELS]
+    unknown = [n for n in names if n not in MODEL_KEYS]
     if unknown or not names:
-        raise DataError(f"unknown model {', '.join(unknown) or '(none)'}; choose from {', '.join(_MODELS)}")
+        raise DataError(f"unknown model {', '.join(unknown) or '(none)'}; choose from {', '.join(MODEL_KEYS)}")
     if not str(args.output).endswith(".json"):
         raise DataError(f"the model file must be .json, got {args.output!r}")
     table_format(args.summary)
@@ -112,7 +109,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         raise DataError("--segment needs --bayes (segments are pooled by the hierarchical Bayesian model)")
     fitted = {}
     for name in names:
-        model = getattr(m, _MODELS[name])().fit(summary, time_unit=unit)
+        model = getattr(m, MODEL_KEYS[name])().fit(summary, time_unit=unit)
         fitted[name] = model
         _say(args, model.summary() + "\n")
     m.save_models(fitted, args.output)
@@ -295,7 +292,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--holdout-end", help="end of the holdout (default: last purchase day)")
     p.add_argument("--time-unit", default="W", choices=["D", "W", "M"], help="time unit (default W)")
     p.add_argument("-o", "--output", required=True, help="output .csv or .parquet")
-    p.set_defaults(func=_cmd_summarize)
+    p.set_defaults(func=_cmd_summarize, inputs=["transactions"], outputs=["output"], folders=[])
 
     p = sub.add_parser("fit", parents=[common], help="customer summary -> fitted models (JSON)",
                        description="Fit BG/NBD and/or Gamma-Gamma by maximum likelihood to a summary from "
@@ -312,7 +309,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chains", type=int, default=4, help="with --bayes: chains (default 4)")
     p.add_argument("--seed", type=int, help="with --bayes: random seed")
     p.add_argument("-o", "--output", required=True, help="model file (.json)")
-    p.set_defaults(func=_cmd_fit)
+    p.set_defaults(func=_cmd_fit, inputs=["summary"], outputs=["output"], folders=[])
 
     p = sub.add_parser("predict", parents=[common], help="models + summary -> per-customer scores",
                        description="Score customers: P(alive), expected purchases per horizon and, with a "
@@ -323,7 +320,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--annual-discount-rate", type=float, default=0.10, help="annual discount rate (default 0.10)")
     p.add_argument("--interval", type=float, default=0.9, help="credible interval for Bayesian models (default 0.9)")
     p.add_argument("-o", "--output", required=True, help="scores .csv or .parquet")
-    p.set_defaults(func=_cmd_predict)
+    p.set_defaults(func=_cmd_predict, inputs=["model", "summary"], outputs=["output"], folders=[])
 
     p = sub.add_parser("backtest", parents=[common, logs],
                        help="score models and heuristic formulas on holdout periods",
@@ -340,22 +337,25 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the metrics as JSON here")
     p.add_argument("--csv", help="also write the tidy metrics table as CSV here")
     p.add_argument("--figures", help="folder for the backtest figures (PNG)")
-    p.set_defaults(func=_cmd_backtest)
+    p.set_defaults(func=_cmd_backtest, inputs=["transactions"], outputs=["output", "json", "csv"],
+                   folders=["figures"])
 
     p = sub.add_parser("demo", parents=[common], help="the whole job on the bundled CDNOW data, offline")
     p.add_argument("-o", "--output", default="clvmodels-demo", help="output folder (default clvmodels-demo)")
     p.add_argument("--draws", type=int, default=1000, help="posterior draws (and tuning steps) per chain (default 1000)")
     p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
-    p.set_defaults(func=_cmd_demo)
+    p.set_defaults(func=_cmd_demo, inputs=[], outputs=[], folders=["output"])
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
+    previous = _handle_sigterm()
     try:
         args = _build_parser().parse_args(argv)
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
+            _check_files(args)
             return args.func(args)
     except _UsageError as exc:
         print(str(exc), file=sys.stderr)
@@ -366,12 +366,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("clvmodels: interrupted", file=sys.stderr)
         return 130
+    except _Terminated:
+        print("clvmodels: terminated", file=sys.stderr)
+        return 143
     except (ClvError, Exception) as exc:  # noqa: BLE001 - the last line of defence of a CLI
         if os.environ.get("CLVMODELS_DEBUG"):
             traceback.print_exc()
         print(f"clvmodels: internal error: {type(exc).__name__}: {_one_line(exc)} "
               "(set CLVMODELS_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the program is so that every cleanup runs (as for Ctrl-C)."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise _Terminated
+
+
+def _handle_sigterm():
+    """Install the SIGTERM handler (main thread only); return the previous handler to restore, or None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _check_files(args: argparse.Namespace) -> None:
+    """Before any work: no output may be an input, or a folder (see :func:`clvmodels.files.check_outputs`).
+    Each subcommand names its input, output and output-folder arguments in its parser defaults."""
+    from .files import check_outputs
+
+    inputs = [getattr(args, name) for name in args.inputs]
+    if getattr(args, "model", None):
+        from .bayes.persistence import posterior_of
+
+        inputs.append(posterior_of(args.model))  # a Bayesian model's posterior file, if any
+    outputs = []
+    for path in (getattr(args, name) for name in args.outputs):
+        outputs.append(path)
+        if path and str(path).lower().endswith((".html", ".htm")):  # the report's Markdown twin
+            outputs.append(str(Path(path).with_suffix(".md")))
+    check_outputs(outputs, inputs, folders=[getattr(args, name) for name in args.folders])
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -1,30 +1,35 @@
 """Saving and loading Bayesian models: the posterior as netCDF, everything else as JSON (never pickle).
 
-``save(model, "model.json")`` writes ``model.json`` (options, segments, time unit, the maximum-likelihood
-fit that started the chains, package and format versions, the posterior file's SHA-256 and a checksum
-of the JSON itself) and ``model.posterior.nc`` beside it. Loading refuses a newer format, an edited JSON
-and a posterior file that is not the one saved.
+``save(model, "model.json")`` writes the posterior as ``model.posterior.<first 16 digits of its
+SHA-256>.nc`` beside it, then ``model.json`` (options, segments, time unit, the maximum-likelihood fit that
+started the chains, package and format versions, the posterior's file name and SHA-256, and a checksum of
+the JSON itself), then deletes the posterior the replaced JSON named. A failure at any step leaves the
+previous pair loadable: the JSON, written last and atomically, always names a complete posterior.
+Loading follows the JSON's ``posterior_file`` (files written as ``model.posterior.nc`` load the same way),
+which must be a plain file name in the JSON's folder, and refuses a newer format, an edited JSON, values a
+fit cannot produce and a posterior file that is not the one saved.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 from pathlib import Path
 
 from ..errors import DataError
-from ..files import atomic_path, write_text
-from ..models.persistence import _checksum, _model_from_dict, _model_to_dict, _plain, read_checked
+from ..files import temp_path, write_text
+from ..models.persistence import Fields, checksum, model_from_dict, model_to_dict, plain, read_checked, read_json
+from ..timeunits import TIME_UNITS
 
-__all__ = ["save_bayes", "load_bayes", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save_bayes", "load_bayes", "posterior_of", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "clvmodels-bayes"
 FORMAT_VERSION = 1
-
-
-def _posterior_path(path: Path) -> Path:
-    return path.with_name(path.stem + ".posterior.nc")
+#: The Bayesian model classes a file may hold, and the maximum-likelihood model each starts from.
+_MLE_OF = {"BayesBetaGeo": "BetaGeo", "BayesGammaGamma": "GammaGamma"}
+_SAMPLERS = ("nutpie", "pymc")
 
 
 def _sha256(path: Path) -> str:
@@ -35,48 +40,115 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _posterior_path(path: Path, name: object, check: Fields) -> Path:
+    """The posterior file named in the JSON at ``path``: a plain file name, resolving inside its folder."""
+    if (not isinstance(name, str) or name in ("", ".", "..") or "\0" in name or "/" in name or "\\" in name
+            or os.path.basename(name) != name or not name.endswith(".nc")):
+        check.fail("posterior_file", "a plain .nc file name in the model file's folder", name)
+    nc = path.with_name(name)
+    folder = os.path.realpath(path.parent)
+    if os.path.dirname(os.path.realpath(nc)) != folder:
+        raise DataError(f"{check.path}: the posterior file {name} links to {os.path.realpath(nc)}, outside the "
+                        f"model file's folder {folder}")
+    return nc
+
+
+def posterior_of(path: str | os.PathLike) -> Path | None:
+    """The posterior file a Bayesian model file names, or None for any other file (or an unreadable one)."""
+    try:
+        content = read_json(path)
+        if content.get("format") != FORMAT:
+            return None
+        return _posterior_path(Path(path), content.get("posterior_file"), Fields(path))
+    except DataError:
+        return None
+
+
 def save_bayes(model, path: str | os.PathLike) -> list[Path]:
-    """Write a fitted Bayesian model as ``path`` (JSON) and its posterior beside it (netCDF)."""
+    """Write a fitted Bayesian model as ``path`` (JSON) and its posterior beside it (netCDF); return both
+    paths. Saving over a model replaces the pair as a whole (see the module's description)."""
     from .. import __version__
 
     model._check_fitted()
     path = Path(path)
     if path.suffix.lower() != ".json":
         raise DataError(f"the model file must be .json, got {os.fspath(path)!r}")
-    nc = _posterior_path(path)
-    with atomic_path(nc) as tmp:
+    old = posterior_of(path) if path.is_file() else None
+    with temp_path(path.with_name(path.stem + ".posterior.nc")) as tmp:
         model.idata_.to_netcdf(str(tmp), engine="h5netcdf")
+        digest = _sha256(tmp)
+        nc = path.with_name(f"{path.stem}.posterior.{digest[:16]}.nc")
+        os.replace(tmp, nc)
     content = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "package_version": __version__,
-        "model": type(model).__name__, "options": _plain(model.get_params()),
-        "segments": [str(s) if not isinstance(s, (int, float)) else s for s in _plain(list(model.segments_))],
-        "time_unit": model.time_unit_, "mle": _model_to_dict(model.mle_),
-        "posterior_file": nc.name, "posterior_sha256": _sha256(nc),
+        "model": type(model).__name__, "options": plain(model.get_params()),
+        "segments": [str(s) if not isinstance(s, (int, float)) else s for s in plain(list(model.segments_))],
+        "time_unit": model.time_unit_, "mle": model_to_dict(model.mle_),
+        "posterior_file": nc.name, "posterior_sha256": digest,
     }
-    content["sha256"] = _checksum(content)
-    write_text(json.dumps(content, indent=2, sort_keys=True, allow_nan=False) + "\n", path)
+    content["sha256"] = checksum(content)
+    try:
+        write_text(json.dumps(content, indent=2, sort_keys=True, allow_nan=False) + "\n", path)
+    except BaseException:
+        if old is None or old.name != nc.name:
+            nc.unlink()
+        raise
+    if old is not None and old.name != nc.name:
+        with contextlib.suppress(FileNotFoundError):
+            old.unlink()
     return [path, nc]
+
+
+def _options(value: object, check: Fields) -> dict:
+    options = check.mapping(value, "options", allowed=("segment", "draws", "tune", "chains", "sampler",
+                                                       "random_seed", "target_accept"))
+    rules = {
+        "segment": lambda v, f: check.text(v, f, none=True),
+        "draws": lambda v, f: check.integer(v, f, low=1),
+        "tune": lambda v, f: check.integer(v, f, low=0),
+        "chains": lambda v, f: check.integer(v, f, low=1),
+        "sampler": lambda v, f: check.text(v, f, choices=_SAMPLERS),
+        "random_seed": lambda v, f: check.integer(v, f, low=0, none=True),
+        "target_accept": lambda v, f: check.number(v, f, low=0.0, high=1.0, strict=True, none=True),
+    }
+    return {name: rules[name](v, f"options.{name}") for name, v in options.items()}
+
+
+def _segments(value: object, check: Fields) -> list:
+    labels = check.sequence(value, "segments")
+    for i, label in enumerate(labels):
+        if not isinstance(label, str):
+            check.number(label, f"segments[{i}]")
+    if not labels or len(set(labels)) != len(labels):
+        check.fail("segments", "a non-empty list of distinct labels", labels)
+    return labels
 
 
 def load_bayes(path: str | os.PathLike):
     """Read a Bayesian model written by :func:`save_bayes`."""
     import arviz as az
 
-    from .hierarchical import BayesBetaGeo, BayesGammaGamma
+    from . import hierarchical
 
     path = Path(path)
     content = read_checked(path, FORMAT, FORMAT_VERSION, "Bayesian model file")
-    nc = path.with_name(content["posterior_file"])
-    if not nc.exists():
+    check = Fields(path)
+    name = check.text(content.get("model"), "model", choices=tuple(_MLE_OF))
+    options = _options(content.get("options"), check)
+    segments = _segments(content.get("segments"), check)
+    time_unit = check.text(content.get("time_unit"), "time_unit", choices=TIME_UNITS, none=True)
+    mle = model_from_dict(content.get("mle"), check, "mle", key=_MLE_OF[name])
+    if mle.time_unit_ != time_unit:
+        check.fail("mle.time_unit", f"the model's time unit {time_unit!r}", mle.time_unit_)
+    digest = check.digest(content.get("posterior_sha256"), "posterior_sha256")
+    nc = _posterior_path(path, content.get("posterior_file"), check)
+    if not nc.is_file():
         raise DataError(f"the posterior file {os.fspath(nc)!r} is missing")
-    if _sha256(nc) != content["posterior_sha256"]:
+    if _sha256(nc) != digest:
         raise DataError(f"the posterior file {os.fspath(nc)!r} is not the one saved with {path.name}")
-    classes = {"BayesBetaGeo": BayesBetaGeo, "BayesGammaGamma": BayesGammaGamma}
-    if content["model"] not in classes:
-        raise DataError(f"unknown Bayesian model {content['model']!r}")
-    model = classes[content["model"]](**content["options"])
+    model = getattr(hierarchical, name)(**options)
     model.idata_ = az.from_netcdf(str(nc))
-    model.segments_ = content["segments"]
-    model.time_unit_ = content["time_unit"]
-    model.mle_ = _model_from_dict(content["mle"])
+    model.segments_ = segments
+    model.time_unit_ = time_unit
+    model.mle_ = mle
     return model

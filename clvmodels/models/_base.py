@@ -58,6 +58,8 @@ class SummaryModel:
     model_name: ClassVar[str] = ""
     param_names: ClassVar[tuple[str, ...]] = ()
     required_columns: ClassVar[tuple[str, ...]] = ()
+    #: Fitted attributes (besides the fit result) that a model file stores, with the range of each value.
+    saved_attributes: ClassVar[dict[str, tuple[float, float]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

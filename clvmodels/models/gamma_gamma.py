@@ -85,6 +85,7 @@ class GammaGamma(SummaryModel):
 
     model_name = "GammaGamma"
     param_names = PARAMS
+    saved_attributes = {"frequency_spend_correlation_": (-1.0, 1.0)}
     required_columns = ("frequency", "monetary_value")
 
     def __init__(self, maxiter: int = 2000, start: dict[str, float] | None = None) -> None:
