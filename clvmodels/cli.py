@@ -302,7 +302,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-unit", choices=["D", "W", "M"], help="the summary's time unit (Parquet summaries "
                    "carry it; CSV summaries need it)")
     p.add_argument("--bayes", action="store_true", help="Bayesian BG/NBD (PyMC + nutpie); posterior saved beside "
-                   "the model file as .posterior.nc")
+                   "the model file as NAME.posterior.<sha256>.nc")
     p.add_argument("--segment", help="with --bayes: segment column, partially pooled")
     p.add_argument("--draws", type=int, default=1000, help="with --bayes: draws per chain (default 1000)")
     p.add_argument("--tune", type=int, default=1000, help="with --bayes: tuning steps per chain (default 1000)")

@@ -343,6 +343,20 @@ def test_re_signed_model_files_are_validated(tmp_path, models, edit, field):
         clv.load_models(path)
 
 
+def test_every_option_of_every_model_has_a_load_check(models):
+    from clvmodels.models._base import MODEL_REGISTRY
+
+    for cls in MODEL_REGISTRY.values():
+        assert set(persistence.option_names(cls)) <= set(persistence.OPTION_CHECKS), cls.__name__
+
+
+def test_a_fitted_start_option_round_trips(tmp_path, summary_w, models):
+    bg = clv.BetaGeo(maxiter=300, start=dict(models[0].params_)).fit(summary_w)
+    bg.save(tmp_path / "bg.json")
+    back = clv.BetaGeo.load(tmp_path / "bg.json")
+    assert back.get_params() == bg.get_params() and back.params_ == bg.params_
+
+
 def test_re_signed_negative_r_is_exit_2_in_the_cli(tmp_path, models, summary_w, capsys):
     path = _saved(tmp_path, models)
     _resign(path, lambda c: c["models"]["bgnbd"]["params"].__setitem__("r", -1))

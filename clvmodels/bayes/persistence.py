@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 from ..errors import DataError
@@ -74,6 +75,8 @@ def save_bayes(model, path: str | os.PathLike) -> list[Path]:
     if path.suffix.lower() != ".json":
         raise DataError(f"the model file must be .json, got {os.fspath(path)!r}")
     old = posterior_of(path) if path.is_file() else None
+    if old is not None and not re.fullmatch(rf"{re.escape(path.stem)}\.posterior(\.[0-9a-f]{{16}})?\.nc", old.name):
+        old = None  # only a posterior this function names is deleted, never another file the JSON names
     with temp_path(path.with_name(path.stem + ".posterior.nc")) as tmp:
         model.idata_.to_netcdf(str(tmp), engine="h5netcdf")
         digest = _sha256(tmp)

@@ -28,7 +28,7 @@ from ._base import MODEL_REGISTRY, SummaryModel
 from ._mle import FitResult
 
 __all__ = ["save_models", "load_models", "load_model", "FORMAT", "FORMAT_VERSION", "MODEL_KEYS", "Fields",
-           "checksum", "model_to_dict", "model_from_dict", "option_names", "plain", "read_json", "read_checked"]
+           "OPTION_CHECKS", "checksum", "model_to_dict", "model_from_dict", "option_names", "plain", "read_json", "read_checked"]
 
 FORMAT = "clvmodels-models"
 FORMAT_VERSION = 1
@@ -132,7 +132,7 @@ def _check_start(value: Any, field: str, check: Fields, cls: type[SummaryModel])
 
 
 #: How each constructor option of the maximum-likelihood models is checked when loaded.
-_OPTION_CHECKS: dict[str, Callable[[Any, str, Fields, type[SummaryModel]], Any]] = {
+OPTION_CHECKS: dict[str, Callable[[Any, str, Fields, type[SummaryModel]], Any]] = {
     "maxiter": lambda v, f, c, cls: c.integer(v, f, low=1),
     "start": _check_start,
 }
@@ -178,7 +178,7 @@ def model_from_dict(d: Any, check: Fields, where: str, key: str | None = None) -
     if d.get("param_names") != list(names):
         check.fail(f"{where}.param_names", "the list " + ", ".join(names), d.get("param_names"))
     options = check.mapping(d.get("options"), f"{where}.options", allowed=option_names(cls))
-    options = {name: _OPTION_CHECKS[name](value, f"{where}.options.{name}", check, cls)
+    options = {name: OPTION_CHECKS[name](value, f"{where}.options.{name}", check, cls)
                for name, value in options.items()}
     params = check.mapping(d.get("params"), f"{where}.params", keys=names)
     params = {n: check.number(params[n], f"{where}.params.{n}", low=0.0, strict=True) for n in names}
