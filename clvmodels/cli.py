@@ -392,7 +392,8 @@ def _handle_sigterm():
     """Install the SIGTERM handler (main thread only); return the previous handler to restore, or None."""
     if threading.current_thread() is not threading.main_thread():
         return None
-    return signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    return signal.SIG_DFL if previous is None else previous  # None: a handler set outside Python
 
 
 def _check_files(args: argparse.Namespace) -> None:

@@ -297,6 +297,13 @@ def test_ids_that_look_missing_round_trip_through_the_cli(tmp_path, fmt):
     assert list(scores.index) == list(back.index)
     ids = pd.read_csv(tmp_path / "p.csv", dtype=str, keep_default_na=False)["customer_id"]
     assert set(NA_IDS) <= set(ids)
+    # the calibration/holdout split that backtests use
+    assert cli("summarize", tmp_path / "log.csv", "--customer", "cust", "--date", "day", "--amount", "amount",
+               "--calibration-end", "2024-06-30", "-o", tmp_path / f"cal.{fmt}") == 0
+    cal = files.read_summary(tmp_path / f"cal.{fmt}")
+    first = log.groupby("cust")["day"].min()
+    assert sorted(cal.index) == sorted(first[first <= "2024-06-30"].index)
+    assert cal["holdout_frequency"].notna().all()
 
 
 def test_read_summary_keeps_missing_values_in_other_columns(tmp_path):

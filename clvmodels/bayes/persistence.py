@@ -120,7 +120,7 @@ def _options(value: object, check: Fields) -> dict:
 def _segments(value: object, check: Fields) -> list:
     labels = check.sequence(value, "segments")
     for i, label in enumerate(labels):
-        if not isinstance(label, str):
+        if not isinstance(label, (str, bool)):
             check.number(label, f"segments[{i}]")
     if not labels or len(set(labels)) != len(labels):
         check.fail("segments", "a non-empty list of distinct labels", labels)
