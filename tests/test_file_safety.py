@@ -180,6 +180,14 @@ def test_bayes_model_files_are_validated(tmp_path, two_posteriors, edit, field):
         clv.BayesBetaGeo.load(path)
 
 
+def test_predict_refuses_to_write_over_the_models_posterior(tmp_path, two_posteriors, small_cal, capsys):
+    _, nc = two_posteriors[0].save(tmp_path / "hb.json")
+    small_cal.iloc[:20].to_csv(tmp_path / "s.csv")
+    before = nc.read_bytes()
+    assert cli("predict", tmp_path / "hb.json", tmp_path / "s.csv", "-o", nc) == 2
+    assert "is also an input" in capsys.readouterr().err and nc.read_bytes() == before
+
+
 def test_a_posterior_symlinked_outside_the_folder_is_refused(tmp_path, two_posteriors):
     inner, outer = tmp_path / "models", tmp_path / "elsewhere"
     inner.mkdir()
