@@ -186,3 +186,144 @@ def test_same_column_twice_is_refused(small_log):
 def test_a_dataframe_without_columns_is_a_data_error():
     with pytest.raises(DataError, match="no columns"):
         clv.read_transactions(pd.DataFrame(), amount="amount")
+
+
+# --- one time-zone rule for every input (issue 12, item 6) ---------------------------------------
+
+def test_utc_offsets_give_the_utc_day_from_every_input(tmp_path):
+    stamps = ["2024-01-01T23:30:00-05:00", "2024-01-03T01:00:00+02:00", "2024-01-05 10:00", "2024-01-06T00:30:00Z"]
+    text = pd.DataFrame({"customer_id": [1, 1, 1, 1], "date": stamps, "amount": [1.0, 2.0, 3.0, 4.0]})
+    aware = text.assign(date=pd.to_datetime(stamps, utc=True, format="ISO8601"))
+    text.to_csv(tmp_path / "log.csv", index=False)
+    aware.to_parquet(tmp_path / "log.parquet")
+    expected = ["2024-01-02", "2024-01-02", "2024-01-05", "2024-01-06"]
+    for source in (text, aware, tmp_path / "log.csv", tmp_path / "log.parquet"):
+        daily = read(source).to_pandas()
+        assert daily["date"].dt.strftime("%Y-%m-%d").tolist() == sorted(set(expected)), source
+        assert daily["amount"].tolist() == [3.0, 3.0, 4.0]
+
+
+def test_named_time_zones_in_text_are_refused():
+    # only numeric offsets and Z are read (as in Spark); a zone name is an unparseable date, not dropped
+    df = pd.DataFrame({"customer_id": [1, 1], "date": ["2024-01-01 10:00 Europe/Paris", "2024-01-02"],
+                       "amount": [1.0, 2.0]})
+    with pytest.raises(DataError, match="unparseable date") as err:
+        read(df)
+    assert err.value.rows == (0,)
+
+
+# --- ids: no silent merge (issue 12, item 8) ------------------------------------------------------
+
+def test_mixed_id_types_are_refused_with_their_rows():
+    df = pd.DataFrame({"customer_id": [1, "1", 2, "x", 3.0], "date": ["2024-01-01"] * 5, "amount": [1.0] * 5})
+    with pytest.raises(DataError, match="mixes Python types") as err:
+        read(df)
+    assert err.value.columns == ("customer_id",)
+    assert "int" in str(err.value) and "str" in str(err.value) and "float" in str(err.value)
+    assert err.value.rows == (1, 3, 4)  # the rows not of the most common type (int)
+
+
+def test_ids_with_surrounding_spaces_are_refused(tmp_path):
+    df = pd.DataFrame({"customer_id": ["a", " a", "a ", "b"], "date": ["2024-01-01"] * 4, "amount": [1.0] * 4})
+    with pytest.raises(DataError, match="leading or trailing spaces") as err:
+        read(df)
+    assert err.value.rows == (1, 2)
+    (tmp_path / "log.csv").write_text("customer_id,date,amount\na,2024-01-01,1\n\" a\",2024-01-02,1\n")
+    with pytest.raises(DataError, match="leading or trailing spaces") as err:
+        read(tmp_path / "log.csv")
+    assert err.value.rows == (1,)
+
+
+def test_ids_are_kept_exactly_as_given():
+    df = pd.DataFrame({"customer_id": ["a", "A", "007", "7"], "date": ["2024-01-01"] * 4, "amount": [1.0] * 4})
+    assert sorted(read(df).to_pandas()["customer_id"]) == ["007", "7", "A", "a"]
+
+
+# --- amounts a double cannot sum (issue 12, item 9) -----------------------------------------------
+
+def test_amounts_whose_sums_overflow_are_refused_naming_customers():
+    df = pd.DataFrame({"customer_id": ["a", "a", "a", "b", "c"],
+                       "date": ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-01", "2024-01-01"],
+                       "amount": [1.0, 1e308, 1e308, 5.0, 1e200]})
+    with pytest.raises(DataError, match="too large") as err:
+        read(df)
+    assert err.value.columns == ("amount",)
+    assert "customer a" in str(err.value) and "customer c" in str(err.value) and "customer b" not in str(err.value)
+
+
+# --- CSV files: errors past the sniffing sample, misleading messages (items 14, 15) ---------------
+
+def _big_csv(path, bad_line: bytes, at: int = 300_001, n: int = 300_010):
+    lines = [b"customer_id,date,amount"] + [b"%d,2024-01-01,1.5" % (i % 97) for i in range(n)]
+    lines[at] = bad_line
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+@pytest.mark.parametrize("bad, reason", [
+    (b"5,2024-01-01,1.5,extra", "has 4 fields where the header has 3"),
+    (b"5,2024-01-01", "has 2 fields where the header has 3"),
+    (b"5\xe9,2024-01-01,1.5", "not UTF-8"),
+])
+def test_a_malformed_csv_line_past_the_sniffer_names_the_line(tmp_path, bad, reason):
+    path = _big_csv(tmp_path / "log.csv", bad)
+    with pytest.raises(DataError, match=reason) as err:
+        read(path)
+    assert "line 300,002" in str(err.value)  # the file's line (the header is line 1)
+    assert str(path) in str(err.value)
+
+
+def test_an_invalid_date_format_is_named():
+    df = pd.DataFrame({"customer_id": [1], "date": ["2024-01-01"], "amount": [1.0]})
+    with pytest.raises(DataError, match=r"date_format='%Q' is not a valid strptime format"):
+        read(df, date_format="%Q")
+
+
+def test_misleading_file_messages(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(DataError, match=r"empty\.csv is empty"):
+        read(tmp_path / "empty.csv")
+    (tmp_path / "ragged.csv").write_text("customer_id,date,amount\n1,2024-01-01\n2,2024-01-02,3\n")
+    with pytest.raises(DataError, match="line 2 has 2 fields where the header has 3"):
+        read(tmp_path / "ragged.csv")
+    (tmp_path / "folder.csv").mkdir()
+    for folder in (tmp_path / "folder.csv", tmp_path):
+        with pytest.raises(DataError, match="is a folder; give a CSV/Parquet file or a glob"):
+            read(folder)
+    (tmp_path / "utf16.csv").write_text("customer_id,date,amount\n1,2024-01-01,1\n", encoding="utf-16")
+    with pytest.raises(DataError, match=r"is not UTF-8 .*encoding='utf-16'"):
+        read(tmp_path / "utf16.csv")
+    assert read(tmp_path / "utf16.csv", csv_options={"encoding": "utf-16"}).n_rows == 1
+
+
+# --- csv_options: an allow-list, values as escaped literals (item 16) -----------------------------
+
+def test_csv_option_keys_cannot_inject_sql(tmp_path, small_log):
+    small_log.to_csv(tmp_path / "log.csv", index=False)
+    target = tmp_path / "pwned.csv"
+    key = f"header=true); COPY (SELECT 42) TO '{target}'; SELECT * FROM read_csv('{tmp_path / 'log.csv'}', delim"
+    with pytest.raises(DataError, match="unknown CSV option"):
+        read(tmp_path / "log.csv", csv_options={key: ","})
+    assert not target.exists()
+    value = f"'); COPY (SELECT 42) TO '{target}'; --"
+    with pytest.raises(DataError):
+        read(tmp_path / "log.csv", csv_options={"quote": value})
+    assert not target.exists()
+    with pytest.raises(DataError, match="header must be true or false"):
+        read(tmp_path / "log.csv", csv_options={"header": "true); COPY"})
+    with pytest.raises(DataError, match="csv_options apply to CSV files"):
+        small_log.to_parquet(tmp_path / "log.parquet")
+        read(tmp_path / "log.parquet", csv_options={"delim": ";"})
+
+
+def test_csv_options_semicolons_decimal_commas_latin1_and_quotes(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_bytes("customer_id;date;amount\n\xe9mile;2024-01-01;1,5\n\xe9mile;2024-01-03;2,25\n'b;c';2024-01-02;3\n"
+                     .encode("latin-1"))
+    log = read(path, csv_options={"delim": ";", "decimal_separator": ",", "encoding": "latin-1", "quote": "'"})
+    daily = log.to_pandas()
+    assert daily["customer_id"].tolist() == ["b;c", "émile", "émile"]
+    assert daily["amount"].tolist() == [3.0, 1.5, 2.25]
+    path.write_text("customer_id;date;amount\na;2024-01-01;1.234,5\n")
+    with pytest.raises(DataError, match="non-numeric amount"):  # a thousands separator is not guessed
+        read(path, csv_options={"delim": ";", "decimal_separator": ","})

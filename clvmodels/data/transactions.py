@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import glob as _glob
+import math
+import re
 import shutil
 import weakref
 import itertools
@@ -24,7 +26,8 @@ import pandas as pd
 from ..errors import DataError, warn
 from ..files import private_temp_dir
 
-__all__ = ["TransactionLog", "read_transactions", "RETURNS_POLICIES"]
+__all__ = ["TransactionLog", "read_transactions", "RETURNS_POLICIES", "CSV_OPTIONS", "ISO_TIMESTAMP",
+           "AMOUNT_LIMIT", "validation_checks", "check_amount_scale", "combine_errors"]
 
 #: How negative amounts (returns, refunds) are treated; see :func:`read_transactions`.
 RETURNS_POLICIES = ("error", "drop", "net")
@@ -36,6 +39,21 @@ _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "
 _INTEGER = tuple(t for t in _NUMERIC if "INT" in t)
 _counter = itertools.count()
 
+#: The ``read_csv`` options :func:`read_transactions` accepts in ``csv_options``, with their value types.
+CSV_OPTIONS = {"delim": str, "sep": str, "quote": str, "escape": str, "comment": str, "decimal_separator": str,
+               "encoding": str, "header": bool, "skip": int}
+_ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-16": "utf-16", "utf16": "utf-16", "latin-1": "latin-1",
+              "latin1": "latin-1", "iso-8859-1": "latin-1"}
+
+#: Text dates without ``date_format``: an ISO 8601 date, optionally a time, and after a time optionally a
+#: UTC offset (``Z``, ``+05``, ``+0530``, ``+05:30``). A regular expression both DuckDB and Spark run.
+ISO_TIMESTAMP = (r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}(:[0-9]{1,2}(:[0-9]{1,2}(\.[0-9]+)?)?"
+                 r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?)?$")
+
+#: Largest total of absolute amounts in a log: sqrt of the largest double, so that squares and products of
+#: any spend totals (the Gamma-Gamma variance, squared errors of a backtest) stay finite.
+AMOUNT_LIMIT = math.sqrt(1.7976931348623157e308)
+
 
 def _ident(name: str) -> str:
     return '"' + str(name).replace('"', '""') + '"'
@@ -43,6 +61,60 @@ def _ident(name: str) -> str:
 
 def _literal(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
+
+
+def _csv_options(options: dict[str, Any]) -> tuple[str, str]:
+    """The ``read_csv`` arguments for ``csv_options`` as SQL (names from :data:`CSV_OPTIONS` only, values
+    type-checked and written as escaped literals), and the decimal separator."""
+    parts, decimal = [], "."
+    for key, value in options.items():
+        kind = CSV_OPTIONS.get(key) if isinstance(key, str) else None
+        if kind is None:
+            raise DataError(f"unknown CSV option {key!r}; csv_options takes {', '.join(CSV_OPTIONS)}")
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise DataError(f"CSV option {key} must be true or false, not {value!r}")
+            parts.append(f"{key}={'true' if value else 'false'}")
+        elif kind is int:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise DataError(f"CSV option {key} must be a whole number >= 0, not {value!r}")
+            parts.append(f"{key}={int(value)}")
+        else:
+            if not isinstance(value, str):
+                raise DataError(f"CSV option {key} must be text, not {value!r}")
+            if key == "encoding":
+                if value.lower() not in _ENCODINGS:
+                    raise DataError(f"encoding={value!r} is not supported; choose utf-8, utf-16 or latin-1")
+                value = _ENCODINGS[value.lower()]
+            elif key == "decimal_separator":
+                if value not in (".", ","):
+                    raise DataError(f"decimal_separator={value!r}: choose '.' or ','")
+                decimal = value
+            elif key in ("delim", "sep"):
+                if not 1 <= len(value) <= 4 or "\n" in value or "\r" in value:
+                    raise DataError(f"{key}={value!r}: a delimiter is 1 to 4 characters, not a line break")
+            elif len(value) != 1:
+                raise DataError(f"{key}={value!r}: give one character")
+            parts.append(f"{key}={_literal(value)}")
+    return "".join(", " + p for p in parts), decimal
+
+
+def _csv_error(exc: Exception, path: str) -> DataError:
+    """A DuckDB error met while reading the CSV file ``path``, said in the file's terms."""
+    text = str(exc)
+    line = re.search(r"CSV Error on Line: (\d+)", text)
+    where = f"line {int(line.group(1)):,}" if line else "a line"
+    fields = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+    if fields:
+        return DataError(f"{path}: {where} has {fields.group(2)} fields where the header has {fields.group(1)} "
+                         "(a stray delimiter or quote, or a missing field)")
+    if "Invalid unicode" in text or "not utf-8" in text.lower():
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+        utf16 = head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head
+        return DataError(f"{path} is not UTF-8 ({where} has bytes that are not UTF-8 text); give its encoding: "
+                         f"encoding={'utf-16' if utf16 else 'latin-1'!r}")
+    return DataError(f"cannot read CSV {path!r}: {text.splitlines()[0]}")
 
 
 def _to_date(value: Any, what: str) -> _date:
@@ -71,10 +143,14 @@ def validation_checks(customer: str, date: str, amount: str | None, date_format:
     that :mod:`clvmodels.spark` refuses exactly what :func:`read_transactions` refuses."""
     checks = [
         _Check("_cust_missing", customer, "missing customer id"),
+        _Check("NOT _cust_missing AND _cust_spaced", customer,
+               "customer id with leading or trailing spaces (ids are kept exactly as given: strip them "
+               "if ' a' and 'a' are one customer)"),
         _Check("_date_missing", date, "missing date"),
         _Check("NOT _date_missing AND _ts IS NULL", date,
                "unparseable date" + (f" (format {date_format!r})" if date_format else
-                                     " (expected ISO 8601 such as 2024-03-01; or pass date_format)")),
+                                     " (expected ISO 8601 such as 2024-03-01 or 2024-03-01T14:05:00+01:00; "
+                                     "or pass date_format)")),
     ]
     if amount is not None:
         checks += [
@@ -193,6 +269,7 @@ def _register_source(con: duckdb.DuckDBPyConnection, source: Any, columns: list[
     if isinstance(source, pd.DataFrame):
         if source.shape[1] == 0:
             raise DataError(f"the DataFrame has no columns (expected {', '.join(columns)})", columns=columns)
+        _check_id_types(source, columns[0])
         name = f"_clv_input_{next(_counter)}"
         try:
             con.register(name, source)
@@ -205,27 +282,31 @@ def _register_source(con: duckdb.DuckDBPyConnection, source: Any, columns: list[
         files = sorted(_glob.glob(path)) if _glob.has_magic(path) else ([path] if os.path.exists(path) else [])
         if not files:
             raise DataError(f"no transaction file found at {path!r}")
+        for name in files:
+            if os.path.isdir(name):
+                raise DataError(f"{name} is a folder; give a CSV/Parquet file or a glob such as "
+                                f"{os.path.join(name, '*.parquet')!r}")
+            if os.path.getsize(name) == 0:
+                raise DataError(f"{name} is empty")
         lower = path.lower()
+        if csv_options and not lower.endswith(_CSV_SUFFIXES):
+            raise DataError(f"csv_options apply to CSV files, and {path!r} is not one")
+        opts, _ = _csv_options(csv_options)
         if lower.endswith(_PARQUET_SUFFIXES):
             reader = f"read_parquet({_literal(path)})"
         elif lower.endswith(_CSV_SUFFIXES):
             # Read the header first so that the wanted columns are taken as text and parsed by us: a bad
             # value deep in the file then becomes a row-level DataError, not a DuckDB conversion crash.
-            opts = ", ".join(f"{k}={_literal(v) if isinstance(v, str) else v}" for k, v in csv_options.items())
-            probe = f"read_csv({_literal(path)}, header=true{', ' + opts if opts else ''})"
-            try:
-                header = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {probe}").fetchall()]
-            except duckdb.Error as exc:
-                raise DataError(f"cannot read CSV {path!r}: {str(exc).splitlines()[0]}") from None
+            header = _csv_header(con, path, files, opts)
             types = ", ".join(f"{_literal(c)}: 'VARCHAR'" for c in columns if c in header)
-            reader = (f"read_csv({_literal(path)}, header=true, types={{{types}}}"
-                      f"{', ' + opts if opts else ''})")
+            reader = f"read_csv({_literal(path)}, header=true, types={{{types}}}{opts})"
         else:
             raise DataError(f"cannot tell the format of {path!r}: use a .csv or .parquet file (or a DataFrame)")
         try:
             con.execute(f"CREATE VIEW src AS SELECT * FROM {reader}")
         except duckdb.Error as exc:
-            raise DataError(f"cannot read {path!r}: {str(exc).splitlines()[0]}") from None
+            raise (_csv_error(exc, files[0]) if reader.startswith("read_csv") else
+                   DataError(f"cannot read {path!r}: {str(exc).splitlines()[0]}")) from None
         description = path
     else:
         raise TypeError(f"source must be a DataFrame or a path to a CSV/Parquet file, not {type(source).__name__}")
@@ -236,13 +317,39 @@ def _register_source(con: duckdb.DuckDBPyConnection, source: Any, columns: list[
     return "src", description, {row[0]: str(row[1]).upper() for row in described}
 
 
+def _csv_header(con: duckdb.DuckDBPyConnection, path: str, files: list[str], opts: str) -> list[str]:
+    """The column names DuckDB sniffs in a CSV file; DataError, naming the line, when the rows disagree."""
+    def describe(extra: str) -> list[str]:
+        probe = f"read_csv({_literal(path)}, header=true{opts}{extra})"
+        return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {probe}").fetchall()]
+
+    try:
+        header = describe("")
+        if len(header) == 1 and "delim" not in opts and "sep" not in opts:
+            # One column whose name holds a delimiter: the sniffer found no delimiter that splits every
+            # row alike. Reading with that delimiter names the first line that disagrees with the header.
+            delims = [d for d in (",", ";", "\t", "|") if d in header[0]]
+            if delims:
+                names = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header[0].split(delims[0]))))
+                con.execute(f"SELECT count(*) FROM read_csv({_literal(path)}, header=true{opts}, auto_detect=false, "
+                            f"delim={_literal(delims[0])}, columns={{{names}}})").fetchall()
+    except duckdb.Error as exc:
+        raise _csv_error(exc, files[0]) from None
+    return header
+
+
 def _date_expression(column: str, dtype: str, date_format: str | None) -> tuple[str, str]:
-    """SQL for (missing test, parsed TIMESTAMP) of the date column, or raise DataError for its type."""
+    """SQL for (missing test, parsed TIMESTAMP) of the date column, or raise DataError for its type.
+
+    A time with a UTC offset (text such as ``2024-01-01T23:30:00-05:00``, or a TIMESTAMP WITH TIME ZONE)
+    becomes its UTC time (the connection's time zone); a time without one is kept as written."""
     col = _ident(column)
     if dtype == "VARCHAR":
         missing = f"({col} IS NULL OR trim({col}) = '')"
-        parsed = (f"try_strptime(trim({col}), {_literal(date_format)})" if date_format
-                  else f"try_cast(trim({col}) AS TIMESTAMP)")
+        text = f"trim({col})"
+        parsed = (f"CAST(try_strptime({text}, {_literal(date_format)}) AS TIMESTAMP)" if date_format else
+                  f"CASE WHEN regexp_full_match({text}, {_literal(ISO_TIMESTAMP)}) "
+                  f"THEN CAST(try_cast({text} AS TIMESTAMPTZ) AS TIMESTAMP) END")
         return missing, parsed
     if dtype == "DATE" or dtype.startswith("TIMESTAMP"):
         if date_format:
@@ -259,11 +366,15 @@ def _date_expression(column: str, dtype: str, date_format: str | None) -> tuple[
                     columns=[column])
 
 
-def _amount_expression(column: str, dtype: str) -> tuple[str, str]:
-    """SQL for (missing test, parsed DOUBLE) of the amount column, or raise DataError for its type."""
+def _amount_expression(column: str, dtype: str, decimal: str = ".") -> tuple[str, str]:
+    """SQL for (missing test, parsed DOUBLE) of the amount column, or raise DataError for its type. With a
+    decimal comma, text holding a point (a thousands separator?) is not a number."""
     col = _ident(column)
     if dtype == "VARCHAR":
-        return f"({col} IS NULL OR trim({col}) = '')", f"try_cast(trim({col}) AS DOUBLE)"
+        text = f"trim({col})"
+        parsed = (f"try_cast({text} AS DOUBLE)" if decimal == "." else
+                  f"CASE WHEN NOT contains({text}, '.') THEN try_cast(replace({text}, ',', '.') AS DOUBLE) END")
+        return f"({col} IS NULL OR {text} = '')", parsed
     if dtype in _NUMERIC or dtype.startswith("DECIMAL"):
         return f"({col} IS NULL)", f"CAST({col} AS DOUBLE)"
     raise DataError(f"the amount column has type {dtype}, which is not numeric", columns=[column])
@@ -327,15 +438,30 @@ def read_transactions(
     if len(set(wanted)) != len(wanted):
         raise DataError("customer, date and amount must be three different columns", columns=wanted)
 
+    csv_options = dict(csv_options or {})
+    _, decimal = _csv_options(csv_options)
     con, tmpdir = _connect()
     try:
-        _, description, dtypes = _register_source(con, source, wanted, csv_options or {})
+        if date_format is not None:
+            try:
+                con.execute("SELECT try_strptime('', $f)", {"f": str(date_format)}).fetchall()
+            except duckdb.Error as exc:
+                raise DataError(f"date_format={date_format!r} is not a valid strptime format "
+                                f"({str(exc).splitlines()[0].split(': ', 1)[-1]})") from None
+        _, description, dtypes = _register_source(con, source, wanted, csv_options)
         missing_cols = [c for c in wanted if c not in dtypes]
         if missing_cols:
             available = ", ".join(list(dtypes)[:20])
             raise DataError(f"missing column{'s' if len(missing_cols) > 1 else ''} in {description} "
                             f"(available: {available})", columns=missing_cols)
-        log = _validate_and_merge(con, description, customer, date, amount, dtypes, date_format, end, returns)
+        try:
+            log = _validate_and_merge(con, description, customer, date, amount, dtypes, date_format, end, returns,
+                                      decimal)
+        except (duckdb.InvalidInputException, duckdb.IOException) as exc:  # the file, read past the sniffer
+            if isinstance(source, pd.DataFrame):
+                raise
+            raise _csv_error(exc, description) if "CSV Error" in str(exc) else DataError(
+                f"cannot read {description!r}: {str(exc).splitlines()[0]}") from None
     except BaseException:
         _close(con, tmpdir)
         raise
@@ -343,15 +469,16 @@ def read_transactions(
     return log
 
 
-def _validate_and_merge(con, description, customer, date, amount, dtypes, date_format, end, returns):
-    cust_type = dtypes[customer]
-    cust_missing = (f"({_ident(customer)} IS NULL OR trim({_ident(customer)}) = '')" if cust_type == "VARCHAR"
-                    else f"({_ident(customer)} IS NULL)")
+def _validate_and_merge(con, description, customer, date, amount, dtypes, date_format, end, returns, decimal):
+    cust = _ident(customer)
+    text_ids = dtypes[customer] == "VARCHAR"
+    cust_missing = f"({cust} IS NULL OR trim({cust}) = '')" if text_ids else f"({cust} IS NULL)"
     date_missing, date_parsed = _date_expression(date, dtypes[date], date_format)
-    select = [f"{_ident(customer)} AS customer_id", f"{cust_missing} AS _cust_missing",
+    select = [f"{cust} AS customer_id", f"{cust_missing} AS _cust_missing",
+              f"({cust} <> trim({cust})) AS _cust_spaced" if text_ids else "false AS _cust_spaced",
               f"{date_missing} AS _date_missing", f"{date_parsed} AS _ts"]
     if amount is not None:
-        amount_missing, amount_parsed = _amount_expression(amount, dtypes[amount])
+        amount_missing, amount_parsed = _amount_expression(amount, dtypes[amount], decimal)
         select += [f"{amount_missing} AS _amount_missing", f"{amount_parsed} AS amount"]
     con.execute(f"CREATE VIEW parsed AS SELECT {', '.join(select)} FROM src")
 
@@ -388,6 +515,13 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
             "SELECT count(*) FROM daily WHERE _had_return AND round(amount, 9) = 0").fetchone()[0]
         con.execute("DELETE FROM daily WHERE _had_return AND round(amount, 9) = 0")
         con.execute("ALTER TABLE daily DROP COLUMN _had_return")
+    if amount is not None:
+        (total,) = con.execute("SELECT sum(abs(amount)) FROM daily").fetchone()
+        if not total < AMOUNT_LIMIT:
+            largest = con.execute(
+                "SELECT customer_id::VARCHAR, sum(abs(amount)) AS s FROM daily GROUP BY customer_id "
+                "ORDER BY s DESC LIMIT 5").fetchall()
+            check_amount_scale(description, amount, total, largest)
 
     # Exact duplicates can only be among rows merged into one day: check just those days. Without
     # amounts a duplicate changes nothing (the day is one purchase either way), so none are counted.
@@ -406,6 +540,39 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
     con.execute("DROP VIEW parsed")
     con.execute("DROP VIEW src")
     return TransactionLog(con, "daily", has_amount=amount is not None, source=description, stats=stats)
+
+
+def check_amount_scale(description: str, column: str, total: float, largest: list[tuple[str, float]]) -> None:
+    """Refuse amounts too large to compute with: the log's total of absolute amounts (``total``) must be
+    below :data:`AMOUNT_LIMIT`. ``largest`` holds the customers with the largest totals, largest first;
+    those over the limit on their own are named (else the first five)."""
+    if total < AMOUNT_LIMIT:
+        return
+    over = [(c, v) for c, v in largest if not v < AMOUNT_LIMIT] or largest
+    named = ", ".join(f"customer {c} ({v:.3g})" for c, v in over)
+    raise DataError(f"{description}: amounts too large to compute with: they add up to {total:.3g}, over "
+                    f"{AMOUNT_LIMIT:.3g}, where squares of spend totals (the Gamma-Gamma variance, squared "
+                    f"errors) overflow; largest: {named}; express amounts in a larger unit (thousands, millions)",
+                    columns=[column])
+
+
+def _check_id_types(df: pd.DataFrame, column: str) -> None:
+    """Refuse an object column of ids that mixes Python types (1 and "1" would become one text id)."""
+    if column not in df.columns or df[column].dtype != object:
+        return
+    kind = pd.api.types.infer_dtype(df[column], skipna=True)
+    if kind in ("string", "integer", "empty", "bytes", "boolean", "floating", "decimal"):
+        return
+    values = df[column]
+    types = values.map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else type(v).__name__)
+    counts = types.value_counts()
+    if len(counts) < 2:
+        return
+    odd = types.notna() & (types != counts.index[0])
+    rows = [int(i) for i in odd.to_numpy().nonzero()[0]]
+    raise DataError(f"the customer id column mixes Python types ({', '.join(f'{n} {t}' for t, n in counts.items())}),"
+                    " which would merge ids such as 1 and '1'; give every id one type (all text, or all integers)",
+                    columns=[column], rows=rows[:5], n_rows=len(rows))
 
 
 def _row_errors(con, description: str, failed: list[tuple[_Check, int]]) -> DataError:
