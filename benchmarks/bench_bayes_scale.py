@@ -39,7 +39,8 @@ def population(n, seed):
                                                    "alpha": float(np.exp(np.log(6.0) + 0.3 * rng.standard_normal())),
                                                    "a": 0.7, "b": 3.0}) for k in range(10)}
     sim = clv.simulate(n, rng=rng, acquisition="26W", duration="78W", time_unit="W", segments=segments)
-    rfm = clv.rfm_summary(sim.transactions, observation_end=sim.end, time_unit="W")
+    log = clv.read_transactions(sim.transactions, amount="amount", observation_end=sim.end)
+    rfm = clv.rfm_summary(log, time_unit="W")
     rfm["segment"] = sim.customers.loc[rfm.index, "segment"]
     return rfm
 """

@@ -79,7 +79,8 @@ def make_summaries(n: int) -> dict[str, tuple[Path, str]]:
     if not daily.exists():
         per_day = {**PARAMS_WEEKLY, "alpha": PARAMS_WEEKLY["alpha"] * 7}
         sim = clv.simulate(n, per_day, rng=11, acquisition="1y", duration="3y", time_unit="D")
-        clv.rfm_summary(sim.transactions, observation_end=sim.end, time_unit="D").to_parquet(daily)
+        log = clv.read_transactions(sim.transactions, amount="amount", observation_end=sim.end)
+        clv.rfm_summary(log, time_unit="D").to_parquet(daily)
     out["daily"] = (daily, "D")
     cont = DATA / f"fit_continuous_{n}.parquet"
     if not cont.exists():

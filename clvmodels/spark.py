@@ -12,10 +12,10 @@ The same functions as the pandas/DuckDB path, with the same numbers and the same
 - :func:`score` scores every customer on the executors with :func:`clvmodels.scoring.score_customers`
   over the numpy core; the fitted models (a Bayesian model's posterior draws included) are broadcast.
 
-Dates: text is parsed as in :func:`clvmodels.read_transactions` (ISO 8601, or ``date_format`` in
-strptime notation, which Spark applies strictly: zero-padded fields, and no ``%y``); a Spark
-``TIMESTAMP`` becomes its calendar day in the session time zone (``spark.sql.session.timeZone``; the
-DuckDB path uses UTC, so set it to ``UTC`` for the same days).
+Dates: text is parsed as in :func:`clvmodels.read_transactions` (ISO 8601, a UTC offset after the time
+counting on its UTC day; or ``date_format`` in strptime notation, which Spark applies strictly:
+zero-padded fields, and no ``%y``); a Spark ``TIMESTAMP`` becomes its calendar day in the session time
+zone (``spark.sql.session.timeZone``; the DuckDB path uses UTC, so set it to ``UTC`` for the same days).
 Row positions in errors count rows in the DataFrame's order (its partitions in turn).
 """
 
@@ -28,8 +28,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .data.rfm import split_dates, summary_sql
-from .data.transactions import RETURNS_POLICIES, _to_date, combine_errors, validation_checks
+from .data.rfm import split_dates, summary_end, summary_sql
+from .data.transactions import (AMOUNT_LIMIT, ISO_TIMESTAMP, RETURNS_POLICIES, check_amount_scale, combine_errors,
+                                validation_checks)
 from .errors import DataError, warn
 from .scoring import score_customers
 from .timeunits import Horizon, check_unit, unit_days
@@ -40,8 +41,7 @@ __all__ = ["rfm_summary", "calibration_holdout", "fit", "score", "strptime_to_sp
 _STRPTIME = {"Y": "yyyy", "m": "MM", "d": "dd", "H": "HH", "M": "mm", "S": "ss", "f": "SSSSSS",
              "b": "MMM", "B": "MMMM", "j": "DDD", "%": "%"}
 _INTEGER = ("tinyint", "smallint", "int", "bigint")
-_ISO_DATE = r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9]{1,2}(:[0-9]{1,2}(:[0-9]{1,2}(\.[0-9]+)?)?)?)?"
-_ZONE = r"([0-9]:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"  # a zone after a time
+_NO_SECONDS = r"([ T][0-9]{1,2}:[0-9]{1,2})(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"  # hh:mm then a UTC offset
 
 
 def _ident(name: str) -> str:
@@ -73,11 +73,13 @@ def _date_expression(column: str, dtype: str, date_format: str | None) -> tuple[
     pattern = strptime_to_spark(date_format) if date_format else None
     if dtype == "string":
         missing = f"({col} IS NULL OR trim({col}) = '')"
-        # Without a format, ISO 8601 dates only (Spark alone would also take "2024" or "2024-03"), and a
-        # time-zone suffix is dropped, the wall-clock time kept, as DuckDB reads it.
-        local = f"regexp_replace(trim({col}), {_string(_ZONE)}, '$1')"
-        parsed = (f"try_to_timestamp(trim({col}), {_string(pattern)})" if pattern else
-                  f"CASE WHEN {local} RLIKE {_string(_ISO_DATE + '$')} THEN try_cast({local} AS TIMESTAMP) END")
+        # Without a format, the ISO 8601 forms DuckDB reads (Spark alone would also take "2024" or
+        # "2024-03"); a UTC offset gives the instant, whose day is taken in the session time zone. (Spark
+        # reads an offset only after seconds: "23:30Z" is cast as "23:30:00Z".)
+        text = f"trim({col})"
+        seconds = f"regexp_replace({text}, {_string(_NO_SECONDS)}, '$1:00$2')"
+        parsed = (f"try_to_timestamp({text}, {_string(pattern)})" if pattern else
+                  f"CASE WHEN {text} RLIKE {_string(ISO_TIMESTAMP)} THEN try_cast({seconds} AS TIMESTAMP) END")
         return missing, parsed
     if dtype in ("date", "timestamp", "timestamp_ntz"):
         if date_format:
@@ -106,7 +108,8 @@ class _Log:
     """A validated log as a Spark DataFrame of purchase days (customer_id, date[, amount], n_rows)."""
 
     def __init__(self, daily, has_amount: bool, first: _date, last: _date) -> None:
-        self.daily, self.has_amount, self.first_date, self.observation_end = daily, has_amount, first, last
+        self.daily, self.has_amount, self.first_date, self.last_date = daily, has_amount, first, last
+        self.observation_end = last
 
 
 def _read(transactions, customer: str, date: str, amount: str | None, date_format: str | None,
@@ -132,9 +135,10 @@ def _read(transactions, customer: str, date: str, amount: str | None, date_forma
         raise DataError(f"missing column{'s' if len(missing_cols) > 1 else ''} in {description} "
                         f"(available: {', '.join(list(dtypes)[:20])})", columns=missing_cols)
     cust = _ident(customer)
+    text_ids = dtypes[customer] == "string"
     select = [f"{cust} AS customer_id",
-              f"({cust} IS NULL OR trim(CAST({cust} AS STRING)) = '') AS _cust_missing"
-              if dtypes[customer] == "string" else f"({cust} IS NULL) AS _cust_missing"]
+              f"({cust} IS NULL OR trim({cust}) = '') AS _cust_missing" if text_ids else f"({cust} IS NULL) AS _cust_missing",
+              f"({cust} <> trim({cust})) AS _cust_spaced" if text_ids else "false AS _cust_spaced"]
     date_missing, date_parsed = _date_expression(date, dtypes[date], date_format)
     select += [f"{date_missing} AS _date_missing", f"{date_parsed} AS _ts"]
     if amount is not None:
@@ -175,9 +179,13 @@ def _read(transactions, customer: str, date: str, amount: str | None, date_forma
         daily = daily.where("NOT (_had_return AND round(amount, 9) = 0)").drop("_had_return")
     # (nothing is cached: Spark reads the source again for each job, which measured faster in local
     # mode than persisting the purchase days, 13 s against 32 s for 1M rows)
-    stats = daily.selectExpr("count(*)", "min(date)", "max(date)", "max(n_rows)").first()
+    stats = daily.selectExpr("count(*)", "min(date)", "max(date)", "max(n_rows)",
+                             "sum(abs(amount))" if amount is not None else "0.0").first()
     if stats[0] == 0:
         raise DataError(f"the transaction log {description} has no purchases left after validation")
+    if amount is not None and not stats[4] < AMOUNT_LIMIT:
+        largest = daily.groupBy("customer_id").agg(F.expr("sum(abs(amount)) AS s")).orderBy(F.desc("s")).limit(5)
+        check_amount_scale(description, amount, stats[4], [(str(r[0]), r[1]) for r in largest.collect()])
     if amount is not None and (stats[3] or 0) > 1:
         dup = keep.groupBy("customer_id", "_ts", "amount").count().where("count > 1") \
             .selectExpr("coalesce(sum(count - 1), 0)").first()[0]
@@ -226,10 +234,7 @@ def rfm_summary(transactions, observation_end: Any = None, time_unit: str = "W",
     action on it reads the log again (``.cache()`` it to reuse it)."""
     unit = check_unit(time_unit)
     log = _read(transactions, customer, date, amount, date_format, returns)
-    end = _to_date(observation_end, "observation_end") if observation_end is not None else log.observation_end
-    if end < log.first_date:
-        raise DataError(f"observation_end {end} is before the first purchase in the log ({log.first_date})")
-    return _summarise(log, unit, end, None)
+    return _summarise(log, unit, summary_end(observation_end, log.first_date, log.last_date), None)
 
 
 def calibration_holdout(transactions, calibration_end: Any, holdout_end: Any = None, time_unit: str = "W", *,

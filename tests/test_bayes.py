@@ -50,7 +50,8 @@ def test_predictions_have_intervals_around_the_mle(pooled, cal):
 def test_hierarchical_segments_run_and_shrink():
     sim = clv.simulate(1500, rng=3, segments={"web": (0.6, {"r": 0.6}), "store": (0.35, {"r": 0.3}),
                                               "phone": (0.05, {"r": 0.3})})
-    rfm = clv.rfm_summary(sim.transactions, observation_end=sim.end, time_unit="W")
+    log = clv.read_transactions(sim.transactions, amount="amount", observation_end=sim.end)
+    rfm = clv.rfm_summary(log, time_unit="W")
     rfm["channel"] = sim.customers.loc[rfm.index, "segment"]
     hb = clv.BayesBetaGeo(segment="channel", draws=300, tune=500, chains=2, random_seed=1).fit(rfm)
     assert hb.segments_ == ["phone", "store", "web"]
@@ -238,7 +239,8 @@ def test_centred_where_segments_differ_more_than_their_estimates_vary():
     everywhere (non-centred). With three segments the spread is too uncertain: nothing is centred."""
     rates = {"s0": 0.2, "s1": 0.5, "s2": 1.0, "s3": 2.0, "s4": 3.0, "s5": 5.0}
     sim = clv.simulate(6000, rng=8, segments={k: (1 / 6, {"r": r, "alpha": 4.0 * r}) for k, r in rates.items()})
-    rfm = clv.rfm_summary(sim.transactions, observation_end=sim.end, time_unit="W")
+    log = clv.read_transactions(sim.transactions, amount="amount", observation_end=sim.end)
+    rfm = clv.rfm_summary(log, time_unit="W")
     rfm["seg"] = sim.customers.loc[rfm.index, "segment"]
     model = clv.BayesBetaGeo(segment="seg")
     model.mle_ = clv.BetaGeo().fit(rfm)

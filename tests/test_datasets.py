@@ -25,7 +25,7 @@ def test_simulated_log_matches_its_truth():
     tx = sim.transactions
     assert tx["customer_id"].nunique() == 3000
     assert tx["date"].max() <= sim.end and (tx["amount"] > 0).all()
-    rfm = clv.rfm_summary(tx, observation_end=sim.end, time_unit="W")
+    rfm = clv.rfm_summary(clv.read_transactions(tx, amount="amount", observation_end=sim.end), time_unit="W")
     truth = sim.customers.loc[rfm.index]
     # merging same-day purchases can only lower the repeat count
     assert (rfm["frequency"] <= truth["n_repeat"]).all()

@@ -79,7 +79,8 @@ def test_recovers_simulated_parameters():
     truth = {"r": 0.9, "alpha": 10.0, "a": 0.5, "b": 4.0, "p": 6.0, "q": 3.7, "gamma": 15.0}
     for seed in range(3):
         sim = clv.simulate(6000, truth, rng=100 + seed, duration="2y")
-        rfm = clv.rfm_summary(sim.transactions, observation_end=sim.end, time_unit="W")
+        log = clv.read_transactions(sim.transactions, amount="amount", observation_end=sim.end)
+        rfm = clv.rfm_summary(log, time_unit="W")
         fit = clv.GammaGamma().fit(rfm)
         for k in G.PARAMS:
             assert abs(fit.params_[k] - truth[k]) < 3 * fit.result_.se[k], (seed, k, fit.params_)

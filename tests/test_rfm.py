@@ -1,5 +1,7 @@
 """Customer summaries: the papers' CDNOW summary, lifetimes' numbers, and invariants on random logs."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -53,7 +55,8 @@ def test_equals_lifetimes(unit):
     lifetimes_utils = pytest.importorskip("lifetimes.utils")
     sim = clv.simulate(2000, rng=7, time_unit="W", duration="1y")
     tx = sim.transactions
-    ours = clv.rfm_summary(tx, observation_end=sim.end, time_unit="D")
+    log = clv.read_transactions(tx, amount="amount", observation_end=sim.end)  # the simulation's end, declared
+    ours = clv.rfm_summary(log, time_unit="D")
     theirs = lifetimes_utils.summary_data_from_transaction_data(
         tx, "customer_id", "date", monetary_value_col="amount", observation_period_end=sim.end, freq="D")
     theirs = theirs.sort_index()
@@ -61,7 +64,7 @@ def test_equals_lifetimes(unit):
     for col in ["frequency", "recency", "T", "monetary_value"]:
         np.testing.assert_allclose(ours[col], theirs[col], rtol=1e-9, atol=1e-9, err_msg=col)
     if unit == "W":  # the week unit is the day unit / 7 (lifetimes' own "W" counts calendar weeks instead)
-        weekly = clv.rfm_summary(tx, observation_end=sim.end, time_unit="W")
+        weekly = clv.rfm_summary(log, time_unit="W")
         np.testing.assert_allclose(weekly["recency"] * 7, ours["recency"], rtol=1e-12)
 
 
@@ -151,3 +154,36 @@ def test_input_format_does_not_matter(tmp_path_factory, df):
     from_csv.index = from_csv.index.astype("int64")
     from_csv = from_csv.sort_index()  # text ids sort as text
     pd.testing.assert_frame_equal(from_df, from_csv, check_exact=False, rtol=1e-12)
+
+
+def test_repeat_spend_is_summed_without_the_first_day():
+    # "total minus first" cancels: 1e17 + 5 + 7 - 1e17 is 16 in doubles, not 12
+    df = pd.DataFrame({"customer_id": [1, 1, 1, 2, 2], "amount": [1e17, 5.0, 7.0, 3.0, 1e-300],
+                       "date": ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-01", "2024-01-02"]})
+    rfm = clv.rfm_summary(df, time_unit="D")
+    assert rfm["monetary_value"].tolist() == [6.0, 1e-300]
+    cal = clv.calibration_holdout(df.assign(date=["2024-01-01", "2024-01-02", "2024-01-05", "2024-01-01",
+                                                  "2024-01-02"]), "2024-01-03", time_unit="D")
+    assert cal.loc[1, "monetary_value"] == 5.0 and cal.loc[1, "holdout_spend"] == 7.0
+
+
+def test_sums_that_overflow_are_refused():
+    df = pd.DataFrame({"customer_id": [1, 1, 1], "amount": [1.0, 1e308, 1e308],
+                       "date": ["2024-01-01", "2024-01-02", "2024-01-03"]})
+    with pytest.raises(DataError, match="amounts too large .* customer 1 "):
+        clv.rfm_summary(df, time_unit="D")
+
+
+def test_an_observation_end_past_the_log_warns_once_unless_declared(small_log):
+    with pytest.warns(clv.DataWarning, match=r"observation_end 2024-03-06 is 30 days after the last purchase "
+                                             r"in the log \(2024-02-05\)") as record:
+        stretched = clv.rfm_summary(small_log, observation_end="2024-03-06", time_unit="D")
+    assert len(record) == 1 and "read_transactions(..., observation_end='2024-03-06')" in str(record[0].message)
+    assert stretched.loc["a", "T"] == 65.0
+    log = clv.read_transactions(small_log, amount="amount", observation_end="2024-03-31")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert clv.rfm_summary(log, observation_end="2024-03-06", time_unit="D").loc["a", "T"] == 65.0
+        assert clv.rfm_summary(log, time_unit="D").loc["a", "T"] == 90.0  # the declared end
+    with pytest.raises(DataError, match="after the end declared for the log"):
+        clv.rfm_summary(log, observation_end="2024-04-01")

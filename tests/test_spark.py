@@ -96,6 +96,11 @@ def test_text_dates_with_format_returns_and_no_amounts(spark):
     (pd.DataFrame({"customer_id": [1, 2], "date": ["20240101", "2024"], "amount": ["1", "x"]}), {"date_format": "%Y%m%d"}),
     (pd.DataFrame({"customer_id": [1, 1], "date": ["2024-01-01", "2024-01-01"], "amount": [1.0, -3.0]}), {"returns": "net"}),
     (pd.DataFrame({"customer_id": [1], "date": [20240101], "amount": [1.0]}), {}),
+    (pd.DataFrame({"customer_id": ["a", " a", "b "], "date": ["2024-01-01"] * 3, "amount": [1.0] * 3}), {}),
+    (pd.DataFrame({"customer_id": ["a", "a", "b", "c"], "date": ["2024-01-01", "2024-01-02", "2024-01-01", "2024-01-01"],
+                   "amount": [1e308, 1e308, 1.0, 1e200]}), {}),
+    (pd.DataFrame({"customer_id": [1, 1, 2], "date": ["2024-01-01 10:00 Europe/Paris", "2024-01-01T10:00+0100",
+                                                      "2024-01-01 10:00 UTC"], "amount": [1.0] * 3}), {}),
 ])
 def test_bad_input_raises_the_same_error(spark, frame, kwargs):
     with pytest.raises(DataError) as duck:
@@ -187,3 +192,23 @@ def test_fit_and_score_refuse_missing_columns_and_unfitted_models(cal_pair):
         cs.score(sdf, clv.BetaGeo())
     with pytest.raises(TypeError, match="Spark DataFrame"):
         cs.rfm_summary(pd.DataFrame({"customer_id": [1], "date": ["2024-01-01"]}))
+
+
+def test_utc_offsets_and_large_first_purchases_agree(spark):
+    # UTC days: customer 1 on 01-01, 01-02, 01-03; customer 2 on 01-02, 01-05, 01-06
+    stamps = ["2024-01-01T23:30:00+05", "2024-01-01T23:30:00-05:00", "2024-01-03T23:30Z", "2024-01-02 23:30+0530",
+              "2024-01-04 23:30:00.25-01:00", "2024-01-06", "2024-01-07 08:15", "2024-1-8 9:05"]
+    tx = pd.DataFrame({"customer_id": [1, 1, 1, 2, 2, 2, 3, 3], "date": stamps,
+                       "amount": [1e17, 5.0, 7.0, 1.0, 2.0, 3.0, 4.0, 5.0]})
+    got = same(cs.rfm_summary(spark.createDataFrame(tx), "2024-01-10", "D"), clv.rfm_summary(tx, "2024-01-10", "D"))
+    assert got.loc[1, "monetary_value"] == 6.0 and got.loc[1, "recency"] == 2.0
+    assert got.loc[2, "frequency"] == 2 and got.loc[2, "recency"] == 4.0
+
+
+def test_an_observation_end_past_the_log_warns_the_same(spark, small_log):
+    with pytest.warns(clv.DataWarning) as duck:
+        clv.rfm_summary(small_log, "2024-03-06")
+    with pytest.warns(clv.DataWarning) as spk:
+        cs.rfm_summary(spark.createDataFrame(small_log), "2024-03-06")
+    ours = [[str(w.message) for w in record if w.category is clv.DataWarning] for record in (duck, spk)]
+    assert ours[0] == ours[1] and len(ours[0]) == 1

@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, warn
 from ..timeunits import check_unit, unit_days
 from .transactions import TransactionLog, _to_date, read_transactions
 
-__all__ = ["rfm_summary", "calibration_holdout", "acquisition_cohorts", "RFM_COLUMNS", "HOLDOUT_COLUMNS"]
+__all__ = ["rfm_summary", "calibration_holdout", "acquisition_cohorts", "summary_sql", "split_dates",
+           "summary_end", "RFM_COLUMNS", "HOLDOUT_COLUMNS"]
 
 RFM_COLUMNS = ("frequency", "recency", "T", "monetary_value")
 HOLDOUT_COLUMNS = ("holdout_frequency", "holdout_monetary_value", "holdout_spend", "holdout_duration")
@@ -51,10 +52,9 @@ def summary_sql(has_amount: bool, holdout: bool, unit: str, *, table: str = "{da
     day-difference function. Returns the final columns (:data:`RFM_COLUMNS`, then the holdout counts and
     spend) in ``unit``.
 
-    The repeat spend is the total calibration spend minus the first day's (``min_by`` of the daily
-    amount by date: each day is one row, so this is exact up to one rounding of the subtraction, a
-    relative error of about 1e-16 of the customer's total); with a single repeat day it is that day's
-    amount, exactly.
+    The repeat spend sums the repeat days alone (each day is one row, marked against the customer's first
+    purchase day by a join), so a large first purchase cannot swallow the repeat amounts as it would in
+    "total minus first"; with a single repeat day it is that day's amount, exactly.
     """
     days = repr(float(unit_days(unit)))
     cal = f"date <= {cal_end}"
@@ -64,11 +64,12 @@ def summary_sql(has_amount: bool, holdout: bool, unit: str, *, table: str = "{da
         f"CAST({day_diff('min(date)', f'max(date) FILTER (WHERE {cal})')} AS DOUBLE) / {days} AS recency",
         f"CAST({day_diff('min(date)', cal_end)} AS DOUBLE) / {days} AS T",
     ]
+    source = table
     if has_amount:
-        # one repeat day: its amount itself (no subtraction, so 11.77 stays 11.77)
-        spend = (f"CASE WHEN {n_cal} = 2 THEN max_by(amount, date) FILTER (WHERE {cal}) "
-                 f"ELSE sum(amount) FILTER (WHERE {cal}) - min_by(amount, date) END")
-        cols.append(f"CASE WHEN {n_cal} > 1 THEN ({spend}) / ({n_cal} - 1) ELSE 0.0 END AS monetary_value")
+        source = (f"{table} JOIN (SELECT customer_id, min(date) AS _first FROM {table} GROUP BY customer_id) "
+                  "USING (customer_id)")
+        spend = f"sum(amount) FILTER (WHERE {cal} AND date > _first)"
+        cols.append(f"CASE WHEN {n_cal} > 1 THEN {spend} / ({n_cal} - 1) ELSE 0.0 END AS monetary_value")
     where = cal
     if holdout:
         n_hold = f"count(*) FILTER (WHERE NOT {cal})"
@@ -78,8 +79,28 @@ def summary_sql(has_amount: bool, holdout: bool, unit: str, *, table: str = "{da
             cols.append(f"CASE WHEN {n_hold} > 0 THEN {hold_spend} / {n_hold} ELSE 0.0 END AS holdout_monetary_value")
             cols.append(f"{hold_spend} AS holdout_spend")
         where = f"date <= {hold_end}"
-    return (f"SELECT customer_id, {', '.join(cols)} FROM {table} WHERE {where} "
+    return (f"SELECT customer_id, {', '.join(cols)} FROM {source} WHERE {where} "
             f"GROUP BY customer_id HAVING min(date) <= {cal_end}" + (" ORDER BY customer_id" if order else ""))
+
+
+def summary_end(observation_end: Any, first_date, last_date, declared_end=None):
+    """The date a summary is taken at, checked against the log (see :func:`rfm_summary`): ``observation_end``
+    or, by default, the log's end (``declared_end`` when the log declared one, else its last purchase day)."""
+    if observation_end is None:
+        return declared_end or last_date
+    end = _to_date(observation_end, "observation_end")
+    if end < first_date:
+        raise DataError(f"observation_end {end} is before the first purchase in the log ({first_date})")
+    if declared_end is not None and end > declared_end:
+        raise DataError(f"observation_end {end} is after the end declared for the log ({declared_end}); "
+                        "the data do not cover the days between")
+    if declared_end is None and end > last_date:
+        gap = (end - last_date).days
+        warn(f"observation_end {end} is {gap:,} day{'s' if gap > 1 else ''} after the last purchase in the log "
+             f"({last_date}): every customer's T counts those days as days without a purchase, which changes "
+             f"the fit if purchases were missed. If the log is complete up to {end}, declare it: "
+             f"read_transactions(..., observation_end='{end}'); else take an observation_end within the log")
+    return end
 
 
 def _finish(df: pd.DataFrame) -> pd.DataFrame:
@@ -109,6 +130,9 @@ def rfm_summary(
     observation_end
         The date the summary is taken at (inclusive). Transactions after it are not counted: this is the
         calibration cut-off. Default: the log's observation end (its last purchase day unless declared).
+        A date after the last purchase stretches every customer's ``T`` over days the log may not cover:
+        it warns (:class:`DataWarning`) unless the log declared its end
+        (``read_transactions(observation_end=...)``), and a date after a declared end is a DataError.
     time_unit
         ``"D"``, ``"W"`` (default, as in the papers) or ``"M"``.
     customer, date, amount, **read_options
@@ -124,9 +148,7 @@ def rfm_summary(
     """
     unit = check_unit(time_unit)
     log = _as_log(transactions, customer, date, amount, read_options)
-    end = _to_date(observation_end, "observation_end") if observation_end is not None else log.observation_end
-    if end < log.first_date:
-        raise DataError(f"observation_end {end} is before the first purchase in the log ({log.first_date})")
+    end = summary_end(observation_end, log.first_date, log.last_date, log.declared_end)
     out = _finish(log.query(summary_sql(log.has_amount, False, unit), {"cal_end": end}))
     out.attrs.update(time_unit=unit, observation_end=end.isoformat(),
                      n_purchases=int(out["frequency"].sum() + len(out)))

@@ -193,6 +193,8 @@ class TransactionLog:
         First and last purchase day.
     observation_end : datetime.date
         The end of observation: the date given to :func:`read_transactions`, else ``last_date``.
+    declared_end : datetime.date or None
+        The date given to :func:`read_transactions` as ``observation_end``, if any.
     has_amount : bool
         Whether the log carries amounts (monetary values).
     source : str
@@ -215,7 +217,8 @@ class TransactionLog:
         self.n_purchases = int(n_purchases)
         self.first_date: _date = first
         self.last_date: _date = last
-        self.observation_end: _date = stats.get("observation_end") or last
+        self.declared_end: _date | None = stats.get("observation_end")
+        self.observation_end: _date = self.declared_end or last
 
     @functools.cached_property
     def n_customers(self) -> int:
