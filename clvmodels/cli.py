@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import shlex
 import signal
 import sys
 import threading
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from .errors import ClvError, DataError, DataWarning
 
-__all__ = ["main"]
+__all__ = ["main", "cli_terms"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,8 +40,31 @@ def _say(args: argparse.Namespace, text: str) -> None:
         print(text, file=sys.stderr)
 
 
+def _read_log(args: argparse.Namespace):
+    """The transaction log named on the command line, read with its flags (summarize, backtest)."""
+    from .data import read_transactions
+
+    csv_options = {key: value for key, value in (("delim", args.delimiter), ("quote", args.quote),
+                                                 ("encoding", args.encoding)) if value is not None}
+    if args.decimal_comma:
+        csv_options["decimal_separator"] = ","
+    return read_transactions(args.transactions, customer=args.customer, date=args.date, amount=args.amount,
+                             date_format=args.date_format, returns=args.returns, observation_end=args.log_end,
+                             csv_options=csv_options)
+
+
+def _holdout_end(args: argparse.Namespace) -> str | None:
+    """With --calibration-end, --end is the end of the holdout (as --holdout-end is; both must agree)."""
+    import pandas as pd
+
+    if args.end and args.holdout_end and pd.Timestamp(args.end) != pd.Timestamp(args.holdout_end):
+        raise DataError(f"--end {args.end} and --holdout-end {args.holdout_end} differ; with --calibration-end "
+                        "both name the end of the holdout: give one")
+    return args.holdout_end or args.end
+
+
 def _cmd_summarize(args: argparse.Namespace) -> int:
-    from .data import calibration_holdout, read_transactions, rfm_summary
+    from .data import calibration_holdout, rfm_summary
     from .files import table_format, write_table
     from .progress import progress
 
@@ -48,14 +73,13 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
         raise DataError(f"write the summary as .csv or .parquet (clvmodels fit reads those), not {args.output!r}")
     with progress(3, "summarize", enabled=not args.quiet) as bar:
         bar.set_postfix_str("reading")
-        log = read_transactions(args.transactions, customer=args.customer, date=args.date, amount=args.amount,
-                                date_format=args.date_format, returns=args.returns)
+        log = _read_log(args)
         bar.update()
         bar.set_postfix_str("summarising")
         if args.holdout_end or args.calibration_end:
             if not args.calibration_end:
                 raise DataError("--holdout-end needs --calibration-end")
-            summary = calibration_holdout(log, args.calibration_end, args.holdout_end, time_unit=args.time_unit)
+            summary = calibration_holdout(log, args.calibration_end, _holdout_end(args), time_unit=args.time_unit)
         else:
             summary = rfm_summary(log, observation_end=args.end, time_unit=args.time_unit)
         bar.update()
@@ -152,7 +176,6 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .backtest import backtest, default_candidates
-    from .data import read_transactions
 
     outputs = [p for p in (args.output, args.json, args.csv) if p]
     if not outputs and not args.figures:
@@ -164,8 +187,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     cutoffs = None
     if args.cutoffs:
         cutoffs = args.cutoffs if "," not in args.cutoffs and args.cutoffs[-1].isalpha() else args.cutoffs.split(",")
-    log = read_transactions(args.transactions, customer=args.customer, date=args.date, amount=args.amount,
-                            date_format=args.date_format, returns=args.returns)
+    log = _read_log(args)
     result = backtest(log, args.calibration_end, [h.strip() for h in args.horizons.split(",") if h.strip()],
                       candidates, cutoffs=cutoffs, time_unit=args.time_unit, show_progress=not args.quiet)
     written = []
@@ -282,12 +304,19 @@ def _build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--date-format", help="strptime format for text/integer dates, e.g. %%Y%%m%%d")
     logs.add_argument("--returns", default="error", choices=["error", "drop", "net"],
                       help="negative amounts: refuse (default), drop, or net against same-day purchases")
+    logs.add_argument("--log-end", help="the date the log is complete up to, when after its last purchase "
+                      "(declares the days between as days without purchases)")
+    logs.add_argument("--delimiter", help="CSV field delimiter (default: detected), e.g. ';'")
+    logs.add_argument("--decimal-comma", action="store_true", help="CSV amounts use a decimal comma (1,5)")
+    logs.add_argument("--encoding", help="CSV text encoding: utf-8 (default), utf-16 or latin-1")
+    logs.add_argument("--quote", help="CSV quote character (default: detected)")
 
     p = sub.add_parser("summarize", parents=[common, logs], help="transaction log -> per-customer summary",
                        description="Summarise a transaction log (CSV or Parquet) per customer: frequency, "
                                    "recency, T, monetary_value (and holdout columns with --calibration-end).")
     p.add_argument("--amount", help="amount column (optional)")
-    p.add_argument("--end", help="observation end date (default: last purchase day)")
+    p.add_argument("--end", help="observation end date (default: the log's end); with --calibration-end, "
+                   "the end of the holdout")
     p.add_argument("--calibration-end", help="split at this date: calibration summary + holdout columns")
     p.add_argument("--holdout-end", help="end of the holdout (default: last purchase day)")
     p.add_argument("--time-unit", default="W", choices=["D", "W", "M"], help="time unit (default W)")
@@ -361,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     except (DataError, ValueError, FileNotFoundError, PermissionError) as exc:
-        print(f"clvmodels: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"clvmodels: error: {cli_terms(_one_line(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("clvmodels: interrupted", file=sys.stderr)
@@ -415,7 +444,36 @@ def _check_files(args: argparse.Namespace) -> None:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"clvmodels: warning: {_one_line(message)}", file=sys.stderr)
+    print(f"clvmodels: warning: {cli_terms(_one_line(message))}", file=sys.stderr)
+
+
+# The library's messages name options as Python does (``returns='drop'``, ``date_format``); the command
+# line says them as its flags. Keywords with a value become "--flag value"; names with an underscore
+# become the flag where they stand alone.
+_FLAGS = {"returns": "--returns", "date_format": "--date-format", "time_unit": "--time-unit",
+          "calibration_end": "--calibration-end", "holdout_end": "--holdout-end", "observation_end": "--end",
+          "encoding": "--encoding", "delim": "--delimiter", "sep": "--delimiter", "quote": "--quote",
+          "customer": "--customer", "date": "--date", "amount": "--amount"}
+_PHRASES = [  # whole phrases first: their keywords mean something else in the command line
+    (re.compile(r"read_transactions\(\.\.\., observation_end='([^']*)'\)"), r"--log-end \1"),
+    (re.compile(r"decimal_separator=','"), "--decimal-comma"),
+    (re.compile(r"\bcsv_options\b"), "--delimiter, --decimal-comma, --encoding and --quote"),
+]
+_KEYWORD = re.compile(r"\b(" + "|".join(_FLAGS) + r")=('([^']*)'|\"([^\"]*)\"|[^\s,;)]+)")
+_NAME = re.compile(r"\b(" + "|".join(k for k in _FLAGS if "_" in k) + r")\b")
+
+
+def cli_terms(text: str) -> str:
+    """A library message with Python's option names (``returns='drop'``) said as command-line flags
+    (``--returns drop``)."""
+    for pattern, flag in _PHRASES:
+        text = pattern.sub(flag, text)
+
+    def keyword(m: re.Match) -> str:
+        value = m.group(3) if m.group(3) is not None else m.group(4) if m.group(4) is not None else m.group(2)
+        return f"{_FLAGS[m.group(1)]} {shlex.quote(value)}"
+
+    return _NAME.sub(lambda m: _FLAGS[m.group(1)], _KEYWORD.sub(keyword, text))
 
 
 def _one_line(exc: BaseException | Warning | str) -> str:
