@@ -102,6 +102,8 @@ def _csv_options(options: dict[str, Any]) -> tuple[str, str]:
 def _csv_error(exc: Exception, path: str) -> DataError:
     """A DuckDB error met while reading the CSV file ``path``, said in the file's terms."""
     text = str(exc)
+    named = re.search(r"^\s*file = (.+)$", text, re.MULTILINE)  # the file of a glob that failed
+    path = named.group(1).strip() if named else path
     line = re.search(r"CSV Error on Line: (\d+)", text)
     where = f"line {int(line.group(1)):,}" if line else "a line"
     fields = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
@@ -109,8 +111,11 @@ def _csv_error(exc: Exception, path: str) -> DataError:
         return DataError(f"{path}: {where} has {fields.group(2)} fields where the header has {fields.group(1)} "
                          "(a stray delimiter or quote, or a missing field)")
     if "Invalid unicode" in text or "not utf-8" in text.lower():
-        with open(path, "rb") as fh:
-            head = fh.read(4096)
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(4096)
+        except OSError:
+            head = b""
         utf16 = head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head
         return DataError(f"{path} is not UTF-8 ({where} has bytes that are not UTF-8 text); give its encoding: "
                          f"encoding={'utf-16' if utf16 else 'latin-1'!r}")
@@ -270,6 +275,8 @@ def _register_source(con: duckdb.DuckDBPyConnection, source: Any, columns: list[
                      csv_options: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
     """Expose the source as a view named ``src``; return (view, description, column types)."""
     if isinstance(source, pd.DataFrame):
+        if csv_options:
+            raise DataError("csv_options apply to CSV files, and the source is a DataFrame")
         if source.shape[1] == 0:
             raise DataError(f"the DataFrame has no columns (expected {', '.join(columns)})", columns=columns)
         _check_id_types(source, columns[0])
@@ -405,15 +412,24 @@ def read_transactions(
         Column names. ``amount`` is optional: without it the summaries carry no monetary value.
     date_format
         strptime format for text or integer dates (``"%Y%m%d"`` for CDNOW's 19970101). Without it,
-        text dates must be ISO 8601 (``2024-03-01`` or ``2024-03-01 14:05:00``) and integers are refused.
+        text dates must be ISO 8601 (``2024-03-01``, ``2024-03-01 14:05:00``, or with a UTC offset after
+        the time: ``2024-03-01T14:05:00+01:00``, ``...Z``) and integers are refused. One rule for every
+        input: a time with a UTC offset (such text, a time-zone-aware DataFrame column, a Parquet
+        TIMESTAMP WITH TIME ZONE) counts on its calendar day in UTC; a time without one on its own
+        calendar day. Zone names (``Europe/Paris``) in text are refused.
     observation_end
-        The end of the observation period, if known. Transactions after it are an error.
+        The end of the observation period, if known: the log is complete up to this date. Transactions
+        after it are an error, and summaries may be taken up to it without a warning.
     returns
         Negative amounts (returns, refunds): ``"error"`` (default) refuses them; ``"drop"`` removes those
         rows; ``"net"`` subtracts them from the same customer's purchases on the same day, removes days
         that net to zero and refuses days that net below zero.
     csv_options
-        Extra options for DuckDB's ``read_csv`` (e.g. ``{"delim": ";"}``).
+        Options for DuckDB's ``read_csv``, from :data:`CSV_OPTIONS` only: ``delim`` (or ``sep``), ``quote``,
+        ``escape``, ``comment`` (one character each, the delimiter up to 4), ``decimal_separator`` (``"."``
+        or ``","``; with ``","`` an amount holding a point is not a number), ``encoding`` (``"utf-8"``,
+        ``"utf-16"`` or ``"latin-1"``), ``header`` (bool) and ``skip`` (lines). Values are type-checked and
+        written as escaped literals. CSV files only.
 
     Returns
     -------
@@ -423,10 +439,14 @@ def read_transactions(
     Raises
     ------
     DataError
-        Missing columns; missing customer ids; missing or unparseable dates; missing, non-numeric,
-        NaN or infinite amounts; negative amounts under ``returns="error"``; transactions after
-        ``observation_end``; an empty log. The message names the columns, the first offending rows
-        (0-based positions in input order) and how many there are.
+        Missing columns; missing customer ids, ids with leading or trailing spaces (ids are kept exactly
+        as given, so ``" a"`` and ``"a"`` would be two customers), a DataFrame id column mixing Python
+        types (``1`` and ``"1"``); missing or unparseable dates; missing, non-numeric, NaN or infinite
+        amounts; amounts whose total reaches :data:`AMOUNT_LIMIT`; negative amounts under
+        ``returns="error"``; transactions after ``observation_end``; an empty log. The message names the
+        columns, the first offending rows (0-based positions in input order) and how many there are. A
+        file that cannot be parsed (a line with the wrong number of fields, text that is not in the
+        encoding, an empty file, a folder) is named with its line.
 
     Warns
     -----
