@@ -459,7 +459,7 @@ _PHRASES = [  # whole phrases first: their keywords mean something else in the c
     (re.compile(r"decimal_separator=','"), "--decimal-comma"),
     (re.compile(r"\bcsv_options\b"), "--delimiter, --decimal-comma, --encoding and --quote"),
 ]
-_KEYWORD = re.compile(r"\b(" + "|".join(_FLAGS) + r")=('([^']*)'|\"([^\"]*)\"|[^\s,;)]+)")
+_KEYWORD = re.compile(r"(?<![/\\])\b(" + "|".join(_FLAGS) + r")=('([^']*)'|\"([^\"]*)\"|[^\s,;)]+)")
 _NAME = re.compile(r"\b(" + "|".join(k for k in _FLAGS if "_" in k) + r")\b")
 
 

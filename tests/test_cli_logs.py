@@ -125,3 +125,11 @@ def test_backtest_reads_with_the_csv_flags_and_refuses_amounts_too_large(tmp_pat
                           "--horizons", "13W", "--json", tmp_path / "h.json")
     assert code == 2 and "amounts too large to compute with" in one_error(stderr)
     assert not (tmp_path / "h.json").exists()
+
+
+def test_cli_terms_render_keywords_as_flags_and_leave_paths_alone():
+    from clvmodels.cli import cli_terms
+
+    assert cli_terms("e.g. date_format='%Y %m'; use returns='drop'") == "e.g. --date-format '%Y %m'; use --returns drop"
+    assert cli_terms("cannot read 'sales/date=2024-01-01/part.parquet'") == "cannot read 'sales/date=2024-01-01/part.parquet'"
+    assert cli_terms("holdout_end 2024-06-01 is after") == "--holdout-end 2024-06-01 is after"

@@ -272,8 +272,10 @@ def _close(con: duckdb.DuckDBPyConnection, tmpdir: str) -> None:
 
 
 def _register_source(con: duckdb.DuckDBPyConnection, source: Any, columns: list[str],
-                     csv_options: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
-    """Expose the source as a view named ``src``; return (view, description, column types)."""
+                     csv_options: dict[str, Any]) -> tuple[str, str, dict[str, str], str]:
+    """Expose the source as a view named ``src``; return (view, description, column types, decimal
+    separator)."""
+    decimal = "."
     if isinstance(source, pd.DataFrame):
         if csv_options:
             raise DataError("csv_options apply to CSV files, and the source is a DataFrame")
@@ -301,7 +303,7 @@ def _register_source(con: duckdb.DuckDBPyConnection, source: Any, columns: list[
         lower = path.lower()
         if csv_options and not lower.endswith(_CSV_SUFFIXES):
             raise DataError(f"csv_options apply to CSV files, and {path!r} is not one")
-        opts, _ = _csv_options(csv_options)
+        opts, decimal = _csv_options(csv_options)
         if lower.endswith(_PARQUET_SUFFIXES):
             reader = f"read_parquet({_literal(path)})"
         elif lower.endswith(_CSV_SUFFIXES):
@@ -324,7 +326,7 @@ def _register_source(con: duckdb.DuckDBPyConnection, source: Any, columns: list[
         described = con.execute("DESCRIBE SELECT * FROM src").fetchall()
     except duckdb.Error as exc:
         raise DataError(f"cannot read {description}: {str(exc).splitlines()[0]}") from None
-    return "src", description, {row[0]: str(row[1]).upper() for row in described}
+    return "src", description, {row[0]: str(row[1]).upper() for row in described}, decimal
 
 
 def _csv_header(con: duckdb.DuckDBPyConnection, path: str, files: list[str], opts: str) -> list[str]:
@@ -462,7 +464,6 @@ def read_transactions(
         raise DataError("customer, date and amount must be three different columns", columns=wanted)
 
     csv_options = dict(csv_options or {})
-    _, decimal = _csv_options(csv_options)
     con, tmpdir = _connect()
     try:
         if date_format is not None:
@@ -471,7 +472,7 @@ def read_transactions(
             except duckdb.Error as exc:
                 raise DataError(f"date_format={date_format!r} is not a valid strptime format "
                                 f"({str(exc).splitlines()[0].split(': ', 1)[-1]})") from None
-        _, description, dtypes = _register_source(con, source, wanted, csv_options)
+        _, description, dtypes, decimal = _register_source(con, source, wanted, csv_options)
         missing_cols = [c for c in wanted if c not in dtypes]
         if missing_cols:
             available = ", ".join(list(dtypes)[:20])
