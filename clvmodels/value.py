@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from .models._base import check_summary_unit
 from .timeunits import Horizon, continuous_discount_rate, horizon_label, to_units
 
 __all__ = ["customer_value"]
@@ -80,6 +81,7 @@ def customer_value(
     unit = time_unit or model_unit
     if not unit:
         raise ValueError("customer_value needs the summary's time unit: pass time_unit=...")
+    check_summary_unit(summary, unit)
     if not horizons:
         raise ValueError("give at least one horizon")
     delta = continuous_discount_rate(annual_discount_rate, unit)

@@ -111,6 +111,7 @@ def test_rescaling_time_gives_the_same_predictions(cal, bg):
     days = cal.copy()
     for c in ("recency", "T"):
         days[c] = days[c] * 7
+    days.attrs["time_unit"] = "D"
     bd = clv.BetaGeo().fit(days, time_unit="D")
     assert bd.params_["alpha"] == pytest.approx(bg.params_["alpha"] * 7, rel=1e-5)
     for k in ("r", "a", "b"):
@@ -326,3 +327,31 @@ def test_expected_over_draws_equals_eq_10_per_draw_and_customer():
                 np.testing.assert_allclose(got[i, rows, k],
                                            B.conditional_expected_purchases(*per_seg[i, s], x[rows], t_x[rows], T[rows], t),
                                            rtol=1e-13)
+
+
+def test_purchase_interval_covers_a_very_frequent_buyer(bg):
+    # x = 5000 repeat purchases: the upper quantile lies in the thousands, far past any fixed support
+    one = pd.DataFrame({"frequency": [5000.0], "recency": [39.0], "T": [39.0]}, index=["heavy"])
+    mean = float(bg.expected_purchases(one, 39).iloc[0])
+    iv = bg.purchase_interval(one, 39, level=0.9)
+    assert iv["lower"].iloc[0] < mean < iv["upper"].iloc[0]
+    cdf = np.cumsum(bg.purchase_probabilities(one, 39, n_max=int(3 * mean)).to_numpy()[0])
+    assert iv["lower"].iloc[0] == (cdf < 0.05 - 1e-12).sum()
+    assert iv["upper"].iloc[0] == (cdf < 0.95 - 1e-12).sum()
+    # the PIT cdf at a count far above any fixed support
+    pc = bg.purchase_cdf(one, 39, [int(mean)])
+    assert pc["at_most"].iloc[0] == pytest.approx(cdf[int(mean)], rel=1e-9)
+
+
+@pytest.mark.parametrize("unit", ["D", "M"])
+def test_predictions_refuse_a_summary_in_another_time_unit(bg, cdnow_tx, unit):
+    other = clv.rfm_summary(cdnow_tx, observation_end="1997-09-30", time_unit=unit)
+    for call in (lambda: bg.expected_purchases(other, "1y"), lambda: bg.p_alive(other),
+                 lambda: bg.purchase_interval(other, "1y"), lambda: bg.purchase_probabilities(other, "1y"),
+                 lambda: bg.purchase_cdf(other, "1y", np.zeros(len(other)))):
+        with pytest.raises(DataError, match=f"time unit {unit!r}.*fitted in 'W'"):
+            call()
+    # a summary that does not declare its unit (a CSV file) is taken to be in the model's unit
+    plain = other.copy()
+    plain.attrs = {}
+    assert bg.p_alive(plain).notna().all()

@@ -104,3 +104,24 @@ def test_warns_when_spend_depends_on_frequency():
 def test_bad_spend_data(frame, match):
     with pytest.raises(DataError, match=match):
         clv.GammaGamma().fit(frame)
+
+
+def test_constant_spend_is_refused_before_fitting():
+    # every purchase costs 9.99: the means of 3 and of 7 purchases differ in their last bit only
+    x = np.array([1, 2, 3, 7, 0, 4] * 10, dtype=float)
+    m = np.array([np.mean([9.99] * int(k)) if k else 0.0 for k in x])
+    assert np.unique(m[x > 0]).size > 1
+    frame = pd.DataFrame({"frequency": x, "monetary_value": m})
+    with pytest.raises(DataError, match="same mean spend.*--model bgnbd"):
+        clv.GammaGamma().fit(frame)
+
+
+def test_near_constant_spend_fails_cleanly():
+    # nearly every mean is the same: the spread within customers is nil and p runs away; a clear error,
+    # and no numpy overflow on the way (the suite runs with warnings as errors)
+    x = np.array([1, 2, 3, 7, 4] * 40, dtype=float)
+    m = np.full(len(x), 10.0)
+    m[:3] = [15.0, 20.0, 12.5]
+    frame = pd.DataFrame({"frequency": x, "monetary_value": m})
+    with pytest.raises(clv.ConvergenceError, match="Gamma-Gamma"):
+        clv.GammaGamma().fit(frame)

@@ -140,3 +140,17 @@ def test_draw_quantiles_equal_numpy():
         v[:, 0] = 1.0  # a constant column
         np.testing.assert_allclose(draw_quantiles(v, [0.05, 0.5, 0.95]), np.quantile(v, [0.05, 0.5, 0.95], axis=0),
                                    rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("rate", [math.inf, math.nan, -1.0, -2.0])
+def test_value_refuses_an_impossible_discount_rate(fitted, rate):
+    rfm, bg, gg = fitted
+    with pytest.raises(ValueError, match="annual discount rate"):
+        clv.customer_value(bg, gg, rfm.head(), ["1y"], annual_discount_rate=rate)
+
+
+def test_value_refuses_a_summary_in_another_unit(fitted, cdnow_tx):
+    rfm, bg, gg = fitted
+    days = clv.rfm_summary(cdnow_tx, observation_end="1997-09-30", time_unit="D")
+    with pytest.raises(DataError, match="time unit 'D'.*fitted in 'W'"):
+        clv.customer_value(bg, gg, days, ["1y"])

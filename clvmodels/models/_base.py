@@ -15,7 +15,7 @@ from ..errors import DataError, NotFittedError
 from ..timeunits import Horizon, check_unit, horizon_label, to_units
 from ._mle import FitResult
 
-__all__ = ["SummaryModel", "as_float_array", "MODEL_REGISTRY"]
+__all__ = ["SummaryModel", "as_float_array", "check_rfm", "check_summary_unit", "MODEL_REGISTRY"]
 
 #: Estimator classes by name, for loading saved models.
 MODEL_REGISTRY: dict[str, type["SummaryModel"]] = {}
@@ -32,6 +32,22 @@ def as_float_array(summary: pd.DataFrame, column: str) -> np.ndarray:
     if not (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)):
         raise DataError(f"summary column {column!r} is not numeric ({col.dtype})", columns=[column])
     return col.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def check_summary_unit(summary: pd.DataFrame, model_unit: str | None,
+                       model_says: str = "the model was fitted in") -> None:
+    """Refuse a summary whose declared time unit (``summary.attrs["time_unit"]``, which Parquet summaries
+    and :func:`clvmodels.rfm_summary` carry) differs from the unit a model was fitted in.
+
+    Rates, recency and T are per unit, so mixing units gives wrong predictions; summaries are not
+    converted, so that every prediction reads the data it was given. A summary without a declared unit
+    (a CSV file) is taken to be in the model's unit.
+    """
+    declared = getattr(summary, "attrs", {}).get("time_unit")
+    if declared and model_unit and check_unit(declared) != model_unit:
+        raise DataError(f"the summary is in time unit {check_unit(declared)!r} but {model_says} "
+                        f"{model_unit!r}: summarise the log again in {model_unit!r} (clvmodels summarize "
+                        f"--time-unit {model_unit}) or fit the model on this summary")
 
 
 def _bad_rows(mask: np.ndarray, reason: str, columns: list[str]) -> None:
@@ -60,6 +76,8 @@ class SummaryModel:
     required_columns: ClassVar[tuple[str, ...]] = ()
     #: Fitted attributes (besides the fit result) that a model file stores, with the range of each value.
     saved_attributes: ClassVar[dict[str, tuple[float, float]]] = {}
+    #: Whether predictions depend on the summary's time unit (spend per purchase does not).
+    time_dependent: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -110,6 +128,8 @@ class SummaryModel:
 
     @staticmethod
     def _time_unit(summary: pd.DataFrame, time_unit: str | None) -> str | None:
+        if time_unit:
+            check_summary_unit(summary, check_unit(time_unit), "the fit was asked for time unit")
         unit = time_unit or getattr(summary, "attrs", {}).get("time_unit")
         return check_unit(unit) if unit else None
 
@@ -126,6 +146,15 @@ class SummaryModel:
     def _check_fitted(self) -> None:
         if not hasattr(self, "result_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(summary) first")
+
+    def _prediction_arrays(self, summary: pd.DataFrame) -> tuple[np.ndarray, ...]:
+        """The required columns of a summary to predict for: fitted model, same time unit, valid values."""
+        self._check_fitted()
+        if self.time_dependent:
+            check_summary_unit(summary, self.time_unit_)
+        arrays = tuple(as_float_array(summary, c) for c in self.required_columns)
+        self._check_values(*arrays)
+        return arrays
 
     def _p(self) -> tuple[float, ...]:
         # from the fit result, so that editing the params_ copy cannot change predictions unseen

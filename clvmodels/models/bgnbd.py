@@ -28,7 +28,7 @@ from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1
 
 from ..errors import DataError
 from ..timeunits import Horizon
-from ._base import SummaryModel, as_float_array
+from ._base import SummaryModel
 from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
 
 __all__ = [
@@ -44,6 +44,8 @@ __all__ = [
 ]
 
 PARAMS = ("r", "alpha", "a", "b")
+#: Customers x support values of a predictive cdf held at once (32 MB of float64).
+CDF_CELLS = 4_000_000
 _A_EPS = 1e-4
 
 
@@ -372,21 +374,15 @@ class BetaGeo(SummaryModel):
         return self
 
     # predictions --------------------------------------------------------------------------------
-    def _arrays(self, summary):
-        self._check_fitted()
-        x, t_x, T = (as_float_array(summary, c) for c in self.required_columns)
-        self._check_values(x, t_x, T)
-        return x, t_x, T
-
     def p_alive(self, summary: pd.DataFrame) -> pd.Series:
         """Probability that each customer is still active at the end of their summary (eq. 12)."""
-        x, t_x, T = self._arrays(summary)
+        x, t_x, T = self._prediction_arrays(summary)
         return pd.Series(p_alive(*self._p(), x, t_x, T), index=summary.index, name="p_alive")
 
     def expected_purchases(self, summary: pd.DataFrame, t: Horizon) -> pd.Series:
         """Expected purchases of each customer in the next ``t`` (a number of units or a horizon such as
         "1y"), conditional on their history (eq. 10)."""
-        x, t_x, T = self._arrays(summary)
+        x, t_x, T = self._prediction_arrays(summary)
         tt = self._units(t)
         return pd.Series(conditional_expected_purchases(*self._p(), x, t_x, T, tt), index=summary.index,
                          name=f"expected_purchases_{self._label(t)}")
@@ -399,56 +395,67 @@ class BetaGeo(SummaryModel):
 
     def purchase_probabilities(self, summary: pd.DataFrame, t: Horizon, n_max: int = 10) -> pd.DataFrame:
         """P(Y(t) = n | history) for n = 0..n_max (columns); the rest of the mass is above n_max."""
-        x, t_x, T = self._arrays(summary)
+        x, t_x, T = self._prediction_arrays(summary)
         probs = conditional_pmf(*self._p(), x, t_x, T, self._units(t), n_max)
         return pd.DataFrame(probs, index=summary.index, columns=pd.RangeIndex(n_max + 1, name="n"))
 
-    def _predictive_cdf(self, summary: pd.DataFrame, t: Horizon, tail: float | None, n_max: int,
+    def _predictive_cdf(self, summary: pd.DataFrame, t: Horizon, tail: float | None,
                         counts: np.ndarray | None = None):
         """Yield (customer positions, P(Y(t) <= n | history) for n = 0..cap) in chunks.
 
-        Customers go in order of expected purchases, so each chunk's pmf is only as long as its largest
-        expectation needs (8 x mean + 30, and past ``counts``; with ``tail``, longer until the upper
-        tail is reached)."""
-        x, t_x, T = self._arrays(summary)
+        The support is sized from each customer's predictive distribution. With ``counts``, it reaches
+        every count (the cdf at y needs the pmf up to y only). With ``tail``, it starts at 8 x mean + 30
+        and doubles until the cdf reaches 1 - tail; Markov's inequality, P(Y >= n) <= mean / n, puts the
+        upper quantile at or below mean / tail, which bounds the growth. Customers go in order of their
+        mean, in chunks of at most CDF_CELLS values.
+        """
+        x, t_x, T = self._prediction_arrays(summary)
         tt = self._units(t)
         mean = conditional_expected_purchases(*self._p(), x, t_x, T, tt)
         order = np.argsort(mean, kind="stable")
-        chunk = 20_000
-        for s in range(0, len(x), chunk):
-            idx = order[s:s + chunk]
-            cap = int(min(n_max, np.ceil(8 * mean[idx].max() + 30)))
-            if counts is not None:
-                cap = max(cap, int(counts[idx].max()) + 1)
-            while True:
-                cdf = np.cumsum(conditional_pmf(*self._p(), x[idx], t_x[idx], T[idx], tt, cap), axis=1)
-                if tail is None or cap >= n_max or np.all(cdf[:, -1] >= 1.0 - tail):
+        need = (counts[order] + 1 if counts is not None else np.ceil(8 * mean[order] + 30)).astype(np.int64)
+        s = 0
+        while s < len(order):
+            window = np.maximum.accumulate(need[s:s + CDF_CELLS // 1000])
+            rows = max(1, int((np.arange(1, len(window) + 1) * window <= CDF_CELLS).sum()))
+            pending, cap = order[s:s + rows], int(window[rows - 1])
+            s += rows
+            while pending.size:
+                cdf = np.cumsum(conditional_pmf(*self._p(), x[pending], t_x[pending], T[pending], tt, cap), axis=1)
+                if tail is None:
+                    yield pending, cdf
                     break
-                cap = min(n_max, 4 * cap)
-            yield idx, cdf
+                done = cdf[:, -1] >= 1.0 - tail - 1e-12  # the tolerance of interval_table
+                yield pending[done], cdf[done]
+                pending = pending[~done]
+                bound = int(np.ceil(mean[pending].max(initial=0.0) / tail)) + 1
+                if pending.size and cap >= bound:
+                    raise ArithmeticError(
+                        f"P(Y(t) = n | history) sums to less than {1 - tail:g} over n <= {cap} although its mean "
+                        f"is {mean[pending].max():.6g}: the pmf lost accuracy (customers at positions "
+                        f"{pending[:5].tolist()})")
+                cap = min(2 * cap, bound)
 
-    def purchase_interval(self, summary: pd.DataFrame, t: Horizon, level: float = 0.9,
-                          n_max: int = 500) -> pd.DataFrame:
+    def purchase_interval(self, summary: pd.DataFrame, t: Horizon, level: float = 0.9) -> pd.DataFrame:
         """Predictive interval for each customer's number of purchases in the next ``t``: the equal-tailed
         quantiles of P(Y(t) = n | history) at the fitted parameters (a plug-in interval: parameter
         uncertainty is not included). Counts are discrete, so the coverage is at least ``level``.
 
-        Returns columns ``lower`` and ``upper``. Customers whose upper quantile lies beyond ``n_max`` get
-        ``n_max`` there (raise it for very frequent buyers).
+        Returns columns ``lower`` and ``upper``. The support of the distribution grows with each
+        customer's forecast until it holds the upper quantile, however frequent the buyer.
         """
         if not 0 < level < 1:
             raise ValueError(f"level must be between 0 and 1, got {level!r}")
         tail = (1.0 - level) / 2
-        return interval_table(self._predictive_cdf(summary, t, tail, n_max), tail, summary.index)
+        return interval_table(self._predictive_cdf(summary, t, tail), tail, summary.index)
 
-    def purchase_cdf(self, summary: pd.DataFrame, t: Horizon, counts: Any, n_max: int = 500) -> pd.DataFrame:
+    def purchase_cdf(self, summary: pd.DataFrame, t: Horizon, counts: Any) -> pd.DataFrame:
         """The predictive distribution of each customer's purchases in the next ``t`` at the observed
         ``counts`` y: columns ``below`` = P(Y < y) and ``at_most`` = P(Y <= y). A randomised PIT value
         is uniform on [below, at_most]; with a calibrated model it is uniform on [0, 1] over customers
         (Czado, Gneiting & Held 2009), which is how the backtest scores discrete intervals."""
         counts = check_counts(counts, len(summary))
-        return cdf_table(self._predictive_cdf(summary, t, None, max(n_max, int(counts.max(initial=0)) + 1), counts),
-                         counts, summary.index)
+        return cdf_table(self._predictive_cdf(summary, t, None, counts), counts, summary.index)
 
     def purchase_probabilities_new(self, t: Horizon, n_max: int = 10) -> pd.Series:
         """P(X(t) = n) for a newly acquired customer, n = 0..n_max (eq. 8)."""

@@ -87,6 +87,7 @@ class GammaGamma(SummaryModel):
     param_names = PARAMS
     saved_attributes = {"frequency_spend_correlation_": (-1.0, 1.0)}
     required_columns = ("frequency", "monetary_value")
+    time_dependent = False
 
     def __init__(self, maxiter: int = 2000, start: dict[str, float] | None = None) -> None:
         self.maxiter = maxiter
@@ -143,9 +144,7 @@ class GammaGamma(SummaryModel):
     def expected_spend(self, summary: pd.DataFrame) -> pd.Series:
         """Expected value of each customer's future transactions (eq. 5); for customers without repeat
         purchases, the population mean p gamma / (q - 1)."""
-        self._check_fitted()
-        x, m = (as_float_array(summary, c) for c in self.required_columns)
-        self._check_values(x, m)
+        x, m = self._prediction_arrays(summary)
         return pd.Series(conditional_expected_spend(*self._p(), x, m), index=summary.index, name="expected_spend")
 
     def population_mean_spend(self) -> float:

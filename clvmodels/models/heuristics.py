@@ -32,7 +32,7 @@ import pandas as pd
 
 from ..errors import DataError, NotFittedError
 from ..timeunits import Horizon, horizon_label, to_units
-from ._base import as_float_array, check_rfm
+from ._base import as_float_array, check_rfm, check_summary_unit
 
 __all__ = ["RunRate", "AovFrequencyLifespan", "ChurnRateFormula", "RetentionFormula", "HEURISTICS"]
 
@@ -62,6 +62,8 @@ class _Heuristic:
 
     def fit(self, summary: pd.DataFrame, *, time_unit: str | None = None) -> "_Heuristic":
         """Measure the population quantities on the calibration summary (see the module docstring)."""
+        if time_unit:
+            check_summary_unit(summary, time_unit, "the fit was asked for time unit")
         unit = time_unit or summary.attrs.get("time_unit")
         if not unit:
             raise ValueError("the summary's time unit is needed (fit(summary, time_unit=...))")
@@ -115,6 +117,7 @@ class _Heuristic:
         h = to_units(t, self.time_unit_) if isinstance(t, str) else float(t)
         if not (np.isfinite(h) and h >= 0):
             raise ValueError(f"t must be a non-negative duration, got {t!r}")
+        check_summary_unit(summary, self.time_unit_)
         rate, _ = self._rate_aov(summary)
         return pd.Series(rate * self._active_time(h), index=summary.index,
                          name=f"expected_purchases_{horizon_label(t, self.time_unit_)}")
