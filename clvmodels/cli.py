@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import ClvError, DataError, DataWarning
+from .errors import ClvError, ConvergenceError, DataError, DataWarning
 
 __all__ = ["main", "cli_terms"]
 
@@ -131,11 +131,21 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         return 0
     if args.segment:
         raise DataError("--segment needs --bayes (segments are pooled by the hierarchical Bayesian model)")
-    fitted = {}
+    fitted, failed = {}, {}
     for name in names:
-        model = getattr(m, MODEL_KEYS[name])().fit(summary, time_unit=unit)
+        try:
+            model = getattr(m, MODEL_KEYS[name])().fit(summary, time_unit=unit)
+        except (DataError, ConvergenceError) as exc:  # the data cannot identify this model; others may fit
+            failed[name] = exc
+            continue
         fitted[name] = model
         _say(args, model.summary() + "\n")
+    if not fitted:
+        raise DataError("; ".join(f"--model {n}: {exc}" for n, exc in failed.items()))
+    for name, exc in failed.items():
+        kept = ",".join(fitted)
+        warnings.warn(f"--model {name} could not be fitted: {exc}. {args.output} holds {kept} only "
+                      f"(--model {kept} fits it alone)", DataWarning)
     m.save_models(fitted, args.output)
     _say(args, f"wrote {args.output}")
     return 0
@@ -148,6 +158,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     table_format(args.output)
     summary = read_summary(args.summary)
+    if args.time_unit:
+        declared = summary.attrs.get("time_unit")
+        if declared and declared != args.time_unit:
+            raise DataError(f"{args.summary} says its time unit is {declared!r}, not --time-unit {args.time_unit}")
+        summary.attrs["time_unit"] = args.time_unit
     horizons = [h.strip() for h in args.horizons.split(",") if h.strip()]
     if _is_bayes_file(args.model):
         from .bayes.persistence import load_bayes
@@ -287,6 +302,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _discount_rate(text: str) -> float:
+    """An annual discount rate: a finite number > -1 (argparse names the flag when this raises)."""
+    import math
+
+    try:
+        rate = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(rate) and rate > -1):
+        raise argparse.ArgumentTypeError(f"must be a finite rate above -1 (0.10 = 10% a year), got {text!r}")
+    return rate
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -346,7 +374,10 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model file from 'clvmodels fit'")
     p.add_argument("summary", help="summary .csv or .parquet (same time unit as the fit)")
     p.add_argument("--horizons", default="1y,2y,3y", help="comma-separated durations (default 1y,2y,3y)")
-    p.add_argument("--annual-discount-rate", type=float, default=0.10, help="annual discount rate (default 0.10)")
+    p.add_argument("--annual-discount-rate", type=_discount_rate, default=0.10,
+                   help="annual discount rate, > -1 (default 0.10)")
+    p.add_argument("--time-unit", choices=["D", "W", "M"], help="the summary's time unit (Parquet summaries carry "
+                   "it; a CSV summary without it is taken to be in the model's unit); it must be the model's")
     p.add_argument("--interval", type=float, default=0.9, help="credible interval for Bayesian models (default 0.9)")
     p.add_argument("-o", "--output", required=True, help="scores .csv or .parquet")
     p.set_defaults(func=_cmd_predict, inputs=["model", "summary"], outputs=["output"], folders=[])
@@ -385,11 +416,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             _check_files(args)
+            # warnings about the user's data are part of the output: one line each, whatever -W says
+            warnings.simplefilter("default", DataWarning)
             return args.func(args)
     except _UsageError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    except (DataError, ValueError, FileNotFoundError, PermissionError) as exc:
+    except (DataError, ConvergenceError, ValueError, FileNotFoundError, PermissionError) as exc:
         print(f"clvmodels: error: {cli_terms(_one_line(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -107,9 +107,9 @@ def test_bad_spend_data(frame, match):
 
 
 def test_constant_spend_is_refused_before_fitting():
-    # every purchase costs 9.99: the means of 3 and of 7 purchases differ in their last bit only
+    # every purchase costs 0.10: the running sums of 3 and of 7 purchases differ in their last bit only
     x = np.array([1, 2, 3, 7, 0, 4] * 10, dtype=float)
-    m = np.array([np.mean([9.99] * int(k)) if k else 0.0 for k in x])
+    m = np.array([sum([0.1] * int(k)) / k if k else 0.0 for k in x])
     assert np.unique(m[x > 0]).size > 1
     frame = pd.DataFrame({"frequency": x, "monetary_value": m})
     with pytest.raises(DataError, match="same mean spend.*--model bgnbd"):

@@ -111,9 +111,12 @@ class GammaGamma(SummaryModel):
             raise DataError("Gamma-Gamma needs at least two customers with repeat purchases "
                             f"(found {int(repeat.sum())})", columns=["frequency"])
         x, m, w = x[repeat], m[repeat], w[repeat]
-        if np.unique(m).size < 2:
-            raise DataError("every repeat buyer has the same mean spend: Gamma-Gamma cannot be identified",
-                            columns=["monetary_value"])
+        # means of equal amounts differ in their last bits only: no spread within rounding is no spread
+        if np.ptp(m) <= 1e-9 * np.max(m):
+            raise DataError(f"every repeat buyer has the same mean spend ({np.median(m):.6g}): Gamma-Gamma "
+                            "cannot be identified (it separates the spread of spend within and between "
+                            "customers); fit the purchase model alone (clvmodels fit --model bgnbd) and take "
+                            "spend per purchase as that constant", columns=["monetary_value"])
         from scipy import stats  # loaded on first fit: keeps `import clvmodels` light
 
         # (rows standing for several customers count as many: the same as on the expanded summary)
