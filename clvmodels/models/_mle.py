@@ -236,6 +236,14 @@ def _newton(fun, x: np.ndarray, f: float):
     return x, f, hess, False, decrement, grad_norm, 20
 
 
+def _shown(param_names: Sequence[str], theta: np.ndarray, diagnose) -> str:
+    """Parameters as text for an error message, followed by what ``diagnose`` makes of them."""
+    params = {n: float(v) for n, v in zip(param_names, theta)}
+    text = ", ".join(f"{n} = {v:.4g}" for n, v in params.items())
+    note = diagnose(params) if diagnose is not None else ""
+    return f"{text}{'; ' + note if note else ''}"
+
+
 def fit_mle(
     model: str,
     param_names: Sequence[str],
@@ -249,11 +257,13 @@ def fit_mle(
     advice: str = "",
     extra: dict[str, Any] | None = None,
     presolve: LogLikGrad | None = None,
+    diagnose: Callable[[dict[str, float]], str] | None = None,
 ) -> FitResult:
     """Maximise a log-likelihood over positive parameters; raise ConvergenceError with advice on failure.
 
     ``presolve``, the log-likelihood of a subsample, if given, is maximised first (loosely) to start the
-    full optimisation close to the optimum: fewer evaluations on the full data.
+    full optimisation close to the optimum: fewer evaluations on the full data. ``diagnose``, given the
+    parameters where a fit failed, returns what they say about the data ("" if nothing), for the error.
     """
     from scipy import optimize  # loaded on first fit: keeps `import clvmodels` light
 
@@ -282,14 +292,14 @@ def fit_mle(
     if not converged:
         raise ConvergenceError(
             f"{model}: the optimiser did not converge ({message}; largest gradient {grad_norm:.3g}; "
-            f"parameters {dict(zip(param_names, theta))}). " + (advice or "Check the data, or try another time unit."))
+            f"parameters {_shown(param_names, theta, diagnose)}). " + (advice or "Check the data, or try another time unit."))
     if np.any(np.abs(x) > 30):
         raise ConvergenceError(
-            f"{model}: a parameter ran to the edge of its range ({dict(zip(param_names, theta))}): the data do "
+            f"{model}: a parameter ran to the edge of its range ({_shown(param_names, theta, diagnose)}): the data do "
             "not identify the model. " + advice)
     if not _positive_definite(hess):
         raise ConvergenceError(f"{model}: the log-likelihood is not at a maximum (indefinite Hessian at "
-                               f"{dict(zip(param_names, theta))}). " + advice)
+                               f"{_shown(param_names, theta, diagnose)}). " + advice)
     try:
         cov_log = np.linalg.inv(hess)
     except np.linalg.LinAlgError:
@@ -301,7 +311,7 @@ def fit_mle(
     if not np.all(np.isfinite(se) & (se > 0)):
         raise ConvergenceError(
             f"{model}: the data do not identify the parameters (singular information matrix at "
-            f"{dict(zip(param_names, theta))}); typically too few customers or too little variety in "
+            f"{_shown(param_names, theta, diagnose)}); typically too few customers or too little variety in "
             "their histories. " + advice)
     return FitResult(
         model=model,

@@ -315,6 +315,18 @@ def check_counts(counts: Any, n: int) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+def _diagnose(params: dict[str, float]) -> str:
+    """What a failed fit's parameters say about the data: a and b running off together (a + b large)
+    is a Beta distribution collapsing onto one dropout probability a / (a + b)."""
+    a, b = params["a"], params["b"]
+    if a + b > 1e4:
+        return (f"every customer seems to drop out after a purchase with the same probability {a / (a + b):.3g} "
+                "(a and b grow without bound): the data do not show how dropout varies between customers, "
+                "typically because few customers bought more than once or twice; a longer history (an earlier "
+                "start or a later end of the summary) gives the model more repeat purchases to measure it")
+    return ""
+
+
 # --- estimator -------------------------------------------------------------------------------------
 
 class BetaGeo(SummaryModel):
@@ -369,7 +381,8 @@ class BetaGeo(SummaryModel):
             n_obs=float(uw.sum()), n_unique=len(uw), time_unit=self._time_unit(summary, time_unit),
             maxiter=self.maxiter,
             advice="Try another time unit, check for customers with implausible histories, or pass start=.",
-            presolve=(lambda th: loglik_and_grad(th, None, None, None, None, pre)) if pre is not None else None)
+            presolve=(lambda th: loglik_and_grad(th, None, None, None, None, pre)) if pre is not None else None,
+            diagnose=_diagnose)
         self._set_result(result, fingerprint((ux, ut, uT), uw))
         return self
 
