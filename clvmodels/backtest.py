@@ -43,7 +43,7 @@ import pandas as pd
 
 from .data.rfm import calibration_holdout
 from .data.transactions import TransactionLog, _to_date, read_transactions
-from .errors import ConvergenceError, DataError
+from .errors import ConvergenceError, DataError, warn
 from .files import write_table, write_text
 from .models.bgnbd import BetaGeo
 from .models.gamma_gamma import GammaGamma
@@ -225,6 +225,19 @@ class BacktestResult:
         agg["horizon"] = pd.Categorical(agg["horizon"], categories=self.horizons, ordered=True)
         return agg.sort_values(["horizon", "rank"]).reset_index(drop=True)
 
+    def scored_text(self) -> str:
+        """Which horizons were scored after which cut-offs, e.g. ``"13W after 1997-09-30; 1y after ..."``."""
+        pairs = self.metrics[["horizon", "cutoff"]].drop_duplicates()
+        return _pairs_text(pairs, self.horizons)
+
+    def not_scored_text(self) -> str:
+        """Which horizons were not scored after which cut-offs, and why ("" when every one was)."""
+        if self.unavailable.empty:
+            return ""
+        log_end = ", ".join(sorted(self.unavailable["log_end"].unique()))
+        return (f"Not scored (the log ends {log_end}, nothing is extrapolated): "
+                f"{_pairs_text(self.unavailable, self.horizons)}.")
+
     def to_csv(self, path: str | os.PathLike) -> None:
         """The tidy metrics table as CSV (or Parquet by extension), atomically."""
         write_table(self.metrics, path, index=False)
@@ -246,6 +259,19 @@ class BacktestResult:
         content = {"time_unit": self.time_unit, "horizons": self.horizons, "metrics": records(self.metrics),
                    "calibration": records(self.calibration), "unavailable": records(self.unavailable)}
         write_text(json.dumps(content, indent=1) + "\n", path)
+
+
+def _pairs_text(pairs: pd.DataFrame, horizons: Sequence[str]) -> str:
+    """(horizon, cutoff) pairs as text, one group per horizon in the given order: "2y after A and B"."""
+    def listed(items: list[str]) -> str:
+        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+    groups = []
+    for h in horizons:
+        cuts = sorted(pairs.loc[pairs["horizon"] == h, "cutoff"].unique())
+        if cuts:
+            groups.append(f"{h} after {listed(cuts)}")
+    return "; ".join(groups)
 
 
 def _cutoff_list(log: TransactionLog, calibration_end: Any, cutoffs: Any, shortest_days: float) -> list[_date]:
@@ -397,7 +423,7 @@ def backtest(
     if not metric_rows:
         raise DataError(f"no horizon fits in the log after the cut-off(s) {', '.join(c.isoformat() for c in cuts)} "
                         f"(the log ends {log.observation_end}): choose an earlier calibration_end or shorter horizons")
-    return BacktestResult(
+    result = BacktestResult(
         metrics=pd.DataFrame(metric_rows),
         calibration=pd.concat(calib_parts, ignore_index=True),
         predictions=pd.concat(pred_parts, ignore_index=True),
@@ -408,6 +434,10 @@ def backtest(
         horizons=labels_h,
         fits=fits,
     )
+    if unavailable:
+        warn(f"{result.not_scored_text()} Scored: {result.scored_text()}. To score every horizon, choose shorter "
+             "horizons or an earlier calibration end.")
+    return result
 
 
 def _tracking(log: TransactionLog, cut: _date, end: _date, summary: pd.DataFrame, candidates, fits, key,

@@ -223,9 +223,6 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         _say(args, result.summary().round(3).to_string(index=False))
     for f in result.failures.itertuples():
         _say(args, f"could not fit {f.model} at {f.cutoff}: {f.message}")
-    if not result.unavailable.empty:
-        _say(args, "not scored (beyond the end of the log): " + ", ".join(
-            f"{r.horizon} after {r.cutoff}" for r in result.unavailable.itertuples()))
     _say(args, "wrote:")
     for path in written:
         print(path)

@@ -285,6 +285,8 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
         sec.text("These verdicts come from the holdout backtest below: every model and formula was fitted on the "
                  "data before the cut-off and scored on what customers did after it. The fitted models and the "
                  "customer values further down use all the data.")
+        if len(backtest.unavailable):
+            sec.text(backtest.not_scored_text())
         if len(backtest.failures):
             sec.text(f"{len(backtest.failures)} candidate fit(s) failed and are listed under Backtest.")
     if summary is not None:
@@ -316,9 +318,10 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
         sec = sections["Backtest"]
         cut = ", ".join(sorted(backtest.metrics["cutoff"].unique()))
         sec.text(f"Every candidate was fitted on the data up to the cut-off ({cut}) and forecast each customer's "
-                 f"purchases and spend over the horizons {', '.join(backtest.horizons)}; the forecasts are scored "
-                 "against what those customers then did. Models are ranked by RMSE (an expected-value forecast "
-                 "minimises squared error).")
+                 "purchases and spend over each horizon the log covers after it; the forecasts are scored against "
+                 "what those customers then did. Models are ranked by RMSE (an expected-value forecast minimises "
+                 f"squared error). Scored: {backtest.scored_text()}." + (
+                     f" {backtest.not_scored_text()}" if len(backtest.unavailable) else ""))
         cols = ["horizon", "rank", "model", "rmse", "mae", "aggregate_error_pct", "cumulative_error_pct",
                 "spearman", "top_decile_share", "coverage", "pit_coverage"]
         for target in ("purchases", "spend"):

@@ -258,3 +258,24 @@ def test_rolling_cutoffs_use_the_same_rule_as_availability():
     res = backtest(log, "2021-01-01", horizons=["1y"], cutoffs="35D", models=default_candidates(["run-rate"]),
                    show_progress=False)
     assert sorted(res.metrics["cutoff"].unique()) == ["2021-01-01", "2021-02-05"]
+
+
+def test_horizons_past_the_log_warn_once_and_the_report_says_what_was_scored(cdnow_tx, tmp_path):
+    log = clv.read_transactions(cdnow_tx.drop_duplicates(), amount="amount")  # the log ends 1998-06-30
+    with pytest.warns(clv.DataWarning) as record:
+        res = backtest(log, "1997-09-30", horizons=["13W", "39W", "2y"], models=default_candidates(["run-rate"]),
+                       cutoffs=["1998-01-31"], show_progress=False)
+    messages = [str(w.message) for w in record if issubclass(w.category, clv.DataWarning)]
+    assert len(messages) == 1
+    assert all(s in messages[0] for s in ("39W after 1998-01-31", "2y after 1997-09-30 and 1998-01-31",
+                                          "shorter horizons", "earlier calibration end"))
+    assert "13W after" not in messages[0].split("Scored:")[0]
+    report = res.to_html(tmp_path / "r.html")
+    html = (tmp_path / "r.html").read_text()
+    md = (tmp_path / "r.md").read_text()
+    for text in (html, md):
+        assert "Scored: 13W after 1997-09-30 and 1998-01-31; 39W after 1997-09-30." in text
+        assert "Not scored (the log ends 1998-06-30, nothing is extrapolated): 39W after 1998-01-31; 2y after " \
+               "1997-09-30 and 1998-01-31." in text
+        assert "over the horizons 13W, 39W, 2y" not in text
+    assert report
