@@ -6,8 +6,17 @@ import clvmodels as clv
 
 
 @pytest.fixture(scope="session")
-def cdnow_tx() -> pd.DataFrame:
+def cdnow_df() -> pd.DataFrame:
+    """The CDNOW sample's rows as shipped (6,919 rows, 21 of them exact repeats of an earlier row)."""
     return clv.load_cdnow("sample")
+
+
+@pytest.fixture(scope="session")
+def cdnow_tx(cdnow_df) -> clv.TransactionLog:
+    """The CDNOW sample read once, with its expected warning about the 21 repeated rows (the suite runs
+    with warnings as errors)."""
+    with pytest.warns(clv.DataWarning, match="21 of 6,919 rows"):
+        return clv.read_transactions(cdnow_df, amount="amount")
 
 
 @pytest.fixture()

@@ -54,11 +54,11 @@ def test_cdnow_holdout_reproduces_the_paper(cdnow_result):
 
 
 @pytest.mark.parametrize("level", [0.5, 0.8, 0.9])
-def test_coverage_from_the_cdf_equals_coverage_of_purchase_interval(level):
+def test_coverage_from_the_cdf_equals_coverage_of_purchase_interval(level, cdnow_tx):
     # two routes to the same number: backtest scores coverage from P(Y < y), P(Y <= y)
     from clvmodels.backtest import interval_coverage
 
-    cal = clv.calibration_holdout(clv.load_cdnow(), "1997-09-30", "1998-06-30", time_unit="W")
+    cal = clv.calibration_holdout(cdnow_tx, "1997-09-30", "1998-06-30", time_unit="W")
     bg = clv.BetaGeo().fit(cal)
     y = cal["holdout_frequency"].to_numpy()
     iv = bg.purchase_interval(cal, 39, level=level)
@@ -189,11 +189,11 @@ def test_custom_candidate_and_bad_models(cdnow_tx):
         default_candidates(["pareto"])
 
 
-def test_cli_backtest(tmp_path, cdnow_tx):
+def test_cli_backtest(tmp_path, cdnow_df):
     import subprocess
     import sys
 
-    cdnow_tx.to_csv(tmp_path / "tx.csv", index=False)
+    cdnow_df.to_csv(tmp_path / "tx.csv", index=False)
     cmd = [sys.executable, "-m", "clvmodels", "backtest", str(tmp_path / "tx.csv"), "--customer", "customer_id",
            "--date", "date", "--amount", "amount", "--calibration-end", "1997-09-30", "--horizons", "39W,1y",
            "--models", "bgnbd,run-rate", "-o", str(tmp_path / "m.json"), "--csv", str(tmp_path / "m.csv"),
@@ -263,7 +263,7 @@ def test_rolling_cutoffs_use_the_same_rule_as_availability():
 
 
 def test_horizons_past_the_log_warn_once_and_the_report_says_what_was_scored(cdnow_tx, tmp_path):
-    log = clv.read_transactions(cdnow_tx.drop_duplicates(), amount="amount")  # the log ends 1998-06-30
+    log = cdnow_tx  # the log ends 1998-06-30
     with pytest.warns(clv.DataWarning) as record:
         res = backtest(log, "1997-09-30", horizons=["13W", "39W", "2y"], models=default_candidates(["run-rate"]),
                        cutoffs=["1998-01-31"], show_progress=False)

@@ -45,8 +45,8 @@ class _Checker(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def report_parts():
-    log = clv.read_transactions(clv.load_cdnow(), amount="amount")
+def report_parts(cdnow_tx):
+    log = cdnow_tx
     res = clv.backtest(log, "1997-09-30", horizons=["13W", "39W"], time_unit="W", show_progress=False)
     summary = clv.rfm_summary(log, time_unit="W")
     bg, gg = clv.BetaGeo().fit(summary), clv.GammaGamma().fit(summary)

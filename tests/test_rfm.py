@@ -44,10 +44,10 @@ def test_cdnow_calibration_holdout(cdnow_tx):
                                cal["holdout_monetary_value"] * cal["holdout_frequency"], rtol=1e-12)
 
 
-def test_master_loads(cdnow_tx):
+def test_master_loads(cdnow_df):
     master = clv.load_cdnow("master")
     assert len(master) == 69659 and master["customer_id"].nunique() == 23570
-    assert len(cdnow_tx) == 6919 and cdnow_tx["customer_id"].nunique() == 2357
+    assert len(cdnow_df) == 6919 and cdnow_df["customer_id"].nunique() == 2357
 
 
 @pytest.mark.parametrize("unit", ["D", "W"])

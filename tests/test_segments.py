@@ -11,8 +11,8 @@ from clvmodels.value_table import value_table, write_value_table
 
 
 @pytest.fixture(scope="module")
-def cdnow():
-    summary = clv.rfm_summary(clv.read_transactions(clv.load_cdnow(), amount="amount"), time_unit="W")
+def cdnow(cdnow_tx):
+    summary = clv.rfm_summary(cdnow_tx, time_unit="W")
     bg, gg = clv.BetaGeo().fit(summary), clv.GammaGamma().fit(summary)
     return summary, bg, gg
 

@@ -31,8 +31,8 @@ def spark():
 
 
 @pytest.fixture(scope="module")
-def cdnow(spark, cdnow_tx):
-    return spark.createDataFrame(cdnow_tx[["customer_id", "date", "amount"]])
+def cdnow(spark, cdnow_df):
+    return spark.createDataFrame(cdnow_df[["customer_id", "date", "amount"]])
 
 
 def same(spark_df, expected: pd.DataFrame):
