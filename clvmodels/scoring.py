@@ -11,6 +11,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from .models._base import check_summary_unit
 from .timeunits import Horizon
 from .value import customer_value
 
@@ -31,6 +32,8 @@ def score_customers(summary: pd.DataFrame, purchase_model=None, spend_model=None
     """
     if purchase_model is None and spend_model is None:
         raise ValueError("give a purchase model, a spend model or both")
+    if purchase_model is not None:
+        check_summary_unit(summary, getattr(purchase_model, "time_unit_", None))
     if purchase_model is None:
         if hasattr(spend_model, "idata_"):
             return spend_model.expected_spend(summary, interval=interval)
