@@ -131,10 +131,13 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         return 0
     if args.segment:
         raise DataError("--segment needs --bayes (segments are pooled by the hierarchical Bayesian model)")
+    models = {name: getattr(m, MODEL_KEYS[name])() for name in names}
+    for model in models.values():  # bad rows are refused whichever model they concern
+        model.validate(summary)
     fitted, failed = {}, {}
     for name in names:
         try:
-            model = getattr(m, MODEL_KEYS[name])().fit(summary, time_unit=unit)
+            model = models[name].fit(summary, time_unit=unit)
         except (DataError, ConvergenceError) as exc:  # the data cannot identify this model; others may fit
             failed[name] = exc
             continue

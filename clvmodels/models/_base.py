@@ -106,6 +106,11 @@ class SummaryModel:
         fitted = ", fitted" if hasattr(self, "result_") else ""
         return f"{type(self).__name__}({opts}){fitted}"
 
+    def validate(self, summary: pd.DataFrame, *, weights: Any = None) -> None:
+        """Check a summary's columns and values as ``fit`` does, without fitting: DataError names the bad
+        rows and columns. (A summary that passes can still leave the model unidentified: ``fit`` says so.)"""
+        self._prepare(summary, weights)
+
     # fitting helpers --------------------------------------------------------------------------------
     def _prepare(self, summary: pd.DataFrame, weights: Any) -> tuple[np.ndarray, ...]:
         arrays = [as_float_array(summary, c) for c in self.required_columns]
