@@ -147,7 +147,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         raise DataError("; ".join(f"--model {n}: {exc}" for n, exc in failed.items()))
     for name, exc in failed.items():
         kept = ",".join(fitted)
-        warnings.warn(f"--model {name} could not be fitted: {exc}. {args.output} holds {kept} only "
+        warnings.warn(f"--model {name} could not be fitted: {str(exc).rstrip('.')}. {args.output} holds {kept} only "
                       f"(--model {kept} fits it alone)", DataWarning)
     m.save_models(fitted, args.output)
     _say(args, f"wrote {args.output}")

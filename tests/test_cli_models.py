@@ -108,3 +108,17 @@ def test_predict_refuses_an_impossible_discount_rate(weekly_model, capsys, rate)
     err = _one_line_error(capsys)
     assert "--annual-discount-rate" in err and "annual_discount_rate" not in err
     assert not (d / "rate.csv").exists()
+
+
+def test_fit_with_nearly_constant_spend_keeps_the_purchase_model_without_numpy_noise(tmp_path, capsys):
+    # every purchase costs 10, but purchases on one day add up: a few customers' means differ, and
+    # Gamma-Gamma's p runs off (no spread within customers); no overflow on the way (warnings are errors)
+    tx = simulate(500, None, rng=2).transactions
+    tx["amount"] = 10.0
+    summary = _summary(tmp_path, tx)
+    assert "repeat an earlier row" in capsys.readouterr().err  # summarize says so, as a warning line
+    out = tmp_path / "m.json"
+    assert main(["fit", str(summary), "-o", str(out), "-q"]) == 0
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "cost the same each time" in err and "overflow" not in err
+    assert list(clv.load_models(out)) == ["bgnbd"]

@@ -26,6 +26,10 @@ LogLikGrad = Callable[[np.ndarray], tuple[float, np.ndarray]]
 #: the log-likelihood is within half of it of the maximum, and each parameter within about
 #: sqrt(decrement) standard errors of the optimum; 1e-10 |ll| is the rounding-noise level of large sums.
 NEWTON_DECREMENT = 1e-10
+#: |log parameter| beyond which a fit has run to the edge of its range: the data do not identify the model.
+LOG_EDGE = 30.0
+#: The box the optimiser searches in, log scale: past the edge, short of float overflow in the kernels.
+LOG_BOUND = 40.0
 
 
 def weighted_median(values: np.ndarray, weights: np.ndarray | None) -> float:
@@ -163,6 +167,8 @@ def _neg_log_space(loglik_grad: LogLikGrad) -> Callable[[np.ndarray], tuple[floa
     """Negative log-likelihood and gradient over log-parameters (chain rule: d/dlog(x) = x d/dx)."""
 
     def fun(log_theta: np.ndarray) -> tuple[float, np.ndarray]:
+        if not np.all(np.abs(log_theta) <= LOG_BOUND):  # outside the search box (a Newton step): infeasible
+            return np.inf, np.zeros_like(log_theta)
         theta = np.exp(log_theta)
         ll, grad = loglik_grad(theta)
         if not np.isfinite(ll):
@@ -268,10 +274,11 @@ def fit_mle(
     from scipy import optimize  # loaded on first fit: keeps `import clvmodels` light
 
     fun = _neg_log_space(loglik_grad)
-    x0 = np.log(np.asarray(start, dtype=np.float64))
+    x0 = np.clip(np.log(np.asarray(start, dtype=np.float64)), -LOG_BOUND, LOG_BOUND)
+    box = [(-LOG_BOUND, LOG_BOUND)] * len(x0)
     if presolve is not None:
         pre = optimize.minimize(_neg_log_space(presolve), x0, jac=True, method="L-BFGS-B",
-                                options={"maxiter": maxiter, "ftol": 1e-10})
+                                bounds=box, options={"maxiter": maxiter, "ftol": 1e-10})
         if np.all(np.isfinite(pre.x)):
             x0 = pre.x
     # From a presolved start, Newton steps alone; otherwise (or if that fails) L-BFGS-B to get close,
@@ -283,7 +290,7 @@ def fit_mle(
         newton = _newton(fun, x0, fun(x0)[0])
     if newton is None or not newton[3]:
         res = optimize.minimize(fun, x0, jac=True, method="L-BFGS-B",
-                                options={"maxiter": maxiter, "ftol": 1e-11, "gtol": 1e-6})
+                                bounds=box, options={"maxiter": maxiter, "ftol": 1e-11, "gtol": 1e-6})
         message, iterations = str(res.message), int(res.nit)
         newton = _newton(fun, res.x, res.fun)
     x, f, hess, converged, decrement, grad_norm, steps = newton
@@ -293,7 +300,7 @@ def fit_mle(
         raise ConvergenceError(
             f"{model}: the optimiser did not converge ({message}; largest gradient {grad_norm:.3g}; "
             f"parameters {_shown(param_names, theta, diagnose)}). " + (advice or "Check the data, or try another time unit."))
-    if np.any(np.abs(x) > 30):
+    if np.any(np.abs(x) > LOG_EDGE):
         raise ConvergenceError(
             f"{model}: a parameter ran to the edge of its range ({_shown(param_names, theta, diagnose)}): the data do "
             "not identify the model. " + advice)

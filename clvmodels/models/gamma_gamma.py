@@ -70,6 +70,16 @@ def conditional_expected_spend(p, q, gamma, x, zbar) -> np.ndarray:
     return (gamma + x * zbar) * p / denom
 
 
+def _diagnose(params: dict[str, float]) -> str:
+    """What a failed fit's parameters say about the data: p running off is spend with no spread within
+    customers (each transaction value Gamma(p, nu) has coefficient of variation 1 / sqrt(p))."""
+    if params["p"] > 1e6:
+        return ("every customer's purchases seem to cost the same each time (p grows without bound): Gamma-Gamma "
+                "needs spend that varies within customers; fit the purchase model alone (clvmodels fit --model "
+                "bgnbd) and take each customer's mean spend as their spend per purchase")
+    return ""
+
+
 class GammaGamma(SummaryModel):
     """Gamma-Gamma spend model fitted by maximum likelihood on customers with frequency > 0.
 
@@ -138,7 +148,7 @@ class GammaGamma(SummaryModel):
         result = fit_mle("Gamma-Gamma", PARAMS, lambda th: loglik_and_grad(th, ux, um, uw, groups), start,
                          n_obs=float(uw.sum()), n_unique=len(uw), time_unit=self._time_unit(summary, time_unit),
                          maxiter=self.maxiter, extra={"frequency-spend Spearman": round(corr, 4)},
-                         advice="Check for extreme or zero spend values, or pass start=.",
+                         advice="Check for extreme or zero spend values, or pass start=.", diagnose=_diagnose,
                          presolve=(lambda th: loglik_and_grad(th, sx, sm, sw, sub_groups)) if sub is not None else None)
         self.frequency_spend_correlation_ = corr
         self._set_result(result, fingerprint((ux, um), uw))
