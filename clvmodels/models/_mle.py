@@ -28,7 +28,8 @@ LogLikGrad = Callable[[np.ndarray], tuple[float, np.ndarray]]
 NEWTON_DECREMENT = 1e-10
 #: |log parameter| beyond which a fit has run to the edge of its range: the data do not identify the model.
 LOG_EDGE = 30.0
-#: The box the optimiser searches in, log scale: past the edge, short of float overflow in the kernels.
+#: |log parameter| beyond which the objective is infinite (an infeasible step for the line search to back
+#: off from): past the edge, short of float overflow in the kernels.
 LOG_BOUND = 40.0
 
 
@@ -167,7 +168,7 @@ def _neg_log_space(loglik_grad: LogLikGrad) -> Callable[[np.ndarray], tuple[floa
     """Negative log-likelihood and gradient over log-parameters (chain rule: d/dlog(x) = x d/dx)."""
 
     def fun(log_theta: np.ndarray) -> tuple[float, np.ndarray]:
-        if not np.all(np.abs(log_theta) <= LOG_BOUND):  # outside the search box (a Newton step): infeasible
+        if not np.all(np.abs(log_theta) <= LOG_BOUND):  # past any parameter the data can identify
             return np.inf, np.zeros_like(log_theta)
         theta = np.exp(log_theta)
         ll, grad = loglik_grad(theta)
@@ -275,10 +276,9 @@ def fit_mle(
 
     fun = _neg_log_space(loglik_grad)
     x0 = np.clip(np.log(np.asarray(start, dtype=np.float64)), -LOG_BOUND, LOG_BOUND)
-    box = [(-LOG_BOUND, LOG_BOUND)] * len(x0)
     if presolve is not None:
         pre = optimize.minimize(_neg_log_space(presolve), x0, jac=True, method="L-BFGS-B",
-                                bounds=box, options={"maxiter": maxiter, "ftol": 1e-10})
+                                options={"maxiter": maxiter, "ftol": 1e-10})
         if np.all(np.isfinite(pre.x)):
             x0 = pre.x
     # From a presolved start, Newton steps alone; otherwise (or if that fails) L-BFGS-B to get close,
@@ -290,7 +290,7 @@ def fit_mle(
         newton = _newton(fun, x0, fun(x0)[0])
     if newton is None or not newton[3]:
         res = optimize.minimize(fun, x0, jac=True, method="L-BFGS-B",
-                                bounds=box, options={"maxiter": maxiter, "ftol": 1e-11, "gtol": 1e-6})
+                                options={"maxiter": maxiter, "ftol": 1e-11, "gtol": 1e-6})
         message, iterations = str(res.message), int(res.nit)
         newton = _newton(fun, res.x, res.fun)
     x, f, hess, converged, decrement, grad_norm, steps = newton
