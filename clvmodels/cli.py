@@ -35,6 +35,18 @@ class _UsageError(Exception):
     pass
 
 
+def _sampler_option(name: str):
+    """argparse type for the sampler option ``name``, checked as the Bayesian models check it."""
+    from .bayes.hierarchical import SAMPLER_OPTIONS, check_sampler_option
+
+    def convert(text: str):
+        try:
+            return check_sampler_option(name, float(text) if name == "target_accept" else int(text))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {SAMPLER_OPTIONS[name]}, got {text}") from None
+    return convert
+
+
 def _say(args: argparse.Namespace, text: str) -> None:
     if not args.quiet:
         print(text, file=sys.stderr)
@@ -123,8 +135,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
                 _say(args, "--bayes fits one model per file: BG/NBD here; the spend model with --model gamma-gamma")
         else:
             raise DataError("with --bayes give --model bgnbd or --model gamma-gamma (one model per file)")
-        hb = cls(segment=args.segment, draws=args.draws, tune=args.tune, chains=args.chains,
-                 random_seed=args.seed).fit(summary, time_unit=unit)
+        hb = cls(segment=args.segment, draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed,
+                 target_accept=args.target_accept).fit(summary, time_unit=unit)
         _say(args, hb.summary())
         for path in hb.save(args.output):
             _say(args, f"wrote {path}")
@@ -261,8 +273,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         written.append(out / "cdnow_models.json")
         bar.update()
         bar.set_postfix_str("sampling the Bayesian hierarchy by acquisition month")
-        hb = BayesBetaGeo(segment="cohort", chains=args.chains, draws=args.draws, tune=args.draws, random_seed=1)
-        hg = BayesGammaGamma(segment="cohort", chains=args.chains, draws=args.draws, tune=args.draws, random_seed=1)
+        options = {"segment": "cohort", "chains": args.chains, "draws": args.draws, "tune": args.draws,
+                   "random_seed": 1, "target_accept": args.target_accept}
+        hb, hg = BayesBetaGeo(**options), BayesGammaGamma(**options)
         hb.fit(summary)
         hg.fit(summary)
         written += hb.save(out / "cdnow_bayes_bgnbd.json")
@@ -361,10 +374,15 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bayes", action="store_true", help="Bayesian BG/NBD (PyMC + nutpie); posterior saved beside "
                    "the model file as NAME.posterior.<sha256>.nc")
     p.add_argument("--segment", help="with --bayes: segment column, partially pooled")
-    p.add_argument("--draws", type=int, default=1000, help="with --bayes: draws per chain (default 1000)")
-    p.add_argument("--tune", type=int, default=1000, help="with --bayes: tuning steps per chain (default 1000)")
-    p.add_argument("--chains", type=int, default=4, help="with --bayes: chains (default 4)")
-    p.add_argument("--seed", type=int, help="with --bayes: random seed")
+    p.add_argument("--draws", type=_sampler_option("draws"), default=1000,
+                   help="with --bayes: draws per chain (default 1000)")
+    p.add_argument("--tune", type=_sampler_option("tune"), default=1000,
+                   help="with --bayes: tuning steps per chain (default 1000)")
+    p.add_argument("--chains", type=_sampler_option("chains"), default=4, help="with --bayes: chains (default 4)")
+    p.add_argument("--seed", type=_sampler_option("random_seed"), help="with --bayes: random seed")
+    p.add_argument("--target-accept", type=_sampler_option("target_accept"),
+                   help="with --bayes: NUTS' target acceptance rate in (0, 1); higher takes smaller steps, which "
+                        "can remove divergent transitions at the cost of time (default 0.9 with --segment, else 0.8)")
     p.add_argument("-o", "--output", required=True, help="model file (.json)")
     p.set_defaults(func=_cmd_fit, inputs=["summary"], outputs=["output"], folders=[])
 
@@ -402,8 +420,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", parents=[common], help="the whole job on the bundled CDNOW data, offline")
     p.add_argument("-o", "--output", default="clvmodels-demo", help="output folder (default clvmodels-demo)")
-    p.add_argument("--draws", type=int, default=1000, help="posterior draws (and tuning steps) per chain (default 1000)")
-    p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
+    p.add_argument("--draws", type=_sampler_option("draws"), default=1000,
+                   help="posterior draws (and tuning steps) per chain (default 1000)")
+    p.add_argument("--chains", type=_sampler_option("chains"), default=4, help="chains (default 4)")
+    p.add_argument("--target-accept", type=_sampler_option("target_accept"),
+                   help="NUTS' target acceptance rate in (0, 1) for the Bayesian hierarchy (default 0.9)")
     p.set_defaults(func=_cmd_demo, inputs=[], outputs=[], folders=["output"])
     return parser
 

@@ -33,7 +33,11 @@ from ..models.bgnbd import PARAMS, BetaGeo, expected_over_draws, p_alive
 from ..timeunits import Horizon, horizon_label, to_units
 from .posterior import customer_draws, predictive_cdf
 
-__all__ = ["BayesBetaGeo", "BayesGammaGamma"]
+__all__ = ["BayesBetaGeo", "BayesGammaGamma", "SAMPLER_OPTIONS", "check_sampler_option"]
+
+#: What each sampler option must be (``None`` is also allowed for ``random_seed`` and ``target_accept``).
+SAMPLER_OPTIONS = {"draws": "a positive integer", "tune": "a positive integer", "chains": "a positive integer",
+                   "random_seed": "a non-negative integer", "target_accept": "between 0 and 1 (exclusive)"}
 
 #: Thresholds of the diagnostics warning (Vehtari et al. 2021: R-hat <= 1.01, bulk ESS >= 100 per chain).
 RHAT_MAX = 1.01
@@ -75,6 +79,22 @@ def _segment_values(mu, sigma, centred: np.ndarray, estimates: np.ndarray):
         order.append(idx)
     values = pt.concatenate(parts) if len(parts) > 1 else parts[0]
     return values[np.argsort(np.concatenate(order))].reshape((n_seg, k))
+
+
+def check_sampler_option(name: str, value):
+    """Return ``value`` if it is a valid value of sampler option ``name`` (:data:`SAMPLER_OPTIONS`), else
+    raise ValueError naming the option."""
+    if value is None and name in ("random_seed", "target_accept"):
+        return value
+    if name == "target_accept":
+        ok = isinstance(value, (float, int, np.floating, np.integer)) and not isinstance(value, (bool, np.bool_)) \
+            and 0 < value < 1
+    else:
+        ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) \
+            and value >= (0 if name == "random_seed" else 1)
+    if not ok:
+        raise ValueError(f"{name} must be {SAMPLER_OPTIONS[name]}, got {value!r}")
+    return value
 
 
 class _BayesModel:
@@ -148,10 +168,12 @@ class _BayesModel:
     def fit(self, summary: pd.DataFrame, *, weights=None, time_unit: str | None = None):
         """Sample the posterior given a customer summary (and the segment column, if any). ``weights``
         (array or column name) counts how many customers each row stands for, as in the MLE models."""
-        import pymc as pm
-
+        for name in SAMPLER_OPTIONS:
+            check_sampler_option(name, getattr(self, name))
         if self.sampler not in ("nutpie", "pymc"):
             raise ValueError(f"sampler must be 'nutpie' or 'pymc', got {self.sampler!r}")
+        import pymc as pm
+
         seg, labels = self._segments(summary)
         if isinstance(weights, str):
             weights = as_float_array(summary, weights)
