@@ -31,7 +31,8 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject():
         wanted += [r for r in reqs if not r.startswith("clvmodels") and "python_version" not in r]
     expected = {CONDA_NAMES.get(n, n): s for n, s in map(_name_and_spec, wanted)}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    conda = dict(_name_and_spec(d) for d in env["dependencies"] if isinstance(d, str))
+    pip = [d for d in env["dependencies"] if isinstance(d, dict)][0]["pip"]
+    conda = dict(_name_and_spec(d) for d in env["dependencies"] + pip if isinstance(d, str) and d != "-e .")
     conda.pop("python"), conda.pop("pip")
     assert conda == expected
 

@@ -31,6 +31,7 @@ from ..models._base import as_float_array, check_rfm
 from ..models._mle import compress, weighted_median
 from ..models.bgnbd import PARAMS, BetaGeo, expected_over_draws, p_alive
 from ..timeunits import Horizon, horizon_label, to_units
+from .blas import link_blas
 from .posterior import customer_draws, predictive_cdf
 
 __all__ = ["BayesBetaGeo", "BayesGammaGamma", "SAMPLER_OPTIONS", "check_sampler_option"]
@@ -172,6 +173,7 @@ class _BayesModel:
             check_sampler_option(name, getattr(self, name))
         if self.sampler not in ("nutpie", "pymc"):
             raise ValueError(f"sampler must be 'nutpie' or 'pymc', got {self.sampler!r}")
+        link_blas()
         import pymc as pm
 
         seg, labels = self._segments(summary)

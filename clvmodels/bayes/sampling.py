@@ -15,6 +15,8 @@ import os
 
 import numpy as np
 
+from .blas import link_blas
+
 __all__ = ["sample_nutpie"]
 
 #: Seconds ``nutpie.compile_pymc_model`` takes to build its callback (measured: 7-8 s on 2 cores).
@@ -98,6 +100,7 @@ def sample_nutpie(model, *, draws: int, tune: int, chains: int, seed: int | None
     """
     import nutpie
 
+    link_blas()
     if backend not in ("auto", "pyfunc", "compiled"):
         raise ValueError(f"backend must be 'auto', 'pyfunc' or 'compiled', got {backend!r}")
     options = {"draws": draws, "tune": tune, "chains": chains, "seed": seed, "progress_bar": False,
