@@ -6,7 +6,7 @@ Priors (weakly informative, on the log scale so that they act the same in any ti
   (alpha is a time scale);
 - hierarchical (``segment=`` a column): each segment's parameters are sampled in coordinates the data
   decorrelate (BG/NBD: log r, log r/alpha, logit a/(a+b), log(a+b); Gamma-Gamma: log p, log q and the
-  segment's mean log spend log p + log gamma - digamma(q); :meth:`_BayesModel._coordinates`). For each
+  spend per purchase at the average purchase-spend rate, log(p gamma / q); :meth:`_BayesModel._coordinates`). For each
   coordinate, a population mean ~ Normal(the prior means above in these coordinates, 2), a spread sigma
   and segment values u_s ~ Normal(mu, sigma), so that small segments borrow strength from large ones.
   The spread's prior is HalfNormal(0.5); with fewer than ``CENTRE_MIN_SEGMENTS`` segments, whose spread
@@ -105,13 +105,18 @@ def check_sampler_option(name: str, value):
     return value
 
 
+#: Gamma(shape, rate) prior of the spread between fewer than ``CENTRE_MIN_SEGMENTS`` segments.
+FEW_SPREAD = (2.0, 10.0)
+
+
 def _spread_prior(n_segments: int, k: int):
     """The between-segment spread sigma_j of each sampling coordinate: HalfNormal(0.5), or Gamma(2, 10)
     with fewer than ``CENTRE_MIN_SEGMENTS`` segments (see the module docstring)."""
     import pymc as pm
 
     if n_segments < CENTRE_MIN_SEGMENTS:
-        return pm.Gamma("sigma_u", alpha=2.0, beta=10.0, dims="coordinate", initval=np.full(k, 0.1))
+        return pm.Gamma("sigma_u", alpha=FEW_SPREAD[0], beta=FEW_SPREAD[1], dims="coordinate",
+                        initval=np.full(k, 0.1))
     return pm.HalfNormal("sigma_u", sigma=0.5, dims="coordinate", initval=np.full(k, 0.1))
 
 
@@ -567,7 +572,7 @@ class BayesGammaGamma(_BayesModel):
     """
 
     param_names = ("p", "q", "gamma")
-    coordinate_names = ("log_p", "log_q", "mean_log_spend")
+    coordinate_names = ("log_p", "log_q", "log_typical_spend")
     required_columns = ("frequency", "monetary_value")
     title = "Gamma-Gamma"
 
@@ -587,23 +592,20 @@ class BayesGammaGamma(_BayesModel):
         return (ux, um), useg.astype(np.int64), w, np.array([0.0, np.log(3.0), np.log(float(um.mean()))])
 
     def _coordinates(self, log_theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(log p, log q, l) with l = log p + log gamma - digamma(q), the mean of log(p / nu) over customers
-        (their log mean spend): the data pin l down; q and gamma along l are a curved ridge."""
-        from scipy.special import digamma, polygamma
-
+        """(log p, log q, log(p gamma / q)): p gamma / q = p / E[nu] is the spend per purchase of a customer
+        with the average nu, which the data pin down; q and gamma along it form a ridge. (It is the mean
+        log spend, log p + log gamma - digamma(q), up to digamma(q) - log q, about -1/(2q); the linear map
+        keeps special functions, whose gradients nutpie's compiler cannot take, out of the graph.)"""
         log_p, log_q, log_g = log_theta.T
-        q = np.exp(log_q)
-        u = np.column_stack([log_p, log_q, log_p + log_g - digamma(q)])
-        jac = np.zeros((len(log_theta), 3, 3))
-        jac[:, 0, 0] = jac[:, 1, 1] = jac[:, 2, 0] = jac[:, 2, 2] = 1.0
-        jac[:, 2, 1] = -q * polygamma(1, q)
+        u = np.column_stack([log_p, log_q, log_p + log_g - log_q])
+        jac = np.broadcast_to(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, -1.0, 1.0]]),
+                              (len(log_theta), 3, 3)).copy()
         return u, jac
 
     def _natural(self, u):
         import pytensor.tensor as pt
 
-        log_gamma = u[:, 2] - u[:, 0] + pt.digamma(pt.exp(u[:, 1]))
-        return pt.stack([u[:, 0], u[:, 1], log_gamma], axis=1)
+        return pt.stack([u[:, 0], u[:, 1], u[:, 2] - u[:, 0] + u[:, 1]], axis=1)
 
     def _total_loglik(self, params, data, seg, w):
         import pytensor.tensor as pt
