@@ -10,7 +10,7 @@ Priors (weakly informative, on the log scale so that they act the same in any ti
   coordinate, a population mean ~ Normal(the prior means above in these coordinates, 2), a spread sigma
   and segment values u_s ~ Normal(mu, sigma), so that small segments borrow strength from large ones.
   The spread's prior is HalfNormal(0.5); with fewer than ``CENTRE_MIN_SEGMENTS`` segments, whose spread
-  the data hardly inform, Gamma(2, 10) (mean 0.2, 95% in 0.03-0.56), which vanishes at sigma = 0
+  the data hardly inform, Gamma(4, 20) (mean 0.2, 95% in 0.05-0.44), which vanishes at sigma = 0
   (boundary-avoiding, Chung et al. 2013) and so removes the neck of the funnel in (u_s, sigma) where
   the sampler diverged. Each segment value is sampled non-centred (u_s = mu + sigma z_s,
   z_s ~ Normal(0, 1)) unless the segment's own data pin it down more tightly than segments differ, in
@@ -106,11 +106,11 @@ def check_sampler_option(name: str, value):
 
 
 #: Gamma(shape, rate) prior of the spread between fewer than ``CENTRE_MIN_SEGMENTS`` segments.
-FEW_SPREAD = (2.0, 10.0)
+FEW_SPREAD = (4.0, 20.0)
 
 
 def _spread_prior(n_segments: int, k: int):
-    """The between-segment spread sigma_j of each sampling coordinate: HalfNormal(0.5), or Gamma(2, 10)
+    """The between-segment spread sigma_j of each sampling coordinate: HalfNormal(0.5), or Gamma(4, 20)
     with fewer than ``CENTRE_MIN_SEGMENTS`` segments (see the module docstring)."""
     import pymc as pm
 
@@ -302,8 +302,8 @@ class _BayesModel:
 
     def _target_accept(self) -> float:
         """NUTS' target acceptance: as given, else 0.95 for hierarchical models and 0.8 (the samplers'
-        default) for one population. (On the demo's cohorts the decorrelated coordinates and the spread's
-        prior took the divergences from 112 to 2 on the worst seed at 0.9; 0.95 takes the rest.)"""
+        default) for one population. (On the demo's cohorts, at 0.9, the decorrelated coordinates and the
+        spread's prior took the divergences on the worst seed from 112 to 2.)"""
         if self.target_accept is not None:
             return float(self.target_accept)
         return 0.95 if self.segment is not None else 0.8
