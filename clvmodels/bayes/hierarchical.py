@@ -485,8 +485,9 @@ class BayesBetaGeo(_BayesModel):
         """(log r, log r/alpha, logit a/(a+b), log(a+b)), as in the pooled model: the data pin down the
         purchase rate r/alpha and the mean dropout probability a/(a+b) far better than r and a+b."""
         log_r, log_alpha, log_a, log_b = log_theta.T
-        u = np.column_stack([log_r, log_r - log_alpha, log_a - log_b, np.logaddexp(log_a, log_b)])
-        share = np.exp(log_a - u[:, 3])
+        with np.errstate(invalid="ignore"):  # (a segment that cannot be fitted alone: NaN in, NaN out)
+            u = np.column_stack([log_r, log_r - log_alpha, log_a - log_b, np.logaddexp(log_a, log_b)])
+            share = np.exp(log_a - u[:, 3])
         jac = np.zeros((len(log_theta), 4, 4))
         jac[:, 0, 0] = jac[:, 1, 0] = jac[:, 2, 2] = 1.0
         jac[:, 1, 1] = jac[:, 2, 3] = -1.0
