@@ -148,7 +148,11 @@ class RepeatBuyerTerms(Op):
         return Apply(self, inputs, [pt.dscalar(), pt.dvector(), pt.dvector(), pt.dvector()])
 
     def perform(self, node, inputs, outputs):
-        for out, value in zip(outputs, _repeat_terms(*inputs)):
+        # A sampler's proposal far in the tails (r or alpha overflowing) gives a non-finite log-density,
+        # which NUTS itself treats as a rejected, divergent step: no numpy warning for the user.
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            values = _repeat_terms(*inputs)
+        for out, value in zip(outputs, values):
             out[0] = value
 
     def grad(self, inputs, output_grads):
