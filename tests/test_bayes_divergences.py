@@ -54,9 +54,10 @@ def sampling_health(name: str, seed: int) -> tuple[int, float]:
     return model.divergences_, float(model.diagnostics()["r_hat"].max())
 
 
-# the Gamma-Gamma hierarchy by cohort keeps 1-2 divergent transitions per seed (51-172 before its
-# reparametrisation): strict, so that the test says when it is fixed
-OPEN = pytest.mark.xfail(strict=True, reason="1-2 divergences per seed remain in the Gamma-Gamma hierarchy")
+# Open defect (issue 12, item 19): the Gamma-Gamma hierarchy by cohort still diverges 0-2 times per seed
+# (51-172 before its reparametrisation), varying between runs of the same seed; not strict, since a run
+# with none is possible. The README says so.
+OPEN = pytest.mark.xfail(strict=False, reason="0-2 divergences per seed remain in the Gamma-Gamma hierarchy")
 
 
 @pytest.mark.slow
