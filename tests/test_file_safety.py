@@ -32,8 +32,8 @@ def log_csv(tmp_path, small_log):
 
 
 @pytest.fixture(scope="module")
-def summary_w(cdnow_tx):
-    return clv.rfm_summary(cdnow_tx.drop_duplicates(), observation_end="1997-09-30", time_unit="W")
+def summary_w(cdnow_df):
+    return clv.rfm_summary(cdnow_df.drop_duplicates(), observation_end="1997-09-30", time_unit="W")
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +92,8 @@ def test_inputs_and_outputs_that_differ_are_accepted(tmp_path, log_csv):
 
 # 2. a Bayesian model is saved as a pair, atomically -------------------------------------------------------------
 @pytest.fixture(scope="module")
-def small_cal(cdnow_tx):
-    cal = clv.calibration_holdout(cdnow_tx.drop_duplicates(), "1997-09-30", "1998-06-30", time_unit="W")
+def small_cal(cdnow_df):
+    cal = clv.calibration_holdout(cdnow_df.drop_duplicates(), "1997-09-30", "1998-06-30", time_unit="W")
     return cal.iloc[::5]
 
 
