@@ -113,6 +113,7 @@ def _simulated_backtest(seed, models=None):
     return res
 
 
+@pytest.mark.slow
 def test_simulated_truth_bgnbd_within_3_percent():
     # 50k simulated customers per run, 5 seeds fixed in advance (2020-2024). Single runs scatter by about
     # +-2 points around a small positive bias of about +1.5 points whose cause is not established yet
@@ -190,6 +191,7 @@ def test_custom_candidate_and_bad_models(cdnow_tx):
         default_candidates(["pareto"])
 
 
+@pytest.mark.slow
 def test_cli_backtest(tmp_path, cdnow_df):
     import subprocess
     import sys

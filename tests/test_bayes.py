@@ -12,6 +12,8 @@ pytest.importorskip("nutpie")
 import clvmodels as clv  # noqa: E402
 from clvmodels import DataError, NotFittedError  # noqa: E402
 
+pytestmark = pytest.mark.slow  # every test samples with nutpie
+
 
 @pytest.fixture(scope="module")
 def cal(cdnow_tx):

@@ -19,6 +19,7 @@ def python(code: str, **env: str) -> subprocess.CompletedProcess:
                           env=environ, timeout=600)
 
 
+@pytest.mark.slow
 def test_a_bayesian_fit_prints_no_blas_warning():
     proc = python("""
         import pytensor

@@ -25,6 +25,8 @@ import clvmodels as clv
 from clvmodels import ConvergenceError, DataError
 from clvmodels.backtest import interval_coverage, pit_coverage
 
+pytestmark = pytest.mark.slow  # the segment study samples five simulated hierarchies
+
 SIZES = [3000, 2000, 1200, 800, 500, 300, 150, 80, 60, 40]
 METHODS = ("hierarchical", "unpooled", "pooled")
 

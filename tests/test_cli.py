@@ -120,6 +120,7 @@ def test_duplicate_warning_is_one_line(tmp_path, small_log):
         "timestamp and amount); they are kept and their amounts added to that day"]
 
 
+@pytest.mark.slow
 def test_demo_runs_offline(tmp_path):
     # the whole job, with short sampling (make demo uses 4 chains x 1000 draws)
     code, stdout, stderr = run("demo", "-o", tmp_path / "demo", "--draws", "300", "--chains", "2")

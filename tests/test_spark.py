@@ -15,6 +15,8 @@ import clvmodels as clv  # noqa: E402
 from clvmodels import DataError, spark as cs  # noqa: E402
 from clvmodels.scoring import score_customers  # noqa: E402
 
+pytestmark = pytest.mark.slow  # Spark in local mode (a JVM per session, about 2 minutes)
+
 PAST_END = "after the last purchase"  # the warning for an observation end past the log (both engines)
 
 
