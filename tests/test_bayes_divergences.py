@@ -1,6 +1,6 @@
 """The shipped demo's hierarchies (BG/NBD and Gamma-Gamma by acquisition-month cohort on the CDNOW sample)
-and the README's pooled examples sample cleanly at the default settings over several seeds (the
-Gamma-Gamma hierarchy not yet: an expected failure); the diagnostics warning says what helps.
+and the README's pooled examples sample cleanly at the default settings over several seeds; the
+diagnostics warning says what helps.
 
 ``python tests/test_bayes_divergences.py [seeds...]`` prints the divergences and R-hat per seed.
 """
@@ -54,16 +54,9 @@ def sampling_health(name: str, seed: int) -> tuple[int, float]:
     return model.divergences_, float(model.diagnostics()["r_hat"].max())
 
 
-# Open defect (issue 12, item 19): the Gamma-Gamma hierarchy by cohort still diverges 0-2 times per seed
-# (51-172 before its reparametrisation), varying between runs of the same seed; not strict, since a run
-# with none is possible. The README says so.
-OPEN = pytest.mark.xfail(strict=False, reason="0-2 divergences per seed remain in the Gamma-Gamma hierarchy")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("name", [pytest.param(n, marks=OPEN) if n == "demo Gamma-Gamma by cohort" else n
-                                  for n in FITS])
+@pytest.mark.parametrize("name", list(FITS))
 def test_demo_hierarchies_and_readme_examples_sample_cleanly(name, seed):
     divergences, rhat = sampling_health(name, seed)
     assert divergences == 0 and rhat <= 1.01, (name, seed, divergences, rhat)
