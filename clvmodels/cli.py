@@ -37,7 +37,7 @@ class _UsageError(Exception):
 
 def _sampler_option(name: str):
     """argparse type for the sampler option ``name``, checked as the Bayesian models check it."""
-    from .bayes.hierarchical import SAMPLER_OPTIONS, check_sampler_option
+    from .bayes.options import SAMPLER_OPTIONS, check_sampler_option
 
     def convert(text: str):
         try:
@@ -486,7 +486,7 @@ def _check_files(args: argparse.Namespace) -> None:
     from .files import check_outputs
 
     inputs = [getattr(args, name) for name in args.inputs]
-    if getattr(args, "model", None):
+    if "model" in args.inputs:  # (predict's model file; fit's --model names a model)
         from .bayes.persistence import posterior_of
 
         inputs.append(posterior_of(args.model))  # a Bayesian model's posterior file, if any

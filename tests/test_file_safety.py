@@ -164,6 +164,9 @@ def _resign(path, edit):
     (lambda c: c["options"].__setitem__("draws", -5), "options.draws"),
     (lambda c: c["options"].__setitem__("chains", 1.5), "options.chains"),
     (lambda c: c["options"].__setitem__("tune", "50"), "options.tune"),
+    (lambda c: c["options"].__setitem__("tune", 0), "options.tune"),  # (what fit refuses, load refuses)
+    (lambda c: c["options"].__setitem__("sampler", "stan"), "options.sampler"),
+    (lambda c: c["options"].__setitem__("target_accept", 1.0), "options.target_accept"),
     (lambda c: c["options"].__setitem__("segment", 3), "options.segment"),
     (lambda c: c["options"].__setitem__("evil", 1), "options"),
     (lambda c: c.__setitem__("segments", "all"), "segments"),

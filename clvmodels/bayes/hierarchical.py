@@ -35,16 +35,14 @@ import pandas as pd
 from ..errors import DataError, DataWarning, NotFittedError, warn
 from ..models._base import as_float_array, check_rfm
 from ..models._mle import compress, weighted_median
-from ..models.bgnbd import PARAMS, BetaGeo, expected_over_draws, p_alive
+from ..models.bgnbd import (PARAMS, BetaGeo, cdf_table, check_counts, expected_over_draws, interval_table, p_alive,
+                            sized_cdfs)
 from ..timeunits import Horizon, horizon_label, to_units
 from .blas import link_blas
+from .options import SAMPLER_OPTIONS, check_sampler_option
 from .posterior import customer_draws, predictive_cdf
 
-__all__ = ["BayesBetaGeo", "BayesGammaGamma", "SAMPLER_OPTIONS", "check_sampler_option"]
-
-#: What each sampler option must be (``None`` is also allowed for ``random_seed`` and ``target_accept``).
-SAMPLER_OPTIONS = {"draws": "a positive integer", "tune": "a positive integer", "chains": "a positive integer",
-                   "random_seed": "a non-negative integer", "target_accept": "between 0 and 1 (exclusive)"}
+__all__ = ["BayesBetaGeo", "BayesGammaGamma"]
 
 #: Thresholds of the diagnostics warning (Vehtari et al. 2021: R-hat <= 1.01, bulk ESS >= 100 per chain).
 RHAT_MAX = 1.01
@@ -87,22 +85,6 @@ def _segment_values(mu, sigma, centred: np.ndarray, estimates: np.ndarray):
         order.append(idx)
     values = pt.concatenate(parts) if len(parts) > 1 else parts[0]
     return values[np.argsort(np.concatenate(order))].reshape((n_seg, k))
-
-
-def check_sampler_option(name: str, value):
-    """Return ``value`` if it is a valid value of sampler option ``name`` (:data:`SAMPLER_OPTIONS`), else
-    raise ValueError naming the option."""
-    if value is None and name in ("random_seed", "target_accept"):
-        return value
-    if name == "target_accept":
-        ok = isinstance(value, (float, int, np.floating, np.integer)) and not isinstance(value, (bool, np.bool_)) \
-            and 0 < value < 1
-    else:
-        ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) \
-            and value >= (0 if name == "random_seed" else 1)
-    if not ok:
-        raise ValueError(f"{name} must be {SAMPLER_OPTIONS[name]}, got {value!r}")
-    return value
 
 
 #: Gamma(shape, rate) prior of the spread between fewer than ``CENTRE_MIN_SEGMENTS`` segments.
@@ -195,8 +177,6 @@ class _BayesModel:
         (array or column name) counts how many customers each row stands for, as in the MLE models."""
         for name in SAMPLER_OPTIONS:
             check_sampler_option(name, getattr(self, name))
-        if self.sampler not in ("nutpie", "pymc"):
-            raise ValueError(f"sampler must be 'nutpie' or 'pymc', got {self.sampler!r}")
         link_blas()
         import pymc as pm
 
@@ -525,41 +505,43 @@ class BayesBetaGeo(_BayesModel):
                        f"expected_purchases_{horizon_label(t, self.time_unit_)}" for c in out.columns]
         return out
 
-    def _predictive_cdf(self, summary: pd.DataFrame, t: Horizon, max_draws: int, n_max: int,
+    def _predictive_cdf(self, summary: pd.DataFrame, t: Horizon, max_draws: int, tail: float | None,
                         counts: np.ndarray | None = None):
-        """Yield (customer positions, posterior-predictive P(Y(t) <= n | history), n = 0..cap)
-        (:func:`clvmodels.bayes.posterior.predictive_cdf`), with a count cap that follows each customer's
-        expected purchases (8 x the maximum-likelihood mean + 30, in powers of two, at most ``n_max``, and
-        past ``counts``)."""
+        """(positions, posterior-predictive P(Y(t) <= n | history)) chunks
+        (:func:`clvmodels.bayes.posterior.predictive_cdf`), the support sized from each customer's
+        posterior-predictive mean (:func:`clvmodels.models.bgnbd.sized_cdfs`)."""
         self._check_fitted()
         tt = to_units(t, self.time_unit_) if isinstance(t, str) else float(t)
         x, t_x, T = (as_float_array(summary, c) for c in ("frequency", "recency", "T"))
         check_rfm(x, t_x, T)
-        need = np.minimum(np.ceil(8 * self.mle_.expected_purchases(summary, tt).to_numpy() + 30), n_max)
-        if counts is not None:
-            need = np.maximum(need, counts + 1)
-        cap = np.minimum(2 ** np.ceil(np.log2(np.maximum(need, 32))), max(n_max, need.max())).astype(np.int64)
-        return predictive_cdf(self._draws(max_draws), self._segment_index(summary), x, t_x, T, tt, cap)
+        draws, seg = self._draws(max_draws), self._segment_index(summary)
 
-    def purchase_interval(self, summary: pd.DataFrame, t: Horizon, level: float = 0.9, max_draws: int = 200,
-                          n_max: int = 500) -> pd.DataFrame:
+        def expected(theta, x, t_x, T, seg):
+            return expected_over_draws(theta, x, t_x, T, [tt], seg)[..., 0]
+
+        mean = customer_draws(draws, seg, [x, t_x, T], expected, 0.9)[0]
+
+        def cdf(pos: np.ndarray, cap: int) -> np.ndarray:
+            return predictive_cdf(draws, seg[pos], x[pos], t_x[pos], T[pos], tt, cap)
+
+        return sized_cdfs(mean, cdf, tail, counts)
+
+    def purchase_interval(self, summary: pd.DataFrame, t: Horizon, level: float = 0.9,
+                          max_draws: int = 200) -> pd.DataFrame:
         """Posterior-predictive interval for each customer's number of purchases in the next ``t``: the
         equal-tailed quantiles of P(Y(t) = n | history) averaged over posterior draws (parameter
-        uncertainty included). Counts are discrete, so the coverage is at least ``level``."""
-        from ..models.bgnbd import interval_table
-
+        uncertainty included). Counts are discrete, so the coverage is at least ``level``. The support
+        grows with each customer's forecast until it holds the upper quantile."""
         if not 0 < level < 1:
             raise ValueError(f"level must be between 0 and 1, got {level!r}")
-        return interval_table(self._predictive_cdf(summary, t, max_draws, n_max), (1 - level) / 2, summary.index)
+        tail = (1 - level) / 2
+        return interval_table(self._predictive_cdf(summary, t, max_draws, tail), tail, summary.index)
 
-    def purchase_cdf(self, summary: pd.DataFrame, t: Horizon, counts, max_draws: int = 200,
-                     n_max: int = 500) -> pd.DataFrame:
+    def purchase_cdf(self, summary: pd.DataFrame, t: Horizon, counts, max_draws: int = 200) -> pd.DataFrame:
         """The posterior-predictive distribution at the observed ``counts`` y: ``below`` = P(Y < y) and
         ``at_most`` = P(Y <= y) (see :meth:`clvmodels.BetaGeo.purchase_cdf`)."""
-        from ..models.bgnbd import check_counts, cdf_table
-
         counts = check_counts(counts, len(summary))
-        return cdf_table(self._predictive_cdf(summary, t, max_draws, n_max, counts), counts, summary.index)
+        return cdf_table(self._predictive_cdf(summary, t, max_draws, None, counts), counts, summary.index)
 
     def p_alive(self, summary: pd.DataFrame, interval: float = 0.9, max_draws: int = 1000) -> pd.DataFrame:
         """Posterior mean and credible interval of each customer's probability of being alive (eq. 12)."""

@@ -23,6 +23,7 @@ from ..errors import DataError
 from ..files import temp_path, write_text
 from ..models.persistence import Fields, checksum, model_from_dict, model_to_dict, plain, read_checked, read_json
 from ..timeunits import TIME_UNITS
+from .options import SAMPLER_OPTIONS, check_sampler_option
 
 __all__ = ["save_bayes", "load_bayes", "posterior_of", "FORMAT", "FORMAT_VERSION"]
 
@@ -30,7 +31,6 @@ FORMAT = "clvmodels-bayes"
 FORMAT_VERSION = 1
 #: The Bayesian model classes a file may hold, and the maximum-likelihood model each starts from.
 _MLE_OF = {"BayesBetaGeo": "BetaGeo", "BayesGammaGamma": "GammaGamma"}
-_SAMPLERS = ("nutpie", "pymc")
 
 
 def _sha256(path: Path) -> str:
@@ -105,16 +105,16 @@ def save_bayes(model, path: str | os.PathLike) -> list[Path]:
 def _options(value: object, check: Fields) -> dict:
     options = check.mapping(value, "options", allowed=("segment", "draws", "tune", "chains", "sampler",
                                                        "random_seed", "target_accept"))
-    rules = {
-        "segment": lambda v, f: check.text(v, f, none=True),
-        "draws": lambda v, f: check.integer(v, f, low=1),
-        "tune": lambda v, f: check.integer(v, f, low=0),
-        "chains": lambda v, f: check.integer(v, f, low=1),
-        "sampler": lambda v, f: check.text(v, f, choices=_SAMPLERS),
-        "random_seed": lambda v, f: check.integer(v, f, low=0, none=True),
-        "target_accept": lambda v, f: check.number(v, f, low=0.0, high=1.0, strict=True, none=True),
-    }
-    return {name: rules[name](v, f"options.{name}") for name, v in options.items()}
+    checked = {}
+    for name, v in options.items():
+        if name == "segment":
+            checked[name] = check.text(v, "options.segment", none=True)
+            continue
+        try:
+            checked[name] = check_sampler_option(name, v)
+        except ValueError:
+            check.fail(f"options.{name}", SAMPLER_OPTIONS[name], v)
+    return checked
 
 
 def _segments(value: object, check: Fields) -> list:

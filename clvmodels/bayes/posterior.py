@@ -7,7 +7,7 @@ of customers (1M customers x 4,000 draws score in about 1.3 GB: benchmarks/RESUL
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -37,23 +37,20 @@ def customer_draws(draws: np.ndarray, seg: np.ndarray, arrays: Sequence[np.ndarr
 
 
 def predictive_cdf(draws: np.ndarray, seg: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, t: float,
-                   cap: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield (customer positions, posterior-predictive P(Y(t) <= n | history), n = 0..cap) by cap.
+                   cap: int) -> np.ndarray:
+    """Posterior-predictive P(Y(t) <= n | history), n = 0..cap, one row per customer.
 
     P(Y(t) = n | x, t_x, T) = P(alive) P_new(n; r+x, alpha+T, a, b+x) + [n = 0] (1 - P(alive))
     (:func:`clvmodels.models.bgnbd.conditional_pmf`), averaged over the BG/NBD draws (r, alpha, a, b). The
     second factor depends on (segment, x, T) only and is evaluated once per distinct triple.
     """
-    for c in np.unique(cap):
-        rows = np.flatnonzero(cap == c)
-        xs, txs, Ts, segs = x[rows], t_x[rows], T[rows], seg[rows]
-        (gseg, gx, gT), ginv = np.unique(np.stack([segs, xs, Ts]), axis=1, return_inverse=True)
-        gseg, ginv = gseg.astype(np.int64), ginv.ravel()
-        pmf = np.zeros((len(rows), c + 1))
-        for theta in draws:
-            r, alpha, a, b = (theta[gseg, j] for j in range(4))
-            p_new = pmf_new(r + gx, alpha + gT, a, b + gx, t, int(c))
-            pa = p_alive(*(theta[segs, j] for j in range(4)), xs, txs, Ts)
-            pmf += pa[:, None] * p_new[ginv]
-            pmf[:, 0] += 1.0 - pa
-        yield rows, np.cumsum(pmf / len(draws), axis=1)
+    (gseg, gx, gT), ginv = np.unique(np.stack([seg, x, T]), axis=1, return_inverse=True)
+    gseg, ginv = gseg.astype(np.int64), ginv.ravel()
+    pmf = np.zeros((len(x), cap + 1))
+    for theta in draws:
+        r, alpha, a, b = (theta[gseg, j] for j in range(4))
+        p_new = pmf_new(r + gx, alpha + gT, a, b + gx, t, cap)
+        pa = p_alive(*(theta[seg, j] for j in range(4)), x, t_x, T)
+        pmf += pa[:, None] * p_new[ginv]
+        pmf[:, 0] += 1.0 - pa
+    return np.cumsum(pmf / len(draws), axis=1)

@@ -20,6 +20,7 @@ likewise in b around a + b = 1 for x = 0.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -41,11 +42,17 @@ __all__ = [
     "pmf_new",
     "conditional_pmf",
     "expected_cumulative_purchases",
+    "sized_cdfs",
+    "interval_table",
+    "cdf_table",
+    "check_counts",
 ]
 
 PARAMS = ("r", "alpha", "a", "b")
 #: Customers x support values of a predictive cdf held at once (32 MB of float64).
 CDF_CELLS = 4_000_000
+#: A cdf within this of a quantile's level counts as reaching it (rounding in the cumulative sum).
+CDF_TOLERANCE = 1e-12
 _A_EPS = 1e-4
 
 
@@ -278,6 +285,42 @@ def expected_cumulative_purchases(r, alpha, a, b, first_purchase, times) -> np.n
     return out @ counts
 
 
+def sized_cdfs(mean: np.ndarray, cdf: Callable[[np.ndarray, int], np.ndarray], tail: float | None = None,
+               counts: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (customer positions, P(Y <= n), n = 0..cap) in chunks, the support sized from each customer's
+    predictive distribution, given its ``mean`` and ``cdf(positions, cap)``.
+
+    With ``counts``, the support reaches every count (the cdf at y needs the pmf up to y only). With
+    ``tail``, it starts at 8 x mean + 30 and doubles until the cdf reaches 1 - tail; Markov's inequality,
+    P(Y >= n) <= mean / n, puts the upper quantile at or below mean / tail, which bounds the growth (past
+    it, the pmf has lost accuracy: ArithmeticError). Customers go in order of their mean, in chunks of at
+    most CDF_CELLS values.
+    """
+    order = np.argsort(mean, kind="stable")
+    need = (counts[order] + 1 if counts is not None else np.ceil(8 * mean[order] + 30)).astype(np.int64)
+    s = 0
+    while s < len(order):
+        window = np.maximum.accumulate(need[s:s + CDF_CELLS // 1000])
+        rows = max(1, int((np.arange(1, len(window) + 1) * window <= CDF_CELLS).sum()))
+        pending, cap = order[s:s + rows], int(window[rows - 1])
+        s += rows
+        while pending.size:
+            values = cdf(pending, cap)
+            if tail is None:
+                yield pending, values
+                break
+            done = values[:, -1] >= 1.0 - tail - CDF_TOLERANCE
+            yield pending[done], values[done]
+            pending = pending[~done]
+            bound = int(np.ceil(mean[pending].max(initial=0.0) / tail)) + 1
+            if pending.size and cap >= bound:
+                raise ArithmeticError(
+                    f"P(Y(t) = n | history) sums to less than {1 - tail:g} over n <= {cap} although its mean "
+                    f"is {mean[pending].max():.6g}: the pmf lost accuracy (customers at positions "
+                    f"{pending[:5].tolist()})")
+            cap = min(2 * cap, bound)
+
+
 def interval_table(chunks, tail: float, index) -> pd.DataFrame:
     """Equal-tailed count quantiles (columns ``lower``, ``upper``) from (positions, cdf) chunks: the
     smallest n with P(Y <= n) >= tail, and with P(Y <= n) >= 1 - tail (capped at the cdf's last n)."""
@@ -285,8 +328,8 @@ def interval_table(chunks, tail: float, index) -> pd.DataFrame:
     upper = np.empty(len(index), dtype=np.int64)
     for idx, cdf in chunks:
         cap = cdf.shape[1] - 1
-        lower[idx] = np.minimum((cdf < tail - 1e-12).sum(axis=1), cap)
-        upper[idx] = np.minimum((cdf < 1.0 - tail - 1e-12).sum(axis=1), cap)
+        lower[idx] = np.minimum((cdf < tail - CDF_TOLERANCE).sum(axis=1), cap)
+        upper[idx] = np.minimum((cdf < 1.0 - tail - CDF_TOLERANCE).sum(axis=1), cap)
     return pd.DataFrame({"lower": lower, "upper": upper}, index=index)
 
 
@@ -414,40 +457,14 @@ class BetaGeo(SummaryModel):
 
     def _predictive_cdf(self, summary: pd.DataFrame, t: Horizon, tail: float | None,
                         counts: np.ndarray | None = None):
-        """Yield (customer positions, P(Y(t) <= n | history) for n = 0..cap) in chunks.
-
-        The support is sized from each customer's predictive distribution. With ``counts``, it reaches
-        every count (the cdf at y needs the pmf up to y only). With ``tail``, it starts at 8 x mean + 30
-        and doubles until the cdf reaches 1 - tail; Markov's inequality, P(Y >= n) <= mean / n, puts the
-        upper quantile at or below mean / tail, which bounds the growth. Customers go in order of their
-        mean, in chunks of at most CDF_CELLS values.
-        """
+        """(positions, P(Y(t) <= n | history)) chunks at the fitted parameters (:func:`sized_cdfs`)."""
         x, t_x, T = self._prediction_arrays(summary)
-        tt = self._units(t)
-        mean = conditional_expected_purchases(*self._p(), x, t_x, T, tt)
-        order = np.argsort(mean, kind="stable")
-        need = (counts[order] + 1 if counts is not None else np.ceil(8 * mean[order] + 30)).astype(np.int64)
-        s = 0
-        while s < len(order):
-            window = np.maximum.accumulate(need[s:s + CDF_CELLS // 1000])
-            rows = max(1, int((np.arange(1, len(window) + 1) * window <= CDF_CELLS).sum()))
-            pending, cap = order[s:s + rows], int(window[rows - 1])
-            s += rows
-            while pending.size:
-                cdf = np.cumsum(conditional_pmf(*self._p(), x[pending], t_x[pending], T[pending], tt, cap), axis=1)
-                if tail is None:
-                    yield pending, cdf
-                    break
-                done = cdf[:, -1] >= 1.0 - tail - 1e-12  # the tolerance of interval_table
-                yield pending[done], cdf[done]
-                pending = pending[~done]
-                bound = int(np.ceil(mean[pending].max(initial=0.0) / tail)) + 1
-                if pending.size and cap >= bound:
-                    raise ArithmeticError(
-                        f"P(Y(t) = n | history) sums to less than {1 - tail:g} over n <= {cap} although its mean "
-                        f"is {mean[pending].max():.6g}: the pmf lost accuracy (customers at positions "
-                        f"{pending[:5].tolist()})")
-                cap = min(2 * cap, bound)
+        tt, p = self._units(t), self._p()
+
+        def cdf(pos: np.ndarray, cap: int) -> np.ndarray:
+            return np.cumsum(conditional_pmf(*p, x[pos], t_x[pos], T[pos], tt, cap), axis=1)
+
+        return sized_cdfs(conditional_expected_purchases(*p, x, t_x, T, tt), cdf, tail, counts)
 
     def purchase_interval(self, summary: pd.DataFrame, t: Horizon, level: float = 0.9) -> pd.DataFrame:
         """Predictive interval for each customer's number of purchases in the next ``t``: the equal-tailed
