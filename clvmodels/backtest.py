@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from .data.rfm import calibration_holdout
-from .data.transactions import TransactionLog, _to_date, read_transactions
+from .data.transactions import TransactionLog, read_transactions, to_date
 from .errors import ConvergenceError, DataError, warn
 from .files import write_table, write_text
 from .models.bgnbd import BetaGeo
@@ -275,7 +275,7 @@ def _pairs_text(pairs: pd.DataFrame, horizons: Sequence[str]) -> str:
 
 
 def _cutoff_list(log: TransactionLog, calibration_end: Any, cutoffs: Any, shortest_days: float) -> list[_date]:
-    first = _to_date(calibration_end, "calibration_end")
+    first = to_date(calibration_end, "calibration_end")
     if cutoffs is None:
         return [first]
     if isinstance(cutoffs, str):
@@ -288,7 +288,7 @@ def _cutoff_list(log: TransactionLog, calibration_end: Any, cutoffs: Any, shorte
             out.append(c)
             k += 1
         return out or [first]
-    return sorted({_to_date(c, "cut-off") for c in [calibration_end, *cutoffs]})
+    return sorted({to_date(c, "cut-off") for c in [calibration_end, *cutoffs]})
 
 
 def backtest(

@@ -70,9 +70,10 @@ def test_divergence_warning_names_what_helps():
     model.idata_ = az.from_dict(posterior={n: rng.normal(1.0, 0.1, (2, 500)) for n in ("r", "alpha", "a", "b")},
                                 sample_stats={"diverging": np.arange(1000).reshape(2, 500) % 100 == 0})
     with pytest.warns(UserWarning, match="10 divergent transitions") as caught:
-        model._diagnose()
+        model._diagnose(0.95)
     message = str(caught[0].message)
-    assert "target_accept" in message and "--target-accept" in message and "parametrisation" in message
+    assert "target_accept above 0.95 (e.g. 0.975" in message and "--target-accept" in message
+    assert "parametrisation" in message
     assert "draw more" not in message  # (R-hat and ESS are fine here)
 
 

@@ -37,3 +37,14 @@ def test_posterior_interval_covers_a_very_frequent_buyer(posterior):
     assert iv["upper"].iloc[0] == (cdf < 0.95 - 1e-12).sum() > 3000
     pc = posterior.purchase_cdf(one, 39, [4000])
     assert pc["at_most"].iloc[0] == pytest.approx(cdf[4000], rel=1e-9)
+
+
+@pytest.mark.parametrize("call", [
+    lambda m, s: m.expected_purchases(s, 39), lambda m, s: m.p_alive(s),
+    lambda m, s: m.purchase_interval(s, 39), lambda m, s: m.purchase_cdf(s, 39, [1]),
+])
+def test_posterior_predictions_refuse_a_summary_in_another_time_unit(posterior, call):
+    days = pd.DataFrame({"frequency": [2.0], "recency": [100.0], "T": [200.0]}, index=["c"])
+    days.attrs["time_unit"] = "D"
+    with pytest.raises(clv.DataError, match="time unit 'D' but"):
+        call(posterior, days)

@@ -12,7 +12,7 @@ Priors (weakly informative, on the log scale so that they act the same in any ti
   The spread's prior is HalfNormal(0.5); with fewer than ``CENTRE_MIN_SEGMENTS`` segments, whose spread
   the data hardly inform, Gamma(4, 20) (mean 0.2, 95% in 0.05-0.44), which vanishes at sigma = 0
   (boundary-avoiding, Chung et al. 2013) and so removes the neck of the funnel in (u_s, sigma) where
-  the sampler diverged. Each segment value is sampled non-centred (u_s = mu + sigma z_s,
+  samplers diverge. Each segment value is sampled non-centred (u_s = mu + sigma z_s,
   z_s ~ Normal(0, 1)) unless the segment's own data pin it down more tightly than segments differ, in
   which case it is sampled directly (:func:`_segment_values`); the sampler adapts a mass matrix with
   low-rank corrections.
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, DataWarning, NotFittedError, warn
-from ..models._base import as_float_array, check_rfm
+from ..models._base import as_float_array, check_rfm, check_summary_unit
 from ..models._mle import compress, weighted_median
 from ..models.bgnbd import (PARAMS, BetaGeo, cdf_table, check_counts, expected_over_draws, interval_table, p_alive,
                             sized_cdfs)
@@ -229,7 +229,7 @@ class _BayesModel:
         self.idata_ = idata
         self.segments_ = labels
         self.time_unit_ = self.mle_.time_unit_
-        self._diagnose()
+        self._diagnose(self._target_accept(len(labels)))
         return self
 
     def _segment_fits(self, summary: pd.DataFrame, seg: np.ndarray, n_segments: int,
@@ -276,8 +276,8 @@ class _BayesModel:
         # (a robust spread: one segment's degenerate fit, e.g. a and b running off to 1e6, must not count)
         mad = 1.4826 * np.median(np.abs(u - np.median(u, axis=0)), axis=0)
         spread = np.sqrt(np.maximum(mad ** 2 - np.median(se ** 2, axis=0), 0.0))
-        # a parameter is centred in every segment or in none (mixing both for one parameter gave
-        # divergences in the segment study)
+        # a parameter is centred in every segment or in none (mixing both for one parameter makes the
+        # sampler diverge: tests/test_bayes_hierarchy.py)
         return est, np.broadcast_to((CENTRE_RATIO * se < spread).all(axis=0), (n_segments, k)).copy()
 
     def _target_accept(self, n_segments: int) -> float:
@@ -285,8 +285,7 @@ class _BayesModel:
         a hierarchy and 0.99 for one of fewer than ``CENTRE_MIN_SEGMENTS`` segments. There every segment
         value is non-centred while the spread's posterior is as wide as its prior; where the spread is
         drawn large against segments the data pin down, z_s is confined to a narrow band (an inverted
-        funnel), which only smaller steps follow. (Demo cohorts, seeds 1-5: the Gamma-Gamma hierarchy had
-        0-4 divergences at 0.95 and none at 0.99, for about 25% more sampling time.)"""
+        funnel), which only smaller steps follow (tests/test_bayes_divergences.py)."""
         if self.target_accept is not None:
             return float(self.target_accept)
         if self.segment is None:
@@ -323,7 +322,9 @@ class _BayesModel:
         name = "diverging" if "diverging" in stats else None
         return int(stats[name].sum()) if name else 0
 
-    def _diagnose(self) -> None:
+    def _diagnose(self, target_accept: float) -> None:
+        """Warn once, with what helps, where the diagnostics fail common thresholds (``target_accept``:
+        the value the sampler ran at)."""
         diag = self.diagnostics()
         problems = []
         if (diag["r_hat"] > RHAT_MAX).any():
@@ -336,9 +337,9 @@ class _BayesModel:
         if self.divergences_:
             problems.append(f"{self.divergences_} divergent transitions")
             advice.append("divergences mean the sampler could not follow the posterior's curvature: raise "
-                          "target_accept (e.g. 0.95; --target-accept on the command line) for smaller steps, and "
-                          "if they persist the model needs another parametrisation or prior (for a hierarchy: "
-                          "fewer, larger segments)")
+                          f"target_accept above {target_accept:g} (e.g. {1 - (1 - target_accept) / 2:g}; "
+                          "--target-accept on the command line) for smaller steps, and if they persist the model "
+                          "needs another parametrisation or prior (for a hierarchy: fewer, larger segments)")
         if problems:
             warn("the sampler's diagnostics fail common thresholds: " + "; ".join(problems) + ". To do: "
                  + "; ".join(advice) + ". Check the data before trusting the posterior.", UserWarning)
@@ -383,6 +384,7 @@ class _BayesModel:
         """Posterior mean and equal-tailed interval of ``fn(params, *columns, seg=codes)`` per customer
         (:func:`clvmodels.bayes.posterior.customer_draws`)."""
         self._check_fitted()
+        check_summary_unit(summary, self.time_unit_)
         arrays = [as_float_array(summary, c) for c in columns]
         self._check_columns(*arrays)
         mean, lower, upper = customer_draws(self._draws(max_draws), self._segment_index(summary), arrays, fn, interval)
@@ -511,6 +513,7 @@ class BayesBetaGeo(_BayesModel):
         (:func:`clvmodels.bayes.posterior.predictive_cdf`), the support sized from each customer's
         posterior-predictive mean (:func:`clvmodels.models.bgnbd.sized_cdfs`)."""
         self._check_fitted()
+        check_summary_unit(summary, self.time_unit_)
         tt = to_units(t, self.time_unit_) if isinstance(t, str) else float(t)
         x, t_x, T = (as_float_array(summary, c) for c in ("frequency", "recency", "T"))
         check_rfm(x, t_x, T)

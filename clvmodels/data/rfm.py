@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..errors import DataError, warn
 from ..timeunits import check_unit, unit_days
-from .transactions import TransactionLog, _to_date, read_transactions
+from .transactions import TransactionLog, read_transactions, to_date
 
 __all__ = ["rfm_summary", "calibration_holdout", "acquisition_cohorts", "summary_sql", "split_dates",
            "summary_end", "RFM_COLUMNS", "HOLDOUT_COLUMNS"]
@@ -88,7 +88,7 @@ def summary_end(observation_end: Any, first_date, last_date, declared_end=None):
     or, by default, the log's end (``declared_end`` when the log declared one, else its last purchase day)."""
     if observation_end is None:
         return declared_end or last_date
-    end = _to_date(observation_end, "observation_end")
+    end = to_date(observation_end, "observation_end")
     if end < first_date:
         raise DataError(f"observation_end {end} is before the first purchase in the log ({first_date})")
     if declared_end is not None and end > declared_end:
@@ -158,8 +158,8 @@ def rfm_summary(
 def split_dates(calibration_end: Any, holdout_end: Any, first_date, observation_end) -> tuple:
     """The calibration and holdout ends as dates (the holdout to the end of the log by default), checked
     against the log's first purchase day and observation end (see :func:`calibration_holdout`)."""
-    cal_end = _to_date(calibration_end, "calibration_end")
-    hold_end = _to_date(holdout_end, "holdout_end") if holdout_end is not None else observation_end
+    cal_end = to_date(calibration_end, "calibration_end")
+    hold_end = to_date(holdout_end, "holdout_end") if holdout_end is not None else observation_end
     if hold_end <= cal_end:
         raise DataError(f"holdout_end {hold_end} must be after calibration_end {cal_end}")
     if hold_end > observation_end:

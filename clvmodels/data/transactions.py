@@ -27,7 +27,7 @@ from ..errors import DataError, warn
 from ..files import private_temp_dir
 
 __all__ = ["TransactionLog", "read_transactions", "RETURNS_POLICIES", "CSV_OPTIONS", "ISO_TIMESTAMP",
-           "AMOUNT_LIMIT", "validation_checks", "check_amount_scale", "combine_errors"]
+           "AMOUNT_LIMIT", "validation_checks", "check_amount_scale", "combine_errors", "to_date"]
 
 #: How negative amounts (returns, refunds) are treated; see :func:`read_transactions`.
 RETURNS_POLICIES = ("error", "drop", "net")
@@ -122,7 +122,7 @@ def _csv_error(exc: Exception, path: str) -> DataError:
     return DataError(f"cannot read CSV {path!r}: {text.splitlines()[0]}")
 
 
-def _to_date(value: Any, what: str) -> _date:
+def to_date(value: Any, what: str) -> _date:
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
@@ -458,7 +458,7 @@ def read_transactions(
     """
     if returns not in RETURNS_POLICIES:
         raise ValueError(f"returns must be one of {RETURNS_POLICIES}, got {returns!r}")
-    end = _to_date(observation_end, "observation_end") if observation_end is not None else None
+    end = to_date(observation_end, "observation_end") if observation_end is not None else None
     wanted = [c for c in (customer, date, amount) if c is not None]
     if len(set(wanted)) != len(wanted):
         raise DataError("customer, date and amount must be three different columns", columns=wanted)

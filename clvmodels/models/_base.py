@@ -15,7 +15,7 @@ from ..errors import DataError, NotFittedError
 from ..timeunits import Horizon, check_unit, horizon_label, to_units
 from ._mle import FitResult
 
-__all__ = ["SummaryModel", "as_float_array", "check_rfm", "check_summary_unit", "MODEL_REGISTRY"]
+__all__ = ["SummaryModel", "as_float_array", "check_rfm", "check_summary_unit", "fit_time_unit", "bad_rows", "MODEL_REGISTRY"]
 
 #: Estimator classes by name, for loading saved models.
 MODEL_REGISTRY: dict[str, type["SummaryModel"]] = {}
@@ -50,7 +50,16 @@ def check_summary_unit(summary: pd.DataFrame, model_unit: str | None,
                         f"--time-unit {model_unit}) or fit the model on this summary")
 
 
-def _bad_rows(mask: np.ndarray, reason: str, columns: list[str]) -> None:
+def fit_time_unit(summary: pd.DataFrame, time_unit: str | None) -> str | None:
+    """The time unit a fit is in: ``time_unit`` if given (refused if the summary declares another), else
+    the summary's declared unit, else None."""
+    if time_unit:
+        check_summary_unit(summary, check_unit(time_unit), "the fit was asked for time unit")
+    unit = time_unit or getattr(summary, "attrs", {}).get("time_unit")
+    return check_unit(unit) if unit else None
+
+
+def bad_rows(mask: np.ndarray, reason: str, columns: list[str]) -> None:
     if np.any(mask):
         rows = np.flatnonzero(mask)
         raise DataError(reason, columns=columns, rows=rows[:5], n_rows=len(rows))
@@ -59,12 +68,12 @@ def _bad_rows(mask: np.ndarray, reason: str, columns: list[str]) -> None:
 def check_rfm(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> None:
     """Validate frequency / recency / T arrays: finite, counts whole, 0 <= recency <= T."""
     for name, v in (("frequency", x), ("recency", t_x), ("T", T)):
-        _bad_rows(~np.isfinite(v), f"{name} is missing, NaN or infinite", [name])
-        _bad_rows(v < 0, f"{name} is negative", [name])
-    _bad_rows(x != np.round(x), "frequency is not a whole number of repeat purchases", ["frequency"])
-    _bad_rows(t_x > T * (1 + 1e-12) + 1e-12, "recency is larger than T (last purchase after the end of the period)",
+        bad_rows(~np.isfinite(v), f"{name} is missing, NaN or infinite", [name])
+        bad_rows(v < 0, f"{name} is negative", [name])
+    bad_rows(x != np.round(x), "frequency is not a whole number of repeat purchases", ["frequency"])
+    bad_rows(t_x > T * (1 + 1e-12) + 1e-12, "recency is larger than T (last purchase after the end of the period)",
               ["recency", "T"])
-    _bad_rows((x == 0) & (t_x > 0), "recency is positive but frequency is 0 (recency counts repeat purchases)",
+    bad_rows((x == 0) & (t_x > 0), "recency is positive but frequency is 0 (recency counts repeat purchases)",
               ["frequency", "recency"])
 
 
@@ -123,20 +132,13 @@ class SummaryModel:
             w = as_float_array(summary, weights) if isinstance(weights, str) else np.asarray(weights, dtype=np.float64)
             if w.shape != arrays[0].shape:
                 raise DataError(f"weights has {len(w)} values for {len(arrays[0])} customers")
-            _bad_rows(~np.isfinite(w) | (w < 0), "weights must be finite and >= 0", ["weights"])
+            bad_rows(~np.isfinite(w) | (w < 0), "weights must be finite and >= 0", ["weights"])
         if w.sum() < 2:
             raise DataError(f"{self.model_name} needs at least two customers to fit; got {w.sum():g}")
         return (*arrays, w)
 
     def _check_values(self, *arrays: np.ndarray) -> None:
         check_rfm(*arrays[:3])
-
-    @staticmethod
-    def _time_unit(summary: pd.DataFrame, time_unit: str | None) -> str | None:
-        if time_unit:
-            check_summary_unit(summary, check_unit(time_unit), "the fit was asked for time unit")
-        unit = time_unit or getattr(summary, "attrs", {}).get("time_unit")
-        return check_unit(unit) if unit else None
 
     def _set_result(self, result: FitResult, fingerprint_: str) -> None:
         """Install a fit: the result and the attributes derived from it (after fit, or when loading)."""

@@ -29,7 +29,7 @@ from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1
 
 from ..errors import DataError
 from ..timeunits import Horizon
-from ._base import SummaryModel
+from ._base import SummaryModel, fit_time_unit
 from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
 
 __all__ = [
@@ -421,7 +421,7 @@ class BetaGeo(SummaryModel):
             [1.0, max(weighted_median(T, w), 1e-3), 1.0, 1.0])
         result = fit_mle(
             "BG/NBD", PARAMS, lambda th: loglik_and_grad(th, None, None, None, None, data), start,
-            n_obs=float(uw.sum()), n_unique=len(uw), time_unit=self._time_unit(summary, time_unit),
+            n_obs=float(uw.sum()), n_unique=len(uw), time_unit=fit_time_unit(summary, time_unit),
             maxiter=self.maxiter,
             advice="Try another time unit, check for customers with implausible histories, or pass start=.",
             presolve=(lambda th: loglik_and_grad(th, None, None, None, None, pre)) if pre is not None else None,

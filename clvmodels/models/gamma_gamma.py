@@ -15,7 +15,7 @@ import pandas as pd
 from scipy.special import digamma, gammaln
 
 from ..errors import DataError, warn
-from ._base import SummaryModel, as_float_array
+from ._base import SummaryModel, as_float_array, fit_time_unit
 from ._mle import compress, fingerprint, fit_mle, subsample
 
 __all__ = ["GammaGamma", "loglik_terms", "loglik_and_grad", "conditional_expected_spend"]
@@ -104,13 +104,13 @@ class GammaGamma(SummaryModel):
         self.start = start
 
     def _check_values(self, x: np.ndarray, m: np.ndarray, *_: np.ndarray) -> None:
-        from ._base import _bad_rows
+        from ._base import bad_rows
 
-        _bad_rows(~np.isfinite(x) | (x < 0) | (x != np.round(x)), "frequency must be a whole number >= 0",
+        bad_rows(~np.isfinite(x) | (x < 0) | (x != np.round(x)), "frequency must be a whole number >= 0",
                   ["frequency"])
-        _bad_rows((x > 0) & ~np.isfinite(m), "monetary_value is missing, NaN or infinite for a repeat buyer",
+        bad_rows((x > 0) & ~np.isfinite(m), "monetary_value is missing, NaN or infinite for a repeat buyer",
                   ["monetary_value"])
-        _bad_rows((x > 0) & (m <= 0), "monetary_value must be positive for customers with repeat purchases "
+        bad_rows((x > 0) & (m <= 0), "monetary_value must be positive for customers with repeat purchases "
                   "(Gamma-Gamma models positive spend)", ["monetary_value"])
 
     def fit(self, summary: pd.DataFrame, *, weights: Any = None, time_unit: str | None = None) -> "GammaGamma":
@@ -146,7 +146,7 @@ class GammaGamma(SummaryModel):
             sx, sm, sw = ux[sub[0]], um[sub[0]], sub[1]
             sub_groups = np.unique(sx, return_inverse=True)
         result = fit_mle("Gamma-Gamma", PARAMS, lambda th: loglik_and_grad(th, ux, um, uw, groups), start,
-                         n_obs=float(uw.sum()), n_unique=len(uw), time_unit=self._time_unit(summary, time_unit),
+                         n_obs=float(uw.sum()), n_unique=len(uw), time_unit=fit_time_unit(summary, time_unit),
                          maxiter=self.maxiter, extra={"frequency-spend Spearman": round(corr, 4)},
                          advice="Check for extreme or zero spend values, or pass start=.", diagnose=_diagnose,
                          presolve=(lambda th: loglik_and_grad(th, sx, sm, sw, sub_groups)) if sub is not None else None)

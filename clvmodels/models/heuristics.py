@@ -32,7 +32,7 @@ import pandas as pd
 
 from ..errors import DataError, NotFittedError
 from ..timeunits import Horizon, horizon_label, to_units
-from ._base import as_float_array, check_rfm, check_summary_unit
+from ._base import as_float_array, check_rfm, check_summary_unit, fit_time_unit
 
 __all__ = ["RunRate", "AovFrequencyLifespan", "ChurnRateFormula", "RetentionFormula", "HEURISTICS"]
 
@@ -62,9 +62,7 @@ class _Heuristic:
 
     def fit(self, summary: pd.DataFrame, *, time_unit: str | None = None) -> "_Heuristic":
         """Measure the population quantities on the calibration summary (see the module docstring)."""
-        if time_unit:
-            check_summary_unit(summary, time_unit, "the fit was asked for time unit")
-        unit = time_unit or summary.attrs.get("time_unit")
+        unit = fit_time_unit(summary, time_unit)
         if not unit:
             raise ValueError("the summary's time unit is needed (fit(summary, time_unit=...))")
         x, t_x, T, m = self._columns(summary)
