@@ -25,12 +25,20 @@ from .value import customer_value
 from .backtest import BacktestResult, backtest  # noqa: E402 - binds clvmodels.backtest to the function
 
 
+#: Modules loaded on first use (they import matplotlib, openpyxl or PyMC), as attributes: ``clv.plots``.
+_LAZY_MODULES = ("plots", "report", "segments", "value_table", "scoring", "spark")
+
+
 def __getattr__(name: str):
     # The Bayesian layer imports PyMC: loaded on first use, never by `import clvmodels`.
     if name in ("BayesBetaGeo", "BayesGammaGamma"):
         from .bayes import hierarchical
 
         return getattr(hierarchical, name)
+    if name in _LAZY_MODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'clvmodels' has no attribute {name!r}")
 
 

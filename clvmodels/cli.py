@@ -47,6 +47,22 @@ def _sampler_option(name: str):
     return convert
 
 
+#: The Bayesian models' sampler options and the ``fit`` flags that give them.
+_SAMPLER_FLAGS = {"draws": "draws", "tune": "tune", "chains": "chains", "random_seed": "seed",
+                  "target_accept": "target_accept"}
+
+
+def _fraction(text: str) -> float:
+    """argparse type: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (e.g. 0.9 for 90%), got {text}")
+    return value
+
+
 def _say(args: argparse.Namespace, text: str) -> None:
     if not args.quiet:
         print(text, file=sys.stderr)
@@ -91,6 +107,8 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
         if args.holdout_end or args.calibration_end:
             if not args.calibration_end:
                 raise DataError("--holdout-end needs --calibration-end")
+            if not args.holdout_end:
+                args.flag_names = {"holdout_end": "--end"}
             summary = calibration_holdout(log, args.calibration_end, _holdout_end(args), time_unit=args.time_unit)
         else:
             summary = rfm_summary(log, observation_end=args.end, time_unit=args.time_unit)
@@ -135,14 +153,18 @@ def _cmd_fit(args: argparse.Namespace) -> int:
                 _say(args, "--bayes fits one model per file: BG/NBD here; the spend model with --model gamma-gamma")
         else:
             raise DataError("with --bayes give --model bgnbd or --model gamma-gamma (one model per file)")
-        hb = cls(segment=args.segment, draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed,
-                 target_accept=args.target_accept).fit(summary, time_unit=unit)
+        options = {name: getattr(args, flag) for name, flag in _SAMPLER_FLAGS.items()
+                   if getattr(args, flag) is not None}
+        hb = cls(segment=args.segment, **options).fit(summary, time_unit=unit)
         _say(args, hb.summary())
         for path in hb.save(args.output):
             _say(args, f"wrote {path}")
         return 0
     if args.segment:
         raise DataError("--segment needs --bayes (segments are pooled by the hierarchical Bayesian model)")
+    given = [flag for flag in ("draws", "tune", "chains", "seed", "target_accept") if getattr(args, flag) is not None]
+    if given:
+        raise DataError(f"--{given[0].replace('_', '-')} needs --bayes (maximum likelihood does not sample)")
     models = {name: getattr(m, MODEL_KEYS[name])() for name in names}
     for model in models.values():  # bad rows are refused whichever model they concern
         model.validate(summary)
@@ -183,15 +205,19 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         from .bayes.persistence import load_bayes
 
         hb = load_bayes(args.model)
+        interval = 0.9 if args.interval is None else args.interval
         if hasattr(hb, "expected_spend"):  # a Bayesian Gamma-Gamma: spend per purchase only
-            scores = score_customers(summary, spend_model=hb, interval=args.interval)
-            horizons = ["(spend per purchase)"]
+            scores = score_customers(summary, spend_model=hb, interval=interval)
+            what = "expected spend per purchase"
         else:
-            scores = score_customers(summary, hb, horizons=horizons, interval=args.interval)
+            scores = score_customers(summary, hb, horizons=horizons, interval=interval)
+            what = f"horizons {', '.join(horizons)}"
         write_table(scores, args.output)
-        _say(args, f"wrote {args.output} ({len(scores):,} customers, horizons {', '.join(horizons)}, "
-                   f"{args.interval:.0%} credible intervals)")
+        _say(args, f"wrote {args.output} ({len(scores):,} customers, {what}, {interval:.0%} credible intervals)")
         return 0
+    if args.interval is not None:
+        raise DataError("--interval needs a Bayesian model (fit --bayes): maximum-likelihood scores have no "
+                        "intervals")
     models = load_models(args.model)
     if "bgnbd" not in models:
         raise DataError(f"{args.model} has no bgnbd model (it has {', '.join(models)}); fit with --model bgnbd")
@@ -371,18 +397,17 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="bgnbd,gamma-gamma", help="comma-separated: bgnbd, gamma-gamma")
     p.add_argument("--time-unit", choices=["D", "W", "M"], help="the summary's time unit (Parquet summaries "
                    "carry it; CSV summaries need it)")
-    p.add_argument("--bayes", action="store_true", help="Bayesian BG/NBD (PyMC + nutpie); posterior saved beside "
-                   "the model file as NAME.posterior.<sha256>.nc")
+    p.add_argument("--bayes", action="store_true", help="Bayesian model (PyMC + nutpie), one per file: --model "
+                   "bgnbd or gamma-gamma; posterior saved beside the model file as NAME.posterior.<sha256>.nc")
     p.add_argument("--segment", help="with --bayes: segment column, partially pooled")
-    p.add_argument("--draws", type=_sampler_option("draws"), default=1000,
-                   help="with --bayes: draws per chain (default 1000)")
-    p.add_argument("--tune", type=_sampler_option("tune"), default=1000,
-                   help="with --bayes: tuning steps per chain (default 1000)")
-    p.add_argument("--chains", type=_sampler_option("chains"), default=4, help="with --bayes: chains (default 4)")
+    p.add_argument("--draws", type=_sampler_option("draws"), help="with --bayes: draws per chain (default 1000)")
+    p.add_argument("--tune", type=_sampler_option("tune"), help="with --bayes: tuning steps per chain (default 1000)")
+    p.add_argument("--chains", type=_sampler_option("chains"), help="with --bayes: chains (default 4)")
     p.add_argument("--seed", type=_sampler_option("random_seed"), help="with --bayes: random seed")
     p.add_argument("--target-accept", type=_sampler_option("target_accept"),
                    help="with --bayes: NUTS' target acceptance rate in (0, 1); higher takes smaller steps, which "
-                        "can remove divergent transitions at the cost of time (default 0.95 with --segment, 0.99 below five segments, else 0.8)")
+                        "can remove divergent transitions at the cost of time (default 0.95 with --segment, 0.99 below five "
+                        "segments, else 0.8)")
     p.add_argument("-o", "--output", required=True, help="model file (.json)")
     p.set_defaults(func=_cmd_fit, inputs=["summary"], outputs=["output"], folders=[])
 
@@ -396,7 +421,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="annual discount rate, > -1 (default 0.10)")
     p.add_argument("--time-unit", choices=["D", "W", "M"], help="the summary's time unit (Parquet summaries carry "
                    "it; a CSV summary without it is taken to be in the model's unit); it must be the model's")
-    p.add_argument("--interval", type=float, default=0.9, help="credible interval for Bayesian models (default 0.9)")
+    p.add_argument("--interval", type=_fraction, help="with a Bayesian model: credible interval (default 0.9)")
     p.add_argument("-o", "--output", required=True, help="scores .csv or .parquet")
     p.set_defaults(func=_cmd_predict, inputs=["model", "summary"], outputs=["output"], folders=[])
 
@@ -411,7 +436,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="comma-separated candidates (default: all)")
     p.add_argument("--cutoffs", help="more cut-offs: a step such as 3M, or comma-separated dates")
     p.add_argument("--time-unit", default="W", choices=["D", "W", "M"], help="time unit (default W)")
-    p.add_argument("-o", "--output", help="metrics file: .json or .csv")
+    p.add_argument("-o", "--output", help="metrics (.json, .csv or .parquet) or the report (.html, with its .md twin)")
     p.add_argument("--json", help="also write the metrics as JSON here")
     p.add_argument("--csv", help="also write the tidy metrics table as CSV here")
     p.add_argument("--figures", help="folder for the backtest figures (PNG)")
@@ -433,6 +458,7 @@ def _build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     previous = _handle_sigterm()
+    args = None
     try:
         args = _build_parser().parse_args(argv)
         with warnings.catch_warnings():
@@ -445,7 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     except (DataError, ConvergenceError, ValueError, FileNotFoundError, PermissionError) as exc:
-        print(f"clvmodels: error: {cli_terms(_one_line(exc))}", file=sys.stderr)
+        print(f"clvmodels: error: {cli_terms(_one_line(exc), getattr(args, 'flag_names', None))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("clvmodels: interrupted", file=sys.stderr)
@@ -508,7 +534,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 _FLAGS = {"returns": "--returns", "date_format": "--date-format", "time_unit": "--time-unit",
           "calibration_end": "--calibration-end", "holdout_end": "--holdout-end", "observation_end": "--end",
           "encoding": "--encoding", "delim": "--delimiter", "sep": "--delimiter", "quote": "--quote",
-          "customer": "--customer", "date": "--date", "amount": "--amount"}
+          "customer": "--customer", "date": "--date", "amount": "--amount", "draws": "--draws", "tune": "--tune",
+          "target_accept": "--target-accept"}
 _PHRASES = [  # whole phrases first: their keywords mean something else in the command line
     (re.compile(r"read_transactions\(\.\.\., observation_end='([^']*)'\)"), r"--log-end \1"),
     (re.compile(r"decimal_separator=','"), "--decimal-comma"),
@@ -518,17 +545,18 @@ _KEYWORD = re.compile(r"(?<![/\\])\b(" + "|".join(_FLAGS) + r")=('([^']*)'|\"([^
 _NAME = re.compile(r"\b(" + "|".join(k for k in _FLAGS if "_" in k) + r")\b")
 
 
-def cli_terms(text: str) -> str:
+def cli_terms(text: str, flags: dict[str, str] | None = None) -> str:
     """A library message with Python's option names (``returns='drop'``) said as command-line flags
-    (``--returns drop``)."""
+    (``--returns drop``); ``flags`` names the flags a subcommand gives some options by."""
+    names = {**_FLAGS, **(flags or {})}
     for pattern, flag in _PHRASES:
         text = pattern.sub(flag, text)
 
     def keyword(m: re.Match) -> str:
         value = m.group(3) if m.group(3) is not None else m.group(4) if m.group(4) is not None else m.group(2)
-        return f"{_FLAGS[m.group(1)]} {shlex.quote(value)}"
+        return f"{names[m.group(1)]} {shlex.quote(value)}"
 
-    return _NAME.sub(lambda m: _FLAGS[m.group(1)], _KEYWORD.sub(keyword, text))
+    return _NAME.sub(lambda m: names[m.group(1)], _KEYWORD.sub(keyword, text))
 
 
 def _one_line(exc: BaseException | Warning | str) -> str:

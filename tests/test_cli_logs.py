@@ -133,3 +133,58 @@ def test_cli_terms_render_keywords_as_flags_and_leave_paths_alone():
     assert cli_terms("e.g. date_format='%Y %m'; use returns='drop'") == "e.g. --date-format '%Y %m'; use --returns drop"
     assert cli_terms("cannot read 'sales/date=2024-01-01/part.parquet'") == "cannot read 'sales/date=2024-01-01/part.parquet'"
     assert cli_terms("holdout_end 2024-06-01 is after") == "--holdout-end 2024-06-01 is after"
+
+
+def test_dates_in_flags_and_the_api_must_be_iso(tmp_path, log_csv):
+    # day-first and month-first dates read the same text two ways: refused, never guessed
+    for text in ("03/04/2024", "31/12/2024", "2024", "Jan 5 2024"):
+        with pytest.raises(clv.DataError, match="not a date in ISO form"):
+            clv.rfm_summary(pd.DataFrame({"customer_id": ["a"], "date": ["2024-01-01"]}), observation_end=text)
+        code, _, stderr = run("summarize", log_csv, *COLUMNS, "--end", text, "-o", tmp_path / "s.csv")
+        line = one_error(stderr)
+        assert code == 2 and f"--end {text!r} is not a date in ISO form" in line, line
+    from datetime import date
+
+    from clvmodels.data.transactions import to_date
+    assert to_date("2024-03-04", "x") == to_date("2024-03-04T10:00:00", "x") == to_date(date(2024, 3, 4), "x")
+
+
+def test_more_messages_in_cli_terms(tmp_path, log_csv):
+    returns = tmp_path / "returns.csv"
+    returns.write_text("customer_id,date,amount\n1,2024-01-01,5\n1,2024-01-03,-2\n2,2024-01-02,3\n")
+    code, _, stderr = run("summarize", returns, *COLUMNS, "-o", tmp_path / "s.csv")
+    line = one_error(stderr)
+    assert code == 2 and "--returns drop or --returns net" in line, line
+    (tmp_path / "m.json").write_text("{}")
+    code, _, stderr = run("summarize", tmp_path / "m.json", *COLUMNS, "-o", tmp_path / "s.csv")
+    line = one_error(stderr)
+    assert code == 2 and "DataFrame" not in line and ".csv or .parquet" in line, line
+    # summarize's holdout end is --end: the message names the flag given
+    code, _, stderr = run("summarize", log_csv, *COLUMNS, "--calibration-end", "2024-01-10", "--end", "2024-12-31",
+                          "--time-unit", "D", "-o", tmp_path / "s.csv")
+    line = one_error(stderr)
+    assert code == 2 and "--end 2024-12-31" in line and "--holdout-end" not in line, line
+
+
+def test_returns_dropped_are_counted_in_the_log_summary(tmp_path):
+    returns = tmp_path / "returns.csv"
+    returns.write_text("customer_id,date,amount\n1,2024-01-01,5\n1,2024-01-03,-2\n2,2024-01-02,3\n")
+    code, _, stderr = run("summarize", returns, *COLUMNS, "--returns", "drop", "-o", tmp_path / "s.csv")
+    assert code == 0 and "1 return dropped" in stderr, stderr
+    returns.write_text("customer_id,date,amount\n1,2024-01-01,5\n1,2024-01-03,9\n1,2024-01-03,-2\n2,2024-01-02,3\n")
+    log = clv.read_transactions(returns, customer="customer_id", date="date", amount="amount", returns="net")
+    assert "1 return netted" in repr(log)
+
+
+def test_interval_flag_is_checked_when_parsed(tmp_path):
+    code, _, stderr = run("predict", tmp_path / "m.json", tmp_path / "s.csv", "--interval", "90",
+                          "-o", tmp_path / "p.csv")
+    assert code == 2 and len(stderr.strip().splitlines()) == 1, stderr
+    assert "argument --interval: must be between 0 and 1" in stderr, stderr
+
+
+def test_sampler_advice_in_cli_terms():
+    from clvmodels.cli import cli_terms
+
+    text = cli_terms("To do: draw more (e.g. draws=2000, tune=2000); raise target_accept above 0.95")
+    assert "--draws 2000, --tune 2000" in text and "--target-accept above 0.95" in text, text

@@ -122,7 +122,14 @@ def _csv_error(exc: Exception, path: str) -> DataError:
     return DataError(f"cannot read CSV {path!r}: {text.splitlines()[0]}")
 
 
+#: A date given as text: ISO 8601 (YYYY-MM-DD, optionally a time), the one form that cannot be read two ways.
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ].*)?")
+
+
 def to_date(value: Any, what: str) -> _date:
+    """The calendar day of a date option (a date, a timestamp or ISO 8601 text; DataError otherwise)."""
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value.strip()):
+        raise DataError(f"{what} {value!r} is not a date in ISO form (YYYY-MM-DD, e.g. 2024-03-31)")
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
@@ -166,7 +173,7 @@ def validation_checks(customer: str, date: str, amount: str | None, date_format:
         ]
         if returns == "error":
             checks.append(_Check("amount < 0", amount,
-                                 "negative amount (a return?); choose how to treat returns: 'drop' or 'net'"))
+                                 "negative amount (a return?); choose how to treat returns: returns='drop' or returns='net'"))
     if end is not None:
         checks.append(_Check(f"CAST(_ts AS DATE) > DATE '{end.isoformat()}'", date,
                              f"transaction after the observation end {end.isoformat()}"))
@@ -216,6 +223,7 @@ class TransactionLog:
         self.n_duplicated_rows = int(stats.get("n_duplicated_rows", 0))
         self.n_returns = int(stats.get("n_returns", 0))
         self.n_cancelled_days = int(stats.get("n_cancelled_days", 0))
+        self.returns: str = stats.get("returns", "error")
         n_purchases, first, last = con.execute(f"SELECT count(*), min(date), max(date) FROM {table}").fetchone()
         if n_purchases == 0:
             raise DataError(f"the transaction log {source} has no purchases left after validation")
@@ -245,8 +253,10 @@ class TransactionLog:
         return self.n_purchases
 
     def __repr__(self) -> str:
+        returns = (f", {self.n_returns:,} return{'s' if self.n_returns != 1 else ''} "
+                   f"{'dropped' if self.returns == 'drop' else 'netted'}" if self.n_returns else "")
         return (f"TransactionLog({self.source}: {self.n_rows:,} rows -> {self.n_purchases:,} purchase days, "
-                f"{self.n_customers:,} customers, {self.first_date} to {self.last_date})")
+                f"{self.n_customers:,} customers, {self.first_date} to {self.last_date}{returns})")
 
 
 def _connect() -> tuple[duckdb.DuckDBPyConnection, str]:
@@ -313,7 +323,7 @@ def _register_source(con: duckdb.DuckDBPyConnection, source: Any, columns: list[
             types = ", ".join(f"{_literal(c)}: 'VARCHAR'" for c in columns if c in header)
             reader = f"read_csv({_literal(path)}, header=true, types={{{types}}}{opts})"
         else:
-            raise DataError(f"cannot tell the format of {path!r}: use a .csv or .parquet file (or a DataFrame)")
+            raise DataError(f"cannot tell the format of {path!r}: give a .csv or .parquet file")
         try:
             con.execute(f"CREATE VIEW src AS SELECT * FROM {reader}")
         except duckdb.Error as exc:
@@ -518,7 +528,7 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
     if failed:
         raise _row_errors(con, description, failed)
 
-    stats: dict[str, Any] = {"n_rows": n_rows, "observation_end": end}
+    stats: dict[str, Any] = {"n_rows": n_rows, "observation_end": end, "returns": returns}
     keep = ""
     if amount is not None and returns != "error":
         stats["n_returns"] = con.execute("SELECT count(*) FROM parsed WHERE amount < 0").fetchone()[0]
