@@ -164,6 +164,7 @@ def test_more_messages_in_cli_terms(tmp_path, log_csv):
                           "--time-unit", "D", "-o", tmp_path / "s.csv")
     line = one_error(stderr)
     assert code == 2 and "--end 2024-12-31" in line and "--holdout-end" not in line, line
+    assert "declare it: --log-end 2024-12-31" in line, line  # (what to do)
 
 
 def test_returns_dropped_are_counted_in_the_log_summary(tmp_path):

@@ -164,7 +164,9 @@ def split_dates(calibration_end: Any, holdout_end: Any, first_date, observation_
         raise DataError(f"holdout_end {hold_end} must be after calibration_end {cal_end}")
     if hold_end > observation_end:
         raise DataError(f"holdout_end {hold_end} is after the end of the log ({observation_end}); "
-                        "the holdout would miss purchases the data do not cover")
+                        "the holdout would miss purchases the data do not cover: end the holdout at the log's "
+                        f"end, or, if the log is complete up to {hold_end}, declare it: "
+                        f"read_transactions(..., observation_end='{hold_end}')")
     if cal_end < first_date:
         raise DataError(f"calibration_end {cal_end} is before the first purchase in the log ({first_date})")
     return cal_end, hold_end
