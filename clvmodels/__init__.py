@@ -4,8 +4,6 @@
 matplotlib (the Bayesian and plotting layers are loaded when first used).
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
-
 from .data import (
     SimulatedData,
     TransactionLog,
@@ -19,15 +17,14 @@ from .data import (
     simulate,
 )
 from .errors import ConvergenceError, DataError, DataWarning, NotFittedError
+from .version import __version__
 
 from .models import BetaGeo, FitResult, GammaGamma, load_model, load_models, save_models
 from .value import customer_value
 from .backtest import BacktestResult, backtest  # noqa: E402 - binds clvmodels.backtest to the function
 
-
 #: Modules loaded on first use (they import matplotlib, openpyxl or PyMC), as attributes: ``clv.plots``.
 _LAZY_MODULES = ("plots", "report", "segments", "value_table", "scoring", "spark")
-
 
 def __getattr__(name: str):
     # The Bayesian layer imports PyMC: loaded on first use, never by `import clvmodels`.
@@ -40,12 +37,6 @@ def __getattr__(name: str):
 
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'clvmodels' has no attribute {name!r}")
-
-
-try:
-    __version__ = _version("clvmodels")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0+unknown"
 
 __all__ = [
     "__version__",

@@ -79,10 +79,6 @@ class Candidate:
 CANDIDATE_NAMES = ("bgnbd", "run-rate", "aov-frequency-lifespan", "churn-rate", "retention")
 
 
-#: Labels of the business formulas among the default candidates (the report calls the rest models).
-FORMULA_LABELS = frozenset(cls(per_customer=p).label for cls in HEURISTICS for p in (True, False))
-
-
 def default_candidates(names: Sequence[str] = CANDIDATE_NAMES) -> list[Candidate]:
     """BG/NBD + Gamma-Gamma ("bgnbd") and the heuristics, each in its per-customer and population forms."""
     unknown = [n for n in names if n not in CANDIDATE_NAMES]

@@ -355,7 +355,7 @@ def _discount_rate(text: str) -> float:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .version import __version__
 
     parser = _Parser(prog="clvmodels", description="Probabilistic customer-lifetime-value models.")
     parser.add_argument("--version", action="version", version=f"clvmodels {__version__}")

@@ -179,7 +179,7 @@ def _png(draw, size=(10, 4.6)) -> bytes:
 
 def _is_model(label: str) -> bool:
     """A probabilistic model's candidate (the default candidates' labels), as opposed to a formula."""
-    from .backtest import FORMULA_LABELS
+    from .models.heuristics import FORMULA_LABELS
 
     return label not in FORMULA_LABELS
 

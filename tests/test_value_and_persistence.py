@@ -132,7 +132,7 @@ def test_value_refuses_a_unit_other_than_the_models(fitted):
 
 
 def test_draw_quantiles_equal_numpy():
-    from clvmodels.value import draw_quantiles
+    from clvmodels.draws import draw_quantiles
 
     rng = np.random.default_rng(4)
     for shape in [(1, 5), (7, 3), (1000, 40), (4, 2, 3)]:

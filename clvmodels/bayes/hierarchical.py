@@ -37,9 +37,11 @@ from ..models._base import as_float_array, check_rfm, check_summary_unit
 from ..models._mle import compress, weighted_median
 from ..models.bgnbd import (PARAMS, BetaGeo, cdf_table, check_counts, expected_over_draws, interval_table, p_alive,
                             sized_cdfs)
+from ..models.gamma_gamma import GammaGamma
 from ..timeunits import Horizon, horizon_label, to_units
 from .blas import link_blas
 from .options import SAMPLER_OPTIONS, check_sampler_option
+from .persistence import BAYES_MODELS, load_bayes, save_bayes
 from .posterior import customer_draws, predictive_cdf
 
 __all__ = ["BayesBetaGeo", "BayesGammaGamma"]
@@ -109,6 +111,12 @@ class _BayesModel:
     #: Names of the coordinates a hierarchy is sampled in (:meth:`_coordinates`).
     coordinate_names: tuple[str, ...] = ()
     title = ""
+    #: The maximum-likelihood model whose fit starts the chains (``mle_``).
+    mle_class: type = type(None)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        BAYES_MODELS[cls.__name__] = cls
 
     def __init__(self, segment: str | None = None, draws: int = 1000, tune: int = 1000, chains: int = 4,
                  sampler: str = "nutpie", random_seed: int | None = None, target_accept: float | None = None) -> None:
@@ -127,15 +135,11 @@ class _BayesModel:
 
     def save(self, path) -> list:
         """Save as JSON metadata plus a netCDF posterior beside it (see :mod:`clvmodels.bayes.persistence`)."""
-        from .persistence import save_bayes
-
         return save_bayes(self, path)
 
     @classmethod
     def load(cls, path):
         """Load a model written by :meth:`save`."""
-        from .persistence import load_bayes
-
         model = load_bayes(path)
         if not isinstance(model, cls):
             raise DataError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
@@ -433,6 +437,7 @@ class BayesBetaGeo(_BayesModel):
     """
 
     param_names = PARAMS
+    mle_class = BetaGeo
     coordinate_names = ("log_r", "log_rate", "logit_dropout", "log_concentration")
     required_columns = ("frequency", "recency", "T")
     title = "BG/NBD"
@@ -443,7 +448,7 @@ class BayesBetaGeo(_BayesModel):
     def _prepare(self, summary, seg, time_unit, weights):
         x, t_x, T = (as_float_array(summary, c) for c in ("frequency", "recency", "T"))
         check_rfm(x, t_x, T)
-        self.mle_ = BetaGeo().fit(summary, weights=weights, time_unit=time_unit)
+        self.mle_ = self.mle_class().fit(summary, weights=weights, time_unit=time_unit)
         (ux, ut, uT, useg), w = compress(x, t_x, T, seg.astype(np.float64), weights=weights)
         scale = max(weighted_median(T, weights), 1e-3)
         return (ux, ut, uT), useg.astype(np.int64), w, np.array([0.0, np.log(scale), 0.0, 0.0])
@@ -563,6 +568,7 @@ class BayesGammaGamma(_BayesModel):
     """
 
     param_names = ("p", "q", "gamma")
+    mle_class = GammaGamma
     coordinate_names = ("log_p", "log_q", "log_typical_spend")
     required_columns = ("frequency", "monetary_value")
     title = "Gamma-Gamma"
@@ -573,9 +579,7 @@ class BayesGammaGamma(_BayesModel):
                             columns=["monetary_value"])
 
     def _prepare(self, summary, seg, time_unit, weights):
-        from ..models.gamma_gamma import GammaGamma
-
-        self.mle_ = GammaGamma().fit(summary, weights=weights, time_unit=time_unit)
+        self.mle_ = self.mle_class().fit(summary, weights=weights, time_unit=time_unit)
         x, m = (as_float_array(summary, c) for c in ("frequency", "monetary_value"))
         rep = x > 0
         (ux, um, useg), w = compress(x[rep], m[rep], seg[rep].astype(np.float64),

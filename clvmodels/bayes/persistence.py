@@ -25,12 +25,13 @@ from ..models.persistence import Fields, checksum, model_from_dict, model_to_dic
 from ..timeunits import TIME_UNITS
 from .options import SAMPLER_OPTIONS, check_sampler_option
 
-__all__ = ["save_bayes", "load_bayes", "posterior_of", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save_bayes", "load_bayes", "posterior_of", "FORMAT", "FORMAT_VERSION", "BAYES_MODELS"]
 
 FORMAT = "clvmodels-bayes"
 FORMAT_VERSION = 1
-#: The Bayesian model classes a file may hold, and the maximum-likelihood model each starts from.
-_MLE_OF = {"BayesBetaGeo": "BetaGeo", "BayesGammaGamma": "GammaGamma"}
+#: The Bayesian model classes a file may hold, by name (each registers itself; each names, as
+#: ``mle_class``, the maximum-likelihood model its chains start from).
+BAYES_MODELS: dict[str, type] = {}
 
 
 def _sha256(path: Path) -> str:
@@ -68,7 +69,7 @@ def posterior_of(path: str | os.PathLike) -> Path | None:
 def save_bayes(model, path: str | os.PathLike) -> list[Path]:
     """Write a fitted Bayesian model as ``path`` (JSON) and its posterior beside it (netCDF); return both
     paths. Saving over a model replaces the pair as a whole (see the module's description)."""
-    from .. import __version__
+    from ..version import __version__
 
     model._check_fitted()
     path = Path(path)
@@ -131,16 +132,15 @@ def load_bayes(path: str | os.PathLike):
     """Read a Bayesian model written by :func:`save_bayes`."""
     import arviz as az
 
-    from . import hierarchical
-
     path = Path(path)
     content = read_checked(path, FORMAT, FORMAT_VERSION, "Bayesian model file")
     check = Fields(path)
-    name = check.text(content.get("model"), "model", choices=tuple(_MLE_OF))
+    name = check.text(content.get("model"), "model", choices=tuple(BAYES_MODELS))
+    cls = BAYES_MODELS[name]
     options = _options(content.get("options"), check)
     segments = _segments(content.get("segments"), check)
     time_unit = check.text(content.get("time_unit"), "time_unit", choices=TIME_UNITS, none=True)
-    mle = model_from_dict(content.get("mle"), check, "mle", key=_MLE_OF[name])
+    mle = model_from_dict(content.get("mle"), check, "mle", key=cls.mle_class.__name__)
     if mle.time_unit_ != time_unit:
         check.fail("mle.time_unit", f"the model's time unit {time_unit!r}", mle.time_unit_)
     digest = check.digest(content.get("posterior_sha256"), "posterior_sha256")
@@ -149,7 +149,7 @@ def load_bayes(path: str | os.PathLike):
         raise DataError(f"the posterior file {os.fspath(nc)!r} is missing")
     if _sha256(nc) != digest:
         raise DataError(f"the posterior file {os.fspath(nc)!r} is not the one saved with {path.name}")
-    model = getattr(hierarchical, name)(**options)
+    model = cls(**options)
     model.idata_ = az.from_netcdf(str(nc))
     model.segments_ = segments
     model.time_unit_ = time_unit

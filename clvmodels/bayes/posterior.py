@@ -1,7 +1,7 @@
 """Predictions over posterior draws, streamed over blocks of customers (numpy only; no PyMC here).
 
 ``draws`` are arrays (draw, segment, parameter) and ``seg`` each customer's segment position. Blocks hold
-at most :data:`clvmodels.value.DRAW_BLOCK` draw x customer values, so memory does not grow with the number
+at most :data:`clvmodels.draws.DRAW_BLOCK` draw x customer values, so memory does not grow with the number
 of customers (1M customers x 4,000 draws score in about 1.3 GB: benchmarks/RESULTS.md).
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..models.bgnbd import p_alive, pmf_new
-from ..value import DRAW_BLOCK, summarise_draws
+from ..draws import DRAW_BLOCK, summarise_draws
 
 __all__ = ["customer_draws", "predictive_cdf"]
 

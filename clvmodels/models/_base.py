@@ -14,12 +14,9 @@ import pandas as pd
 from ..errors import DataError, NotFittedError
 from ..timeunits import Horizon, check_unit, horizon_label, to_units
 from ._mle import FitResult
+from .persistence import MODEL_REGISTRY, load_models, save_models
 
 __all__ = ["SummaryModel", "as_float_array", "check_rfm", "check_summary_unit", "fit_time_unit", "bad_rows", "MODEL_REGISTRY"]
-
-#: Estimator classes by name, for loading saved models.
-MODEL_REGISTRY: dict[str, type["SummaryModel"]] = {}
-
 
 def as_float_array(summary: pd.DataFrame, column: str) -> np.ndarray:
     """A numeric column as float64, or DataError if it is missing or not numeric (no silent casting)."""
@@ -199,15 +196,11 @@ class SummaryModel:
 
     def save(self, path: str) -> None:
         """Save as JSON (parameters, covariance, time unit, data fingerprint, package version)."""
-        from .persistence import save_models
-
         save_models({self.model_name: self}, path)
 
     @classmethod
     def load(cls, path: str) -> "SummaryModel":
         """Load a model saved with :meth:`save` (refuses other model types, newer formats, edited files)."""
-        from .persistence import load_models
-
         models = list(load_models(path).values())
         if len(models) != 1 or not isinstance(models[0], cls):
             raise DataError(f"{path} does not hold exactly one {cls.__name__}")

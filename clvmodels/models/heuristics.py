@@ -34,7 +34,7 @@ from ..errors import DataError, NotFittedError
 from ..timeunits import Horizon, horizon_label, to_units
 from ._base import as_float_array, check_rfm, check_summary_unit, fit_time_unit
 
-__all__ = ["RunRate", "AovFrequencyLifespan", "ChurnRateFormula", "RetentionFormula", "HEURISTICS"]
+__all__ = ["RunRate", "AovFrequencyLifespan", "ChurnRateFormula", "RetentionFormula", "HEURISTICS", "FORMULA_LABELS"]
 
 
 class _Heuristic:
@@ -213,3 +213,6 @@ class RetentionFormula(_Heuristic):
 
 #: Every heuristic, in both forms, as used by default in backtests.
 HEURISTICS = (RunRate, AovFrequencyLifespan, ChurnRateFormula, RetentionFormula)
+
+#: The formulas' labels, per-customer and population forms (the report calls every other candidate a model).
+FORMULA_LABELS = frozenset(cls(per_customer=p).label for cls in HEURISTICS for p in (True, False))

@@ -24,10 +24,14 @@ import numpy as np
 from ..errors import DataError
 from ..files import write_text
 from ..timeunits import TIME_UNITS
-from ._base import MODEL_REGISTRY, SummaryModel
 from ._mle import FitResult
 
-__all__ = ["save_models", "load_models", "load_model", "FORMAT", "FORMAT_VERSION", "MODEL_KEYS", "Fields",
+#: A fitted estimator of :mod:`clvmodels.models` (a ``SummaryModel``; the estimators import this module).
+SummaryModel = Any
+#: Estimator classes by name, for loading saved models (each ``SummaryModel`` subclass registers itself).
+MODEL_REGISTRY: dict[str, type] = {}
+
+__all__ = ["save_models", "load_models", "load_model", "FORMAT", "FORMAT_VERSION", "MODEL_KEYS", "MODEL_REGISTRY", "Fields",
            "OPTION_CHECKS", "checksum", "model_to_dict", "model_from_dict", "option_names", "plain", "read_json", "read_checked"]
 
 FORMAT = "clvmodels-models"
@@ -116,7 +120,7 @@ class Fields:
         return value
 
 
-def _model_class(d: dict[str, Any], check: Fields, where: str, key: str | None) -> type[SummaryModel]:
+def _model_class(d: dict[str, Any], check: Fields, where: str, key: str | None) -> type:
     name = check.text(d.get("model"), f"{where}.model", choices=tuple(MODEL_REGISTRY))
     expected = MODEL_KEYS.get(key) or (key if key in MODEL_REGISTRY else None)
     if expected is not None and name != expected:
@@ -124,7 +128,7 @@ def _model_class(d: dict[str, Any], check: Fields, where: str, key: str | None) 
     return MODEL_REGISTRY[name]
 
 
-def _check_start(value: Any, field: str, check: Fields, cls: type[SummaryModel]) -> Any:
+def _check_start(value: Any, field: str, check: Fields, cls: type) -> Any:
     if value is None:
         return None
     start = check.mapping(value, field, keys=cls.param_names)
@@ -132,7 +136,7 @@ def _check_start(value: Any, field: str, check: Fields, cls: type[SummaryModel])
 
 
 #: How each constructor option of the maximum-likelihood models is checked when loaded.
-OPTION_CHECKS: dict[str, Callable[[Any, str, Fields, type[SummaryModel]], Any]] = {
+OPTION_CHECKS: dict[str, Callable[[Any, str, Fields, type], Any]] = {
     "maxiter": lambda v, f, c, cls: c.integer(v, f, low=1),
     "start": _check_start,
 }
@@ -229,7 +233,7 @@ def checksum(content: dict[str, Any]) -> str:
 def save_models(models: dict[str, SummaryModel], path: str | os.PathLike) -> None:
     """Write fitted models to one JSON file (atomically). A key that names a model type ("bgnbd",
     "gamma-gamma", "BetaGeo", ...) must hold a model of that type."""
-    from .. import __version__
+    from ..version import __version__
 
     for key, model in models.items():
         expected = MODEL_KEYS.get(key) or (key if key in MODEL_REGISTRY else None)
