@@ -366,15 +366,11 @@ def backtest(
                     bar.update()
                     continue
                 fits[(cut.isoformat(), cand.label)] = (purchase, spend_model)
-                spend_forecast = spend_model.expected_spend(summary)
-                spend_per = (spend_forecast.iloc[:, 0] if isinstance(spend_forecast, pd.DataFrame)
-                             else spend_forecast).to_numpy()
+                spend_per = spend_model.expected_spend(summary).to_numpy()
                 for lab in available:
                     # the window the actuals are counted in: whole days from the cut-off
                     h_units = (ends[lab] - cut).days / unit_days(time_unit)
-                    forecast = purchase.expected_purchases(summary, h_units)
-                    # Bayesian models return the posterior mean first, then interval columns
-                    purchases = (forecast.iloc[:, 0] if isinstance(forecast, pd.DataFrame) else forecast).to_numpy()
+                    purchases = purchase.expected_purchases(summary, h_units).to_numpy()
                     pred = {"purchases": purchases, "spend": purchases * spend_per}
                     act = {"purchases": actual[lab]["holdout_frequency"].to_numpy(float),
                            "spend": actual[lab]["holdout_spend"].to_numpy(float)}

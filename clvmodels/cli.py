@@ -215,16 +215,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         write_table(scores, args.output)
         _say(args, f"wrote {args.output} ({len(scores):,} customers, {what}, {interval:.0%} credible intervals)")
         return 0
-    if args.interval is not None:
-        raise DataError("--interval needs a Bayesian model (fit --bayes): maximum-likelihood scores have no "
-                        "intervals")
     models = load_models(args.model)
     if "bgnbd" not in models:
         raise DataError(f"{args.model} has no bgnbd model (it has {', '.join(models)}); fit with --model bgnbd")
     scores = score_customers(summary, models["bgnbd"], models.get("gamma-gamma"), horizons,
-                             args.annual_discount_rate)
+                             args.annual_discount_rate, interval=args.interval)
     write_table(scores, args.output)
-    _say(args, f"wrote {args.output} ({len(scores):,} customers, horizons {', '.join(horizons)})")
+    bounds = (f", {args.interval:.0%} intervals from the estimates' sampling distribution" if args.interval
+              else "")
+    _say(args, f"wrote {args.output} ({len(scores):,} customers, horizons {', '.join(horizons)}{bounds})")
     return 0
 
 
@@ -311,7 +310,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         written.append(write_table(result.metrics, out / "backtest_metrics.csv", index=False))
         bar.update()
         bar.set_postfix_str("valuing every customer")
-        table = value_table(hb, hg, summary)
+        table = value_table(hb, hg, summary, interval=0.9)
         for name in ("cdnow_customer_value.csv", "cdnow_customer_value.parquet", "cdnow_customer_value.xlsx"):
             written.append(write_value_table(table, out / name))
         risk = at_risk(table, value="value_1y")
@@ -421,7 +420,8 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="annual discount rate, > -1 (default 0.10)")
     p.add_argument("--time-unit", choices=["D", "W", "M"], help="the summary's time unit (Parquet summaries carry "
                    "it; a CSV summary without it is taken to be in the model's unit); it must be the model's")
-    p.add_argument("--interval", type=_fraction, help="with a Bayesian model: credible interval (default 0.9)")
+    p.add_argument("--interval", type=_fraction, help="bounds of every value at this level, e.g. 0.9 (default: "
+                   "0.9 for a Bayesian model, none for maximum likelihood)")
     p.add_argument("-o", "--output", required=True, help="scores .csv or .parquet")
     p.set_defaults(func=_cmd_predict, inputs=["model", "summary"], outputs=["output"], folders=[])
 

@@ -11,7 +11,6 @@ from typing import Sequence
 
 import pandas as pd
 
-from .models._base import check_summary_unit
 from .timeunits import Horizon
 from .value import customer_value
 
@@ -20,7 +19,7 @@ __all__ = ["score_customers"]
 
 def score_customers(summary: pd.DataFrame, purchase_model=None, spend_model=None,
                     horizons: Sequence[Horizon] = ("1y", "2y", "3y"), annual_discount_rate: float = 0.10,
-                    interval: float = 0.9) -> pd.DataFrame:
+                    interval: float | None = None) -> pd.DataFrame:
     """Score every customer of ``summary``.
 
     - purchase and spend model: :func:`clvmodels.customer_value` (P(alive), expected spend, and per
@@ -28,22 +27,20 @@ def score_customers(summary: pd.DataFrame, purchase_model=None, spend_model=None
     - purchase model only: ``p_alive`` and ``expected_purchases_<h>`` per horizon;
     - spend model only: ``expected_spend``.
 
-    Bayesian models add ``lower``/``upper`` columns of the ``interval`` credible interval to every value.
+    With ``interval`` (a level such as 0.9) every value is followed by its bounds, for every model
+    (:mod:`clvmodels.draws`).
     """
     if purchase_model is None and spend_model is None:
         raise ValueError("give a purchase model, a spend model or both")
-    if purchase_model is not None:
-        check_summary_unit(summary, getattr(purchase_model, "time_unit_", None))
     if purchase_model is None:
-        if hasattr(spend_model, "idata_"):
-            return spend_model.expected_spend(summary, interval=interval)
-        return spend_model.expected_spend(summary).to_frame()
+        return _frame(spend_model.expected_spend(summary, interval=interval))
     if spend_model is not None:
         return customer_value(purchase_model, spend_model, summary, horizons, annual_discount_rate,
                               interval=interval)
-    bayes = hasattr(purchase_model, "idata_")
-    parts = [purchase_model.p_alive(summary, interval=interval) if bayes else purchase_model.p_alive(summary)]
-    for h in horizons:
-        parts.append(purchase_model.expected_purchases(summary, h, interval=interval) if bayes
-                     else purchase_model.expected_purchases(summary, h))
-    return pd.concat(parts, axis=1)
+    parts = [purchase_model.p_alive(summary, interval=interval)]
+    parts += [purchase_model.expected_purchases(summary, h, interval=interval) for h in horizons]
+    return pd.concat([_frame(p) for p in parts], axis=1)
+
+
+def _frame(prediction: pd.Series | pd.DataFrame) -> pd.DataFrame:
+    return prediction.to_frame() if isinstance(prediction, pd.Series) else prediction

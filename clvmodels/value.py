@@ -23,13 +23,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .draws import DRAW_BLOCK, summarise_draws
+from .draws import DEFAULT_DRAWS, DRAW_BLOCK, bound_names, check_interval, summarise_draws
 from .models._base import check_summary_unit
 from .timeunits import Horizon, continuous_discount_rate, horizon_label, to_units
 
 __all__ = ["customer_value"]
-
-_CHUNK = 100_000
 
 
 def customer_value(
@@ -41,18 +39,17 @@ def customer_value(
     *,
     nodes: int = 16,
     time_unit: str | None = None,
-    interval: float = 0.9,
-    max_draws: int = 200,
+    interval: float | None = None,
+    max_draws: int = DEFAULT_DRAWS,
 ) -> pd.DataFrame:
     """Per customer and horizon: expected purchases, expected spend and discounted value.
 
     Parameters
     ----------
     purchase_model
-        A fitted purchase model with ``expected_purchases(summary, t)`` and ``p_alive(summary)``
-        (e.g. :class:`clvmodels.BetaGeo`).
+        A fitted purchase model of the contract (:class:`clvmodels.BetaGeo`, :class:`clvmodels.BayesBetaGeo`).
     spend_model
-        A fitted spend model with ``expected_spend(summary)`` (e.g. :class:`clvmodels.GammaGamma`).
+        A fitted spend model of the contract (:class:`clvmodels.GammaGamma`, :class:`clvmodels.BayesGammaGamma`).
     summary
         The customer summary both models take (frequency, recency, T, monetary_value).
     horizons
@@ -64,16 +61,17 @@ def customer_value(
     time_unit
         The summary's unit; default: the purchase model's.
     interval, max_draws
-        For a Bayesian purchase model (:class:`clvmodels.BayesBetaGeo`): the credible interval of every
-        column, computed over up to ``max_draws`` posterior draws (paired with the spend model's draws
-        when it is Bayesian too; a maximum-likelihood spend model contributes its point estimate).
+        Every value is the mean over the models' parameter draws (at most ``max_draws``: the estimate of a
+        maximum-likelihood fit, the posterior of a Bayesian one), the purchase and spend draws taken in
+        pairs; with ``interval`` (a level such as 0.9), each column is followed by its equal-tailed bounds
+        (``... lower 90%``, ``... upper 90%``).
 
     Returns
     -------
     DataFrame
         Indexed like ``summary``: ``p_alive``, ``expected_spend``, and for each horizon h
-        ``expected_purchases_h`` and ``value_h`` (discounted expected spend over h); for a Bayesian
-        model these are posterior means, each followed by ``lower 90%`` and ``upper 90%`` columns.
+        ``expected_purchases_h`` and ``value_h`` (discounted expected spend over h); ``.attrs`` holds
+        the time unit, the discount rate and the interval.
     """
     model_unit = getattr(purchase_model, "time_unit_", None)
     if time_unit and model_unit and time_unit != model_unit:
@@ -83,6 +81,7 @@ def customer_value(
     if not unit:
         raise ValueError("customer_value needs the summary's time unit: pass time_unit=...")
     check_summary_unit(summary, unit)
+    check_interval(interval)
     if not horizons:
         raise ValueError("give at least one horizon")
     delta = continuous_discount_rate(annual_discount_rate, unit)
@@ -91,27 +90,49 @@ def customer_value(
     u, wts = (u + 1) / 2, wts / 2  # on [0, 1]
     # every time at which E[Y(s)] is needed: each horizon and its quadrature nodes
     times = np.concatenate([ends] + [end * u for end in ends])
+    labels = [horizon_label(h, unit) for h in horizons]
+    columns = ["p_alive", "expected_spend"] + [f"{kind}_{label}" for label in labels
+                                               for kind in ("expected_purchases", "value")]
+    pdata, sdata = purchase_model.prediction_arrays(summary), spend_model.prediction_arrays(summary)
+    pseg, sseg = purchase_model.segment_index(summary), spend_model.segment_index(summary)
 
-    if hasattr(purchase_model, "idata_"):  # a Bayesian model: value over posterior draws
-        out = _bayes_value(purchase_model, spend_model, summary, horizons, unit, ends, times, delta, u, wts,
-                           interval, max_draws)
-        out.attrs.update(time_unit=unit, annual_discount_rate=annual_discount_rate, interval=interval)
-        return out
-    spend = spend_model.expected_spend(summary).to_numpy()
+    def over_draws(p_draws: np.ndarray, s_draws: np.ndarray, level: float | None) -> dict[str, np.ndarray]:
+        if len(p_draws) > 1 and len(s_draws) > 1:  # two samples: paired draw by draw
+            n = min(len(p_draws), len(s_draws))
+            p_draws, s_draws = p_draws[:n], s_draws[:n]
+        n_draws = max(len(p_draws), len(s_draws))
+
+        def compute(sl: np.ndarray) -> dict[str, np.ndarray]:
+            p_theta = tuple(p_draws[:, pseg[sl], j] for j in range(p_draws.shape[2]))
+            s_theta = tuple(s_draws[:, sseg[sl], j] for j in range(s_draws.shape[2]))
+            spend = spend_model.expected_spend_kernel(s_theta, *(a[None, sl] for a in sdata), seg=sseg[sl])
+            cum = purchase_model.expected_purchases_kernel(p_theta, *(a[None, sl] for a in pdata), times, pseg[sl])
+            purchases, value = _discounted(cum, spend, ends, delta, u, wts)
+            values = {"p_alive": purchase_model.p_alive_kernel(p_theta, *(a[None, sl] for a in pdata), seg=pseg[sl]),
+                      "expected_spend": spend}
+            for i, label in enumerate(labels):
+                values[f"expected_purchases_{label}"], values[f"value_{label}"] = purchases[..., i], value[..., i]
+            return values
+
+        # blocks of alike customers when there are many draws: the kernels share work within them
+        order = np.lexsort([*pdata[::-1], pseg]) if n_draws > 1 else np.arange(len(summary))
+        block = max(1, DRAW_BLOCK // (n_draws * len(times)))
+        return summarise_draws(columns, order, block, compute, level)
+
+    point = over_draws(purchase_model.param_draws(None, max_draws), spend_model.param_draws(None, max_draws),
+                       None)
     out = pd.DataFrame(index=summary.index)
-    out["p_alive"] = purchase_model.p_alive(summary).to_numpy()
-    out["expected_spend"] = spend
-    cum = np.empty((len(summary), len(times)))
-    for start in range(0, len(summary), _CHUNK):
-        part = summary.iloc[start:start + _CHUNK]
-        for j, s in enumerate(times):
-            cum[start:start + len(part), j] = purchase_model.expected_purchases(part, float(s)).to_numpy()
-    purchases, value = _discounted(cum, spend, ends, delta, u, wts)
-    for i, h in enumerate(horizons):
-        label = horizon_label(h, unit)
-        out[f"expected_purchases_{label}"] = purchases[:, i]
-        out[f"value_{label}"] = value[:, i]
-    out.attrs.update(time_unit=unit, annual_discount_rate=annual_discount_rate)
+    if interval is None:
+        for c in columns:
+            out[c] = point[c][0]
+    else:
+        p_spread = purchase_model.param_draws(interval, max_draws)
+        s_spread = spend_model.param_draws(interval, max_draws)
+        spread = over_draws(p_spread, s_spread, interval)
+        for c in columns:
+            lower, upper = bound_names(c, interval)
+            out[c], out[lower], out[upper] = point[c][0], spread[c][1], spread[c][2]
+    out.attrs.update(time_unit=unit, annual_discount_rate=annual_discount_rate, interval=interval)
     return out
 
 
@@ -119,58 +140,12 @@ def _discounted(cum: np.ndarray, spend: np.ndarray, ends: np.ndarray, delta: flo
                 wts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Expected purchases and discounted value per horizon from E[Y] at each horizon end and its
     Gauss-Legendre nodes (last axis of ``cum``: the ends, then ``len(u)`` nodes per horizon; leading axes
-    customers, or draws x customers, matching ``spend``)."""
+    draws x customers, broadcasting against ``spend``)."""
     nodes = len(u)
     purchases = cum[..., :len(ends)]
-    value = np.empty_like(purchases)
+    value = np.empty(np.broadcast_shapes(purchases.shape, spend.shape + (1,)))
     for i, end in enumerate(ends):
         at_nodes = cum[..., len(ends) + i * nodes: len(ends) + (i + 1) * nodes]
         integral = end * (at_nodes * (wts * np.exp(-delta * end * u))).sum(axis=-1)
         value[..., i] = spend * (np.exp(-delta * end) * purchases[..., i] + delta * integral)
     return purchases, value
-
-
-def _bayes_value(bg, spend_model, summary, horizons, unit, ends, times, delta, u, wts, interval, max_draws):
-    """Posterior mean and interval of every customer_value column: draws x customers evaluated at once,
-    streamed over blocks of customers so that memory does not grow with the number of customers."""
-    from .models.bgnbd import expected_over_draws, p_alive
-    from .models.gamma_gamma import conditional_expected_spend
-
-    x, t_x, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
-    seg = bg._segment_index(summary)
-    draws = bg._draws(max_draws)
-    bayes_spend = hasattr(spend_model, "idata_")
-    if bayes_spend:
-        s_draws, s_seg = spend_model._draws(max_draws), spend_model._segment_index(summary)
-        m = summary["monetary_value"].to_numpy(float)
-        n_draws = min(len(draws), len(s_draws))
-        draws, s_draws = draws[:n_draws], s_draws[:n_draws]
-    else:
-        fixed = spend_model.expected_spend(summary).to_numpy()
-    columns = ["p_alive", "expected_spend"] + [f"{kind}_{horizon_label(h, unit)}" for h in horizons
-                                               for kind in ("expected_purchases", "value")]
-
-    def compute(sl: np.ndarray) -> dict[str, np.ndarray]:
-        th = tuple(draws[:, seg[sl], j] for j in range(draws.shape[2]))
-        xs, txs, Ts = x[None, sl], t_x[None, sl], T[None, sl]
-        if bayes_spend:
-            spend = conditional_expected_spend(*(s_draws[:, s_seg[sl], j] for j in range(s_draws.shape[2])),
-                                               xs, m[None, sl])
-        else:
-            spend = np.broadcast_to(fixed[None, sl], (len(draws), len(sl)))
-        cum = expected_over_draws(th, xs, txs, Ts, times, seg[sl])
-        purchases, value = _discounted(cum, spend, ends, delta, u, wts)
-        values = {"p_alive": p_alive(*th, xs, txs, Ts), "expected_spend": spend}
-        for i, h in enumerate(horizons):
-            label = horizon_label(h, unit)
-            values[f"expected_purchases_{label}"], values[f"value_{label}"] = purchases[..., i], value[..., i]
-        return values
-
-    block = max(1, DRAW_BLOCK // (len(draws) * len(times)))
-    order = np.lexsort((T, x, seg))  # blocks of alike customers: expected_over_draws shares their 2F1
-    stats = summarise_draws(columns, order, block, compute, interval)
-    pct = f"{interval:.0%}"
-    out = pd.DataFrame(index=summary.index)
-    for c in columns:
-        out[c], out[f"{c} lower {pct}"], out[f"{c} upper {pct}"] = stats[c]
-    return out

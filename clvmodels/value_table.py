@@ -26,7 +26,7 @@ __all__ = ["value_table", "write_value_table"]
 
 def value_table(purchase_model, spend_model, summary: pd.DataFrame, horizons: Sequence[Horizon] = ("1y", "2y", "3y"),
                 annual_discount_rate: float = 0.10, *, satisfaction=None, acquisition_cost=None,
-                interval: float = 0.9, time_unit: str | None = None) -> pd.DataFrame:
+                interval: float | None = None, time_unit: str | None = None) -> pd.DataFrame:
     """Build the customer value table (see the module docstring), indexed like ``summary``.
 
     Parameters

@@ -47,7 +47,7 @@ def segment_study(seed: int, draws: int = 500, tune: int = 500, chains: int = 2)
         warnings.simplefilter("ignore", UserWarning)  # (the diagnostics are checked below, not warned)
         hb = clv.BayesBetaGeo(segment="segment", draws=draws, tune=tune, chains=chains, random_seed=seed).fit(cal)
     pooled = clv.BetaGeo().fit(cal).expected_purchases(cal, h)
-    hier = hb.expected_purchases(cal, h).iloc[:, 0]
+    hier = hb.expected_purchases(cal, h)
     rows = []
     for label, part in cal.groupby("segment"):
         try:

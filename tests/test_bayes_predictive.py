@@ -28,7 +28,7 @@ def posterior(cdnow_tx):
 
 def test_posterior_interval_covers_a_very_frequent_buyer(posterior):
     one = pd.DataFrame({"frequency": [5000.0], "recency": [39.0], "T": [39.0]}, index=["heavy"])
-    draws = posterior._draws()[:, 0, :]
+    draws = posterior.param_draws()[:, 0, :]
     pmf = np.mean([conditional_pmf(*d, 5000.0, 39.0, 39.0, 39.0, 20_000) for d in draws], axis=0)
     cdf = np.cumsum(pmf)
     assert cdf[-1] > 1 - 1e-9

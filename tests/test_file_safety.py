@@ -125,11 +125,11 @@ def test_bayes_save_over_a_model_keeps_the_old_pair_if_the_json_write_fails(tmp_
         new.save(path)
     monkeypatch.undo()
     assert sorted(p.name for p in tmp_path.iterdir()) == listing  # the new posterior did not stay behind
-    pd.testing.assert_frame_equal(_predict(clv.BayesBetaGeo.load(path), small_cal), expected)
+    pd.testing.assert_series_equal(_predict(clv.BayesBetaGeo.load(path), small_cal), expected)
     written = new.save(path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)  # old posterior gone
     back = clv.BayesBetaGeo.load(path)
-    pd.testing.assert_frame_equal(_predict(back, small_cal), _predict(new, small_cal))
+    pd.testing.assert_series_equal(_predict(back, small_cal), _predict(new, small_cal))
     assert not _predict(back, small_cal).equals(expected)
 
 
@@ -143,7 +143,7 @@ def test_bayes_files_of_the_first_layout_still_load(tmp_path, two_posteriors, sm
     content["posterior_file"] = "hb.posterior.nc"
     content["sha256"] = persistence.checksum(content)
     path.write_text(json.dumps(content))
-    pd.testing.assert_frame_equal(_predict(clv.BayesBetaGeo.load(path), small_cal), _predict(model, small_cal))
+    pd.testing.assert_series_equal(_predict(clv.BayesBetaGeo.load(path), small_cal), _predict(model, small_cal))
     model.save(path)  # saving over it removes the first layout's posterior
     assert not (tmp_path / "hb.posterior.nc").exists()
     assert len(list(tmp_path.glob("*.nc"))) == 1

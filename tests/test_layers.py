@@ -18,7 +18,7 @@ def lint(*args):
 
 
 def test_no_module_imports_a_layer_above_its_own():
-    proc = lint("--config", str(ROOT / "pyproject.toml"))
+    proc = lint(str(ROOT / "pyproject.toml"))
     assert proc.returncode == 0 and " 0 broken" in proc.stdout, proc.stdout[-3000:] + proc.stderr
 
 
@@ -27,7 +27,7 @@ def test_the_check_reports_an_upward_import(tmp_path):
     config = tmp_path / "swapped.ini"
     config.write_text("[importlinter]\nroot_package = clvmodels\n\n[importlinter:contract:swapped]\n"
                       "name = swapped\ntype = layers\nlayers =\n    clvmodels.errors\n    clvmodels.cli\n")
-    proc = lint("--config", str(config))
+    proc = lint(str(config))
     assert proc.returncode == 1 and "clvmodels.cli -> clvmodels.errors" in proc.stdout, proc.stdout[-3000:]
 
 

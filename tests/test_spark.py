@@ -172,7 +172,8 @@ def test_bayesian_fit_and_interval_scores_equal_pandas(cal_pair):
     for name in ("r", "alpha", "a", "b"):  # same data, same prior, same seed: the same chains
         np.testing.assert_allclose(hb.idata_.posterior[name].to_numpy(), hb_p.idata_.posterior[name].to_numpy(),
                                    rtol=1e-9)
-    got = same(cs.score(sdf, hb, horizons=["1y"]), score_customers(pdf, hb_p, horizons=["1y"]))
+    got = same(cs.score(sdf, hb, horizons=["1y"], interval=0.9),
+               score_customers(pdf, hb_p, horizons=["1y"], interval=0.9))
     assert "expected_purchases_1y upper 90%" in got
 
 

@@ -47,18 +47,34 @@ def test_discounting_matches_a_daily_midpoint_sum(fitted):
 
 def test_flat_purchase_rate_discounts_exactly():
     # A purchase model whose customers buy at a constant rate c per unit: value = m c (1 - e^-dH) / d.
-    class Flat:
-        time_unit_ = "W"
+    from clvmodels.models._base import Predictor
 
-        def expected_purchases(self, s, t):
-            return s["frequency"] * 0 + 0.5 * t
+    class Flat(Predictor):  # (a model of the contract: parameters as draws, kernels over them)
+        required_columns, time_unit_ = ("frequency",), "W"
 
-        def p_alive(self, s):
-            return s["frequency"] * 0 + 1.0
+        def _check_fitted(self):
+            pass
 
-    class Spend:
-        def expected_spend(self, s):
-            return s["frequency"] * 0 + 20.0
+        def param_draws(self, interval=None, max_draws=1000):
+            return np.array([[[0.5]]])
+
+        @staticmethod
+        def expected_purchases_kernel(theta, x, times, seg):
+            return theta[0][..., None] * np.asarray(times) + 0 * x[..., None]
+
+        @staticmethod
+        def p_alive_kernel(theta, x, seg=None):
+            return np.ones_like(theta[0] * x)
+
+    class Spend(Flat):
+        time_dependent = False
+
+        def param_draws(self, interval=None, max_draws=1000):
+            return np.array([[[20.0]]])
+
+        @staticmethod
+        def expected_spend_kernel(theta, x, seg=None):
+            return theta[0] + 0 * x
 
     import pandas as pd
 

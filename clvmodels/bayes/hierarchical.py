@@ -32,17 +32,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..draws import DEFAULT_DRAWS
 from ..errors import DataError, DataWarning, NotFittedError, warn
-from ..models._base import as_float_array, check_rfm, check_summary_unit
+from ..models._base import Predictor, as_float_array, check_rfm
 from ..models._mle import compress, weighted_median
-from ..models.bgnbd import (PARAMS, BetaGeo, cdf_table, check_counts, expected_over_draws, interval_table, p_alive,
-                            sized_cdfs)
-from ..models.gamma_gamma import GammaGamma
-from ..timeunits import Horizon, horizon_label, to_units
+from ..models.bgnbd import BetaGeo, BetaGeoPredictions
+from ..models.gamma_gamma import GammaGamma, GammaGammaPredictions
 from .blas import link_blas
 from .options import SAMPLER_OPTIONS, check_sampler_option
 from .persistence import BAYES_MODELS, load_bayes, save_bayes
-from .posterior import customer_draws, predictive_cdf
 
 __all__ = ["BayesBetaGeo", "BayesGammaGamma"]
 
@@ -104,10 +102,9 @@ def _spread_prior(n_segments: int, k: int):
     return pm.HalfNormal("sigma_u", sigma=0.5, dims="coordinate", initval=np.full(k, 0.1))
 
 
-class _BayesModel:
+class _BayesModel(Predictor):
     """Sampling, diagnostics, segments, draws and persistence shared by the Bayesian models."""
 
-    param_names: tuple[str, ...] = ()
     #: Names of the coordinates a hierarchy is sampled in (:meth:`_coordinates`).
     coordinate_names: tuple[str, ...] = ()
     title = ""
@@ -359,8 +356,14 @@ class _BayesModel:
         ])
 
     # predictions --------------------------------------------------------------------------------
-    def _draws(self, max_draws: int = 1000) -> np.ndarray:
-        """Posterior draws as an array (draw, segment, param), thinned to at most ``max_draws``."""
+    def param_draws(self, interval: float | None = None, max_draws: int = DEFAULT_DRAWS) -> np.ndarray:
+        """Posterior draws as an array (draw, segment, parameter), thinned to at most ``max_draws``: the
+        same array with or without ``interval`` (a point prediction is the posterior mean)."""
+        self._check_fitted()
+        key = (id(self.idata_), max_draws)
+        cached = getattr(self, "_draws_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
         post = self.idata_.posterior
         arrays = []
         for name in self.param_names:
@@ -368,9 +371,12 @@ class _BayesModel:
             arrays.append(v.reshape(v.shape[0], -1))
         out = np.stack(arrays, axis=-1)  # (draw, segment, param)
         step = max(1, int(np.ceil(out.shape[0] / max_draws)))
-        return out[::step]
+        out = out[::step]
+        out.flags.writeable = False
+        self._draws_cache = (key, out)
+        return out
 
-    def _segment_index(self, summary: pd.DataFrame) -> np.ndarray:
+    def segment_index(self, summary: pd.DataFrame) -> np.ndarray:
         """Each customer's position in ``segments_`` (DataError for a segment not seen in fitting)."""
         if self.segment is None:
             return np.zeros(len(summary), dtype=np.int64)
@@ -383,21 +389,6 @@ class _BayesModel:
                             rows=np.flatnonzero(unknown.to_numpy())[:5], n_rows=int(unknown.sum()))
         return pd.Index(self.segments_).get_indexer(col)
 
-    def _customer_draws(self, summary: pd.DataFrame, columns: tuple[str, ...], fn, interval: float,
-                        max_draws: int) -> pd.DataFrame:
-        """Posterior mean and equal-tailed interval of ``fn(params, *columns, seg=codes)`` per customer
-        (:func:`clvmodels.bayes.posterior.customer_draws`)."""
-        self._check_fitted()
-        check_summary_unit(summary, self.time_unit_)
-        arrays = [as_float_array(summary, c) for c in columns]
-        self._check_columns(*arrays)
-        mean, lower, upper = customer_draws(self._draws(max_draws), self._segment_index(summary), arrays, fn, interval)
-        pct = f"{interval:.0%}"
-        return pd.DataFrame({"mean": mean, f"lower {pct}": lower, f"upper {pct}": upper}, index=summary.index)
-
-    def _check_columns(self, *arrays: np.ndarray) -> None:
-        raise NotImplementedError
-
     def shrinkage(self, summary: pd.DataFrame, interval: float = 0.9) -> pd.DataFrame:
         """Per segment and parameter: customers, the unpooled maximum-likelihood estimate (the segment
         fitted alone; NaN where it cannot be fitted), and the hierarchical posterior mean and interval.
@@ -405,7 +396,7 @@ class _BayesModel:
         self._check_fitted()
         if self.segment is None:
             raise ValueError("shrinkage needs a hierarchical model (segment=...)")
-        seg = self._segment_index(summary)
+        seg = self.segment_index(summary)
         post = self.idata_.posterior
         tail = (1 - interval) / 2
         rows = []
@@ -423,7 +414,7 @@ class _BayesModel:
         return pd.DataFrame(rows)
 
 
-class BayesBetaGeo(_BayesModel):
+class BayesBetaGeo(BetaGeoPredictions, _BayesModel):
     """Bayesian BG/NBD, pooled or hierarchical over a segment column (see the module docstring).
 
     Attributes
@@ -436,14 +427,10 @@ class BayesBetaGeo(_BayesModel):
         Segment labels, in the order of the posterior's ``segment`` dimension.
     """
 
-    param_names = PARAMS
     mle_class = BetaGeo
     coordinate_names = ("log_r", "log_rate", "logit_dropout", "log_concentration")
-    required_columns = ("frequency", "recency", "T")
     title = "BG/NBD"
 
-    def _check_columns(self, x, t_x, T, *_):
-        check_rfm(x, t_x, T)
 
     def _prepare(self, summary, seg, time_unit, weights):
         x, t_x, T = (as_float_array(summary, c) for c in ("frequency", "recency", "T"))
@@ -498,68 +485,8 @@ class BayesBetaGeo(_BayesModel):
 
         return bgnbd_total_loglik(*params, BgnbdRows(*data, seg), w)
 
-    def expected_purchases(self, summary: pd.DataFrame, t: Horizon, interval: float = 0.9,
-                           max_draws: int = 1000) -> pd.DataFrame:
-        """Posterior mean and equal-tailed credible interval of each customer's expected purchases in the
-        next ``t`` (eq. 10 evaluated at every posterior draw)."""
-        tt = to_units(t, self.time_unit_) if isinstance(t, str) else float(t)
 
-        def fn(theta, x, t_x, T, seg):
-            return expected_over_draws(theta, x, t_x, T, [tt], seg)[..., 0]
-
-        out = self._customer_draws(summary, ("frequency", "recency", "T"), fn, interval, max_draws)
-        out.columns = [f"expected_purchases_{horizon_label(t, self.time_unit_)} {c}" if c != "mean" else
-                       f"expected_purchases_{horizon_label(t, self.time_unit_)}" for c in out.columns]
-        return out
-
-    def _predictive_cdf(self, summary: pd.DataFrame, t: Horizon, max_draws: int, tail: float | None,
-                        counts: np.ndarray | None = None):
-        """(positions, posterior-predictive P(Y(t) <= n | history)) chunks
-        (:func:`clvmodels.bayes.posterior.predictive_cdf`), the support sized from each customer's
-        posterior-predictive mean (:func:`clvmodels.models.bgnbd.sized_cdfs`)."""
-        self._check_fitted()
-        check_summary_unit(summary, self.time_unit_)
-        tt = to_units(t, self.time_unit_) if isinstance(t, str) else float(t)
-        x, t_x, T = (as_float_array(summary, c) for c in ("frequency", "recency", "T"))
-        check_rfm(x, t_x, T)
-        draws, seg = self._draws(max_draws), self._segment_index(summary)
-
-        def expected(theta, x, t_x, T, seg):
-            return expected_over_draws(theta, x, t_x, T, [tt], seg)[..., 0]
-
-        mean = customer_draws(draws, seg, [x, t_x, T], expected, 0.9)[0]
-
-        def cdf(pos: np.ndarray, cap: int) -> np.ndarray:
-            return predictive_cdf(draws, seg[pos], x[pos], t_x[pos], T[pos], tt, cap)
-
-        return sized_cdfs(mean, cdf, tail, counts)
-
-    def purchase_interval(self, summary: pd.DataFrame, t: Horizon, level: float = 0.9,
-                          max_draws: int = 200) -> pd.DataFrame:
-        """Posterior-predictive interval for each customer's number of purchases in the next ``t``: the
-        equal-tailed quantiles of P(Y(t) = n | history) averaged over posterior draws (parameter
-        uncertainty included). Counts are discrete, so the coverage is at least ``level``. The support
-        grows with each customer's forecast until it holds the upper quantile."""
-        if not 0 < level < 1:
-            raise ValueError(f"level must be between 0 and 1, got {level!r}")
-        tail = (1 - level) / 2
-        return interval_table(self._predictive_cdf(summary, t, max_draws, tail), tail, summary.index)
-
-    def purchase_cdf(self, summary: pd.DataFrame, t: Horizon, counts, max_draws: int = 200) -> pd.DataFrame:
-        """The posterior-predictive distribution at the observed ``counts`` y: ``below`` = P(Y < y) and
-        ``at_most`` = P(Y <= y) (see :meth:`clvmodels.BetaGeo.purchase_cdf`)."""
-        counts = check_counts(counts, len(summary))
-        return cdf_table(self._predictive_cdf(summary, t, max_draws, None, counts), counts, summary.index)
-
-    def p_alive(self, summary: pd.DataFrame, interval: float = 0.9, max_draws: int = 1000) -> pd.DataFrame:
-        """Posterior mean and credible interval of each customer's probability of being alive (eq. 12)."""
-        out = self._customer_draws(summary, ("frequency", "recency", "T"),
-                                   lambda theta, x, t_x, T, seg: p_alive(*theta, x, t_x, T), interval, max_draws)
-        out.columns = ["p_alive" if c == "mean" else f"p_alive {c}" for c in out.columns]
-        return out
-
-
-class BayesGammaGamma(_BayesModel):
+class BayesGammaGamma(GammaGammaPredictions, _BayesModel):
     """Bayesian Gamma-Gamma spend model, pooled or hierarchical over a segment column.
 
     Priors on the log scale: log p ~ Normal(0, 2), log q ~ Normal(log 3, 1) (mass away from q <= 1, where
@@ -567,16 +494,9 @@ class BayesGammaGamma(_BayesModel):
     money scale). Likelihood: FHL (2005, JMR) eq. (3) on the repeat buyers.
     """
 
-    param_names = ("p", "q", "gamma")
     mle_class = GammaGamma
     coordinate_names = ("log_p", "log_q", "log_typical_spend")
-    required_columns = ("frequency", "monetary_value")
     title = "Gamma-Gamma"
-
-    def _check_columns(self, x, m, *_):
-        if np.any((x > 0) & ~(m > 0)):
-            raise DataError("monetary_value must be positive for customers with repeat purchases",
-                            columns=["monetary_value"])
 
     def _prepare(self, summary, seg, time_unit, weights):
         self.mle_ = self.mle_class().fit(summary, weights=weights, time_unit=time_unit)
@@ -608,12 +528,3 @@ class BayesGammaGamma(_BayesModel):
         from .logp import gamma_gamma_loglik
 
         return pt.sum(w * gamma_gamma_loglik(*params, *data, seg=seg))
-
-    def expected_spend(self, summary: pd.DataFrame, interval: float = 0.9, max_draws: int = 1000) -> pd.DataFrame:
-        """Posterior mean and credible interval of each customer's expected spend per purchase (eq. 5)."""
-        from ..models.gamma_gamma import conditional_expected_spend
-
-        out = self._customer_draws(summary, ("frequency", "monetary_value"),
-                                   lambda theta, x, m, seg: conditional_expected_spend(*theta, x, m), interval, max_draws)
-        out.columns = ["expected_spend" if c == "mean" else f"expected_spend {c}" for c in out.columns]
-        return out

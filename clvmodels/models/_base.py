@@ -13,10 +13,14 @@ import pandas as pd
 
 from ..errors import DataError, NotFittedError
 from ..timeunits import Horizon, check_unit, horizon_label, to_units
+from ..draws import DEFAULT_DRAWS, predict_over_draws
 from ._mle import FitResult
 from .persistence import MODEL_REGISTRY, load_models, save_models
 
-__all__ = ["SummaryModel", "as_float_array", "check_rfm", "check_summary_unit", "fit_time_unit", "bad_rows", "MODEL_REGISTRY"]
+#: Seed of the draws from a maximum-likelihood estimate's sampling distribution (predictions repeat exactly).
+PARAM_DRAWS_SEED = 20_051_015
+
+__all__ = ["SummaryModel", "Predictor", "as_float_array", "check_rfm", "check_summary_unit", "fit_time_unit", "bad_rows", "MODEL_REGISTRY"]
 
 def as_float_array(summary: pd.DataFrame, column: str) -> np.ndarray:
     """A numeric column as float64, or DataError if it is missing or not numeric (no silent casting)."""
@@ -74,16 +78,85 @@ def check_rfm(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> None:
               ["frequency", "recency"])
 
 
-class SummaryModel:
+class Predictor:
+    """The prediction contract every model follows, however it was fitted.
+
+    A model gives its parameters as draws (:meth:`param_draws`, an array (draw, segment, parameter);
+    :mod:`clvmodels.draws`) and each customer's segment position (:meth:`segment_index`); each prediction
+    is a kernel of the model's formulas evaluated over those draws (:meth:`_predict`), and so has the
+    same shape for every fit method: a Series by customer without an interval, a DataFrame of the value
+    and its bounds with ``interval=``.
+    """
+
+    param_names: ClassVar[tuple[str, ...]] = ()
+    required_columns: ClassVar[tuple[str, ...]] = ()
+    #: Whether predictions depend on the summary's time unit (spend per purchase does not).
+    time_dependent: ClassVar[bool] = True
+
+    def _check_fitted(self) -> None:
+        raise NotImplementedError
+
+    def param_draws(self, interval: float | None = None, max_draws: int = DEFAULT_DRAWS) -> np.ndarray:
+        """The parameters as draws (draw, segment, parameter); those a point prediction averages over
+        without ``interval``, those its bounds come from with one."""
+        raise NotImplementedError
+
+    def segment_index(self, summary: pd.DataFrame) -> np.ndarray:
+        """Each customer's position on the draws' segment axis (one population: all 0)."""
+        return np.zeros(len(summary), dtype=np.int64)
+
+    def _check_values(self, *arrays: np.ndarray) -> None:
+        """DataError for values the model cannot take (each model says which)."""
+
+    def prediction_arrays(self, summary: pd.DataFrame) -> tuple[np.ndarray, ...]:
+        """The required columns of a summary to predict for: fitted model, same time unit, valid values."""
+        self._check_fitted()
+        if self.time_dependent:
+            check_summary_unit(summary, self.time_unit_)
+        arrays = tuple(as_float_array(summary, c) for c in self.required_columns)
+        self._check_values(*arrays)
+        return arrays
+
+    def _units(self, t: Horizon) -> float:
+        """A horizon in the model's time unit: numbers are taken as units already."""
+        if isinstance(t, str):
+            if not self.time_unit_:
+                raise ValueError(f"horizon {t!r} needs the summary's time unit: fit with time_unit=... "
+                                 "or give t as a number of units")
+            return to_units(t, self.time_unit_)
+        t = float(t)
+        if not (np.isfinite(t) and t >= 0):
+            raise ValueError(f"t must be a non-negative duration, got {t!r}")
+        return t
+
+    def _units_array(self, t: Any) -> np.ndarray:
+        if isinstance(t, str):
+            return np.asarray(self._units(t))
+        arr = np.asarray(t, dtype=np.float64)
+        if np.any(~np.isfinite(arr) | (arr < 0)):
+            raise ValueError("t must be non-negative durations")
+        return arr
+
+    def _label(self, t: Horizon) -> str:
+        return horizon_label(t, self.time_unit_)
+
+    def _predict(self, summary: pd.DataFrame, name: str, kernel, interval: float | None,
+                 max_draws: int) -> pd.Series | pd.DataFrame:
+        """``kernel(theta, *data, seg=codes)`` over the parameter draws, in the contract's shape
+        (:func:`clvmodels.draws.predict_over_draws`)."""
+        arrays = self.prediction_arrays(summary)
+        point = self.param_draws(None, max_draws)
+        spread = self.param_draws(interval, max_draws) if interval is not None else None
+        return predict_over_draws(name, point, spread, self.segment_index(summary), arrays, kernel, interval,
+                                  summary.index)
+
+
+class SummaryModel(Predictor):
     """Base class of the maximum-likelihood models fitted to a customer summary."""
 
     model_name: ClassVar[str] = ""
-    param_names: ClassVar[tuple[str, ...]] = ()
-    required_columns: ClassVar[tuple[str, ...]] = ()
     #: Fitted attributes (besides the fit result) that a model file stores, with the range of each value.
     saved_attributes: ClassVar[dict[str, tuple[float, float]]] = {}
-    #: Whether predictions depend on the summary's time unit (spend per purchase does not).
-    time_dependent: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -134,9 +207,6 @@ class SummaryModel:
             raise DataError(f"{self.model_name} needs at least two customers to fit; got {w.sum():g}")
         return (*arrays, w)
 
-    def _check_values(self, *arrays: np.ndarray) -> None:
-        check_rfm(*arrays[:3])
-
     def _set_result(self, result: FitResult, fingerprint_: str) -> None:
         """Install a fit: the result and the attributes derived from it (after fit, or when loading)."""
         self.result_ = result
@@ -146,46 +216,30 @@ class SummaryModel:
         self.n_customers_ = result.n_obs
         self.fingerprint_ = fingerprint_
 
-    # prediction helpers ------------------------------------------------------------------------------
+    # the prediction contract -----------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "result_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(summary) first")
-
-    def _prediction_arrays(self, summary: pd.DataFrame) -> tuple[np.ndarray, ...]:
-        """The required columns of a summary to predict for: fitted model, same time unit, valid values."""
-        self._check_fitted()
-        if self.time_dependent:
-            check_summary_unit(summary, self.time_unit_)
-        arrays = tuple(as_float_array(summary, c) for c in self.required_columns)
-        self._check_values(*arrays)
-        return arrays
 
     def _p(self) -> tuple[float, ...]:
         # from the fit result, so that editing the params_ copy cannot change predictions unseen
         return tuple(self.result_.params[n] for n in self.param_names)
 
-    def _units(self, t: Horizon) -> float:
-        """A horizon in the model's time unit: numbers are taken as units already."""
-        if isinstance(t, str):
-            if not self.time_unit_:
-                raise ValueError(f"horizon {t!r} needs the summary's time unit: fit with time_unit=... "
-                                 "or give t as a number of units")
-            return to_units(t, self.time_unit_)
-        t = float(t)
-        if not (np.isfinite(t) and t >= 0):
-            raise ValueError(f"t must be a non-negative duration, got {t!r}")
-        return t
-
-    def _units_array(self, t: Any) -> np.ndarray:
-        if isinstance(t, str):
-            return np.asarray(self._units(t))
-        arr = np.asarray(t, dtype=np.float64)
-        if np.any(~np.isfinite(arr) | (arr < 0)):
-            raise ValueError("t must be non-negative durations")
-        return arr
-
-    def _label(self, t: Horizon) -> str:
-        return horizon_label(t, self.time_unit_)
+    def param_draws(self, interval: float | None = None, max_draws: int = DEFAULT_DRAWS) -> np.ndarray:
+        """The parameters as draws (draw, segment = 1, parameter): the estimate as one draw; with an
+        ``interval``, ``max_draws`` draws from the estimate's asymptotic normal on the log scale (the
+        covariance of the log-parameters by the delta method), from a fixed seed so that predictions
+        repeat exactly."""
+        self._check_fitted()
+        theta = np.array(self._p())
+        if interval is None:
+            return theta[None, None, :]
+        cov = np.asarray(self.result_.cov) / np.outer(theta, theta)
+        if not np.all(np.isfinite(cov)):
+            raise ValueError(f"this {type(self).__name__} fit has no standard errors (its Hessian is singular), "
+                             "so its predictions have no intervals; predict without interval=")
+        rng = np.random.default_rng(PARAM_DRAWS_SEED)
+        return np.exp(rng.multivariate_normal(np.log(theta), cov, size=max_draws, method="eigh"))[:, None, :]
 
     # reporting and persistence -----------------------------------------------------------------------
     def summary(self, level: float = 0.95) -> str:

@@ -29,7 +29,8 @@ from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1
 
 from ..errors import DataError
 from ..timeunits import Horizon
-from ._base import SummaryModel, fit_time_unit
+from ..draws import DEFAULT_DRAWS
+from ._base import Predictor, SummaryModel, check_rfm, fit_time_unit
 from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
 
 __all__ = [
@@ -43,6 +44,9 @@ __all__ = [
     "conditional_pmf",
     "expected_cumulative_purchases",
     "sized_cdfs",
+    "mixture_cdf",
+    "expected_kernel",
+    "BetaGeoPredictions",
     "interval_table",
     "cdf_table",
     "check_counts",
@@ -293,32 +297,31 @@ def sized_cdfs(mean: np.ndarray, cdf: Callable[[np.ndarray, int], np.ndarray], t
     With ``counts``, the support reaches every count (the cdf at y needs the pmf up to y only). With
     ``tail``, it starts at 8 x mean + 30 and doubles until the cdf reaches 1 - tail; Markov's inequality,
     P(Y >= n) <= mean / n, puts the upper quantile at or below mean / tail, which bounds the growth (past
-    it, the pmf has lost accuracy: ArithmeticError). Customers go in order of their mean, in chunks of at
-    most CDF_CELLS values.
+    it, the pmf has lost accuracy: ArithmeticError). Customers go by their support, rounded up to a power
+    of two (at least 32), in chunks of at most CDF_CELLS values.
     """
-    order = np.argsort(mean, kind="stable")
-    need = (counts[order] + 1 if counts is not None else np.ceil(8 * mean[order] + 30)).astype(np.int64)
-    s = 0
-    while s < len(order):
-        window = np.maximum.accumulate(need[s:s + CDF_CELLS // 1000])
-        rows = max(1, int((np.arange(1, len(window) + 1) * window <= CDF_CELLS).sum()))
-        pending, cap = order[s:s + rows], int(window[rows - 1])
-        s += rows
-        while pending.size:
-            values = cdf(pending, cap)
-            if tail is None:
-                yield pending, values
-                break
-            done = values[:, -1] >= 1.0 - tail - CDF_TOLERANCE
-            yield pending[done], values[done]
-            pending = pending[~done]
-            bound = int(np.ceil(mean[pending].max(initial=0.0) / tail)) + 1
-            if pending.size and cap >= bound:
-                raise ArithmeticError(
-                    f"P(Y(t) = n | history) sums to less than {1 - tail:g} over n <= {cap} although its mean "
-                    f"is {mean[pending].max():.6g}: the pmf lost accuracy (customers at positions "
-                    f"{pending[:5].tolist()})")
-            cap = min(2 * cap, bound)
+    need = counts + 1 if counts is not None else np.ceil(8 * mean + 30)
+    caps = (2 ** np.ceil(np.log2(np.maximum(need, 32)))).astype(np.int64)
+    for first_cap in np.unique(caps):
+        group = np.flatnonzero(caps == first_cap)
+        step = max(1, CDF_CELLS // int(first_cap + 1))
+        for s in range(0, len(group), step):
+            pending, cap = group[s:s + step], int(first_cap)
+            while pending.size:
+                values = cdf(pending, cap)
+                if tail is None:
+                    yield pending, values
+                    break
+                done = values[:, -1] >= 1.0 - tail - CDF_TOLERANCE
+                yield pending[done], values[done]
+                pending = pending[~done]
+                bound = int(np.ceil(mean[pending].max(initial=0.0) / tail)) + 1
+                if pending.size and cap >= bound:
+                    raise ArithmeticError(
+                        f"P(Y(t) = n | history) sums to less than {1 - tail:g} over n <= {cap} although its "
+                        f"mean is {mean[pending].max():.6g}: the pmf lost accuracy (customers at positions "
+                        f"{pending[:5].tolist()})")
+                cap = min(2 * cap, bound)
 
 
 def interval_table(chunks, tail: float, index) -> pd.DataFrame:
@@ -370,9 +373,130 @@ def _diagnose(params: dict[str, float]) -> str:
     return ""
 
 
+def mixture_cdf(draws: np.ndarray, seg: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, t: float,
+                cap: int) -> np.ndarray:
+    """P(Y(t) <= n | history), n = 0..cap, averaged over parameter draws (draw, segment, parameter); one
+    row per customer.
+
+    P(Y(t) = n | x, t_x, T) = P(alive) P_new(n; r+x, alpha+T, a, b+x) + [n = 0] (1 - P(alive))
+    (:func:`conditional_pmf`). Over several draws the second factor, which depends on (segment, x, T)
+    only, is evaluated once per distinct triple.
+    """
+    if draws.shape[:2] == (1, 1):
+        return np.cumsum(conditional_pmf(*draws[0, 0], x, t_x, T, t, cap), axis=1)
+    (gseg, gx, gT), ginv = np.unique(np.stack([seg, x, T]), axis=1, return_inverse=True)
+    gseg, ginv = gseg.astype(np.int64), ginv.ravel()
+    pmf = np.zeros((len(x), cap + 1))
+    for theta in draws:
+        r, alpha, a, b = (theta[gseg, j] for j in range(4))
+        p_new = pmf_new(r + gx, alpha + gT, a, b + gx, t, cap)
+        pa = p_alive(*(theta[seg, j] for j in range(4)), x, t_x, T)
+        pmf += pa[:, None] * p_new[ginv]
+        pmf[:, 0] += 1.0 - pa
+    return np.cumsum(pmf / len(draws), axis=1)
+
+
+def expected_kernel(theta: tuple[np.ndarray, ...], x: np.ndarray, t_x: np.ndarray, T: np.ndarray, times,
+                    seg: np.ndarray) -> np.ndarray:
+    """E[Y(t) | x, t_x, T] (eq. 10) for draws x customers at each t in ``times``: (draws, customers,
+    len(times)); one draw directly, several through :func:`expected_over_draws`."""
+    if theta[0].shape[0] == 1:
+        return np.stack([conditional_expected_purchases(*theta, x, t_x, T, t) for t in times], axis=-1)
+    return expected_over_draws(theta, x, t_x, T, times, seg)
+
+
+class BetaGeoPredictions(Predictor):
+    """BG/NBD's per-customer predictions over parameter draws: the same calls and shapes for the
+    maximum-likelihood and the Bayesian fits (:class:`clvmodels.models._base.Predictor`)."""
+
+    param_names = PARAMS
+    required_columns = ("frequency", "recency", "T")
+
+    def _check_values(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, *_: np.ndarray) -> None:
+        check_rfm(x, t_x, T)
+
+    # kernels: (theta, data, seg) -> draws x customers
+    @staticmethod
+    def p_alive_kernel(theta, x, t_x, T, seg=None) -> np.ndarray:
+        """P(alive | x, t_x, T) (eq. 12) at every draw."""
+        return p_alive(*theta, x, t_x, T)
+
+    @staticmethod
+    def expected_purchases_kernel(theta, x, t_x, T, times, seg) -> np.ndarray:
+        """E[Y(t) | history] at every draw and each t in ``times`` (:func:`expected_kernel`)."""
+        return expected_kernel(theta, x, t_x, T, times, seg)
+
+    # the contract's calls
+    def p_alive(self, summary: pd.DataFrame, interval: float | None = None,
+                max_draws: int = DEFAULT_DRAWS) -> pd.Series | pd.DataFrame:
+        """Probability that each customer is still active at the end of their summary (eq. 12)."""
+        return self._predict(summary, "p_alive", self.p_alive_kernel, interval, max_draws)
+
+    def expected_purchases(self, summary: pd.DataFrame, t: Horizon, interval: float | None = None,
+                           max_draws: int = DEFAULT_DRAWS) -> pd.Series | pd.DataFrame:
+        """Expected purchases of each customer in the next ``t`` (a number of units or a horizon such as
+        "1y"), conditional on their history (eq. 10)."""
+        tt = self._units(t)
+
+        def kernel(theta, x, t_x, T, seg):
+            return expected_kernel(theta, x, t_x, T, [tt], seg)[..., 0]
+
+        return self._predict(summary, f"expected_purchases_{self._label(t)}", kernel, interval, max_draws)
+
+    def purchase_probabilities(self, summary: pd.DataFrame, t: Horizon, n_max: int = 10,
+                               max_draws: int = DEFAULT_DRAWS) -> pd.DataFrame:
+        """P(Y(t) = n | history) for n = 0..n_max (columns), averaged over the parameter draws; the rest
+        of the mass is above n_max."""
+        x, t_x, T = self.prediction_arrays(summary)
+        cdf = mixture_cdf(self.param_draws(None, max_draws), self.segment_index(summary), x, t_x, T,
+                          self._units(t), n_max)
+        return pd.DataFrame(np.diff(cdf, axis=1, prepend=0.0), index=summary.index,
+                            columns=pd.RangeIndex(n_max + 1, name="n"))
+
+    def _predictive_cdf(self, summary: pd.DataFrame, t: Horizon, tail: float | None, max_draws: int,
+                        counts: np.ndarray | None = None):
+        """(positions, P(Y(t) <= n | history)) chunks over the parameter draws, the support sized from each
+        customer's predictive mean (:func:`sized_cdfs`)."""
+        x, t_x, T = self.prediction_arrays(summary)
+        draws, seg = self.param_draws(None, max_draws), self.segment_index(summary)
+        mean = self.expected_purchases(summary, t, max_draws=max_draws).to_numpy()
+        tt = self._units(t)
+
+        def cdf(pos: np.ndarray, cap: int) -> np.ndarray:
+            return mixture_cdf(draws, seg[pos], x[pos], t_x[pos], T[pos], tt, cap)
+
+        return sized_cdfs(mean, cdf, tail, counts)
+
+    def purchase_interval(self, summary: pd.DataFrame, t: Horizon, level: float = 0.9,
+                          max_draws: int = DEFAULT_DRAWS) -> pd.DataFrame:
+        """Predictive interval for each customer's number of purchases in the next ``t``: the equal-tailed
+        quantiles of P(Y(t) = n | history) averaged over the parameter draws (for a maximum-likelihood
+        fit, at its estimate: a plug-in interval; for a Bayesian fit, over the posterior, so parameter
+        uncertainty is included). ``level`` is the coverage of the count itself, where ``interval=``
+        of the other calls bounds an expectation. Counts are discrete, so the coverage is at least
+        ``level``.
+
+        Returns columns ``lower`` and ``upper``. The support of the distribution grows with each
+        customer's forecast until it holds the upper quantile, however frequent the buyer.
+        """
+        if not 0 < level < 1:
+            raise ValueError(f"level must be between 0 and 1, got {level!r}")
+        tail = (1.0 - level) / 2
+        return interval_table(self._predictive_cdf(summary, t, tail, max_draws), tail, summary.index)
+
+    def purchase_cdf(self, summary: pd.DataFrame, t: Horizon, counts: Any,
+                     max_draws: int = DEFAULT_DRAWS) -> pd.DataFrame:
+        """The predictive distribution of each customer's purchases in the next ``t`` at the observed
+        ``counts`` y: columns ``below`` = P(Y < y) and ``at_most`` = P(Y <= y). A randomised PIT value
+        is uniform on [below, at_most]; with a calibrated model it is uniform on [0, 1] over customers
+        (Czado, Gneiting & Held 2009), which is how the backtest scores discrete intervals."""
+        counts = check_counts(counts, len(summary))
+        return cdf_table(self._predictive_cdf(summary, t, None, max_draws, counts), counts, summary.index)
+
+
 # --- estimator -------------------------------------------------------------------------------------
 
-class BetaGeo(SummaryModel):
+class BetaGeo(BetaGeoPredictions, SummaryModel):
     """BG/NBD purchase and dropout model fitted by maximum likelihood.
 
     Parameters
@@ -429,63 +553,12 @@ class BetaGeo(SummaryModel):
         self._set_result(result, fingerprint((ux, ut, uT), uw))
         return self
 
-    # predictions --------------------------------------------------------------------------------
-    def p_alive(self, summary: pd.DataFrame) -> pd.Series:
-        """Probability that each customer is still active at the end of their summary (eq. 12)."""
-        x, t_x, T = self._prediction_arrays(summary)
-        return pd.Series(p_alive(*self._p(), x, t_x, T), index=summary.index, name="p_alive")
-
-    def expected_purchases(self, summary: pd.DataFrame, t: Horizon) -> pd.Series:
-        """Expected purchases of each customer in the next ``t`` (a number of units or a horizon such as
-        "1y"), conditional on their history (eq. 10)."""
-        x, t_x, T = self._prediction_arrays(summary)
-        tt = self._units(t)
-        return pd.Series(conditional_expected_purchases(*self._p(), x, t_x, T, tt), index=summary.index,
-                         name=f"expected_purchases_{self._label(t)}")
-
+    # population-level predictions (the fitted point) -----------------------------------------------
     def expected_purchases_new(self, t: Any) -> np.ndarray | float:
         """E[X(t)] for a newly acquired customer (eq. 9); ``t`` may be an array of numbers of units."""
         self._check_fitted()
         out = expected_purchases_new(*self._p(), self._units_array(t))
         return float(out) if np.ndim(out) == 0 else out
-
-    def purchase_probabilities(self, summary: pd.DataFrame, t: Horizon, n_max: int = 10) -> pd.DataFrame:
-        """P(Y(t) = n | history) for n = 0..n_max (columns); the rest of the mass is above n_max."""
-        x, t_x, T = self._prediction_arrays(summary)
-        probs = conditional_pmf(*self._p(), x, t_x, T, self._units(t), n_max)
-        return pd.DataFrame(probs, index=summary.index, columns=pd.RangeIndex(n_max + 1, name="n"))
-
-    def _predictive_cdf(self, summary: pd.DataFrame, t: Horizon, tail: float | None,
-                        counts: np.ndarray | None = None):
-        """(positions, P(Y(t) <= n | history)) chunks at the fitted parameters (:func:`sized_cdfs`)."""
-        x, t_x, T = self._prediction_arrays(summary)
-        tt, p = self._units(t), self._p()
-
-        def cdf(pos: np.ndarray, cap: int) -> np.ndarray:
-            return np.cumsum(conditional_pmf(*p, x[pos], t_x[pos], T[pos], tt, cap), axis=1)
-
-        return sized_cdfs(conditional_expected_purchases(*p, x, t_x, T, tt), cdf, tail, counts)
-
-    def purchase_interval(self, summary: pd.DataFrame, t: Horizon, level: float = 0.9) -> pd.DataFrame:
-        """Predictive interval for each customer's number of purchases in the next ``t``: the equal-tailed
-        quantiles of P(Y(t) = n | history) at the fitted parameters (a plug-in interval: parameter
-        uncertainty is not included). Counts are discrete, so the coverage is at least ``level``.
-
-        Returns columns ``lower`` and ``upper``. The support of the distribution grows with each
-        customer's forecast until it holds the upper quantile, however frequent the buyer.
-        """
-        if not 0 < level < 1:
-            raise ValueError(f"level must be between 0 and 1, got {level!r}")
-        tail = (1.0 - level) / 2
-        return interval_table(self._predictive_cdf(summary, t, tail), tail, summary.index)
-
-    def purchase_cdf(self, summary: pd.DataFrame, t: Horizon, counts: Any) -> pd.DataFrame:
-        """The predictive distribution of each customer's purchases in the next ``t`` at the observed
-        ``counts`` y: columns ``below`` = P(Y < y) and ``at_most`` = P(Y <= y). A randomised PIT value
-        is uniform on [below, at_most]; with a calibrated model it is uniform on [0, 1] over customers
-        (Czado, Gneiting & Held 2009), which is how the backtest scores discrete intervals."""
-        counts = check_counts(counts, len(summary))
-        return cdf_table(self._predictive_cdf(summary, t, None, counts), counts, summary.index)
 
     def purchase_probabilities_new(self, t: Horizon, n_max: int = 10) -> pd.Series:
         """P(X(t) = n) for a newly acquired customer, n = 0..n_max (eq. 8)."""

@@ -15,10 +15,11 @@ import pandas as pd
 from scipy.special import digamma, gammaln
 
 from ..errors import DataError, warn
-from ._base import SummaryModel, as_float_array, fit_time_unit
+from ..draws import DEFAULT_DRAWS
+from ._base import Predictor, SummaryModel, as_float_array, bad_rows, fit_time_unit
 from ._mle import compress, fingerprint, fit_mle, subsample
 
-__all__ = ["GammaGamma", "loglik_terms", "loglik_and_grad", "conditional_expected_spend"]
+__all__ = ["GammaGamma", "GammaGammaPredictions", "loglik_terms", "loglik_and_grad", "conditional_expected_spend"]
 
 PARAMS = ("p", "q", "gamma")
 #: |Spearman correlation| between frequency and spend above which the independence assumption is flagged.
@@ -80,7 +81,35 @@ def _diagnose(params: dict[str, float]) -> str:
     return ""
 
 
-class GammaGamma(SummaryModel):
+class GammaGammaPredictions(Predictor):
+    """Gamma-Gamma's per-customer predictions over parameter draws: the same calls and shapes for the
+    maximum-likelihood and the Bayesian fits (:class:`clvmodels.models._base.Predictor`)."""
+
+    param_names = PARAMS
+    required_columns = ("frequency", "monetary_value")
+    time_dependent = False
+
+    def _check_values(self, x: np.ndarray, m: np.ndarray, *_: np.ndarray) -> None:
+        bad_rows(~np.isfinite(x) | (x < 0) | (x != np.round(x)), "frequency must be a whole number >= 0",
+                 ["frequency"])
+        bad_rows((x > 0) & ~np.isfinite(m), "monetary_value is missing, NaN or infinite for a repeat buyer",
+                 ["monetary_value"])
+        bad_rows((x > 0) & (m <= 0), "monetary_value must be positive for customers with repeat purchases "
+                 "(Gamma-Gamma models positive spend)", ["monetary_value"])
+
+    @staticmethod
+    def expected_spend_kernel(theta, x, m, seg=None) -> np.ndarray:
+        """E[Z | x, zbar] (eq. 5) at every draw."""
+        return conditional_expected_spend(*theta, x, m)
+
+    def expected_spend(self, summary: pd.DataFrame, interval: float | None = None,
+                       max_draws: int = DEFAULT_DRAWS) -> pd.Series | pd.DataFrame:
+        """Expected value of each customer's future transactions (eq. 5); for customers without repeat
+        purchases, the population mean p gamma / (q - 1)."""
+        return self._predict(summary, "expected_spend", self.expected_spend_kernel, interval, max_draws)
+
+
+class GammaGamma(GammaGammaPredictions, SummaryModel):
     """Gamma-Gamma spend model fitted by maximum likelihood on customers with frequency > 0.
 
     Attributes
@@ -94,24 +123,11 @@ class GammaGamma(SummaryModel):
     """
 
     model_name = "GammaGamma"
-    param_names = PARAMS
     saved_attributes = {"frequency_spend_correlation_": (-1.0, 1.0)}
-    required_columns = ("frequency", "monetary_value")
-    time_dependent = False
 
     def __init__(self, maxiter: int = 2000, start: dict[str, float] | None = None) -> None:
         self.maxiter = maxiter
         self.start = start
-
-    def _check_values(self, x: np.ndarray, m: np.ndarray, *_: np.ndarray) -> None:
-        from ._base import bad_rows
-
-        bad_rows(~np.isfinite(x) | (x < 0) | (x != np.round(x)), "frequency must be a whole number >= 0",
-                  ["frequency"])
-        bad_rows((x > 0) & ~np.isfinite(m), "monetary_value is missing, NaN or infinite for a repeat buyer",
-                  ["monetary_value"])
-        bad_rows((x > 0) & (m <= 0), "monetary_value must be positive for customers with repeat purchases "
-                  "(Gamma-Gamma models positive spend)", ["monetary_value"])
 
     def fit(self, summary: pd.DataFrame, *, weights: Any = None, time_unit: str | None = None) -> "GammaGamma":
         """Fit to the customers with frequency > 0 (columns frequency, monetary_value)."""
@@ -153,12 +169,6 @@ class GammaGamma(SummaryModel):
         self.frequency_spend_correlation_ = corr
         self._set_result(result, fingerprint((ux, um), uw))
         return self
-
-    def expected_spend(self, summary: pd.DataFrame) -> pd.Series:
-        """Expected value of each customer's future transactions (eq. 5); for customers without repeat
-        purchases, the population mean p gamma / (q - 1)."""
-        x, m = self._prediction_arrays(summary)
-        return pd.Series(conditional_expected_spend(*self._p(), x, m), index=summary.index, name="expected_spend")
 
     def population_mean_spend(self) -> float:
         """Mean spend per transaction across customers, p gamma / (q - 1)."""

@@ -1,0 +1,100 @@
+"""The model contract: every model class, however fitted, answers the same calls with the same shapes
+(one parametrised test over the registries of saved model classes).
+
+- no interval: a Series by customer_id, named after the quantity;
+- ``interval=0.9``: a DataFrame with the same values first, then ``NAME lower 90%`` and ``NAME upper 90%``
+  (the level in ``.attrs["interval"]``), the value inside its bounds;
+- ``customer_value`` of every purchase model with every spend model: the same columns.
+
+Bayesian models are built from known draws (no sampling here)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import clvmodels as clv
+from clvmodels.bayes.persistence import BAYES_MODELS
+from clvmodels.models.persistence import MODEL_REGISTRY
+
+
+
+@pytest.fixture(scope="module")
+def cal(cdnow_tx):
+    return clv.calibration_holdout(cdnow_tx, "1997-09-30", "1998-06-30", time_unit="W")
+
+
+@pytest.fixture(scope="module")
+def fitted(cal):
+    """A fitted model of every registered class."""
+    import arviz as az
+
+    models = {name: cls().fit(cal) for name, cls in MODEL_REGISTRY.items()}
+    rng = np.random.default_rng(5)
+    for name, cls in BAYES_MODELS.items():
+        model = cls(chains=2)
+        mle = models[cls.mle_class.__name__]
+        model.idata_ = az.from_dict(posterior={n: v * np.exp(rng.normal(0.0, 0.05, (2, 50)))
+                                               for n, v in mle.params_.items()})
+        model.segments_, model.time_unit_, model.mle_ = ["all"], "W", mle
+        models[name] = model
+    return models
+
+
+def purchase_calls(t="1y"):
+    return {"p_alive": lambda m, s, **kw: m.p_alive(s, **kw),
+            "expected_purchases_1y": lambda m, s, **kw: m.expected_purchases(s, t, **kw)}
+
+
+def roles(models):
+    purchase = [n for n, m in models.items() if hasattr(m, "expected_purchases_kernel")]
+    spend = [n for n, m in models.items() if hasattr(m, "expected_spend_kernel")]
+    return purchase, spend
+
+
+CLASSES = sorted(MODEL_REGISTRY) + sorted(BAYES_MODELS)
+
+
+def test_every_class_is_a_purchase_or_a_spend_model(fitted):
+    purchase, spend = roles(fitted)
+    assert sorted(purchase + spend) == sorted(CLASSES) and len(purchase) >= 2 and len(spend) >= 2
+
+
+@pytest.mark.parametrize("name", CLASSES)
+def test_same_calls_same_shapes(fitted, cal, name):
+    model = fitted[name]
+    calls = (purchase_calls() if hasattr(model, "expected_purchases_kernel")
+             else {"expected_spend": lambda m, s, **kw: m.expected_spend(s, **kw)})
+    for quantity, call in calls.items():
+        point = call(model, cal)
+        assert isinstance(point, pd.Series) and point.name == quantity and point.index.equals(cal.index)
+        assert np.isfinite(point).all()
+        framed = call(model, cal, interval=0.9)
+        assert list(framed.columns) == [quantity, f"{quantity} lower 90%", f"{quantity} upper 90%"]
+        assert framed.attrs["interval"] == 0.9 and framed.index.equals(cal.index)
+        # the point prediction is the same with or without the interval, and lies within it
+        np.testing.assert_allclose(framed[quantity], point, rtol=1e-12)
+        lower, upper = framed.iloc[:, 1], framed.iloc[:, 2]
+        assert (lower <= point * (1 + 1e-9)).all() and (point <= upper * (1 + 1e-9)).all() and (lower < upper).any()
+        with pytest.raises(ValueError, match="interval must be between 0 and 1"):
+            call(model, cal, interval=90)
+    if hasattr(model, "expected_purchases_kernel"):
+        probs = model.purchase_probabilities(cal, "1y", n_max=10)
+        assert probs.shape == (len(cal), 11) and (probs.sum(axis=1) <= 1 + 1e-9).all()
+        iv = model.purchase_interval(cal, "1y", level=0.9)
+        assert list(iv.columns) == ["lower", "upper"] and (iv["lower"] <= iv["upper"]).all()
+
+
+@pytest.mark.parametrize("interval", [None, 0.8])
+def test_customer_value_of_every_purchase_and_spend_model(fitted, cal, interval):
+    purchase, spend = roles(fitted)
+    columns = None
+    for p in purchase:
+        for s in spend:
+            value = clv.customer_value(fitted[p], fitted[s], cal, horizons=["1y", "3y"], interval=interval,
+                                       max_draws=200)
+            assert value.index.equals(cal.index) and np.isfinite(value.to_numpy()).all(), (p, s)
+            columns = columns or list(value.columns)
+            assert list(value.columns) == columns, (p, s)
+            # its parts are the models' own predictions
+            np.testing.assert_allclose(value["p_alive"], fitted[p].p_alive(cal), rtol=1e-9)
+    assert len(columns) == (6 if interval is None else 18)
