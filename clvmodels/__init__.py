@@ -21,6 +21,7 @@ from .version import __version__
 
 from .models import BetaGeo, FitResult, GammaGamma, load_model, load_models, save_models
 from .value import customer_value
+from .persistence import load, save
 from .backtest import BacktestResult, backtest  # noqa: E402 - binds clvmodels.backtest to the function
 
 #: Modules loaded on first use (they import matplotlib, openpyxl or PyMC), as attributes: ``clv.plots``.
@@ -60,6 +61,8 @@ __all__ = [
     "load_model",
     "load_models",
     "save_models",
+    "save",
+    "load",
     "customer_value",
     "backtest",
     "BacktestResult",

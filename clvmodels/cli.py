@@ -120,12 +120,6 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_bayes_file(path: str) -> bool:
-    from .models.persistence import read_json
-
-    return read_json(path).get("format") == "clvmodels-bayes"
-
-
 def _cmd_fit(args: argparse.Namespace) -> int:
     from . import models as m
     from .files import read_summary, table_format
@@ -190,7 +184,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .files import read_summary, table_format, write_table
-    from .models import load_models
+    from .persistence import load
     from .scoring import score_customers
 
     table_format(args.output)
@@ -201,30 +195,25 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             raise DataError(f"{args.summary} says its time unit is {declared!r}, not --time-unit {args.time_unit}")
         summary.attrs["time_unit"] = args.time_unit
     horizons = [h.strip() for h in args.horizons.split(",") if h.strip()]
-    if _is_bayes_file(args.model):
-        from .bayes.persistence import load_bayes
-
-        hb = load_bayes(args.model)
-        interval = 0.9 if args.interval is None else args.interval
-        if hasattr(hb, "expected_spend"):  # a Bayesian Gamma-Gamma: spend per purchase only
-            scores = score_customers(summary, spend_model=hb, interval=interval)
-            what = "expected spend per purchase"
-        else:
-            scores = score_customers(summary, hb, horizons=horizons, interval=interval)
-            what = f"horizons {', '.join(horizons)}"
-        write_table(scores, args.output)
-        _say(args, f"wrote {args.output} ({len(scores):,} customers, {what}, {interval:.0%} credible intervals)")
-        return 0
-    models = load_models(args.model)
-    if "bgnbd" not in models:
-        raise DataError(f"{args.model} has no bgnbd model (it has {', '.join(models)}); fit with --model bgnbd")
-    scores = score_customers(summary, models["bgnbd"], models.get("gamma-gamma"), horizons,
-                             args.annual_discount_rate, interval=args.interval)
+    models = list(load(args.model).values())
+    if args.spend_model:
+        models += list(load(args.spend_model).values())
+    purchase, spend = _one_model("purchase", models, args), _one_model("spend", models, args)
+    scores = score_customers(summary, purchase, spend, horizons, args.annual_discount_rate, interval=args.interval)
     write_table(scores, args.output)
-    bounds = (f", {args.interval:.0%} intervals from the estimates' sampling distribution" if args.interval
-              else "")
-    _say(args, f"wrote {args.output} ({len(scores):,} customers, horizons {', '.join(horizons)}{bounds})")
+    what = f"horizons {', '.join(horizons)}" if purchase is not None else "expected spend per purchase"
+    bounds = f", {args.interval:.0%} intervals" if args.interval else ""
+    _say(args, f"wrote {args.output} ({len(scores):,} customers, {what}{bounds})")
     return 0
+
+
+def _one_model(role: str, models: list, args: argparse.Namespace):
+    """The one purchase (or spend) model among those the model files hold, or None."""
+    found = [m for m in models if m.role == role]
+    if len(found) > 1:
+        raise DataError(f"the model files hold {len(found)} {role} models ({', '.join(type(m).__name__ for m in found)}); "
+                        "give one")
+    return found[0] if found else None
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
@@ -420,10 +409,12 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="annual discount rate, > -1 (default 0.10)")
     p.add_argument("--time-unit", choices=["D", "W", "M"], help="the summary's time unit (Parquet summaries carry "
                    "it; a CSV summary without it is taken to be in the model's unit); it must be the model's")
-    p.add_argument("--interval", type=_fraction, help="bounds of every value at this level, e.g. 0.9 (default: "
-                   "0.9 for a Bayesian model, none for maximum likelihood)")
+    p.add_argument("--spend-model", help="a second model file, with the spend model (e.g. from fit --bayes "
+                   "--model gamma-gamma), combined with MODEL's purchase model into value")
+    p.add_argument("--interval", type=_fraction, help="add each value's bounds at this level, e.g. 0.9 (posterior "
+                   "draws of a Bayesian model, the estimates' sampling distribution of a maximum-likelihood one)")
     p.add_argument("-o", "--output", required=True, help="scores .csv or .parquet")
-    p.set_defaults(func=_cmd_predict, inputs=["model", "summary"], outputs=["output"], folders=[])
+    p.set_defaults(func=_cmd_predict, inputs=["model", "spend_model", "summary"], outputs=["output"], folders=[])
 
     p = sub.add_parser("backtest", parents=[common, logs],
                        help="score models and heuristic formulas on holdout periods",
@@ -512,10 +503,11 @@ def _check_files(args: argparse.Namespace) -> None:
     from .files import check_outputs
 
     inputs = [getattr(args, name) for name in args.inputs]
-    if "model" in args.inputs:  # (predict's model file; fit's --model names a model)
-        from .bayes.persistence import posterior_of
+    for name in ("model", "spend_model"):  # (predict's model files; fit's --model names a model)
+        if name in args.inputs and getattr(args, name):
+            from .bayes.persistence import posterior_of
 
-        inputs.append(posterior_of(args.model))  # a Bayesian model's posterior file, if any
+            inputs.append(posterior_of(getattr(args, name)))  # a Bayesian model's posterior file, if any
     outputs = []
     for path in (getattr(args, name) for name in args.outputs):
         outputs.append(path)

@@ -161,7 +161,8 @@ def test_cli_fit_bayes_and_predict_with_intervals(tmp_path, cal):
                "--chains", "2", "--seed", "3", "-o", tmp_path / "hb.json", "-q")
     assert proc.returncode == 0, proc.stderr
     assert len(list(tmp_path.glob("hb.posterior.*.nc"))) == 1
-    proc = run("predict", tmp_path / "hb.json", tmp_path / "s.csv", "--horizons", "1y", "-o", tmp_path / "p.csv", "-q")
+    proc = run("predict", tmp_path / "hb.json", tmp_path / "s.csv", "--horizons", "1y", "--interval", "0.9",
+               "-o", tmp_path / "p.csv", "-q")
     assert proc.returncode == 0, proc.stderr
     scores = pd.read_csv(tmp_path / "p.csv")
     assert {"p_alive", "p_alive lower 90%", "expected_purchases_1y", "expected_purchases_1y upper 90%"} <= set(
@@ -172,7 +173,8 @@ def test_cli_fit_bayes_and_predict_with_intervals(tmp_path, cal):
     proc = run("fit", tmp_path / "s.csv", "--time-unit", "W", "--bayes", "--model", "gamma-gamma", "--draws", "200",
                "--tune", "300", "--chains", "2", "-o", tmp_path / "hg.json", "-q")
     assert proc.returncode == 0, proc.stderr
-    proc = run("predict", tmp_path / "hg.json", tmp_path / "s.csv", "-o", tmp_path / "g.csv", "-q")
+    proc = run("predict", tmp_path / "hg.json", tmp_path / "s.csv", "--interval", "0.9", "-o", tmp_path / "g.csv",
+               "-q")
     assert proc.returncode == 0, proc.stderr
     spend = pd.read_csv(tmp_path / "g.csv")
     assert {"expected_spend", "expected_spend lower 90%", "expected_spend upper 90%"} <= set(spend.columns)

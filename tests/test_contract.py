@@ -46,8 +46,8 @@ def purchase_calls(t="1y"):
 
 
 def roles(models):
-    purchase = [n for n, m in models.items() if hasattr(m, "expected_purchases_kernel")]
-    spend = [n for n, m in models.items() if hasattr(m, "expected_spend_kernel")]
+    purchase = [n for n, m in models.items() if m.role == "purchase"]
+    spend = [n for n, m in models.items() if m.role == "spend"]
     return purchase, spend
 
 
@@ -62,7 +62,7 @@ def test_every_class_is_a_purchase_or_a_spend_model(fitted):
 @pytest.mark.parametrize("name", CLASSES)
 def test_same_calls_same_shapes(fitted, cal, name):
     model = fitted[name]
-    calls = (purchase_calls() if hasattr(model, "expected_purchases_kernel")
+    calls = (purchase_calls() if model.role == "purchase"
              else {"expected_spend": lambda m, s, **kw: m.expected_spend(s, **kw)})
     for quantity, call in calls.items():
         point = call(model, cal)
@@ -77,7 +77,7 @@ def test_same_calls_same_shapes(fitted, cal, name):
         assert (lower <= point * (1 + 1e-9)).all() and (point <= upper * (1 + 1e-9)).all() and (lower < upper).any()
         with pytest.raises(ValueError, match="interval must be between 0 and 1"):
             call(model, cal, interval=90)
-    if hasattr(model, "expected_purchases_kernel"):
+    if model.role == "purchase":
         probs = model.purchase_probabilities(cal, "1y", n_max=10)
         assert probs.shape == (len(cal), 11) and (probs.sum(axis=1) <= 1 + 1e-9).all()
         iv = model.purchase_interval(cal, "1y", level=0.9)

@@ -15,16 +15,18 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
 
 
-def test_quick_start_and_model_blocks_run():
+def test_quick_start_and_model_blocks_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the blocks save models
     namespace: dict = {}
     quick = next(b for b in BLOCKS if "In five lines" in README.split(b)[0][-200:] or "customer_value(bg, gg, cal" in b)
     with pytest.warns(DataWarning, match=CDNOW_REPEATS):
         exec(compile(quick, "README quick start", "exec"), namespace)
     assert len(namespace["value"]) == 2357 and "value_3y" in namespace["value"].columns
     models = next(b for b in BLOCKS if "bg.summary()" in b)
-    exec(compile(models.replace('bg.save("bgnbd.json"); clv.BetaGeo.load("bgnbd.json")', ""), "README models", "exec"),
-         namespace)
-    assert namespace["bg"].params_["r"] > 0
+    exec(compile(models, "README models", "exec"), namespace)
+    assert namespace["bg"].params_["r"] > 0 and {p.name for p in tmp_path.iterdir()} == {"bgnbd.json", "models.json"}
+    contract = next(b for b in BLOCKS if 'interval=0.9)   # DataFrame' in b)
+    exec(compile(contract, "README contract", "exec"), namespace)
 
 
 def test_printed_summary_in_readme_is_current():

@@ -110,6 +110,8 @@ class _BayesModel(Predictor):
     title = ""
     #: The maximum-likelihood model whose fit starts the chains (``mle_``).
     mle_class: type = type(None)
+    #: A Bayesian model is saved alone, its posterior beside its file (:func:`clvmodels.persistence.save`).
+    saved_alone = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -160,10 +162,17 @@ class _BayesModel(Predictor):
         return codes.astype(np.int64), list(labels)
 
     def _pooled_log_theta(self, prior_mu: np.ndarray, start: np.ndarray):
-        """The log-parameters of the pooled model: independent Normal(prior_mu, 2) priors."""
+        """The log-parameters of the pooled model, with independent Normal(prior_mu, 2) priors, sampled in
+        the coordinates the data decorrelate (:meth:`_coordinates`; BG/NBD: r and alpha are strongly
+        correlated a posteriori, r and the mean purchase rate r/alpha much less; Gamma-Gamma: q and gamma
+        along the spend per purchase). Each map from log-parameters to coordinates has Jacobian
+        determinant 1, so the priors on the log-parameters apply unchanged, as a potential."""
         import pymc as pm
 
-        return pm.Normal("log_theta", mu=prior_mu, sigma=2.0, dims="param", initval=start)
+        u = pm.Flat("u", dims="coordinate", initval=self._coordinates(start[None, :])[0][0])
+        log_theta = self._natural(u[None, :])[0]
+        pm.Potential("prior", pm.logp(pm.Normal.dist(prior_mu, 2.0), log_theta).sum())
+        return log_theta
 
     def _prepare(self, summary: pd.DataFrame, seg: np.ndarray, time_unit: str | None, weights: np.ndarray | None):
         """Fit the MLE twin; return (compressed data columns, their segment codes, weights, prior means)."""
@@ -440,26 +449,6 @@ class BayesBetaGeo(BetaGeoPredictions, _BayesModel):
         scale = max(weighted_median(T, weights), 1e-3)
         return (ux, ut, uT), useg.astype(np.int64), w, np.array([0.0, np.log(scale), 0.0, 0.0])
 
-    def _pooled_log_theta(self, prior_mu: np.ndarray, start: np.ndarray):
-        """Same priors as the base class, sampled in coordinates the data decorrelate: r and alpha are
-        strongly correlated a posteriori, r and the mean purchase rate r/alpha much less; likewise a and b,
-        against mean mu = a/(a+b) and concentration a+b. The sampler moves in (log r, log(r/alpha)) and
-        (logit mu, log(a+b)), whose maps to (log r, log alpha) and (log a, log b) have Jacobian determinant
-        1, so the Normal priors on log alpha, log a and log b apply unchanged (added as potentials). On
-        CDNOW this raised the smallest bulk ESS of 4 x 1000 draws from about 1,700 to 2,400."""
-        import pymc as pm
-
-        u = self._coordinates(start[None, :])[0][0]
-        log_r = pm.Normal("log_r", mu=prior_mu[0], sigma=2.0, initval=u[0])
-        log_rate = pm.Flat("log_rate", initval=u[1])
-        logit_mu = pm.Flat("logit_mu", initval=u[2])
-        log_kappa = pm.Flat("log_kappa", initval=u[3])
-        log_theta = self._natural(pm.math.stack([log_r, log_rate, logit_mu, log_kappa])[None, :])[0]
-        pm.Potential("prior_log_alpha", pm.logp(pm.Normal.dist(prior_mu[1], 2.0), log_theta[1]))
-        pm.Potential("prior_log_a_log_b", pm.logp(pm.Normal.dist(prior_mu[2], 2.0), log_theta[2])
-                     + pm.logp(pm.Normal.dist(prior_mu[3], 2.0), log_theta[3]))
-        return log_theta
-
     def _coordinates(self, log_theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(log r, log r/alpha, logit a/(a+b), log(a+b)), as in the pooled model: the data pin down the
         purchase rate r/alpha and the mean dropout probability a/(a+b) far better than r and a+b."""
@@ -489,7 +478,7 @@ class BayesBetaGeo(BetaGeoPredictions, _BayesModel):
 class BayesGammaGamma(GammaGammaPredictions, _BayesModel):
     """Bayesian Gamma-Gamma spend model, pooled or hierarchical over a segment column.
 
-    Priors on the log scale: log p ~ Normal(0, 2), log q ~ Normal(log 3, 1) (mass away from q <= 1, where
+    Priors on the log scale: log p ~ Normal(0, 2), log q ~ Normal(log 3, 2) (centred away from q <= 1, where
     mean spend does not exist), log gamma ~ Normal(log m, 2) with m the mean repeat spend (gamma is a
     money scale). Likelihood: FHL (2005, JMR) eq. (3) on the repeat buyers.
     """

@@ -92,6 +92,8 @@ class Predictor:
     required_columns: ClassVar[tuple[str, ...]] = ()
     #: Whether predictions depend on the summary's time unit (spend per purchase does not).
     time_dependent: ClassVar[bool] = True
+    #: What the model forecasts: "purchase" (p_alive, expected_purchases, ...) or "spend" (expected_spend).
+    role: ClassVar[str] = ""
 
     def _check_fitted(self) -> None:
         raise NotImplementedError
@@ -248,9 +250,13 @@ class SummaryModel(Predictor):
         return self.result_.summary(level)
 
 
-    def save(self, path: str) -> None:
-        """Save as JSON (parameters, covariance, time unit, data fingerprint, package version)."""
+    def save(self, path: str) -> list:
+        """Save as JSON (parameters, covariance, time unit, data fingerprint, package version); return the
+        file written, in a list as every model's ``save`` does."""
+        from pathlib import Path
+
         save_models({self.model_name: self}, path)
+        return [Path(path)]
 
     @classmethod
     def load(cls, path: str) -> "SummaryModel":

@@ -411,6 +411,7 @@ class BetaGeoPredictions(Predictor):
 
     param_names = PARAMS
     required_columns = ("frequency", "recency", "T")
+    role = "purchase"
 
     def _check_values(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, *_: np.ndarray) -> None:
         check_rfm(x, t_x, T)

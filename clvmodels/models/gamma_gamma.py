@@ -88,6 +88,7 @@ class GammaGammaPredictions(Predictor):
     param_names = PARAMS
     required_columns = ("frequency", "monetary_value")
     time_dependent = False
+    role = "spend"
 
     def _check_values(self, x: np.ndarray, m: np.ndarray, *_: np.ndarray) -> None:
         bad_rows(~np.isfinite(x) | (x < 0) | (x != np.round(x)), "frequency must be a whole number >= 0",
