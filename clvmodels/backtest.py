@@ -187,6 +187,8 @@ class BacktestResult:
     failures: pd.DataFrame
     time_unit: str
     horizons: list[str]
+    #: The level of the intervals whose coverage was scored.
+    interval: float = 0.9
     fits: dict = field(default_factory=dict, repr=False)
 
     def table(self, metric: str = "mae", target: str = "purchases") -> pd.DataFrame:
@@ -212,6 +214,8 @@ class BacktestResult:
             agg[f"{by}_sd"] = wide[by].groupby(level=["horizon", "model"], sort=False).std()
         ascending = by not in ("spearman", "top_decile_share")
         key = agg[by].abs() if by.endswith("_pct") else agg[by]
+        if by in ("coverage", "pit_coverage"):  # best at the level itself: under- and over-coverage both miss
+            key = (agg[by] - self.interval).abs()
         agg["rank"] = key.groupby(level="horizon").rank(method="min", ascending=ascending,
                                                        na_option="bottom").astype(int)
         order = ["rank", by, f"{by}_sd", "rmse", "mae", "aggregate_error_pct", "cumulative_error_pct", "wape",
@@ -295,7 +299,7 @@ def backtest(
     *,
     cutoffs: Sequence[Any] | str | None = None,
     time_unit: str = "W",
-    interval_level: float = 0.9,
+    interval: float = 0.9,
     show_progress: bool = True,
     **read_options: Any,
 ) -> BacktestResult:
@@ -317,7 +321,7 @@ def backtest(
         fits in the log.
     time_unit
         Unit of the summaries.
-    interval_level
+    interval
         Level of the predictive intervals whose coverage is scored (for candidates that give intervals).
     show_progress
         A progress bar on stderr (when it is a terminal) over cut-offs x models.
@@ -378,10 +382,10 @@ def backtest(
                     if hasattr(purchase, "purchase_cdf"):  # one pass gives both coverages
                         pc = purchase.purchase_cdf(summary, h_units, act["purchases"])
                         below, at_most = pc["below"].to_numpy(), pc["at_most"].to_numpy()
-                        calibration_metrics["coverage"] = interval_coverage(below, at_most, interval_level)
-                        calibration_metrics["pit_coverage"] = pit_coverage(below, at_most, interval_level)
+                        calibration_metrics["coverage"] = interval_coverage(below, at_most, interval)
+                        calibration_metrics["pit_coverage"] = pit_coverage(below, at_most, interval)
                     elif hasattr(purchase, "purchase_interval"):
-                        iv = purchase.purchase_interval(summary, h_units, level=interval_level)
+                        iv = purchase.purchase_interval(summary, h_units, level=interval)
                         calibration_metrics["coverage"] = float(np.mean((act["purchases"] >= iv["lower"].to_numpy())
                                                                         & (act["purchases"] <= iv["upper"].to_numpy())))
                     for target in TARGETS:
@@ -424,6 +428,7 @@ def backtest(
         tracking=tracking,
         time_unit=time_unit,
         horizons=labels_h,
+        interval=interval,
         fits=fits,
     )
     if unavailable:

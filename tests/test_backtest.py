@@ -285,3 +285,18 @@ def test_horizons_past_the_log_warn_once_and_the_report_says_what_was_scored(cdn
                "1997-09-30 and 1998-01-31." in text
         assert "over the horizons 13W, 39W, 2y" not in text
     assert report
+
+
+def test_summary_ranks_coverage_by_its_distance_from_the_level():
+    from clvmodels.backtest import BacktestResult
+
+    rows = [{"cutoff": "1997-09-30", "model": model, "horizon": "1y", "target": "purchases", "metric": metric,
+             "value": value}
+            for model, cov in (("under", 0.55), ("close", 0.88), ("over", 0.99))
+            for metric, value in (("coverage", cov), ("pit_coverage", cov), ("rmse", 1.0))]
+    empty = pd.DataFrame()
+    result = BacktestResult(metrics=pd.DataFrame(rows), calibration=empty, predictions=empty, unavailable=empty,
+                            tracking=empty, failures=empty, time_unit="W", horizons=["1y"], interval=0.9)
+    for by in ("coverage", "pit_coverage"):
+        ranked = result.summary(by=by)
+        assert ranked["model"].tolist() == ["close", "over", "under"], ranked
