@@ -45,13 +45,14 @@ from .data.rfm import calibration_holdout
 from .data.transactions import TransactionLog, read_transactions, to_date
 from .errors import ConvergenceError, DataError, warn
 from .files import write_table, write_text
-from .models.bgnbd import BetaGeo
+from .models import MODEL_REGISTRY, model_keys
 from .models.gamma_gamma import GammaGamma
 from .models.heuristics import HEURISTICS
 from .progress import progress
 from .timeunits import Horizon, horizon_days, horizon_label, unit_days
 
-__all__ = ["Candidate", "default_candidates", "backtest", "BacktestResult", "score"]
+__all__ = ["Candidate", "default_candidates", "candidate_names", "DEFAULT_CANDIDATES", "backtest", "BacktestResult",
+           "score"]
 
 TARGETS = ("purchases", "spend")
 
@@ -75,24 +76,37 @@ class Candidate:
         return purchase, spend
 
 
-#: Short names of the candidates (command line ``--models``).
-CANDIDATE_NAMES = ("bgnbd", "run-rate", "aov-frequency-lifespan", "churn-rate", "retention")
+#: The candidates backtested by default (command line ``--models``): BG/NBD + Gamma-Gamma and the formulas.
+DEFAULT_CANDIDATES = ("bgnbd", "run-rate", "aov-frequency-lifespan", "churn-rate", "retention")
+#: The formulas' short names, in the order of :data:`clvmodels.models.heuristics.HEURISTICS`.
+FORMULA_NAMES = DEFAULT_CANDIDATES[1:]
 
 
-def default_candidates(names: Sequence[str] = CANDIDATE_NAMES) -> list[Candidate]:
-    """BG/NBD + Gamma-Gamma ("bgnbd") and the heuristics, each in its per-customer and population forms."""
-    unknown = [n for n in names if n not in CANDIDATE_NAMES]
+def candidate_names() -> tuple[str, ...]:
+    """Every name :func:`default_candidates` takes: each registered purchase model's short name (with
+    Gamma-Gamma for spend) and the formulas'."""
+    purchase = tuple(key for key, name in model_keys().items() if MODEL_REGISTRY[name].role == "purchase")
+    return purchase + FORMULA_NAMES
+
+
+def default_candidates(names: Sequence[str] = DEFAULT_CANDIDATES) -> list[Candidate]:
+    """Purchase models + Gamma-Gamma by short name ("bgnbd": BG/NBD + Gamma-Gamma) and the formulas, each
+    in its per-customer and population forms."""
+    known = candidate_names()
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise ValueError(f"unknown model {', '.join(unknown)}; choose from {', '.join(CANDIDATE_NAMES)}")
+        raise ValueError(f"unknown model {', '.join(unknown)}; choose from {', '.join(known)}")
+    keys = model_keys()
     out = []
     for name in names:
-        if name == "bgnbd":
-            out.append(Candidate("BG/NBD + Gamma-Gamma", BetaGeo(), GammaGamma()))
+        if name in FORMULA_NAMES:
+            cls = HEURISTICS[FORMULA_NAMES.index(name)]
+            for per_customer in (True, False):
+                h = cls(per_customer=per_customer)
+                out.append(Candidate(h.label, h))
             continue
-        cls = HEURISTICS[CANDIDATE_NAMES.index(name) - 1]
-        for per_customer in (True, False):
-            h = cls(per_customer=per_customer)
-            out.append(Candidate(h.label, h))
+        model = MODEL_REGISTRY[keys[name]]
+        out.append(Candidate(f"{model.title} + Gamma-Gamma", model(), GammaGamma()))
     return out
 
 

@@ -123,12 +123,13 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
 def _cmd_fit(args: argparse.Namespace) -> int:
     from . import models as m
     from .files import read_summary, table_format
-    from .models.persistence import MODEL_KEYS
+    from .models.persistence import MODEL_REGISTRY, model_keys
 
     names = [n.strip() for n in args.model.split(",") if n.strip()]
-    unknown = [n for n in names if n not in MODEL_KEYS]
+    keys = model_keys()
+    unknown = [n for n in names if n not in keys]
     if unknown or not names:
-        raise DataError(f"unknown model {', '.join(unknown) or '(none)'}; choose from {', '.join(MODEL_KEYS)}")
+        raise DataError(f"unknown model {', '.join(unknown) or '(none)'}; choose from {', '.join(keys)}")
     if not str(args.output).endswith(".json"):
         raise DataError(f"the model file must be .json, got {args.output!r}")
     table_format(args.summary)
@@ -159,7 +160,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     given = [flag for flag in ("draws", "tune", "chains", "seed", "target_accept") if getattr(args, flag) is not None]
     if given:
         raise DataError(f"--{given[0].replace('_', '-')} needs --bayes (maximum likelihood does not sample)")
-    models = {name: getattr(m, MODEL_KEYS[name])() for name in names}
+    models = {name: MODEL_REGISTRY[keys[name]]() for name in names}
     for model in models.values():  # bad rows are refused whichever model they concern
         model.validate(summary)
     fitted, failed = {}, {}
@@ -343,6 +344,8 @@ def _discount_rate(text: str) -> float:
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    from .backtest import DEFAULT_CANDIDATES, candidate_names
+    from .models import model_keys
     from .version import __version__
 
     parser = _Parser(prog="clvmodels", description="Probabilistic customer-lifetime-value models.")
@@ -382,7 +385,7 @@ def _build_parser() -> argparse.ArgumentParser:
                        description="Fit BG/NBD and/or Gamma-Gamma by maximum likelihood to a summary from "
                                    "'clvmodels summarize'.")
     p.add_argument("summary", help="summary .csv or .parquet")
-    p.add_argument("--model", default="bgnbd,gamma-gamma", help="comma-separated: bgnbd, gamma-gamma")
+    p.add_argument("--model", default="bgnbd,gamma-gamma", help=f"comma-separated: {', '.join(model_keys())}")
     p.add_argument("--time-unit", choices=["D", "W", "M"], help="the summary's time unit (Parquet summaries "
                    "carry it; CSV summaries need it)")
     p.add_argument("--bayes", action="store_true", help="Bayesian model (PyMC + nutpie), one per file: --model "
@@ -423,8 +426,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--amount", required=True, help="amount column")
     p.add_argument("--calibration-end", required=True, help="(first) cut-off date")
     p.add_argument("--horizons", default="1y,2y,3y", help="comma-separated durations (default 1y,2y,3y)")
-    p.add_argument("--models", default="bgnbd,run-rate,aov-frequency-lifespan,churn-rate,retention",
-                   help="comma-separated candidates (default: all)")
+    p.add_argument("--models", default=",".join(DEFAULT_CANDIDATES),
+                   help=f"comma-separated candidates among {', '.join(candidate_names())} (default: "
+                        f"{', '.join(DEFAULT_CANDIDATES)})")
     p.add_argument("--cutoffs", help="more cut-offs: a step such as 3M, or comma-separated dates")
     p.add_argument("--time-unit", default="W", choices=["D", "W", "M"], help="time unit (default W)")
     p.add_argument("-o", "--output", help="metrics (.json, .csv or .parquet) or the report (.html, with its .md twin)")

@@ -157,6 +157,9 @@ class SummaryModel(Predictor):
     """Base class of the maximum-likelihood models fitted to a customer summary."""
 
     model_name: ClassVar[str] = ""
+    #: The name the command line and the backtest give the model (``--model bgnbd``), and its title.
+    short_name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
     #: Fitted attributes (besides the fit result) that a model file stores, with the range of each value.
     saved_attributes: ClassVar[dict[str, tuple[float, float]]] = {}
 

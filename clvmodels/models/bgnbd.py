@@ -20,7 +20,6 @@ likewise in b around a + b = 1 for x = 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -29,8 +28,8 @@ from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1
 
 from ..errors import DataError
 from ..timeunits import Horizon
-from ..draws import DEFAULT_DRAWS
-from ._base import Predictor, SummaryModel, check_rfm, fit_time_unit
+from ._base import SummaryModel, fit_time_unit
+from .purchase import PurchasePredictions
 from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
 
 __all__ = [
@@ -43,20 +42,12 @@ __all__ = [
     "pmf_new",
     "conditional_pmf",
     "expected_cumulative_purchases",
-    "sized_cdfs",
     "mixture_cdf",
     "expected_kernel",
     "BetaGeoPredictions",
-    "interval_table",
-    "cdf_table",
-    "check_counts",
 ]
 
 PARAMS = ("r", "alpha", "a", "b")
-#: Customers x support values of a predictive cdf held at once (32 MB of float64).
-CDF_CELLS = 4_000_000
-#: A cdf within this of a quantile's level counts as reaching it (rounding in the cumulative sum).
-CDF_TOLERANCE = 1e-12
 _A_EPS = 1e-4
 
 
@@ -289,78 +280,6 @@ def expected_cumulative_purchases(r, alpha, a, b, first_purchase, times) -> np.n
     return out @ counts
 
 
-def sized_cdfs(mean: np.ndarray, cdf: Callable[[np.ndarray, int], np.ndarray], tail: float | None = None,
-               counts: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield (customer positions, P(Y <= n), n = 0..cap) in chunks, the support sized from each customer's
-    predictive distribution, given its ``mean`` and ``cdf(positions, cap)``.
-
-    With ``counts``, the support reaches every count (the cdf at y needs the pmf up to y only). With
-    ``tail``, it starts at 8 x mean + 30 and doubles until the cdf reaches 1 - tail; Markov's inequality,
-    P(Y >= n) <= mean / n, puts the upper quantile at or below mean / tail, which bounds the growth (past
-    it, the pmf has lost accuracy: ArithmeticError). Customers go by their support, rounded up to a power
-    of two (at least 32), in chunks of at most CDF_CELLS values.
-    """
-    need = counts + 1 if counts is not None else np.ceil(8 * mean + 30)
-    caps = (2 ** np.ceil(np.log2(np.maximum(need, 32)))).astype(np.int64)
-    for first_cap in np.unique(caps):
-        group = np.flatnonzero(caps == first_cap)
-        step = max(1, CDF_CELLS // int(first_cap + 1))
-        for s in range(0, len(group), step):
-            pending, cap = group[s:s + step], int(first_cap)
-            while pending.size:
-                values = cdf(pending, cap)
-                if tail is None:
-                    yield pending, values
-                    break
-                done = values[:, -1] >= 1.0 - tail - CDF_TOLERANCE
-                yield pending[done], values[done]
-                pending = pending[~done]
-                bound = int(np.ceil(mean[pending].max(initial=0.0) / tail)) + 1
-                if pending.size and cap >= bound:
-                    raise ArithmeticError(
-                        f"P(Y(t) = n | history) sums to less than {1 - tail:g} over n <= {cap} although its "
-                        f"mean is {mean[pending].max():.6g}: the pmf lost accuracy (customers at positions "
-                        f"{pending[:5].tolist()})")
-                cap = min(2 * cap, bound)
-
-
-def interval_table(chunks, tail: float, index) -> pd.DataFrame:
-    """Equal-tailed count quantiles (columns ``lower``, ``upper``) from (positions, cdf) chunks: the
-    smallest n with P(Y <= n) >= tail, and with P(Y <= n) >= 1 - tail (capped at the cdf's last n)."""
-    lower = np.empty(len(index), dtype=np.int64)
-    upper = np.empty(len(index), dtype=np.int64)
-    for idx, cdf in chunks:
-        cap = cdf.shape[1] - 1
-        lower[idx] = np.minimum((cdf < tail - CDF_TOLERANCE).sum(axis=1), cap)
-        upper[idx] = np.minimum((cdf < 1.0 - tail - CDF_TOLERANCE).sum(axis=1), cap)
-    return pd.DataFrame({"lower": lower, "upper": upper}, index=index)
-
-
-def cdf_table(chunks, counts: np.ndarray, index) -> pd.DataFrame:
-    """P(Y < y) and P(Y <= y) at each customer's count y from (positions, cdf) chunks (the cdf must
-    reach every y in its chunk)."""
-    below = np.empty(len(index))
-    at_most = np.empty(len(index))
-    for idx, cdf in chunks:
-        y = counts[idx]
-        rows = np.arange(len(idx))
-        at_most[idx] = np.minimum(cdf[rows, y], 1.0)
-        below[idx] = np.where(y > 0, np.minimum(cdf[rows, np.maximum(y - 1, 0)], 1.0), 0.0)
-    return pd.DataFrame({"below": below, "at_most": at_most}, index=index)
-
-
-def check_counts(counts: Any, n: int) -> np.ndarray:
-    arr = np.asarray(counts)
-    if arr.shape != (n,):
-        raise DataError(f"counts must have one value per customer ({n}), got shape {arr.shape}")
-    if arr.dtype.kind not in "iuf":
-        raise DataError(f"counts must be numbers, got dtype {arr.dtype}")
-    bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0) | (arr != np.round(arr)))
-    if len(bad):
-        raise DataError("counts must be whole numbers >= 0", rows=bad[:5], n_rows=len(bad))
-    return arr.astype(np.int64)
-
-
 def _diagnose(params: dict[str, float]) -> str:
     """What a failed fit's parameters say about the data: a and b running off together (a + b large)
     is a Beta distribution collapsing onto one dropout probability a / (a + b)."""
@@ -405,18 +324,12 @@ def expected_kernel(theta: tuple[np.ndarray, ...], x: np.ndarray, t_x: np.ndarra
     return expected_over_draws(theta, x, t_x, T, times, seg)
 
 
-class BetaGeoPredictions(Predictor):
-    """BG/NBD's per-customer predictions over parameter draws: the same calls and shapes for the
-    maximum-likelihood and the Bayesian fits (:class:`clvmodels.models._base.Predictor`)."""
+class BetaGeoPredictions(PurchasePredictions):
+    """BG/NBD's kernels, over which :class:`clvmodels.models.purchase.PurchasePredictions` predicts for the
+    maximum-likelihood and the Bayesian fits alike."""
 
     param_names = PARAMS
-    required_columns = ("frequency", "recency", "T")
-    role = "purchase"
 
-    def _check_values(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, *_: np.ndarray) -> None:
-        check_rfm(x, t_x, T)
-
-    # kernels: (theta, data, seg) -> draws x customers
     @staticmethod
     def p_alive_kernel(theta, x, t_x, T, seg=None) -> np.ndarray:
         """P(alive | x, t_x, T) (eq. 12) at every draw."""
@@ -424,75 +337,13 @@ class BetaGeoPredictions(Predictor):
 
     @staticmethod
     def expected_purchases_kernel(theta, x, t_x, T, times, seg) -> np.ndarray:
-        """E[Y(t) | history] at every draw and each t in ``times`` (:func:`expected_kernel`)."""
+        """E[Y(t) | history] (eq. 10) at every draw and each t in ``times`` (:func:`expected_kernel`)."""
         return expected_kernel(theta, x, t_x, T, times, seg)
 
-    # the contract's calls
-    def p_alive(self, summary: pd.DataFrame, interval: float | None = None,
-                max_draws: int = DEFAULT_DRAWS) -> pd.Series | pd.DataFrame:
-        """Probability that each customer is still active at the end of their summary (eq. 12)."""
-        return self._predict(summary, "p_alive", self.p_alive_kernel, interval, max_draws)
-
-    def expected_purchases(self, summary: pd.DataFrame, t: Horizon, interval: float | None = None,
-                           max_draws: int = DEFAULT_DRAWS) -> pd.Series | pd.DataFrame:
-        """Expected purchases of each customer in the next ``t`` (a number of units or a horizon such as
-        "1y"), conditional on their history (eq. 10)."""
-        tt = self._units(t)
-
-        def kernel(theta, x, t_x, T, seg):
-            return expected_kernel(theta, x, t_x, T, [tt], seg)[..., 0]
-
-        return self._predict(summary, f"expected_purchases_{self._label(t)}", kernel, interval, max_draws)
-
-    def purchase_probabilities(self, summary: pd.DataFrame, t: Horizon, n_max: int = 10,
-                               max_draws: int = DEFAULT_DRAWS) -> pd.DataFrame:
-        """P(Y(t) = n | history) for n = 0..n_max (columns), averaged over the parameter draws; the rest
-        of the mass is above n_max."""
-        x, t_x, T = self.prediction_arrays(summary)
-        cdf = mixture_cdf(self.param_draws(None, max_draws), self.segment_index(summary), x, t_x, T,
-                          self._units(t), n_max)
-        return pd.DataFrame(np.diff(cdf, axis=1, prepend=0.0), index=summary.index,
-                            columns=pd.RangeIndex(n_max + 1, name="n"))
-
-    def _predictive_cdf(self, summary: pd.DataFrame, t: Horizon, tail: float | None, max_draws: int,
-                        counts: np.ndarray | None = None):
-        """(positions, P(Y(t) <= n | history)) chunks over the parameter draws, the support sized from each
-        customer's predictive mean (:func:`sized_cdfs`)."""
-        x, t_x, T = self.prediction_arrays(summary)
-        draws, seg = self.param_draws(None, max_draws), self.segment_index(summary)
-        mean = self.expected_purchases(summary, t, max_draws=max_draws).to_numpy()
-        tt = self._units(t)
-
-        def cdf(pos: np.ndarray, cap: int) -> np.ndarray:
-            return mixture_cdf(draws, seg[pos], x[pos], t_x[pos], T[pos], tt, cap)
-
-        return sized_cdfs(mean, cdf, tail, counts)
-
-    def purchase_interval(self, summary: pd.DataFrame, t: Horizon, level: float = 0.9,
-                          max_draws: int = DEFAULT_DRAWS) -> pd.DataFrame:
-        """Predictive interval for each customer's number of purchases in the next ``t``: the equal-tailed
-        quantiles of P(Y(t) = n | history) averaged over the parameter draws (for a maximum-likelihood
-        fit, at its estimate: a plug-in interval; for a Bayesian fit, over the posterior, so parameter
-        uncertainty is included). ``level`` is the coverage of the count itself, where ``interval=``
-        of the other calls bounds an expectation. Counts are discrete, so the coverage is at least
-        ``level``.
-
-        Returns columns ``lower`` and ``upper``. The support of the distribution grows with each
-        customer's forecast until it holds the upper quantile, however frequent the buyer.
-        """
-        if not 0 < level < 1:
-            raise ValueError(f"level must be between 0 and 1, got {level!r}")
-        tail = (1.0 - level) / 2
-        return interval_table(self._predictive_cdf(summary, t, tail, max_draws), tail, summary.index)
-
-    def purchase_cdf(self, summary: pd.DataFrame, t: Horizon, counts: Any,
-                     max_draws: int = DEFAULT_DRAWS) -> pd.DataFrame:
-        """The predictive distribution of each customer's purchases in the next ``t`` at the observed
-        ``counts`` y: columns ``below`` = P(Y < y) and ``at_most`` = P(Y <= y). A randomised PIT value
-        is uniform on [below, at_most]; with a calibrated model it is uniform on [0, 1] over customers
-        (Czado, Gneiting & Held 2009), which is how the backtest scores discrete intervals."""
-        counts = check_counts(counts, len(summary))
-        return cdf_table(self._predictive_cdf(summary, t, None, max_draws, counts), counts, summary.index)
+    @staticmethod
+    def cdf_kernel(draws, seg, x, t_x, T, t, cap) -> np.ndarray:
+        """P(Y(t) <= n | history), n = 0..cap, averaged over the draws (:func:`mixture_cdf`)."""
+        return mixture_cdf(draws, seg, x, t_x, T, t, cap)
 
 
 # --- estimator -------------------------------------------------------------------------------------
@@ -522,6 +373,7 @@ class BetaGeo(BetaGeoPredictions, SummaryModel):
     """
 
     model_name = "BetaGeo"
+    short_name, title = "bgnbd", "BG/NBD"
     param_names = PARAMS
     required_columns = ("frequency", "recency", "T")
 

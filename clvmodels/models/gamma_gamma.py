@@ -124,6 +124,7 @@ class GammaGamma(GammaGammaPredictions, SummaryModel):
     """
 
     model_name = "GammaGamma"
+    short_name, title = "gamma-gamma", "Gamma-Gamma"
     saved_attributes = {"frequency_spend_correlation_": (-1.0, 1.0)}
 
     def __init__(self, maxiter: int = 2000, start: dict[str, float] | None = None) -> None:

@@ -31,13 +31,20 @@ SummaryModel = Any
 #: Estimator classes by name, for loading saved models (each ``SummaryModel`` subclass registers itself).
 MODEL_REGISTRY: dict[str, type] = {}
 
-__all__ = ["save_models", "load_models", "load_model", "FORMAT", "FORMAT_VERSION", "MODEL_KEYS", "MODEL_REGISTRY", "Fields",
+__all__ = ["save_models", "load_models", "load_model", "FORMAT", "FORMAT_VERSION", "model_keys", "MODEL_REGISTRY", "Fields",
            "OPTION_CHECKS", "checksum", "model_to_dict", "model_from_dict", "option_names", "plain", "read_json", "read_checked"]
 
 FORMAT = "clvmodels-models"
 FORMAT_VERSION = 1
-#: The names the command line files models under, and the model type each must hold.
-MODEL_KEYS = {"bgnbd": "BetaGeo", "gamma-gamma": "GammaGamma"}
+def model_keys() -> dict[str, str]:
+    """The short names models are filed under by the command line ("bgnbd"), and the class each names:
+    every registered class's ``short_name``."""
+    return {cls.short_name: name for name, cls in MODEL_REGISTRY.items() if getattr(cls, "short_name", "")}
+
+
+def _named_class(key: str | None) -> str | None:
+    """The model class a file key names ("bgnbd" or "BetaGeo"), or None for any other key."""
+    return model_keys().get(key) or (key if key in MODEL_REGISTRY else None)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -122,7 +129,7 @@ class Fields:
 
 def _model_class(d: dict[str, Any], check: Fields, where: str, key: str | None) -> type:
     name = check.text(d.get("model"), f"{where}.model", choices=tuple(MODEL_REGISTRY))
-    expected = MODEL_KEYS.get(key) or (key if key in MODEL_REGISTRY else None)
+    expected = _named_class(key)
     if expected is not None and name != expected:
         raise DataError(f"{check.path}: the model under the key {key!r} is a {name}, not a {expected}")
     return MODEL_REGISTRY[name]
@@ -236,7 +243,7 @@ def save_models(models: dict[str, SummaryModel], path: str | os.PathLike) -> Non
     from ..version import __version__
 
     for key, model in models.items():
-        expected = MODEL_KEYS.get(key) or (key if key in MODEL_REGISTRY else None)
+        expected = _named_class(key)
         if expected is not None and model.model_name != expected:
             raise DataError(f"cannot save a {model.model_name} under the key {key!r}, which names a {expected}")
     content = {"format": FORMAT, "format_version": FORMAT_VERSION, "package_version": __version__,
