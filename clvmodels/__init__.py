@@ -37,6 +37,10 @@ def __getattr__(name: str):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
+    from .models import MODEL_REGISTRY  # every model class, by name: clv.NBD
+
+    if name in MODEL_REGISTRY:
+        return MODEL_REGISTRY[name]
     raise AttributeError(f"module 'clvmodels' has no attribute {name!r}")
 
 __all__ = [

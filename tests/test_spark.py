@@ -164,6 +164,15 @@ def test_mle_fits_and_scores_equal_pandas(cal_pair):
     same(cs.score(sdf, bg, horizons=["39W"]), score_customers(pdf, bg_p, horizons=["39W"]))
 
 
+def test_a_model_added_in_one_module_fits_and_scores_equal_pandas(cal_pair):
+    sdf, pdf = cal_pair
+    nbd, nbd_p, gg_p = cs.fit(clv.NBD(), sdf), clv.NBD().fit(pdf), clv.GammaGamma().fit(pdf)
+    for name in nbd.params_:
+        assert nbd.params_[name] == pytest.approx(nbd_p.params_[name], rel=1e-9)
+    same(cs.score(sdf, nbd, gg_p, horizons=["1y"], interval=0.9),
+         score_customers(pdf, nbd_p, gg_p, ("1y",), interval=0.9))
+
+
 def test_bayesian_fit_and_interval_scores_equal_pandas(cal_pair):
     sdf, pdf = cal_pair
     opts = dict(draws=100, tune=100, chains=2, random_seed=5)
