@@ -293,21 +293,11 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
         sections["Data overview"].table(_overview(summary, log), "The customer summary")
 
     for name, model in (models or {}).items():
-        sec = sections["Fitted models"]
-        if hasattr(model, "result_"):
-            res = model.result_
-            sec.table(res.table(0.95), f"{name}: maximum-likelihood estimates, standard errors and 95% intervals")
-            sec.text(f"{name}: log-likelihood {res.loglik:,.2f}, AIC {res.aic:,.1f}, BIC {res.bic:,.1f}, "
-                     f"{res.n_obs:,.0f} customers, converged: {res.converged}.")
-        elif hasattr(model, "idata_"):
-            diag = model.diagnostics()[["mean", "sd", "hdi_3%", "hdi_97%", "ess_bulk", "r_hat"]]
-            sec = sections["Bayesian models"]
-            sec.table(diag, f"{name}: posterior mean, sd, 94% HDI, bulk ESS and R-hat")
-            ok = (diag["r_hat"] <= 1.01).all() and model.divergences_ == 0
-            sec.text(f"{name}: {model.chains} chains x {model.draws} draws, {model.divergences_} divergent "
-                     f"transitions, largest R-hat {diag['r_hat'].max():.3f}: "
-                     + ("the sampler's diagnostics pass." if ok else "the diagnostics fail common thresholds "
-                        "(R-hat <= 1.01, no divergences); treat these intervals with care."))
+        bayesian = model.fit_method == "Bayesian"
+        sec = sections["Bayesian models" if bayesian else "Fitted models"]
+        sec.table(model.estimates(), f"{name}: {model.estimates_caption}")
+        sec.text(f"{name}: {model.fit_statement()}")
+        if bayesian:  # (the posterior's shape per parameter)
             slug = "".join(ch if ch.isalnum() else "_" for ch in name).lower()
             for p in model.param_names:
                 sec.figure(f"posterior_{slug}_{p}.png",

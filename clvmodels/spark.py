@@ -31,7 +31,7 @@ import pandas as pd
 from .data.rfm import split_dates, summary_end, summary_sql
 from .data.transactions import (AMOUNT_LIMIT, ISO_TIMESTAMP, RETURNS_POLICIES, check_amount_scale, combine_errors,
                                 validation_checks)
-from .errors import DataError, warn
+from .errors import DataError, NotFittedError, warn
 from .scoring import score_customers
 from .timeunits import Horizon, check_unit, unit_days
 
@@ -262,8 +262,8 @@ def _model_columns(model) -> list[str]:
 
 
 def fit(model, summary, *, time_unit: str | None = None):
-    """Fit ``model`` (:class:`clvmodels.BetaGeo`, :class:`~clvmodels.GammaGamma`,
-    :class:`~clvmodels.BayesBetaGeo` or :class:`~clvmodels.BayesGammaGamma`) to a Spark summary.
+    """Fit any clvmodels model (maximum likelihood or Bayesian: :class:`clvmodels.BetaGeo`,
+    :class:`~clvmodels.BayesBetaGeo`, :class:`~clvmodels.NBD`, ...) to a Spark summary.
 
     Identical rows of the columns the model uses (and its segment column) are counted in Spark and only
     the distinct rows are collected: the same fit as on the whole pandas summary, whose rows the models
@@ -302,8 +302,10 @@ def score(summary, purchase_model=None, spend_model=None, horizons: Sequence[Hor
     needed = {customer}
     for model in (purchase_model, spend_model):
         if model is not None:
-            if not (hasattr(model, "params_") or hasattr(model, "idata_")):
-                raise DataError(f"the {type(model).__name__} is not fitted: fit it first (clvmodels.spark.fit)")
+            try:
+                model.param_draws()
+            except NotFittedError:
+                raise DataError(f"the {type(model).__name__} is not fitted: fit it first (clvmodels.spark.fit)") from None
             needed.update(_model_columns(model))
     missing = sorted(needed - set(summary.columns))
     if missing:

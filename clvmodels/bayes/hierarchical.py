@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ..draws import DEFAULT_DRAWS
-from ..errors import DataError, DataWarning, NotFittedError, warn
+from ..errors import DataError, DataWarning, warn
 from ..models._base import Predictor, as_float_array, check_rfm
 from ..models._mle import compress, weighted_median
 from ..models.bgnbd import BetaGeo, BetaGeoPredictions
@@ -110,6 +110,7 @@ class _BayesModel(Predictor):
     title = ""
     #: The maximum-likelihood model whose fit starts the chains (``mle_``).
     mle_class: type = type(None)
+    _fitted_attribute = "idata_"
     #: A Bayesian model is saved alone, its posterior beside its file (:func:`clvmodels.persistence.save`).
     saved_alone = True
 
@@ -127,11 +128,6 @@ class _BayesModel(Predictor):
         self.random_seed = random_seed
         self.target_accept = target_accept
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor options."""
-        return {"segment": self.segment, "draws": self.draws, "tune": self.tune, "chains": self.chains,
-                "sampler": self.sampler, "random_seed": self.random_seed, "target_accept": self.target_accept}
-
     def save(self, path) -> list:
         """Save as JSON metadata plus a netCDF posterior beside it (see :mod:`clvmodels.bayes.persistence`)."""
         return save_bayes(self, path)
@@ -143,10 +139,6 @@ class _BayesModel(Predictor):
         if not isinstance(model, cls):
             raise DataError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
         return model
-
-    def __repr__(self) -> str:
-        return (f"{type(self).__name__}(segment={self.segment!r}, draws={self.draws}, tune={self.tune}, "
-                f"chains={self.chains}, sampler={self.sampler!r})")
 
     # fitting ------------------------------------------------------------------------------------
     def _segments(self, summary: pd.DataFrame) -> tuple[np.ndarray, list]:
@@ -313,10 +305,6 @@ class _BayesModel(Predictor):
         :meth:`_coordinates`)."""
         return u
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "idata_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(summary) first")
-
     # diagnostics --------------------------------------------------------------------------------
     def diagnostics(self) -> pd.DataFrame:
         """Posterior mean, sd, 94% HDI, bulk/tail ESS and R-hat of every parameter (ArviZ)."""
@@ -353,6 +341,22 @@ class _BayesModel(Predictor):
         if problems:
             warn("the sampler's diagnostics fail common thresholds: " + "; ".join(problems) + ". To do: "
                  + "; ".join(advice) + ". Check the data before trusting the posterior.", UserWarning)
+
+    #: How the model was fitted, and what :meth:`estimates` shows (the report's captions).
+    fit_method = "Bayesian"
+    estimates_caption = "posterior mean, sd, 94% HDI, bulk ESS and R-hat"
+
+    def estimates(self) -> pd.DataFrame:
+        """The parameters: posterior mean, sd, 94% HDI, bulk ESS and R-hat."""
+        return self.diagnostics()[["mean", "sd", "hdi_3%", "hdi_97%", "ess_bulk", "r_hat"]]
+
+    def fit_statement(self) -> str:
+        """One sentence on the sampling: chains, draws, divergences, R-hat, and whether they pass."""
+        rhat = float(self.diagnostics()["r_hat"].max())
+        ok = rhat <= RHAT_MAX and self.divergences_ == 0
+        return (f"{self.chains} chains x {self.draws} draws, {self.divergences_} divergent transitions, largest "
+                f"R-hat {rhat:.3f}: " + ("the sampler's diagnostics pass." if ok else "the diagnostics fail common "
+                "thresholds (R-hat <= 1.01, no divergences); treat these intervals with care."))
 
     def summary(self) -> str:
         """Diagnostics table, divergences and the sampler settings, as text."""

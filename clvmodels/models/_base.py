@@ -20,7 +20,7 @@ from .persistence import MODEL_REGISTRY, load_models, save_models
 #: Seed of the draws from a maximum-likelihood estimate's sampling distribution (predictions repeat exactly).
 PARAM_DRAWS_SEED = 20_051_015
 
-__all__ = ["SummaryModel", "Predictor", "as_float_array", "check_rfm", "check_summary_unit", "fit_time_unit", "bad_rows", "MODEL_REGISTRY"]
+__all__ = ["SummaryModel", "Predictor", "Estimator", "as_float_array", "check_rfm", "check_summary_unit", "fit_time_unit", "bad_rows", "MODEL_REGISTRY"]
 
 def as_float_array(summary: pd.DataFrame, column: str) -> np.ndarray:
     """A numeric column as float64, or DataError if it is missing or not numeric (no silent casting)."""
@@ -78,46 +78,39 @@ def check_rfm(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> None:
               ["frequency", "recency"])
 
 
-class Predictor:
-    """The prediction contract every model follows, however it was fitted.
+class Estimator:
+    """What every estimator shares (models and formulas, however fitted): options in ``__init__`` and
+    read from its signature, ``fit`` returning self, fitted attributes ending in ``_``, one not-fitted
+    check, and horizons in the fitted time unit."""
 
-    A model gives its parameters as draws (:meth:`param_draws`, an array (draw, segment, parameter);
-    :mod:`clvmodels.draws`) and each customer's segment position (:meth:`segment_index`); each prediction
-    is a kernel of the model's formulas evaluated over those draws (:meth:`_predict`), and so has the
-    same shape for every fit method: a Series by customer without an interval, a DataFrame of the value
-    and its bounds with ``interval=``.
-    """
+    #: The attribute a fit sets: present once the estimator is fitted.
+    _fitted_attribute: ClassVar[str] = "time_unit_"
 
-    param_names: ClassVar[tuple[str, ...]] = ()
-    required_columns: ClassVar[tuple[str, ...]] = ()
-    #: Whether predictions depend on the summary's time unit (spend per purchase does not).
-    time_dependent: ClassVar[bool] = True
-    #: What the model forecasts: "purchase" (p_alive, expected_purchases, ...) or "spend" (expected_spend).
-    role: ClassVar[str] = ""
+    # options, for persistence and repr ------------------------------------------------------------
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor options (scikit-learn's name and signature for them)."""
+        import inspect
+
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {n: getattr(self, n) for n in names}
+
+    def set_params(self, **options: Any) -> "Estimator":
+        """Change constructor options (takes effect at the next fit); returns self."""
+        valid = self.get_params()
+        for name, value in options.items():
+            if name not in valid:
+                raise ValueError(f"{type(self).__name__} has no option {name!r} (options: {', '.join(valid)})")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        fitted = ", fitted" if hasattr(self, self._fitted_attribute) else ""
+        return f"{type(self).__name__}({opts}){fitted}"
 
     def _check_fitted(self) -> None:
-        raise NotImplementedError
-
-    def param_draws(self, interval: float | None = None, max_draws: int = DEFAULT_DRAWS) -> np.ndarray:
-        """The parameters as draws (draw, segment, parameter); those a point prediction averages over
-        without ``interval``, those its bounds come from with one."""
-        raise NotImplementedError
-
-    def segment_index(self, summary: pd.DataFrame) -> np.ndarray:
-        """Each customer's position on the draws' segment axis (one population: all 0)."""
-        return np.zeros(len(summary), dtype=np.int64)
-
-    def _check_values(self, *arrays: np.ndarray) -> None:
-        """DataError for values the model cannot take (each model says which)."""
-
-    def prediction_arrays(self, summary: pd.DataFrame) -> tuple[np.ndarray, ...]:
-        """The required columns of a summary to predict for: fitted model, same time unit, valid values."""
-        self._check_fitted()
-        if self.time_dependent:
-            check_summary_unit(summary, self.time_unit_)
-        arrays = tuple(as_float_array(summary, c) for c in self.required_columns)
-        self._check_values(*arrays)
-        return arrays
+        if not hasattr(self, self._fitted_attribute):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(summary) first")
 
     def _units(self, t: Horizon) -> float:
         """A horizon in the model's time unit: numbers are taken as units already."""
@@ -142,6 +135,45 @@ class Predictor:
     def _label(self, t: Horizon) -> str:
         return horizon_label(t, self.time_unit_)
 
+
+class Predictor(Estimator):
+    """The prediction contract every model follows, however it was fitted.
+
+    A model gives its parameters as draws (:meth:`param_draws`, an array (draw, segment, parameter);
+    :mod:`clvmodels.draws`) and each customer's segment position (:meth:`segment_index`); each prediction
+    is a kernel of the model's formulas evaluated over those draws (:meth:`_predict`), and so has the
+    same shape for every fit method: a Series by customer without an interval, a DataFrame of the value
+    and its bounds with ``interval=``.
+    """
+
+    param_names: ClassVar[tuple[str, ...]] = ()
+    required_columns: ClassVar[tuple[str, ...]] = ()
+    #: Whether predictions depend on the summary's time unit (spend per purchase does not).
+    time_dependent: ClassVar[bool] = True
+    #: What the model forecasts: "purchase" (p_alive, expected_purchases, ...) or "spend" (expected_spend).
+    role: ClassVar[str] = ""
+
+    def param_draws(self, interval: float | None = None, max_draws: int = DEFAULT_DRAWS) -> np.ndarray:
+        """The parameters as draws (draw, segment, parameter); those a point prediction averages over
+        without ``interval``, those its bounds come from with one."""
+        raise NotImplementedError
+
+    def segment_index(self, summary: pd.DataFrame) -> np.ndarray:
+        """Each customer's position on the draws' segment axis (one population: all 0)."""
+        return np.zeros(len(summary), dtype=np.int64)
+
+    def _check_values(self, *arrays: np.ndarray) -> None:
+        """DataError for values the model cannot take (each model says which)."""
+
+    def prediction_arrays(self, summary: pd.DataFrame) -> tuple[np.ndarray, ...]:
+        """The required columns of a summary to predict for: fitted model, same time unit, valid values."""
+        self._check_fitted()
+        if self.time_dependent:
+            check_summary_unit(summary, self.time_unit_)
+        arrays = tuple(as_float_array(summary, c) for c in self.required_columns)
+        self._check_values(*arrays)
+        return arrays
+
     def _predict(self, summary: pd.DataFrame, name: str, kernel, interval: float | None,
                  max_draws: int) -> pd.Series | pd.DataFrame:
         """``kernel(theta, *data, seg=codes)`` over the parameter draws, in the contract's shape
@@ -156,6 +188,8 @@ class Predictor:
 class SummaryModel(Predictor):
     """Base class of the maximum-likelihood models fitted to a customer summary."""
 
+    _fitted_attribute = "result_"
+
     model_name: ClassVar[str] = ""
     #: The name the command line and the backtest give the model (``--model bgnbd``), and its title.
     short_name: ClassVar[str] = ""
@@ -167,28 +201,6 @@ class SummaryModel(Predictor):
         super().__init_subclass__(**kwargs)
         if cls.model_name:
             MODEL_REGISTRY[cls.model_name] = cls
-
-    # options, for persistence and repr ------------------------------------------------------------
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor options (scikit-learn's name and signature for them)."""
-        import inspect
-
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {n: getattr(self, n) for n in names}
-
-    def set_params(self, **options: Any) -> "SummaryModel":
-        """Change constructor options (takes effect at the next fit); returns self."""
-        valid = self.get_params()
-        for name, value in options.items():
-            if name not in valid:
-                raise ValueError(f"{type(self).__name__} has no option {name!r} (options: {', '.join(valid)})")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        opts = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        fitted = ", fitted" if hasattr(self, "result_") else ""
-        return f"{type(self).__name__}({opts}){fitted}"
 
     def validate(self, summary: pd.DataFrame, *, weights: Any = None) -> None:
         """Check a summary's columns and values as ``fit`` does, without fitting: DataError names the bad
@@ -222,10 +234,6 @@ class SummaryModel(Predictor):
         self.fingerprint_ = fingerprint_
 
     # the prediction contract -----------------------------------------------------------------------
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "result_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(summary) first")
-
     def _p(self) -> tuple[float, ...]:
         # from the fit result, so that editing the params_ copy cannot change predictions unseen
         return tuple(self.result_.params[n] for n in self.param_names)
@@ -247,6 +255,22 @@ class SummaryModel(Predictor):
         return np.exp(rng.multivariate_normal(np.log(theta), cov, size=max_draws, method="eigh"))[:, None, :]
 
     # reporting and persistence -----------------------------------------------------------------------
+    #: How the model was fitted, and what :meth:`estimates` shows (the report's captions).
+    fit_method: ClassVar[str] = "maximum likelihood"
+    estimates_caption: ClassVar[str] = "maximum-likelihood estimates, standard errors and 95% intervals"
+
+    def estimates(self) -> pd.DataFrame:
+        """The parameters: estimate, standard error and 95% interval."""
+        self._check_fitted()
+        return self.result_.table(0.95)
+
+    def fit_statement(self) -> str:
+        """One sentence on the fit: log-likelihood, AIC, BIC, customers, convergence."""
+        self._check_fitted()
+        res = self.result_
+        return (f"log-likelihood {res.loglik:,.2f}, AIC {res.aic:,.1f}, BIC {res.bic:,.1f}, {res.n_obs:,.0f} "
+                f"customers, converged: {res.converged}.")
+
     def summary(self, level: float = 0.95) -> str:
         """Parameters with standard errors and confidence intervals, log-likelihood, AIC/BIC, convergence."""
         self._check_fitted()

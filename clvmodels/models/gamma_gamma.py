@@ -16,7 +16,7 @@ from scipy.special import digamma, gammaln
 
 from ..errors import DataError, warn
 from ..draws import DEFAULT_DRAWS
-from ._base import Predictor, SummaryModel, as_float_array, bad_rows, fit_time_unit
+from ._base import Predictor, SummaryModel, bad_rows, fit_time_unit
 from ._mle import compress, fingerprint, fit_mle, subsample
 
 __all__ = ["GammaGamma", "GammaGammaPredictions", "loglik_terms", "loglik_and_grad", "conditional_expected_spend"]

@@ -30,14 +30,14 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, NotFittedError
+from ..errors import DataError
 from ..timeunits import Horizon, horizon_label, to_units
-from ._base import as_float_array, check_rfm, check_summary_unit, fit_time_unit
+from ._base import Estimator, as_float_array, check_rfm, check_summary_unit, fit_time_unit
 
 __all__ = ["RunRate", "AovFrequencyLifespan", "ChurnRateFormula", "RetentionFormula", "HEURISTICS", "FORMULA_LABELS"]
 
 
-class _Heuristic:
+class _Heuristic(Estimator):
     """Shared estimation of rate, AOV, retention and lifespan; subclasses define the horizon curve."""
 
     name: ClassVar[str] = ""
@@ -50,9 +50,6 @@ class _Heuristic:
     @property
     def label(self) -> str:
         return f"{self.name} ({'per customer' if self.per_customer else 'population'})"
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(per_customer={self.per_customer!r}, period={self.period!r})"
 
     def _columns(self, summary: pd.DataFrame) -> tuple[np.ndarray, ...]:
         x, t_x, T = (as_float_array(summary, c) for c in ("frequency", "recency", "T"))
@@ -90,10 +87,6 @@ class _Heuristic:
         self.churn_rate_ = float(-np.log(retention) / self.period_units_)
         return self
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "time_unit_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(summary) first")
-
     def _rate_aov(self, summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         x, _, T, m = self._columns(summary)
         if self.per_customer:
@@ -112,13 +105,10 @@ class _Heuristic:
     def expected_purchases(self, summary: pd.DataFrame, t: Horizon) -> pd.Series:
         """Expected repeat purchases in the next ``t``: rate x expected active time within t."""
         self._check_fitted()
-        h = to_units(t, self.time_unit_) if isinstance(t, str) else float(t)
-        if not (np.isfinite(h) and h >= 0):
-            raise ValueError(f"t must be a non-negative duration, got {t!r}")
+        h = self._units(t)
         check_summary_unit(summary, self.time_unit_)
         rate, _ = self._rate_aov(summary)
-        return pd.Series(rate * self._active_time(h), index=summary.index,
-                         name=f"expected_purchases_{horizon_label(t, self.time_unit_)}")
+        return pd.Series(rate * self._active_time(h), index=summary.index, name=f"expected_purchases_{self._label(t)}")
 
     def expected_spend(self, summary: pd.DataFrame) -> pd.Series:
         """Spend per purchase: the AOV as measured (see the module docstring)."""
