@@ -70,10 +70,13 @@ class Candidate:
     purchase: Any
     spend: Any = None
 
-    def fitted(self, summary: pd.DataFrame, time_unit: str) -> tuple[Any, Any]:
+    def fitted(self, summary: pd.DataFrame, time_unit: str, *, spend: bool = True) -> tuple[Any, Any]:
+        """Fitted copies of the purchase and the spend model (None without ``spend``: purchases only)."""
         purchase = copy.deepcopy(self.purchase).fit(summary, time_unit=time_unit)
-        spend = copy.deepcopy(self.spend).fit(summary, time_unit=time_unit) if self.spend is not None else purchase
-        return purchase, spend
+        if not spend:
+            return purchase, None
+        spend_model = copy.deepcopy(self.spend).fit(summary, time_unit=time_unit) if self.spend is not None else purchase
+        return purchase, spend_model
 
 
 #: The candidates backtested by default (command line ``--models``): BG/NBD + Gamma-Gamma and the formulas.
@@ -203,6 +206,8 @@ class BacktestResult:
     horizons: list[str]
     #: The level of the intervals whose coverage was scored.
     interval: float = 0.9
+    #: What was scored: purchases, and spend when the log has amounts.
+    targets: tuple[str, ...] = TARGETS
     fits: dict = field(default_factory=dict, repr=False)
 
     def table(self, metric: str = "mae", target: str = "purchases") -> pd.DataFrame:
@@ -219,6 +224,8 @@ class BacktestResult:
         rewards. MAE rewards medians instead: on holdout counts where most customers buy nothing, a
         forecast near 0 for everyone scores well on MAE while missing most purchases.
         """
+        if target not in self.targets:
+            raise ValueError(f"{target} was not scored (the log has no amounts): choose from {', '.join(self.targets)}")
         m = self.metrics[self.metrics["target"] == target]
         wide = m.pivot_table(index=["horizon", "model", "cutoff"], columns="metric", values="value", sort=False)
         if by not in wide.columns:
@@ -350,8 +357,10 @@ def backtest(
     else:
         read_options.setdefault("amount", "amount")
         log = read_transactions(transactions, **read_options)
+    targets = TARGETS if log.has_amount else ("purchases",)
     if not log.has_amount:
-        raise DataError("backtests score spend as well as purchases: the log needs an amount column")
+        warn("the log has no amounts: the backtest scores purchases only (no spend metrics); read the log with "
+             "amount= to score spend too")
     candidates = list(models) if models is not None else default_candidates()
     if not candidates:
         raise ValueError("give at least one model to backtest")
@@ -373,25 +382,27 @@ def backtest(
                 continue
             actual = {lab: calibration_holdout(log, cut, ends[lab], time_unit=time_unit) for lab in available}
             summary = actual[available[0]]
-            summary = summary[["frequency", "recency", "T", "monetary_value"]]
+            summary = summary[[c for c in ("frequency", "recency", "T", "monetary_value") if c in summary.columns]]
             for cand in candidates:
                 bar.set_postfix_str(f"{cut} {cand.label}")
                 try:
-                    purchase, spend_model = cand.fitted(summary, time_unit)
+                    purchase, spend_model = cand.fitted(summary, time_unit, spend="spend" in targets)
                 except (DataError, ConvergenceError) as exc:  # one candidate's failure is a result too
                     failures.append({"cutoff": cut.isoformat(), "model": cand.label, "error": type(exc).__name__,
                                      "message": str(exc)})
                     bar.update()
                     continue
                 fits[(cut.isoformat(), cand.label)] = (purchase, spend_model)
-                spend_per = spend_model.expected_spend(summary).to_numpy()
+                spend_per = spend_model.expected_spend(summary).to_numpy() if spend_model is not None else None
                 for lab in available:
                     # the window the actuals are counted in: whole days from the cut-off
                     h_units = (ends[lab] - cut).days / unit_days(time_unit)
                     purchases = purchase.expected_purchases(summary, h_units).to_numpy()
-                    pred = {"purchases": purchases, "spend": purchases * spend_per}
-                    act = {"purchases": actual[lab]["holdout_frequency"].to_numpy(float),
-                           "spend": actual[lab]["holdout_spend"].to_numpy(float)}
+                    pred = {"purchases": purchases}
+                    act = {"purchases": actual[lab]["holdout_frequency"].to_numpy(float)}
+                    if spend_per is not None:
+                        pred["spend"] = purchases * spend_per
+                        act["spend"] = actual[lab]["holdout_spend"].to_numpy(float)
                     calibration_metrics = {}
                     if hasattr(purchase, "purchase_cdf"):  # one pass gives both coverages
                         pc = purchase.purchase_cdf(summary, h_units, act["purchases"])
@@ -402,7 +413,7 @@ def backtest(
                         iv = purchase.purchase_interval(summary, h_units, level=interval)
                         calibration_metrics["coverage"] = float(np.mean((act["purchases"] >= iv["lower"].to_numpy())
                                                                         & (act["purchases"] <= iv["upper"].to_numpy())))
-                    for target in TARGETS:
+                    for target in targets:
                         m = score(pred[target], act[target])
                         if target == "purchases":
                             m.update(calibration_metrics)
@@ -421,8 +432,8 @@ def backtest(
                     pred_parts.append(pd.DataFrame({
                         "cutoff": cut.isoformat(), "model": cand.label, "horizon": lab,
                         "customer_id": summary.index.to_numpy(), "frequency": summary["frequency"].to_numpy(),
-                        "predicted_purchases": pred["purchases"], "actual_purchases": act["purchases"],
-                        "predicted_spend": pred["spend"], "actual_spend": act["spend"]}))
+                        **{f"{kind}_{target}": values[target] for target in targets
+                           for kind, values in (("predicted", pred), ("actual", act))}}))
                 bar.update()
             if tracking.empty:
                 tracking = _tracking(log, cut, max(ends[lab] for lab in available), summary, candidates, fits, cut.isoformat(),
@@ -443,6 +454,7 @@ def backtest(
         time_unit=time_unit,
         horizons=labels_h,
         interval=interval,
+        targets=targets,
         fits=fits,
     )
     if unavailable:

@@ -120,20 +120,32 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_names(text: str, keys: dict[str, str]) -> list[str]:
+    """The model names of --model, each a registered short name."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in keys]
+    if unknown or not names:
+        raise DataError(f"unknown model {', '.join(unknown) or '(none)'}; choose from {', '.join(keys)}")
+    return names
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
     from . import models as m
     from .files import read_summary, table_format
     from .models.persistence import MODEL_REGISTRY, model_keys
 
-    names = [n.strip() for n in args.model.split(",") if n.strip()]
     keys = model_keys()
-    unknown = [n for n in names if n not in keys]
-    if unknown or not names:
-        raise DataError(f"unknown model {', '.join(unknown) or '(none)'}; choose from {', '.join(keys)}")
+    if args.model is not None:
+        _model_names(args.model, keys)  # (unknown names refused before the summary is read)
     if not str(args.output).endswith(".json"):
         raise DataError(f"the model file must be .json, got {args.output!r}")
     table_format(args.summary)
     summary = read_summary(args.summary)
+    if args.model is None:  # the default: BG/NBD, and Gamma-Gamma when the summary has amounts
+        args.model = "bgnbd,gamma-gamma" if "monetary_value" in summary.columns else "bgnbd"
+        if args.model == "bgnbd":
+            _say(args, f"{args.summary} has no amounts (monetary_value): fitting the purchase model only")
+    names = _model_names(args.model, keys)
     unit = args.time_unit or summary.attrs.get("time_unit")
     if not unit:
         raise DataError("the summary does not say its time unit (CSV files cannot): pass --time-unit D, W or M")
@@ -385,7 +397,8 @@ def _build_parser() -> argparse.ArgumentParser:
                        description="Fit BG/NBD and/or Gamma-Gamma by maximum likelihood to a summary from "
                                    "'clvmodels summarize'.")
     p.add_argument("summary", help="summary .csv or .parquet")
-    p.add_argument("--model", default="bgnbd,gamma-gamma", help=f"comma-separated: {', '.join(model_keys())}")
+    p.add_argument("--model", help=f"comma-separated: {', '.join(model_keys())} (default: bgnbd,gamma-gamma, "
+                   "or bgnbd for a summary without amounts)")
     p.add_argument("--time-unit", choices=["D", "W", "M"], help="the summary's time unit (Parquet summaries "
                    "carry it; CSV summaries need it)")
     p.add_argument("--bayes", action="store_true", help="Bayesian model (PyMC + nutpie), one per file: --model "
@@ -423,7 +436,7 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="score models and heuristic formulas on holdout periods",
                        description="Fit every candidate on the log up to a cut-off, forecast each customer's "
                                    "purchases and spend over each horizon, score against what happened.")
-    p.add_argument("--amount", required=True, help="amount column")
+    p.add_argument("--amount", help="amount column (optional: without it, purchases are scored, not spend)")
     p.add_argument("--calibration-end", required=True, help="(first) cut-off date")
     p.add_argument("--horizons", default="1y,2y,3y", help="comma-separated durations (default 1y,2y,3y)")
     p.add_argument("--models", default=",".join(DEFAULT_CANDIDATES),

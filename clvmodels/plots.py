@@ -109,10 +109,12 @@ def plot_error_by_horizon(result, *, metric: str = "aggregate_error_pct", target
     return ax
 
 
-def plot_decile_lift(result, *, model: str | None = None, horizon: str | None = None, target: str = "spend",
+def plot_decile_lift(result, *, model: str | None = None, horizon: str | None = None, target: str | None = None,
                      cutoff: str | None = None, ax=None):
-    """Mean actual vs predicted value by decile of the prediction (1 = lowest), for one model."""
+    """Mean actual vs predicted value by decile of the prediction (1 = lowest), for one model; ``target``
+    defaults to spend, or to purchases when spend was not scored."""
     ax = _axes(ax)
+    target = target or result.targets[-1]
     c = result.calibration
     model = _first(c["model"], model)
     horizon = _longest(result, c["horizon"], horizon)

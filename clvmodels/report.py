@@ -278,10 +278,11 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
     sections: dict[str, Section] = {t: Section(t) for t in SECTION_TITLES}
     if backtest is not None:
         sec = sections["Conclusion"]
-        for line in conclusions(backtest, "purchases"):
-            sec.text(line)
-        for line in conclusions(backtest, "spend"):
-            sec.text(line)
+        for target in backtest.targets:
+            for line in conclusions(backtest, target):
+                sec.text(line)
+        if "spend" not in backtest.targets:
+            sec.text("The log has no amounts, so only purchases were scored: no spend or value forecasts.")
         sec.text("These verdicts come from the holdout backtest below: every model and formula was fitted on the "
                  "data before the cut-off and scored on what customers did after it. The fitted models and the "
                  "customer values further down use all the data.")
@@ -308,13 +309,13 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
         sec = sections["Backtest"]
         cut = ", ".join(sorted(backtest.metrics["cutoff"].unique()))
         sec.text(f"Every candidate was fitted on the data up to the cut-off ({cut}) and forecast each customer's "
-                 "purchases and spend over each horizon the log covers after it; the forecasts are scored against "
+                 f"{' and '.join(backtest.targets)} over each horizon the log covers after it; the forecasts are scored against "
                  "what those customers then did. Models are ranked by RMSE (an expected-value forecast minimises "
                  f"squared error). Scored: {backtest.scored_text()}." + (
                      f" {backtest.not_scored_text()}" if len(backtest.unavailable) else ""))
         cols = ["horizon", "rank", "model", "rmse", "mae", "aggregate_error_pct", "cumulative_error_pct",
                 "spearman", "top_decile_share", "coverage", "pit_coverage"]
-        for target in ("purchases", "spend"):
+        for target in backtest.targets:
             ranking = backtest.summary(target=target)
             sec.table(ranking[[c for c in cols if c in ranking.columns]], f"Ranking for {target} per horizon")
         if len(backtest.unavailable):
@@ -326,7 +327,7 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
                    ("error_by_horizon.png", lambda ax: plots.plot_error_by_horizon(backtest, ax=ax),
                     "Aggregate error of total purchases by horizon"),
                    ("decile_lift.png", lambda ax: plots.plot_decile_lift(backtest, ax=ax),
-                    "Decile lift: mean actual spend by decile of the best model's forecast")]
+                    f"Decile lift: mean actual {backtest.targets[-1]} by decile of the best model's forecast")]
         if not backtest.tracking.empty:
             figures += [("tracking_cumulative.png", lambda ax: plots.plot_tracking(backtest, ax=ax),
                          "Cumulative repeat purchases: actual and forecast"),
