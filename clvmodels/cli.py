@@ -146,6 +146,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         if args.model == "bgnbd":
             _say(args, f"{args.summary} has no amounts (monetary_value): fitting the purchase model only")
     names = _model_names(args.model, keys)
+    purchase = [n for n in names if MODEL_REGISTRY[keys[n]].role == "purchase"]
+    if len(purchase) > 1:
+        raise DataError(f"--model {args.model} names {len(purchase)} purchase models: fit one per file (predict "
+                        "takes one purchase and one spend model)")
     unit = args.time_unit or summary.attrs.get("time_unit")
     if not unit:
         raise DataError("the summary does not say its time unit (CSV files cannot): pass --time-unit D, W or M")
@@ -394,7 +398,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_summarize, inputs=["transactions"], outputs=["output"], folders=[])
 
     p = sub.add_parser("fit", parents=[common], help="customer summary -> fitted models (JSON)",
-                       description="Fit BG/NBD and/or Gamma-Gamma by maximum likelihood to a summary from "
+                       description="Fit a purchase model (BG/NBD, NBD) and/or Gamma-Gamma by maximum likelihood to a "
+                                   "summary from "
                                    "'clvmodels summarize'.")
     p.add_argument("summary", help="summary .csv or .parquet")
     p.add_argument("--model", help=f"comma-separated: {', '.join(model_keys())} (default: bgnbd,gamma-gamma, "

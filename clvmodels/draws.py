@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["DRAW_BLOCK", "DEFAULT_DRAWS", "draw_quantiles", "summarise_draws", "customer_draws",
-           "predict_over_draws", "point_theta", "check_interval", "bound_names"]
+           "predict_over_draws", "point_theta", "check_interval", "check_max_draws", "bound_names"]
 
 #: How many parameter draws a prediction uses at most, for every model and every prediction.
 DEFAULT_DRAWS = 1000
@@ -42,6 +42,12 @@ def check_interval(interval: float | None) -> None:
     """ValueError unless ``interval`` is None or a level strictly between 0 and 1."""
     if interval is not None and not (isinstance(interval, (int, float, np.floating)) and 0 < interval < 1):
         raise ValueError(f"interval must be between 0 and 1 (e.g. 0.9), got {interval!r}")
+
+
+def check_max_draws(max_draws: int) -> None:
+    """ValueError unless ``max_draws`` is a whole number >= 1."""
+    if not isinstance(max_draws, (int, np.integer)) or isinstance(max_draws, bool) or max_draws < 1:
+        raise ValueError(f"max_draws must be a whole number >= 1, got {max_draws!r}")
 
 
 def bound_names(name: str, interval: float) -> tuple[str, str]:

@@ -297,8 +297,8 @@ def _schema(summary, key: str, example: pd.DataFrame) -> str:
 def score(summary, purchase_model=None, spend_model=None, horizons: Sequence[Horizon] = ("1y", "2y", "3y"),
           annual_discount_rate: float = 0.10, interval: float | None = None, *, customer: str = "customer_id"):
     """Score every customer of a Spark summary on the executors: a Spark DataFrame with ``customer_id`` and
-    the columns of :func:`clvmodels.scoring.score_customers` (posterior means and credible intervals
-    for Bayesian models), computed batch by batch with ``mapInPandas``. The models are broadcast once."""
+    the columns of :func:`clvmodels.scoring.score_customers` (with ``interval=``, each value's bounds),
+    computed batch by batch with ``mapInPandas``. The models are broadcast once."""
     needed = {customer}
     for model in (purchase_model, spend_model):
         if model is not None:

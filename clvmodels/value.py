@@ -47,7 +47,8 @@ def customer_value(
     Parameters
     ----------
     purchase_model
-        A fitted purchase model of the contract (:class:`clvmodels.BetaGeo`, :class:`clvmodels.BayesBetaGeo`).
+        A fitted purchase model of the contract (:class:`clvmodels.BetaGeo`, :class:`clvmodels.NBD`,
+        :class:`clvmodels.BayesBetaGeo`, ...).
     spend_model
         A fitted spend model of the contract (:class:`clvmodels.GammaGamma`, :class:`clvmodels.BayesGammaGamma`).
     summary
@@ -97,9 +98,9 @@ def customer_value(
     pseg, sseg = purchase_model.segment_index(summary), spend_model.segment_index(summary)
 
     def over_draws(p_draws: np.ndarray, s_draws: np.ndarray, level: float | None) -> dict[str, np.ndarray]:
-        if len(p_draws) > 1 and len(s_draws) > 1:  # two samples: paired draw by draw
+        if len(p_draws) > 1 and len(s_draws) > 1:  # two samples: paired draw by draw, evenly thinned
             n = min(len(p_draws), len(s_draws))
-            p_draws, s_draws = p_draws[:n], s_draws[:n]
+            p_draws, s_draws = (d[np.linspace(0, len(d) - 1, n).round().astype(int)] for d in (p_draws, s_draws))
         n_draws = max(len(p_draws), len(s_draws))
 
         def compute(sl: np.ndarray) -> dict[str, np.ndarray]:

@@ -1,8 +1,8 @@
 """The customer value table: one row per customer, everything a business asks of it, ready to export.
 
 Columns: the summary's RFM (frequency, recency, T, monetary_value); from :func:`clvmodels.customer_value`
-P(alive), expected spend, and for each horizon expected purchases and discounted value (with ``lower`` and
-``upper`` interval columns for a Bayesian model); then from :mod:`clvmodels.segments` the value tier
+P(alive), expected spend, and for each horizon expected purchases and discounted value (with ``interval=``,
+each followed by its bounds, ``... lower 90%`` and ``... upper 90%``); then from :mod:`clvmodels.segments` the value tier
 (on the first horizon's value), the lifecycle stage, the R/F/M scores and named RFM segment, the
 value x satisfaction quadrant when satisfaction is given, and value net of acquisition cost when a cost
 is given.

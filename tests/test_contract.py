@@ -99,3 +99,37 @@ def test_customer_value_of_every_purchase_and_spend_model(fitted, cal, interval)
             # its parts are the models' own predictions
             np.testing.assert_allclose(value["p_alive"], fitted[p].p_alive(cal), rtol=1e-9)
     assert len(columns) == (6 if interval is None else 18)
+
+
+def test_draws_follow_a_replaced_posterior_and_max_draws_is_checked(fitted, cal):
+    import arviz as az
+
+    model = fitted["BayesBetaGeo"]
+    before = model.param_draws()
+    kept = model.idata_
+    try:
+        model.idata_ = az.from_dict(posterior={n: np.full((2, 50), 2.0 * v) for n, v in fitted["BetaGeo"].params_.items()})
+        np.testing.assert_allclose(model.param_draws()[0, 0], 2 * np.array(list(fitted["BetaGeo"].params_.values())))
+    finally:
+        model.idata_ = kept
+    np.testing.assert_array_equal(model.param_draws(), before)
+    for name in ("BetaGeo", "BayesBetaGeo"):
+        with pytest.raises(ValueError, match="max_draws must be a whole number >= 1"):
+            fitted[name].p_alive(cal, interval=0.9, max_draws=0)
+
+
+def test_a_growing_support_is_split_to_stay_within_the_cell_budget(monkeypatch):
+    from clvmodels.models import purchase
+
+    monkeypatch.setattr(purchase, "CDF_CELLS", 4000)
+    mean = np.full(300, 40.0)
+    sizes = []
+
+    def cdf(rows, cap):  # its 95% quantile, near 700, lies past the first support (512): it grows to 801
+        sizes.append((len(rows), cap))
+        n = np.arange(cap + 1)
+        return np.broadcast_to(np.minimum(1.0, (n + 1) / 735.0), (len(rows), cap + 1))
+
+    got = list(purchase.sized_cdfs(mean, cdf, tail=0.05))
+    assert sum(len(rows) for rows, _ in got) == 300 and {cap for _, cap in sizes} == {512, 801}
+    assert max(rows * (cap + 1) for rows, cap in sizes) <= 4000, sizes

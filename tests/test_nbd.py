@@ -97,3 +97,6 @@ def test_cli_fits_saves_and_predicts_the_nbd(cal, tmp_path):
     got = pd.read_csv(tmp_path / "p.csv", index_col=0, dtype={0: str})
     want = clv.customer_value(models["nbd"], models["gamma-gamma"], cal, horizons=["1y"])
     np.testing.assert_allclose(got["value_1y"], want["value_1y"], rtol=1e-9)
+    # two purchase models in one file could not be predicted from: refused at fit
+    proc = run("fit", tmp_path / "s.csv", "--time-unit", "W", "--model", "nbd,bgnbd", "-o", tmp_path / "two.json")
+    assert proc.returncode == 2 and "names 2 purchase models: fit one per file" in proc.stderr, proc.stderr

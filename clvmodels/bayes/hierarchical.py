@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..draws import DEFAULT_DRAWS
+from ..draws import DEFAULT_DRAWS, check_max_draws
 from ..errors import DataError, DataWarning, warn
 from ..models._base import Predictor, as_float_array, check_rfm
 from ..models._mle import compress, weighted_median
@@ -373,10 +373,10 @@ class _BayesModel(Predictor):
         """Posterior draws as an array (draw, segment, parameter), thinned to at most ``max_draws``: the
         same array with or without ``interval`` (a point prediction is the posterior mean)."""
         self._check_fitted()
-        key = (id(self.idata_), max_draws)
+        check_max_draws(max_draws)
         cached = getattr(self, "_draws_cache", None)
-        if cached is not None and cached[0] == key:
-            return cached[1]
+        if cached is not None and cached[0] is self.idata_ and cached[1] == max_draws:
+            return cached[2]
         post = self.idata_.posterior
         arrays = []
         for name in self.param_names:
@@ -386,7 +386,7 @@ class _BayesModel(Predictor):
         step = max(1, int(np.ceil(out.shape[0] / max_draws)))
         out = out[::step]
         out.flags.writeable = False
-        self._draws_cache = (key, out)
+        self._draws_cache = (self.idata_, max_draws, out)
         return out
 
     def segment_index(self, summary: pd.DataFrame) -> np.ndarray:

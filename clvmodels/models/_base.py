@@ -6,6 +6,7 @@ in ``_``; using an unfitted model raises :class:`NotFittedError`.
 
 from __future__ import annotations
 
+import zlib
 from typing import Any, ClassVar
 
 import numpy as np
@@ -13,7 +14,7 @@ import pandas as pd
 
 from ..errors import DataError, NotFittedError
 from ..timeunits import Horizon, check_unit, horizon_label, to_units
-from ..draws import DEFAULT_DRAWS, predict_over_draws
+from ..draws import DEFAULT_DRAWS, check_max_draws, predict_over_draws
 from ._mle import FitResult
 from .persistence import MODEL_REGISTRY, load_models, save_models
 
@@ -244,6 +245,7 @@ class SummaryModel(Predictor):
         covariance of the log-parameters by the delta method), from a fixed seed so that predictions
         repeat exactly."""
         self._check_fitted()
+        check_max_draws(max_draws)
         theta = np.array(self._p())
         if interval is None:
             return theta[None, None, :]
@@ -251,7 +253,8 @@ class SummaryModel(Predictor):
         if not np.all(np.isfinite(cov)):
             raise ValueError(f"this {type(self).__name__} fit has no standard errors (its Hessian is singular), "
                              "so its predictions have no intervals; predict without interval=")
-        rng = np.random.default_rng(PARAM_DRAWS_SEED)
+        # (a seed per model class: a purchase and a spend model's draws are independent when paired)
+        rng = np.random.default_rng([PARAM_DRAWS_SEED, zlib.crc32(self.model_name.encode())])
         return np.exp(rng.multivariate_normal(np.log(theta), cov, size=max_draws, method="eigh"))[:, None, :]
 
     # reporting and persistence -----------------------------------------------------------------------

@@ -67,7 +67,8 @@ def conditional_expected_spend(p, q, gamma, x, zbar) -> np.ndarray:
     if np.any(denom <= 0):
         raise ValueError(f"p x + q <= 1 for some customers (p = {np.min(p):.4g}, q = {np.min(q):.4g}): their "
                          "expected spend is infinite under the fitted Gamma-Gamma (for x = 0 this is q <= 1, no "
-                         "population mean)")
+                         "population mean; with interval=, parameter draws that reach it make the interval "
+                         "unbounded: predict without interval=)")
     return (gamma + x * zbar) * p / denom
 
 

@@ -83,7 +83,10 @@ class NBDPredictions(PurchasePredictions):
     @staticmethod
     def cdf_kernel(draws, seg, x, t_x, T, t, cap) -> np.ndarray:
         """P(Y(t) <= n | x, T), n = 0..cap, averaged over the draws."""
-        return np.mean([conditional_cdf(theta[seg, 0], theta[seg, 1], x, T, t, cap) for theta in draws], axis=0)
+        total = np.zeros((len(x), cap + 1))
+        for theta in draws:
+            total += conditional_cdf(theta[seg, 0], theta[seg, 1], x, T, t, cap)
+        return total / len(draws)
 
 
 class NBD(NBDPredictions, SummaryModel):

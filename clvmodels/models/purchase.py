@@ -52,26 +52,30 @@ def sized_cdfs(mean: np.ndarray, cdf: Callable[[np.ndarray, int], np.ndarray], t
     """
     need = counts + 1 if counts is not None else np.ceil(8 * mean + 30)
     caps = (2 ** np.ceil(np.log2(np.maximum(need, 32)))).astype(np.int64)
-    for first_cap in np.unique(caps):
-        group = np.flatnonzero(caps == first_cap)
-        step = max(1, CDF_CELLS // int(first_cap + 1))
+    # (rows, cap) pieces of work, each at most CDF_CELLS values; rows whose cdf falls short come back
+    # with a doubled cap, split again
+    work = [(np.flatnonzero(caps == c), int(c)) for c in np.unique(caps)]
+    while work:
+        group, cap = work.pop(0)
+        step = max(1, CDF_CELLS // (cap + 1))
         for s in range(0, len(group), step):
-            pending, cap = group[s:s + step], int(first_cap)
-            while pending.size:
-                values = cdf(pending, cap)
-                if tail is None:
-                    yield pending, values
-                    break
-                done = values[:, -1] >= 1.0 - tail - CDF_TOLERANCE
-                yield pending[done], values[done]
-                pending = pending[~done]
-                bound = int(np.ceil(mean[pending].max(initial=0.0) / tail)) + 1
-                if pending.size and cap >= bound:
-                    raise ArithmeticError(
-                        f"P(Y(t) = n | history) sums to less than {1 - tail:g} over n <= {cap} although its "
-                        f"mean is {mean[pending].max():.6g}: the pmf lost accuracy (customers at positions "
-                        f"{pending[:5].tolist()})")
-                cap = min(2 * cap, bound)
+            rows = group[s:s + step]
+            values = cdf(rows, cap)
+            if tail is None:
+                yield rows, values
+                continue
+            done = values[:, -1] >= 1.0 - tail - CDF_TOLERANCE
+            yield rows[done], values[done]
+            pending = rows[~done]
+            if not pending.size:
+                continue
+            bound = int(np.ceil(mean[pending].max() / tail)) + 1
+            if cap >= bound:
+                raise ArithmeticError(
+                    f"P(Y(t) = n | history) sums to less than {1 - tail:g} over n <= {cap} although its "
+                    f"mean is {mean[pending].max():.6g}: the pmf lost accuracy (customers at positions "
+                    f"{pending[:5].tolist()})")
+            work.append((pending, min(2 * cap, bound)))
 
 
 def interval_table(chunks, tail: float, index) -> pd.DataFrame:
