@@ -404,20 +404,16 @@ def backtest(
                         pred["spend"] = purchases * spend_per
                         act["spend"] = actual[lab]["holdout_spend"].to_numpy(float)
                     calibration_metrics = {}
-                    if hasattr(purchase, "purchase_cdf"):  # one pass gives both coverages
+                    if purchase.role == "purchase":  # a model's predictive distribution: both coverages in one pass
                         pc = purchase.purchase_cdf(summary, h_units, act["purchases"])
                         below, at_most = pc["below"].to_numpy(), pc["at_most"].to_numpy()
                         calibration_metrics["coverage"] = interval_coverage(below, at_most, interval)
                         calibration_metrics["pit_coverage"] = pit_coverage(below, at_most, interval)
-                    elif hasattr(purchase, "purchase_interval"):
-                        iv = purchase.purchase_interval(summary, h_units, level=interval)
-                        calibration_metrics["coverage"] = float(np.mean((act["purchases"] >= iv["lower"].to_numpy())
-                                                                        & (act["purchases"] <= iv["upper"].to_numpy())))
                     for target in targets:
                         m = score(pred[target], act[target])
                         if target == "purchases":
                             m.update(calibration_metrics)
-                        if target == "purchases" and hasattr(purchase, "expected_cumulative_purchases"):
+                        if target == "purchases" and purchase.role == "purchase":
                             expected_total = purchase.expected_cumulative_purchases(-summary["T"].to_numpy(), [h_units])[0]
                             actual_total = summary["frequency"].sum() + act["purchases"].sum()
                             m["cumulative_error_pct"] = float(100 * (expected_total - actual_total) / actual_total)
@@ -480,7 +476,7 @@ def _tracking(log: TransactionLog, cut: _date, end: _date, summary: pd.DataFrame
     birth = (cut - log.first_date).days / per - summary["T"].to_numpy()
     for cand in candidates:
         purchase = fits.get((key, cand.label), (None,))[0]  # (None: it failed to fit)
-        if hasattr(purchase, "expected_cumulative_purchases"):
+        if purchase is not None and purchase.role == "purchase":
             cum = purchase.expected_cumulative_purchases(birth, out["period"].to_numpy(float))
             out[cand.label] = np.diff(cum, prepend=0.0)
     out.attrs.update(start=log.first_date.isoformat(), cutoff_period=(cut - log.first_date).days / per,

@@ -154,16 +154,15 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if not unit:
         raise DataError("the summary does not say its time unit (CSV files cannot): pass --time-unit D, W or M")
     if args.bayes:
-        from .bayes.hierarchical import BayesBetaGeo, BayesGammaGamma
+        from .bayes.persistence import BAYES_MODELS
 
-        if names == ["gamma-gamma"]:
-            cls = BayesGammaGamma
-        elif names in (["bgnbd"], ["bgnbd", "gamma-gamma"]):
-            cls = BayesBetaGeo
-            if len(names) == 2:
-                _say(args, "--bayes fits one model per file: BG/NBD here; the spend model with --model gamma-gamma")
-        else:
-            raise DataError("with --bayes give --model bgnbd or --model gamma-gamma (one model per file)")
+        bayes = {cls.mle_class.short_name: cls for cls in BAYES_MODELS.values()}
+        name = next((n for n in names if MODEL_REGISTRY[keys[n]].role == "purchase"), names[0])
+        if name not in bayes:
+            raise DataError(f"--bayes fits {', '.join(bayes)}, not {name}")
+        cls = bayes[name]
+        if len(names) > 1:
+            _say(args, f"--bayes fits one model per file: {name} here; the others each with --model NAME")
         options = {name: getattr(args, flag) for name, flag in _SAMPLER_FLAGS.items()
                    if getattr(args, flag) is not None}
         hb = cls(segment=args.segment, **options).fit(summary, time_unit=unit)

@@ -75,7 +75,10 @@ def test_value_backtest_and_report_take_the_nbd(cal, cdnow_tx, tmp_path):
                        models=default_candidates(["nbd", "bgnbd"]))
     rmse = res.table("rmse")
     assert {"NBD + Gamma-Gamma", "BG/NBD + Gamma-Gamma"} <= set(rmse.index)
-    assert "coverage" in set(res.metrics.loc[res.metrics.model == "NBD + Gamma-Gamma", "metric"])
+    nbd_metrics = set(res.metrics.loc[res.metrics.model == "NBD + Gamma-Gamma", "metric"])
+    assert {"coverage", "pit_coverage", "cumulative_error_pct"} <= nbd_metrics
+    assert "NBD + Gamma-Gamma" in res.tracking.columns  # (its tracking curve: E[X(t)] = r t / alpha)
+    assert nbd.expected_purchases_new(52) == pytest.approx(nbd.params_["r"] * 52 / nbd.params_["alpha"], rel=1e-12)
     res.to_html(tmp_path / "report.html", models={"NBD": nbd})
     assert "NBD: maximum-likelihood estimates" in (tmp_path / "report.html").read_text()
 
@@ -97,6 +100,8 @@ def test_cli_fits_saves_and_predicts_the_nbd(cal, tmp_path):
     got = pd.read_csv(tmp_path / "p.csv", index_col=0, dtype={0: str})
     want = clv.customer_value(models["nbd"], models["gamma-gamma"], cal, horizons=["1y"])
     np.testing.assert_allclose(got["value_1y"], want["value_1y"], rtol=1e-9)
+    proc = run("fit", tmp_path / "s.csv", "--time-unit", "W", "--model", "nbd", "--bayes", "-o", tmp_path / "b.json")
+    assert proc.returncode == 2 and "--bayes fits bgnbd, gamma-gamma, not nbd" in proc.stderr, proc.stderr
     # two purchase models in one file could not be predicted from: refused at fit
     proc = run("fit", tmp_path / "s.csv", "--time-unit", "W", "--model", "nbd,bgnbd", "-o", tmp_path / "two.json")
     assert proc.returncode == 2 and "names 2 purchase models: fit one per file" in proc.stderr, proc.stderr

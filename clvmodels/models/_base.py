@@ -86,6 +86,9 @@ class Estimator:
 
     #: The attribute a fit sets: present once the estimator is fitted.
     _fitted_attribute: ClassVar[str] = "time_unit_"
+    #: What the estimator forecasts: "purchase" (the purchase-model calls), "spend" (expected_spend) or
+    #: "formula" (a business formula's expected purchases and spend).
+    role: ClassVar[str] = ""
 
     # options, for persistence and repr ------------------------------------------------------------
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -151,8 +154,6 @@ class Predictor(Estimator):
     required_columns: ClassVar[tuple[str, ...]] = ()
     #: Whether predictions depend on the summary's time unit (spend per purchase does not).
     time_dependent: ClassVar[bool] = True
-    #: What the model forecasts: "purchase" (p_alive, expected_purchases, ...) or "spend" (expected_spend).
-    role: ClassVar[str] = ""
 
     def param_draws(self, interval: float | None = None, max_draws: int = DEFAULT_DRAWS) -> np.ndarray:
         """The parameters as draws (draw, segment, parameter); those a point prediction averages over

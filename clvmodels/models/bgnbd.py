@@ -29,7 +29,7 @@ from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1
 from ..errors import DataError
 from ..timeunits import Horizon
 from ._base import SummaryModel, fit_time_unit
-from .purchase import PurchasePredictions
+from .purchase import PurchasePredictions, cohort_cumulative
 from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
 
 __all__ = [
@@ -270,14 +270,7 @@ def expected_cumulative_purchases(r, alpha, a, b, first_purchase, times) -> np.n
     ``first_purchase`` are the customers' acquisition times on the same clock; each contributes
     E[X(time - first_purchase)] (eq. 9) once acquired. This is the tracking curve of FHL (2005) fig. 3.
     """
-    birth = np.asarray(first_purchase, dtype=np.float64)
-    times = np.asarray(times, dtype=np.float64)
-    uniq, counts = np.unique(birth, return_counts=True)
-    age = times[:, None] - uniq[None, :]
-    out = np.zeros_like(age)
-    alive = age > 0
-    out[alive] = expected_purchases_new(r, alpha, a, b, age[alive])
-    return out @ counts
+    return cohort_cumulative(lambda age: expected_purchases_new(r, alpha, a, b, age), first_purchase, times)
 
 
 def _diagnose(params: dict[str, float]) -> str:
@@ -345,6 +338,11 @@ class BetaGeoPredictions(PurchasePredictions):
         """P(Y(t) <= n | history), n = 0..cap, averaged over the draws (:func:`mixture_cdf`)."""
         return mixture_cdf(draws, seg, x, t_x, T, t, cap)
 
+    @staticmethod
+    def expected_new_kernel(theta, t) -> np.ndarray:
+        """E[X(t)] for a newly acquired customer (eq. 9) at one draw."""
+        return expected_purchases_new(*theta, t)
+
 
 # --- estimator -------------------------------------------------------------------------------------
 
@@ -407,21 +405,7 @@ class BetaGeo(BetaGeoPredictions, SummaryModel):
         return self
 
     # population-level predictions (the fitted point) -----------------------------------------------
-    def expected_purchases_new(self, t: Any) -> np.ndarray | float:
-        """E[X(t)] for a newly acquired customer (eq. 9); ``t`` may be an array of numbers of units."""
-        self._check_fitted()
-        out = expected_purchases_new(*self._p(), self._units_array(t))
-        return float(out) if np.ndim(out) == 0 else out
-
     def purchase_probabilities_new(self, t: Horizon, n_max: int = 10) -> pd.Series:
         """P(X(t) = n) for a newly acquired customer, n = 0..n_max (eq. 8)."""
         self._check_fitted()
         return pd.Series(pmf_new(*self._p(), self._units(t), n_max), index=pd.RangeIndex(n_max + 1, name="n"))
-
-    def expected_cumulative_purchases(self, first_purchase: Any, times: Any, *, incremental: bool = False) -> np.ndarray:
-        """Tracking curve: expected cumulative repeat purchases of a cohort at each time in ``times``,
-        each customer counted from its own ``first_purchase`` (same clock and unit). With
-        ``incremental=True``, the expected purchases between consecutive times (the first from time 0)."""
-        self._check_fitted()
-        cum = expected_cumulative_purchases(*self._p(), first_purchase, times)
-        return np.diff(cum, prepend=0.0) if incremental else cum

@@ -42,6 +42,7 @@ class _Heuristic(Estimator):
 
     name: ClassVar[str] = ""
     needs_retention: ClassVar[bool] = True
+    role = "formula"
 
     def __init__(self, per_customer: bool = True, period: Horizon = "3M") -> None:
         self.per_customer = per_customer

@@ -81,6 +81,12 @@ class NBDPredictions(PurchasePredictions):
         return np.stack([conditional_expected_purchases(r, alpha, x, T, t) for t in times], axis=-1)
 
     @staticmethod
+    def expected_new_kernel(theta, t) -> np.ndarray:
+        """E[X(t)] = r t / alpha for a newly acquired customer, at one draw."""
+        r, alpha = theta
+        return r * np.asarray(t, dtype=np.float64) / alpha
+
+    @staticmethod
     def cdf_kernel(draws, seg, x, t_x, T, t, cap) -> np.ndarray:
         """P(Y(t) <= n | x, T), n = 0..cap, averaged over the draws."""
         total = np.zeros((len(x), cap + 1))

@@ -18,7 +18,7 @@ from ..errors import DataError
 from ..timeunits import Horizon
 from ._base import Predictor, check_rfm
 
-__all__ = ["PurchasePredictions", "sized_cdfs", "interval_table", "cdf_table", "check_counts", "CDF_CELLS",
+__all__ = ["PurchasePredictions", "cohort_cumulative", "sized_cdfs", "interval_table", "cdf_table", "check_counts", "CDF_CELLS",
            "CDF_TOLERANCE"]
 
 #: Customers x support values of a predictive cdf held at once (32 MB of float64).
@@ -103,6 +103,20 @@ def cdf_table(chunks, counts: np.ndarray, index) -> pd.DataFrame:
     return pd.DataFrame({"below": below, "at_most": at_most}, index=index)
 
 
+def cohort_cumulative(expected_new: Callable[[np.ndarray], np.ndarray], first_purchase: Any, times: Any) -> np.ndarray:
+    """Expected cumulative repeat purchases of a cohort at each calendar time in ``times``: each customer,
+    acquired at ``first_purchase`` (the same clock and unit), contributes E[X(time - first_purchase)]
+    once acquired (``expected_new``, of an array of ages). The tracking curve of FHL (2005) fig. 3."""
+    birth = np.asarray(first_purchase, dtype=np.float64)
+    times = np.asarray(times, dtype=np.float64)
+    uniq, counts = np.unique(birth, return_counts=True)
+    age = times[:, None] - uniq[None, :]
+    out = np.zeros_like(age)
+    alive = age > 0
+    out[alive] = expected_new(age[alive])
+    return out @ counts
+
+
 class PurchasePredictions(Predictor):
     """The purchase models' calls, from their kernels (module docstring).
 
@@ -111,7 +125,9 @@ class PurchasePredictions(Predictor):
     - ``p_alive_kernel(theta, x, t_x, T, seg)`` -> (draws, customers);
     - ``expected_purchases_kernel(theta, x, t_x, T, times, seg)`` -> (draws, customers, len(times));
     - ``cdf_kernel(draws, seg, x, t_x, T, t, cap)`` -> P(Y(t) <= n | history), n = 0..cap, averaged over
-      ``draws`` (draw, segment, parameter), one row per customer.
+      ``draws`` (draw, segment, parameter), one row per customer;
+    - ``expected_new_kernel(theta, t)`` -> E[X(t)] for a newly acquired customer at one draw (``theta``
+      the parameters as numbers; ``t`` an array of durations).
     """
 
     required_columns = ("frequency", "recency", "T")
@@ -176,6 +192,25 @@ class PurchasePredictions(Predictor):
             raise ValueError(f"level must be between 0 and 1, got {level!r}")
         tail = (1.0 - level) / 2
         return interval_table(self._predictive_cdf(summary, t, tail, max_draws), tail, summary.index)
+
+    def expected_purchases_new(self, t: Any, max_draws: int = DEFAULT_DRAWS) -> np.ndarray | float:
+        """E[X(t)] for a newly acquired customer of the population (averaged over the parameter draws);
+        ``t`` may be an array of numbers of units."""
+        draws = self.param_draws(None, max_draws)
+        if draws.shape[1] != 1:
+            raise ValueError("a newly acquired customer's purchases need one population; this model has "
+                             "segments: predict per customer instead")
+        tt = self._units_array(t)
+        out = np.mean([self.expected_new_kernel(tuple(d[0]), tt) for d in draws], axis=0)
+        return float(out) if np.ndim(out) == 0 else out
+
+    def expected_cumulative_purchases(self, first_purchase: Any, times: Any, *, incremental: bool = False) -> np.ndarray:
+        """Tracking curve: expected cumulative repeat purchases of a cohort at each time in ``times``,
+        each customer counted from its own ``first_purchase`` (same clock and unit;
+        :func:`cohort_cumulative`). With ``incremental=True``, the expected purchases between consecutive
+        times (the first from time 0)."""
+        cum = cohort_cumulative(self.expected_purchases_new, first_purchase, times)
+        return np.diff(cum, prepend=0.0) if incremental else cum
 
     def purchase_cdf(self, summary: pd.DataFrame, t: Horizon, counts: Any,
                      max_draws: int = DEFAULT_DRAWS) -> pd.DataFrame:
