@@ -270,7 +270,7 @@ class _BayesModel(Predictor):
             # standard errors in the sampling coordinates (delta method from the log scale)
             jac = self._coordinates(est[s][None, :])[1]
             with np.errstate(invalid="ignore"):
-                se[s] = np.sqrt(np.diag(jac[0] @ (fit.result_.cov / np.outer(theta, theta)) @ jac[0].T))
+                se[s] = np.sqrt(np.diag(jac[0] @ fit.result_.cov_log @ jac[0].T))
         ok = np.isfinite(est).all(axis=1) & np.isfinite(se).all(axis=1)
         if not ok.all() or n_segments < CENTRE_MIN_SEGMENTS:
             return est, np.zeros((n_segments, k), dtype=bool)

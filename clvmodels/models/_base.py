@@ -250,7 +250,7 @@ class SummaryModel(Predictor):
         theta = np.array(self._p())
         if interval is None:
             return theta[None, None, :]
-        cov = np.asarray(self.result_.cov) / np.outer(theta, theta)
+        cov = self.result_.cov_log
         if not np.all(np.isfinite(cov)):
             raise ValueError(f"this {type(self).__name__} fit has no standard errors (its Hessian is singular), "
                              "so its predictions have no intervals; predict without interval=")

@@ -116,6 +116,12 @@ class FitResult:
         return len(self.param_names)
 
     @property
+    def cov_log(self) -> np.ndarray:
+        """Covariance of the log-parameters (the delta method: cov / outer(theta, theta))."""
+        theta = np.array([self.params[n] for n in self.param_names])
+        return np.asarray(self.cov) / np.outer(theta, theta)
+
+    @property
     def aic(self) -> float:
         return 2 * self.k - 2 * self.loglik
 
