@@ -81,15 +81,15 @@ class Candidate:
 
 #: The candidates backtested by default (command line ``--models``): BG/NBD + Gamma-Gamma and the formulas.
 DEFAULT_CANDIDATES = ("bgnbd", "run-rate", "aov-frequency-lifespan", "churn-rate", "retention")
-#: The formulas' short names, in the order of :data:`clvmodels.models.heuristics.HEURISTICS`.
-FORMULA_NAMES = DEFAULT_CANDIDATES[1:]
+#: The formulas by short name.
+FORMULAS = {cls.short_name: cls for cls in HEURISTICS}
 
 
 def candidate_names() -> tuple[str, ...]:
     """Every name :func:`default_candidates` takes: each registered purchase model's short name (with
     Gamma-Gamma for spend) and the formulas'."""
     purchase = tuple(key for key, name in model_keys().items() if MODEL_REGISTRY[name].role == "purchase")
-    return purchase + FORMULA_NAMES
+    return purchase + tuple(FORMULAS)
 
 
 def default_candidates(names: Sequence[str] = DEFAULT_CANDIDATES) -> list[Candidate]:
@@ -102,10 +102,9 @@ def default_candidates(names: Sequence[str] = DEFAULT_CANDIDATES) -> list[Candid
     keys = model_keys()
     out = []
     for name in names:
-        if name in FORMULA_NAMES:
-            cls = HEURISTICS[FORMULA_NAMES.index(name)]
+        if name in FORMULAS:
             for per_customer in (True, False):
-                h = cls(per_customer=per_customer)
+                h = FORMULAS[name](per_customer=per_customer)
                 out.append(Candidate(h.label, h))
             continue
         model = MODEL_REGISTRY[keys[name]]

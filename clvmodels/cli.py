@@ -53,13 +53,14 @@ _SAMPLER_FLAGS = {"draws": "draws", "tune": "tune", "chains": "chains", "random_
 
 
 def _fraction(text: str) -> float:
-    """argparse type: a number strictly between 0 and 1."""
+    """argparse type: a level strictly between 0 and 1 (:func:`clvmodels.draws.check_interval`)."""
+    from .draws import check_interval
+
     try:
         value = float(text)
+        check_interval(value)
     except ValueError:
-        value = float("nan")
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (e.g. 0.9 for 90%), got {text}")
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (e.g. 0.9 for 90%), got {text}") from None
     return value
 
 

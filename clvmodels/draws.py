@@ -38,10 +38,10 @@ def draw_quantiles(values: np.ndarray, probs: Sequence[float]) -> np.ndarray:
     return ordered[lo] + frac * (ordered[hi] - ordered[lo])
 
 
-def check_interval(interval: float | None) -> None:
-    """ValueError unless ``interval`` is None or a level strictly between 0 and 1."""
+def check_interval(interval: float | None, name: str = "interval") -> None:
+    """ValueError unless ``interval`` is None or a level strictly between 0 and 1 (``name`` says which)."""
     if interval is not None and not (isinstance(interval, (int, float, np.floating)) and 0 < interval < 1):
-        raise ValueError(f"interval must be between 0 and 1 (e.g. 0.9), got {interval!r}")
+        raise ValueError(f"{name} must be between 0 and 1 (e.g. 0.9), got {interval!r}")
 
 
 def check_max_draws(max_draws: int) -> None:

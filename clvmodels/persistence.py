@@ -15,10 +15,7 @@ from typing import Any
 from .errors import DataError
 from .models.persistence import load_models, read_json, save_models
 
-__all__ = ["save", "load", "BAYES_FORMAT"]
-
-#: The ``format`` of a Bayesian model file (:data:`clvmodels.bayes.persistence.FORMAT`).
-BAYES_FORMAT = "clvmodels-bayes"
+__all__ = ["save", "load"]
 
 
 def save(models: Any, path: str | os.PathLike) -> list[Path]:
@@ -42,9 +39,9 @@ def save(models: Any, path: str | os.PathLike) -> list[Path]:
 def load(path: str | os.PathLike) -> dict[str, Any]:
     """The fitted models in a file written by :func:`save`, a model's ``save`` or the command line,
     by name (DataError for a missing, foreign, newer or edited file)."""
-    if read_json(path).get("format") == BAYES_FORMAT:
-        from .bayes.persistence import load_bayes
+    from .bayes.persistence import FORMAT as BAYES_FORMAT, load_bayes
 
+    if read_json(path).get("format") == BAYES_FORMAT:
         model = load_bayes(path)
         return {type(model).__name__: model}
     return load_models(path)

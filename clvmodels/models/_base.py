@@ -91,12 +91,16 @@ class Estimator:
     role: ClassVar[str] = ""
 
     # options, for persistence and repr ------------------------------------------------------------
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor options (scikit-learn's name and signature for them)."""
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        """The constructor options, read from its signature."""
         import inspect
 
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {n: getattr(self, n) for n in names}
+        return tuple(p for p in inspect.signature(cls.__init__).parameters if p != "self")
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor options (scikit-learn's name and signature for them)."""
+        return {n: getattr(self, n) for n in self.option_names()}
 
     def set_params(self, **options: Any) -> "Estimator":
         """Change constructor options (takes effect at the next fit); returns self."""

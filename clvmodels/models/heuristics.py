@@ -41,6 +41,8 @@ class _Heuristic(Estimator):
     """Shared estimation of rate, AOV, retention and lifespan; subclasses define the horizon curve."""
 
     name: ClassVar[str] = ""
+    #: The name the command line's ``--models`` gives the formula.
+    short_name: ClassVar[str] = ""
     needs_retention: ClassVar[bool] = True
     role = "formula"
 
@@ -131,6 +133,7 @@ class RunRate(_Heuristic):
     """
 
     name = "run-rate"
+    short_name = "run-rate"
     needs_retention = False
 
     def _active_time(self, h: float) -> float:
@@ -145,6 +148,7 @@ class AovFrequencyLifespan(_Heuristic):
     """
 
     name = "AOV x frequency x lifespan"
+    short_name = "aov-frequency-lifespan"
 
     def _active_time(self, h: float) -> float:
         return min(h, self.lifespan_)
@@ -158,6 +162,7 @@ class ChurnRateFormula(_Heuristic):
     """
 
     name = "value / churn rate"
+    short_name = "churn-rate"
 
     def _active_time(self, h: float) -> float:
         c = self.churn_rate_
@@ -174,6 +179,7 @@ class RetentionFormula(_Heuristic):
     """
 
     name = "retention formula"
+    short_name = "retention"
 
     def __init__(self, per_customer: bool = True, period: Horizon = "3M", acquisition_cost: Any = 0.0) -> None:
         super().__init__(per_customer=per_customer, period=period)

@@ -11,7 +11,6 @@ fitted attributes a model class lists in ``saved_attributes``.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import math
 import os
@@ -32,7 +31,7 @@ SummaryModel = Any
 MODEL_REGISTRY: dict[str, type] = {}
 
 __all__ = ["save_models", "load_models", "load_model", "FORMAT", "FORMAT_VERSION", "model_keys", "MODEL_REGISTRY", "Fields",
-           "OPTION_CHECKS", "checksum", "model_to_dict", "model_from_dict", "option_names", "plain", "read_json", "read_checked"]
+           "OPTION_CHECKS", "checksum", "model_to_dict", "model_from_dict", "plain", "read_json", "read_checked"]
 
 FORMAT = "clvmodels-models"
 FORMAT_VERSION = 1
@@ -149,11 +148,6 @@ OPTION_CHECKS: dict[str, Callable[[Any, str, Fields, type], Any]] = {
 }
 
 
-def option_names(cls: type) -> tuple[str, ...]:
-    """The constructor options of a model class."""
-    return tuple(p for p in inspect.signature(cls.__init__).parameters if p != "self")
-
-
 def model_to_dict(model: SummaryModel) -> dict[str, Any]:
     """A fitted model as JSON-ready values (the inverse of :func:`model_from_dict`)."""
     model._check_fitted()
@@ -188,7 +182,7 @@ def model_from_dict(d: Any, check: Fields, where: str, key: str | None = None) -
     k = len(names)
     if d.get("param_names") != list(names):
         check.fail(f"{where}.param_names", "the list " + ", ".join(names), d.get("param_names"))
-    options = check.mapping(d.get("options"), f"{where}.options", allowed=option_names(cls))
+    options = check.mapping(d.get("options"), f"{where}.options", allowed=cls.option_names())
     options = {name: OPTION_CHECKS[name](value, f"{where}.options.{name}", check, cls)
                for name, value in options.items()}
     params = check.mapping(d.get("params"), f"{where}.params", keys=names)

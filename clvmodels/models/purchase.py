@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..draws import DEFAULT_DRAWS
+from ..draws import DEFAULT_DRAWS, check_interval
 from ..errors import DataError
 from ..timeunits import Horizon
 from ._base import Predictor, check_rfm
@@ -188,8 +188,7 @@ class PurchasePredictions(Predictor):
         Returns columns ``lower`` and ``upper``. The support of the distribution grows with each
         customer's forecast until it holds the upper quantile, however frequent the buyer.
         """
-        if not 0 < level < 1:
-            raise ValueError(f"level must be between 0 and 1, got {level!r}")
+        check_interval(level, "level")
         tail = (1.0 - level) / 2
         return interval_table(self._predictive_cdf(summary, t, tail, max_draws), tail, summary.index)
 
