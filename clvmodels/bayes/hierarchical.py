@@ -141,12 +141,16 @@ class _BayesModel(Predictor):
         return model
 
     # fitting ------------------------------------------------------------------------------------
+    def _segment_column(self, summary: pd.DataFrame) -> pd.Series:
+        """The summary's segment column (DataError if it has none)."""
+        if self.segment not in summary.columns:
+            raise DataError(f"the summary has no segment column {self.segment!r}", columns=[self.segment])
+        return summary[self.segment]
+
     def _segments(self, summary: pd.DataFrame) -> tuple[np.ndarray, list]:
         if self.segment is None:
             return np.zeros(len(summary), dtype=np.int64), ["all"]
-        if self.segment not in summary.columns:
-            raise DataError(f"the summary has no segment column {self.segment!r}", columns=[self.segment])
-        col = summary[self.segment]
+        col = self._segment_column(summary)
         if col.isna().any():
             rows = np.flatnonzero(col.isna().to_numpy())
             raise DataError("missing segment", columns=[self.segment], rows=rows[:5], n_rows=len(rows))
@@ -392,10 +396,8 @@ class _BayesModel(Predictor):
     def segment_index(self, summary: pd.DataFrame) -> np.ndarray:
         """Each customer's position in ``segments_`` (DataError for a segment not seen in fitting)."""
         if self.segment is None:
-            return np.zeros(len(summary), dtype=np.int64)
-        if self.segment not in summary.columns:
-            raise DataError(f"the summary has no segment column {self.segment!r}", columns=[self.segment])
-        col = summary[self.segment]
+            return super().segment_index(summary)
+        col = self._segment_column(summary)
         unknown = ~col.isin(self.segments_)
         if unknown.any():
             raise DataError("segment not seen in fitting", columns=[self.segment],
