@@ -415,7 +415,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_sampler_option("random_seed"), help="with --bayes: random seed")
     p.add_argument("--target-accept", type=_sampler_option("target_accept"),
                    help="with --bayes: NUTS' target acceptance rate in (0, 1); higher takes smaller steps, which "
-                        "can remove divergent transitions at the cost of time (default 0.95 with --segment, 0.99 below five "
+                        "can remove divergent transitions at the cost of time (default 0.95 with --segment, 0.995 below five "
                         "segments, else 0.8)")
     p.add_argument("-o", "--output", required=True, help="model file (.json)")
     p.set_defaults(func=_cmd_fit, inputs=["summary"], outputs=["output"], folders=[])
@@ -463,7 +463,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chains", type=_sampler_option("chains"), default=4, help="chains (default 4)")
     p.add_argument("--target-accept", type=_sampler_option("target_accept"),
                    help="NUTS' target acceptance rate in (0, 1) for the Bayesian hierarchy "
-                        "(default 0.95, 0.99 below five segments)")
+                        "(default 0.95, 0.995 below five segments)")
     p.set_defaults(func=_cmd_demo, inputs=[], outputs=[], folders=["output"])
     return parser
 

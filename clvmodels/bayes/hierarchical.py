@@ -87,6 +87,8 @@ def _segment_values(mu, sigma, centred: np.ndarray, estimates: np.ndarray):
     return values[np.argsort(np.concatenate(order))].reshape((n_seg, k))
 
 
+#: NUTS' default target acceptance for a hierarchy of fewer than ``CENTRE_MIN_SEGMENTS`` segments.
+FEW_TARGET_ACCEPT = 0.995
 #: Gamma(shape, rate) prior of the spread between fewer than ``CENTRE_MIN_SEGMENTS`` segments.
 FEW_SPREAD = (4.0, 20.0)
 
@@ -288,15 +290,15 @@ class _BayesModel(Predictor):
 
     def _target_accept(self, n_segments: int) -> float:
         """NUTS' target acceptance: as given, else 0.8 (the samplers' default) for one population, 0.95 for
-        a hierarchy and 0.99 for one of fewer than ``CENTRE_MIN_SEGMENTS`` segments. There every segment
-        value is non-centred while the spread's posterior is as wide as its prior; where the spread is
+        a hierarchy and ``FEW_TARGET_ACCEPT`` for one of fewer than ``CENTRE_MIN_SEGMENTS`` segments. There
+        every segment value is non-centred while the spread's posterior is as wide as its prior; where the spread is
         drawn large against segments the data pin down, z_s is confined to a narrow band (an inverted
         funnel), which only smaller steps follow (tests/test_bayes_divergences.py)."""
         if self.target_accept is not None:
             return float(self.target_accept)
         if self.segment is None:
             return 0.8
-        return 0.99 if n_segments < CENTRE_MIN_SEGMENTS else 0.95
+        return FEW_TARGET_ACCEPT if n_segments < CENTRE_MIN_SEGMENTS else 0.95
 
     def _coordinates(self, log_theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The coordinates in which a hierarchy is sampled, of log-parameters (rows), and their Jacobians
