@@ -120,16 +120,19 @@ def customer_value(
         block = max(1, DRAW_BLOCK // (n_draws * len(times)))
         return summarise_draws(columns, order, block, compute, level)
 
-    point = over_draws(purchase_model.param_draws(None, max_draws), spend_model.param_draws(None, max_draws),
-                       None)
+    p_point, s_point = purchase_model.param_draws(None, max_draws), spend_model.param_draws(None, max_draws)
     out = pd.DataFrame(index=summary.index)
     if interval is None:
+        point = over_draws(p_point, s_point, None)
         for c in columns:
             out[c] = point[c][0]
     else:
         p_spread = purchase_model.param_draws(interval, max_draws)
         s_spread = spend_model.param_draws(interval, max_draws)
         spread = over_draws(p_spread, s_spread, interval)
+        # the value is the mean over the point draws: the same pass when they are the bounds' draws too
+        same = p_spread is p_point and s_spread is s_point
+        point = spread if same else over_draws(p_point, s_point, None)
         for c in columns:
             lower, upper = bound_names(c, interval)
             out[c], out[lower], out[upper] = point[c][0], spread[c][1], spread[c][2]

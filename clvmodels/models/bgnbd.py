@@ -372,8 +372,6 @@ class BetaGeo(BetaGeoPredictions, SummaryModel):
 
     model_name = "BetaGeo"
     short_name, title = "bgnbd", "BG/NBD"
-    param_names = PARAMS
-    required_columns = ("frequency", "recency", "T")
 
     def __init__(self, maxiter: int = 2000, start: dict[str, float] | None = None) -> None:
         self.maxiter = maxiter
