@@ -7,16 +7,25 @@ peak resident memory (ru_maxrss) is its own.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
 PEAK_MIB = "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024"
 
 
-def run_worker(code: str, *args: str) -> dict:
-    """Run ``code`` in a fresh interpreter with ``args`` as sys.argv[1:]; return its last JSON line."""
-    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True)
+def run_worker(code: str, *args: str, source: Path | None = None) -> dict:
+    """Run ``code`` in a fresh interpreter with ``args`` as sys.argv[1:]; return its last JSON line.
+
+    ``source``: a checkout of clvmodels (for example an earlier commit, from ``git worktree add``) whose
+    ``clvmodels`` package the worker imports instead of the installed one.
+    """
+    env = None
+    if source is not None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(source), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=env)
     if proc.returncode:
         raise RuntimeError(f"worker failed ({args}):\n{proc.stderr[-3000:]}")
     last = proc.stdout.strip().splitlines()[-1]
@@ -26,3 +35,19 @@ def run_worker(code: str, *args: str) -> dict:
 def versions(*modules) -> str:
     parts = [f"{m.__name__} {getattr(m, '__version__', '?')}" for m in modules]
     return ", ".join(parts) + f", Python {platform.python_version()}"
+
+
+def check_source(source: Path | None) -> Path | None:
+    """The ``--baseline`` checkout, resolved; refuse a folder without a ``clvmodels`` package."""
+    if source is None:
+        return None
+    source = Path(source).resolve()
+    if not (source / "clvmodels" / "__init__.py").is_file():
+        raise SystemExit(f"--baseline {source}: no clvmodels package there (make one with git worktree add)")
+    return source
+
+
+def describe_source(source: Path) -> str:
+    """The commit a baseline checkout is at, for the results' header."""
+    proc = subprocess.run(["git", "-C", str(source), "log", "-1", "--format=%h %s"], capture_output=True, text=True)
+    return proc.stdout.strip()[:80] or str(source)

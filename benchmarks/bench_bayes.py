@@ -7,7 +7,9 @@ means (which should agree). PyTensor's compilation cache on disk is warm for bot
 
 Usage::
 
-    python benchmarks/bench_bayes.py [--repeat 2]
+    python benchmarks/bench_bayes.py [--repeat 2] [--baseline CHECKOUT]
+
+``--baseline`` also measures the clvmodels of another checkout (an earlier commit) in the same run.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _harness import PEAK_MIB, run_worker, versions  # noqa: E402
+from _harness import PEAK_MIB, check_source, describe_source, run_worker, versions  # noqa: E402
 
 WORKER = r"""
 import json, resource, sys, time, warnings
@@ -44,7 +46,7 @@ ess = az.ess(idata, var_names=names, method="bulk")
 rhat = az.rhat(idata, var_names=names)
 out = {"wall_s": wall, "min_ess": float(min(float(ess[n]) for n in names)),
        "max_rhat": float(max(float(rhat[n]) for n in names)),
-       "means": {n: float(idata.posterior[n].mean()) for n in names}, "peak_mib": PEAK}
+       "means": {n: float(idata.posterior[n].mean()) for n in names}, "peak_mib": PEAK, "source": clv.__file__}
 print(json.dumps(out))
 """.replace("PEAK", PEAK_MIB)
 
@@ -52,7 +54,9 @@ print(json.dumps(out))
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2, help="runs per tool; the fastest is kept")
+    parser.add_argument("--baseline", type=Path, help="a checkout of an earlier clvmodels to measure as well")
     args = parser.parse_args()
+    baseline = check_source(args.baseline)
     import clvmodels
     import nutpie
     import pymc
@@ -60,9 +64,15 @@ def main() -> None:
 
     print(f"# bench_bayes  {versions(clvmodels, pymc_marketing, pymc, nutpie)}, {os.cpu_count()} cores, "
           f"best of {args.repeat}")
+    if baseline:
+        print(f"# baseline: {baseline} at {describe_source(baseline)}")
+    tools = {"clvmodels": None, **({"baseline": baseline} if baseline else {}), "pymc-marketing": None}
     res = {}
-    for tool in ("clvmodels", "pymc-marketing"):
-        runs = [run_worker(WORKER, tool, 100 + k) for k in range(args.repeat)]
+    for tool, source in tools.items():
+        worker_tool = "pymc-marketing" if tool == "pymc-marketing" else "clvmodels"
+        runs = [run_worker(WORKER, worker_tool, 100 + k, source=source) for k in range(args.repeat)]
+        if source is not None and not runs[0]["source"].startswith(str(source)):
+            raise SystemExit(f"the baseline run imported {runs[0]['source']}, not the checkout {source}")
         res[tool] = min(runs, key=lambda r: r["wall_s"])
     print("| tool | wall s | min bulk ESS | ESS / s | max R-hat | r | alpha | a | b | peak MiB |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -74,6 +84,10 @@ def main() -> None:
     ours, theirs = res["clvmodels"], res["pymc-marketing"]
     ratio = (ours["min_ess"] / ours["wall_s"]) / (theirs["min_ess"] / theirs["wall_s"])
     print(f"\nESS per second, clvmodels / PyMC-Marketing: {ratio:.1f}x")
+    if baseline:
+        before = res["baseline"]
+        was = (before["min_ess"] / before["wall_s"]) / (theirs["min_ess"] / theirs["wall_s"])
+        print(f"ESS per second, baseline / PyMC-Marketing: {was:.1f}x")
 
 
 if __name__ == "__main__":

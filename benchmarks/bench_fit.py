@@ -15,6 +15,10 @@ Usage::
 
     python benchmarks/bench_fit.py                 # 1M customers
     python benchmarks/bench_fit.py --customers 1e5 --repeat 1
+    git worktree add /tmp/clv-before REV && python benchmarks/bench_fit.py --baseline /tmp/clv-before
+
+``--baseline`` also measures the clvmodels of another checkout (an earlier commit) in the same run, so a
+change's before and after are compared on the same machine state.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _harness import PEAK_MIB, run_worker, versions  # noqa: E402
+from _harness import PEAK_MIB, check_source, describe_source, run_worker, versions  # noqa: E402
 
 DATA = HERE / "_data"
 PARAMS_WEEKLY = {"r": 0.4, "alpha": 6.0, "a": 0.7, "b": 3.0, "p": 6.0, "q": 3.7, "gamma": 15.0}
@@ -48,6 +52,7 @@ if tool == "clvmodels":
     bg = clv.BetaGeo().fit(df, time_unit=unit)
     gg = clv.GammaGamma().fit(df)
     params = {**bg.params_, **gg.params_}
+    source = clv.__file__
     t1 = time.perf_counter()
     scores = [bg.expected_purchases(df, h).to_numpy() for h in horizons]
     scores += [bg.p_alive(df).to_numpy(), gg.expected_spend(df).to_numpy()]
@@ -56,6 +61,7 @@ else:
     bg = BetaGeoFitter().fit(df["frequency"], df["recency"], df["T"])
     rep = df[df["frequency"] > 0]
     gg = GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"])
+    source = None
     params = {**{k: float(v) for k, v in bg.params_.items()},
               **{{"v": "gamma"}.get(k, k): float(v) for k, v in gg.params_.items()}}
     t1 = time.perf_counter()
@@ -66,7 +72,8 @@ else:
 t2 = time.perf_counter()
 nan = int(sum(np.count_nonzero(~np.isfinite(s)) for s in scores))
 np.save(sys.argv[4], np.column_stack(scores))
-print(json.dumps({"fit_s": t1 - t0, "score_s": t2 - t1, "peak_mib": PEAK, "params": params, "nonfinite": nan}))
+print(json.dumps({"fit_s": t1 - t0, "score_s": t2 - t1, "peak_mib": PEAK, "params": params, "nonfinite": nan,
+                  "source": source}))
 """.replace("PEAK", PEAK_MIB)
 
 
@@ -101,23 +108,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", default="1e6")
     parser.add_argument("--repeat", type=int, default=2, help="runs per measurement; the fastest is kept")
+    parser.add_argument("--baseline", type=Path, help="a checkout of an earlier clvmodels to measure as well")
     args = parser.parse_args()
+    baseline = check_source(args.baseline)
     import clvmodels
     import lifetimes
     import scipy
 
     n = int(float(args.customers))
     print(f"# bench_fit  {versions(clvmodels, lifetimes, scipy, np)}, {os.cpu_count()} cores, best of {args.repeat}")
+    if baseline:
+        print(f"# baseline: {baseline} at {describe_source(baseline)}")
+    tools = {"clvmodels": None, **({"baseline": baseline} if baseline else {}), "lifetimes": None}
     print("| summary | customers | distinct rows | tool | fit s | score s | peak MiB | non-finite scores |")
     print("|---|---|---|---|---|---|---|---|")
-    ratios = []
+    ratios, changes = [], []
     for kind, (path, unit) in make_summaries(n).items():
         with np.load(path) as z:
             df = pd.DataFrame({k: z[k] for k in ("frequency", "recency", "T")})
         distinct = len(df.drop_duplicates())
         res = {}
-        for tool in ("clvmodels", "lifetimes"):
-            runs = [run_worker(WORKER, tool, path, unit, DATA / f"scores_{tool}.npy") for _ in range(args.repeat)]
+        for tool, source in tools.items():
+            worker_tool = "lifetimes" if tool == "lifetimes" else "clvmodels"
+            runs = [run_worker(WORKER, worker_tool, path, unit, DATA / f"scores_{tool}.npy", source=source)
+                    for _ in range(args.repeat)]
+            if source is not None and not runs[0]["source"].startswith(str(source)):
+                raise SystemExit(f"the baseline run imported {runs[0]['source']}, not the checkout {source}")
             best = min(runs, key=lambda r: r["fit_s"] + r["score_s"])
             best["fit_s"] = min(r["fit_s"] for r in runs)
             best["score_s"] = min(r["score_s"] for r in runs)
@@ -131,11 +147,23 @@ def main() -> None:
         score_diff = float(np.max(np.abs(a[both] - b[both]) / np.maximum(np.abs(b[both]), 1e-12)))
         ratios.append((kind, theirs["fit_s"] / ours["fit_s"], theirs["score_s"] / ours["score_s"],
                        ours["peak_mib"] / theirs["peak_mib"], max(rel.values()), score_diff))
+        if baseline:
+            before = res["baseline"]
+            changes.append((kind, theirs["fit_s"] / before["fit_s"], theirs["score_s"] / before["score_s"],
+                            theirs["fit_s"] / ours["fit_s"], theirs["score_s"] / ours["score_s"],
+                            before["peak_mib"], ours["peak_mib"]))
     print()
     print("| summary | fit speed-up | score speed-up | memory ratio | max param rel diff | max score rel diff |")
     print("|---|---|---|---|---|---|")
     for kind, f, s, m, p, d in ratios:
         print(f"| {kind} | {f:.1f}x | {s:.1f}x | {m:.2f} | {p:.1e} | {d:.1e} |")
+    if changes:
+        print()
+        print("| summary | fit speed-up, baseline | fit speed-up, now | score speed-up, baseline | "
+              "score speed-up, now | peak MiB, baseline | peak MiB, now |")
+        print("|---|---|---|---|---|---|---|")
+        for kind, fb, sb, fn, sn, mb, mn in changes:
+            print(f"| {kind} | {fb:.1f}x | {fn:.1f}x | {sb:.1f}x | {sn:.1f}x | {mb:.0f} | {mn:.0f} |")
 
 
 if __name__ == "__main__":
