@@ -9,6 +9,7 @@ import pytest
 
 import clvmodels as clv
 from clvmodels.backtest import Candidate, backtest, default_candidates, score
+from tests.cli_run import run_cli
 
 matplotlib.use("Agg")
 
@@ -193,15 +194,12 @@ def test_custom_candidate_and_bad_models(cdnow_tx):
 
 @pytest.mark.slow
 def test_cli_backtest(tmp_path, cdnow_df):
-    import subprocess
-    import sys
-
     cdnow_df.to_csv(tmp_path / "tx.csv", index=False)
-    cmd = [sys.executable, "-m", "clvmodels", "backtest", str(tmp_path / "tx.csv"), "--customer", "customer_id",
+    cmd = ["backtest", tmp_path / "tx.csv", "--customer", "customer_id",
            "--date", "date", "--amount", "amount", "--calibration-end", "1997-09-30", "--horizons", "39W,1y",
-           "--models", "bgnbd,run-rate", "-o", str(tmp_path / "m.json"), "--csv", str(tmp_path / "m.csv"),
-           "--figures", str(tmp_path / "figs")]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+           "--models", "bgnbd,run-rate", "-o", tmp_path / "m.json", "--csv", tmp_path / "m.csv",
+           "--figures", tmp_path / "figs"]
+    proc = run_cli(*cmd)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("Not scored") == 1  # once, as a warning line
     assert "clvmodels: warning: Not scored (the log ends 1998-06-30, nothing is extrapolated): 1y after 1997-09-30." \
@@ -209,15 +207,15 @@ def test_cli_backtest(tmp_path, cdnow_df):
     assert len(list((tmp_path / "figs").glob("*.png"))) == 5
     metrics = pd.read_csv(tmp_path / "m.csv")
     assert set(metrics["model"]) == {BG, "run-rate (per customer)", "run-rate (population)"}
-    report = subprocess.run(cmd[:-6] + ["-o", str(tmp_path / "r.html")], capture_output=True, text=True)
+    report = run_cli(*cmd[:-6], "-o", tmp_path / "r.html")
     assert report.returncode == 0, report.stderr
     assert report.stdout.split() == [str(tmp_path / "r.html"), str(tmp_path / "r.md")]
     html = (tmp_path / "r.html").read_text()
     assert "<h2>Conclusion</h2>" in html and "<h2>Backtest</h2>" in html and "<h2>Data overview</h2>" not in html
-    bad = subprocess.run(cmd[:-6] + ["-o", str(tmp_path / "r.pdf")], capture_output=True, text=True)
+    bad = run_cli(*cmd[:-6], "-o", tmp_path / "r.pdf")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and ".html" in bad.stderr
     assert not (tmp_path / "r.pdf").exists()
-    bad = subprocess.run(cmd[:5] + ["--customer", "nope"] + cmd[7:], capture_output=True, text=True)
+    bad = run_cli(*cmd[:2], "--customer", "nope", *cmd[4:])
     assert bad.returncode == 2 and "missing column" in bad.stderr
 
 

@@ -10,6 +10,7 @@ pytest.importorskip("pymc")
 pytest.importorskip("nutpie")
 
 import clvmodels as clv  # noqa: E402
+from tests.cli_run import run_cli  # noqa: E402
 from clvmodels import DataError, NotFittedError  # noqa: E402
 
 pytestmark = pytest.mark.slow  # every test samples with nutpie
@@ -148,14 +149,11 @@ def test_save_and_load(pooled, cal, tmp_path):
 
 
 def test_cli_fit_bayes_and_predict_with_intervals(tmp_path, cal):
-    import subprocess
-    import sys
 
     summary = cal[["frequency", "recency", "T", "monetary_value"]]
     summary.to_csv(tmp_path / "s.csv")
 
-    def run(*args):
-        return subprocess.run([sys.executable, "-m", "clvmodels", *map(str, args)], capture_output=True, text=True)
+    run = run_cli
 
     proc = run("fit", tmp_path / "s.csv", "--time-unit", "W", "--bayes", "--draws", "200", "--tune", "300",
                "--chains", "2", "--seed", "3", "-o", tmp_path / "hb.json", "-q")

@@ -12,6 +12,9 @@ pytest.importorskip("pymc")
 pytest.importorskip("scipy_openblas32")
 
 
+pytestmark = pytest.mark.slow  # each test starts an interpreter and imports PyTensor (3-5 s)
+
+
 def python(code: str, **env: str) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter (PyTensor reads its BLAS setting once per process)."""
     environ = {k: v for k, v in os.environ.items() if k != "PYTENSOR_FLAGS"} | env
@@ -19,7 +22,6 @@ def python(code: str, **env: str) -> subprocess.CompletedProcess:
                           env=environ, timeout=600)
 
 
-@pytest.mark.slow
 def test_a_bayesian_fit_prints_no_blas_warning():
     proc = python("""
         import pytensor

@@ -87,7 +87,7 @@ def test_gamma_gamma_pytensor_equals_numpy_on_a_grid():
         np.testing.assert_allclose(f(*par), gamma_gamma.loglik_terms(*par, X[rep], Z[rep]), rtol=1e-10, atol=1e-8)
 
 
-@pytest.mark.parametrize("mode", ["FAST_RUN", "NUMBA"])
+@pytest.mark.parametrize("mode", ["FAST_RUN", pytest.param("NUMBA", marks=pytest.mark.slow)])
 def test_repeat_buyer_op_value_and_gradient_in_both_backends(mode):
     """The repeat buyers' Op (numpy perform for the C backend, a numba loop for nutpie) inside the total,
     against the numpy likelihood and its analytic gradient (:func:`clvmodels.models.bgnbd.loglik_and_grad`)

@@ -41,7 +41,7 @@ def test_log_density_and_gradient_equal_pymc():
     np.testing.assert_allclose(gap, mu[0] - mu[1])
 
 
-@pytest.mark.parametrize("backend", ["pyfunc", "compiled"])
+@pytest.mark.parametrize("backend", ["pyfunc", pytest.param("compiled", marks=pytest.mark.slow)])
 def test_both_ways_sample_the_known_posterior(backend):
     idata = sampling.sample_nutpie(normal_model(), draws=1000, tune=500, chains=2, seed=3, target_accept=0.8,
                                    rows=Y.size, backend=backend)

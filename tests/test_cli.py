@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,11 +12,12 @@ import pytest
 import clvmodels as clv
 import clvmodels.files
 from clvmodels.cli import main
+from tests.cli_run import run_cli
 
 
 def run(*args):
-    """Run the installed entry point as a user would; return (code, stdout, stderr)."""
-    proc = subprocess.run([sys.executable, "-m", "clvmodels", *map(str, args)], capture_output=True, text=True)
+    """``clvmodels ARGS``; return (code, stdout, stderr)."""
+    proc = run_cli(*args)
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -75,6 +77,21 @@ def test_usage_errors_exit_2_in_one_line(tmp_path, log_csv):
     code, _, stderr = run("summarize", log_csv, "--customer", "cust", "--date", "day",
                           "-o", tmp_path / "missing_dir" / "s.csv")
     assert code == 2 and "does not exist" in stderr
+
+
+@pytest.mark.parametrize("entry", ["console script", "python -m"])
+def test_the_entry_points_pass_on_the_exit_status_and_output(tmp_path, log_csv, entry):
+    """The other tests call cli.main in process (tests/cli_run.py); this one runs the programs a user runs."""
+    script = Path(sys.executable).with_name("clvmodels")
+    command = [str(script)] if entry == "console script" else [sys.executable, "-m", "clvmodels"]
+    out = tmp_path / "s.csv"
+    ok = subprocess.run([*command, "summarize", str(log_csv), "--customer", "cust", "--date", "day", "--amount",
+                         "value", "-o", str(out)], capture_output=True, text=True)
+    assert ok.returncode == 0 and f"wrote {out} (3 customers" in ok.stderr and out.exists(), ok.stderr
+    bad = subprocess.run([*command, "summarize", str(log_csv), "--customer", "nope", "--date", "day",
+                          "-o", str(tmp_path / "t.csv")], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("clvmodels: error: ") and bad.stderr.count("\n") == 1
+    assert "nope" in bad.stderr and not (tmp_path / "t.csv").exists()
 
 
 def test_an_existing_output_survives_a_failed_run(tmp_path, log_csv):

@@ -1,18 +1,17 @@
 """The command line's transaction-log options: the holdout end, the CSV flags, and messages in CLI terms."""
 
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import clvmodels as clv
+from tests.cli_run import run_cli
 
 
 def run(*args):
-    """Run the entry point as a user would; return (code, stdout, stderr)."""
-    proc = subprocess.run([sys.executable, "-m", "clvmodels", *map(str, args)], capture_output=True, text=True)
+    """``clvmodels ARGS``; return (code, stdout, stderr)."""
+    proc = run_cli(*args)
     return proc.returncode, proc.stdout, proc.stderr
 
 

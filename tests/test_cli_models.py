@@ -1,9 +1,6 @@
 """The command line's fit and predict on data the models cannot use as given: what is kept, what exits 2."""
 
-import json
-import math
 
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 
 import numpy as np
 import pandas as pd
@@ -225,7 +224,7 @@ def test_stale_temp_files_of_dead_processes_are_removed_and_others_kept(tmp_path
     dead, alive = _dead_pid(), os.getpid()
     stale = tmp_path / f".out.csv.{dead}.abc_12xy.part"
     live = tmp_path / f".out.csv.{alive}.abc_12xy.part"
-    foreign = [tmp_path / f".out.csv.abc_12xy.part", tmp_path / f"out.csv.{dead}.abc_12xy.part",
+    foreign = [tmp_path / ".out.csv.abc_12xy.part", tmp_path / f"out.csv.{dead}.abc_12xy.part",
                tmp_path / f".out.csv.{dead}.abc_12xy.partial", tmp_path / "notes.txt"]
     for p in [stale, live, *foreign]:
         p.write_text("x")

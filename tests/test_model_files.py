@@ -1,18 +1,17 @@
 """One loader: the command line reads every model file the API writes, and the API every file the command
 line writes (maximum-likelihood and Bayesian, alone or combined)."""
 
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import clvmodels as clv
+from tests.cli_run import run_cli
 
 
 def run(*args):
-    proc = subprocess.run([sys.executable, "-m", "clvmodels", *map(str, args)], capture_output=True, text=True)
+    proc = run_cli(*args)
     return proc.returncode, proc.stderr
 
 

@@ -2,8 +2,6 @@
 its formulas checked against independent ones, its fit against simulated truth, and its place in every
 layer above the models, which it reaches through the contract and the registry alone."""
 
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -11,6 +9,7 @@ import pytest
 from scipy import stats
 
 import clvmodels as clv
+from tests.cli_run import run_cli
 from clvmodels.models import nbd as N
 
 
@@ -86,8 +85,7 @@ def test_value_backtest_and_report_take_the_nbd(cal, cdnow_tx, tmp_path):
 def test_cli_fits_saves_and_predicts_the_nbd(cal, tmp_path):
     cal[["frequency", "recency", "T", "monetary_value"]].to_csv(tmp_path / "s.csv")
 
-    def run(*args):
-        return subprocess.run([sys.executable, "-m", "clvmodels", *map(str, args)], capture_output=True, text=True)
+    run = run_cli
 
     proc = run("fit", tmp_path / "s.csv", "--time-unit", "W", "--model", "nbd,gamma-gamma", "-o", tmp_path / "m.json",
                "-q")

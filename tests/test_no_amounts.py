@@ -2,13 +2,12 @@
 predicted, backtested (purchases scored, spend absent and said so) and reported, in Python and from the
 command line."""
 
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
 import clvmodels as clv
+from tests.cli_run import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +17,7 @@ def visits():
 
 
 def run(*args):
-    proc = subprocess.run([sys.executable, "-m", "clvmodels", *map(str, args)], capture_output=True, text=True)
+    proc = run_cli(*args)
     return proc.returncode, proc.stderr
 
 

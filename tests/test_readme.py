@@ -53,6 +53,7 @@ def test_printed_summary_in_readme_is_current():
         np.testing.assert_allclose(got_rest, rest, rtol=2e-5, err_msg=line)
 
 
+@pytest.mark.slow
 def test_report_and_value_table_block_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the block writes values.xlsx, report.html, backtest.html
     block = next(b for b in BLOCKS if "build_report(summary" in b)
