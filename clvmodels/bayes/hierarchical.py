@@ -316,12 +316,12 @@ class _BayesModel(Predictor):
         """Posterior mean, sd, 94% HDI, bulk/tail ESS and R-hat of every parameter (ArviZ)."""
         import arviz as az
 
-        self._check_fitted()
+        self.check_is_fitted()
         return az.summary(self.idata_, var_names=list(self.param_names), round_to="none")
 
     @property
     def divergences_(self) -> int:
-        self._check_fitted()
+        self.check_is_fitted()
         stats = self.idata_.sample_stats
         name = "diverging" if "diverging" in stats else None
         return int(stats[name].sum()) if name else 0
@@ -378,7 +378,7 @@ class _BayesModel(Predictor):
     def param_draws(self, interval: float | None = None, max_draws: int = DEFAULT_DRAWS) -> np.ndarray:
         """Posterior draws as an array (draw, segment, parameter), thinned to at most ``max_draws``: the
         same array with or without ``interval`` (a point prediction is the posterior mean)."""
-        self._check_fitted()
+        self.check_is_fitted()
         check_max_draws(max_draws)
         cached = getattr(self, "_draws_cache", None)
         if cached is not None and cached[0] is self.idata_ and cached[1] == max_draws:
@@ -410,7 +410,7 @@ class _BayesModel(Predictor):
         """Per segment and parameter: customers, the unpooled maximum-likelihood estimate (the segment
         fitted alone; NaN where it cannot be fitted), and the hierarchical posterior mean and interval.
         Small segments' posteriors sit between their own estimate and the population's."""
-        self._check_fitted()
+        self.check_is_fitted()
         if self.segment is None:
             raise ValueError("shrinkage needs a hierarchical model (segment=...)")
         seg = self.segment_index(summary)

@@ -71,7 +71,7 @@ def save_bayes(model, path: str | os.PathLike) -> list[Path]:
     paths. Saving over a model replaces the pair as a whole (see the module's description)."""
     from ..version import __version__
 
-    model._check_fitted()
+    model.check_is_fitted()
     path = Path(path)
     if path.suffix.lower() != ".json":
         raise DataError(f"the model file must be .json, got {os.fspath(path)!r}")

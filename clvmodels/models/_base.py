@@ -116,7 +116,8 @@ class Estimator:
         fitted = ", fitted" if hasattr(self, self._fitted_attribute) else ""
         return f"{type(self).__name__}({opts}){fitted}"
 
-    def _check_fitted(self) -> None:
+    def check_is_fitted(self) -> None:
+        """Raise :class:`NotFittedError` unless ``fit`` (or ``load``) has run: the one not-fitted check."""
         if not hasattr(self, self._fitted_attribute):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(summary) first")
 
@@ -173,7 +174,7 @@ class Predictor(Estimator):
 
     def prediction_arrays(self, summary: pd.DataFrame) -> tuple[np.ndarray, ...]:
         """The required columns of a summary to predict for: fitted model, same time unit, valid values."""
-        self._check_fitted()
+        self.check_is_fitted()
         if self.time_dependent:
             check_summary_unit(summary, self.time_unit_)
         arrays = tuple(as_float_array(summary, c) for c in self.required_columns)
@@ -249,7 +250,7 @@ class SummaryModel(Predictor):
         ``interval``, ``max_draws`` draws from the estimate's asymptotic normal on the log scale (the
         covariance of the log-parameters by the delta method), from a fixed seed so that predictions
         repeat exactly."""
-        self._check_fitted()
+        self.check_is_fitted()
         check_max_draws(max_draws)
         theta = np.array(self._p())
         if interval is None:
@@ -269,19 +270,19 @@ class SummaryModel(Predictor):
 
     def estimates(self) -> pd.DataFrame:
         """The parameters: estimate, standard error and 95% interval."""
-        self._check_fitted()
+        self.check_is_fitted()
         return self.result_.table(0.95)
 
     def fit_statement(self) -> str:
         """One sentence on the fit: log-likelihood, AIC, BIC, customers, convergence."""
-        self._check_fitted()
+        self.check_is_fitted()
         res = self.result_
         return (f"log-likelihood {res.loglik:,.2f}, AIC {res.aic:,.1f}, BIC {res.bic:,.1f}, {res.n_obs:,.0f} "
                 f"customers, converged: {res.converged}.")
 
     def summary(self, level: float = 0.95) -> str:
         """Parameters with standard errors and confidence intervals, log-likelihood, AIC/BIC, convergence."""
-        self._check_fitted()
+        self.check_is_fitted()
         return self.result_.summary(level)
 
 

@@ -405,5 +405,5 @@ class BetaGeo(BetaGeoPredictions, SummaryModel):
     # population-level predictions (the fitted point) -----------------------------------------------
     def purchase_probabilities_new(self, t: Horizon, n_max: int = 10) -> pd.Series:
         """P(X(t) = n) for a newly acquired customer, n = 0..n_max (eq. 8)."""
-        self._check_fitted()
+        self.check_is_fitted()
         return pd.Series(pmf_new(*self._p(), self._units(t), n_max), index=pd.RangeIndex(n_max + 1, name="n"))

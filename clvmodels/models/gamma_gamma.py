@@ -175,6 +175,6 @@ class GammaGamma(GammaGammaPredictions, SummaryModel):
 
     def population_mean_spend(self) -> float:
         """Mean spend per transaction across customers, p gamma / (q - 1)."""
-        self._check_fitted()
+        self.check_is_fitted()
         p, q, gamma = self._p()
         return float(p * gamma / (q - 1)) if q > 1 else float("inf")

@@ -107,7 +107,7 @@ class _Heuristic(Estimator):
 
     def expected_purchases(self, summary: pd.DataFrame, t: Horizon) -> pd.Series:
         """Expected repeat purchases in the next ``t``: rate x expected active time within t."""
-        self._check_fitted()
+        self.check_is_fitted()
         h = self._units(t)
         check_summary_unit(summary, self.time_unit_)
         rate, _ = self._rate_aov(summary)
@@ -115,12 +115,12 @@ class _Heuristic(Estimator):
 
     def expected_spend(self, summary: pd.DataFrame) -> pd.Series:
         """Spend per purchase: the AOV as measured (see the module docstring)."""
-        self._check_fitted()
+        self.check_is_fitted()
         return pd.Series(self._rate_aov(summary)[1], index=summary.index, name="expected_spend")
 
     def params(self) -> dict[str, Any]:
         """The measured inputs, for reports."""
-        self._check_fitted()
+        self.check_is_fitted()
         return {"mean rate per unit": self.mean_rate_, "mean AOV": self.mean_aov_,
                 f"retention per {self.period}": self.retention_, "churn rate per unit": self.churn_rate_,
                 "observed lifespan (units)": self.lifespan_}

@@ -150,7 +150,7 @@ OPTION_CHECKS: dict[str, Callable[[Any, str, Fields, type], Any]] = {
 
 def model_to_dict(model: SummaryModel) -> dict[str, Any]:
     """A fitted model as JSON-ready values (the inverse of :func:`model_from_dict`)."""
-    model._check_fitted()
+    model.check_is_fitted()
     res = model.result_
     return {
         "model": model.model_name,
