@@ -25,7 +25,9 @@ def run_worker(code: str, *args: str, source: Path | None = None) -> dict:
     env = None
     if source is not None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(source), os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=env)
+    # (python -c puts the working folder first on sys.path: run a baseline from its own checkout)
+    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=env,
+                          cwd=source)
     if proc.returncode:
         raise RuntimeError(f"worker failed ({args}):\n{proc.stderr[-3000:]}")
     last = proc.stdout.strip().splitlines()[-1]

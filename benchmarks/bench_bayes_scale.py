@@ -6,9 +6,10 @@ Two measurements, each in its own process (wall time and peak resident memory):
 - ``fit``: simulate ``--customers`` customers in 10 segments of geometric sizes (a transaction log,
   summarised in weeks at daily grain), fit ``BayesBetaGeo(segment=...)`` with the given chains, draws
   and tuning steps; report compressed rows, wall time of the fit, peak memory and the diagnostics.
-- ``score``: fit the same model on 20,000 customers with 4 chains x 1,000 draws (4,000 draws), then
-  score ``--score-customers`` customers: posterior mean and 90% interval of expected purchases over one
-  year, and of P(alive), from all 4,000 draws.
+- ``score``: fit the same model on ``--fit-customers`` (20,000) customers with 4 chains x 1,000 draws
+  (4,000 draws), then score ``--score-customers`` customers: posterior mean and 90% interval of expected
+  purchases over one year, and of P(alive), from all 4,000 draws. ``--baseline CHECKOUT`` scores with
+  the clvmodels of another checkout as well (its own fit, same seed), in the same run.
 
 Usage::
 
@@ -24,7 +25,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _harness import PEAK_MIB, run_worker, versions  # noqa: E402
+from _harness import PEAK_MIB, check_source, describe_source, run_worker, versions  # noqa: E402
 
 SETUP = r"""
 import json, resource, sys, time, warnings
@@ -64,20 +65,21 @@ print(json.dumps({"customers": len(rfm), "rows": len(w), "smallest_segment": int
 """.replace("PEAK", PEAK_MIB)
 
 SCORE = SETUP + r"""
-n = int(float(sys.argv[1]))
+n, fit_n = int(float(sys.argv[1])), int(float(sys.argv[2]))
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    model = clv.BayesBetaGeo(segment="segment", chains=4, draws=1000, tune=1000, random_seed=2).fit(population(20_000, 1))
+    model = clv.BayesBetaGeo(segment="segment", chains=4, draws=1000, tune=1000, random_seed=2).fit(population(fit_n, 1))
 rfm = population(n, 1)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 t0 = time.perf_counter()
-e = model.expected_purchases(rfm, "1y", max_draws=4000)
+e = model.expected_purchases(rfm, "1y", interval=0.9, max_draws=4000)
 t1 = time.perf_counter()
-pa = model.p_alive(rfm, max_draws=4000)
+pa = model.p_alive(rfm, interval=0.9, max_draws=4000)
 t2 = time.perf_counter()
 assert e.notna().all().all() and pa.notna().all().all()
 print(json.dumps({"customers": len(rfm), "draws": int(model.param_draws(max_draws=4000).shape[0]), "expected_s": t1 - t0,
-                  "p_alive_s": t2 - t1, "peak_mib": PEAK, "peak_before_scoring_mib": base}))
+                  "p_alive_s": t2 - t1, "peak_mib": PEAK, "peak_before_scoring_mib": base,
+                  "source": clv.__file__}))
 """.replace("PEAK", PEAK_MIB)
 
 
@@ -85,19 +87,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=float, default=1e6, help="customers in the fit")
     parser.add_argument("--score-customers", type=float, default=1e6, help="customers scored")
+    parser.add_argument("--fit-customers", type=float, default=2e4, help="customers in the fit scored from")
+    parser.add_argument("--baseline", type=Path, help="a checkout of an earlier clvmodels to score with as well")
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--only", choices=["fit", "score"], help="run one of the two measurements")
     args = parser.parse_args()
+    baseline = check_source(args.baseline)
     import clvmodels
     import nutpie
     import pymc
 
     print(f"# bench_bayes_scale  {versions(clvmodels, pymc, nutpie)}, {os.cpu_count()} cores")
-    if args.only in (None, "score"):
-        r = run_worker(SCORE, args.score_customers)
-        print(f"score: {r['customers']:,} customers x {r['draws']:,} draws: expected purchases (1y, mean + 90% "
+    if baseline:
+        print(f"# baseline: {baseline} at {describe_source(baseline)}")
+    sources = {"clvmodels": None, **({"baseline": baseline} if baseline else {})}
+    for tool, source in sources.items() if args.only in (None, "score") else ():
+        r = run_worker(SCORE, args.score_customers, args.fit_customers, source=source)
+        if source is not None and not r["source"].startswith(str(source)):
+            raise SystemExit(f"the baseline run imported {r['source']}, not the checkout {source}")
+        print(f"score ({tool}): {r['customers']:,} customers x {r['draws']:,} draws: expected purchases (1y, mean + 90% "
               f"interval) {r['expected_s']:.1f} s, P(alive) {r['p_alive_s']:.1f} s; peak memory "
               f"{r['peak_mib']:,.0f} MiB ({r['peak_before_scoring_mib']:,.0f} MiB before scoring)", flush=True)
     if args.only in (None, "fit"):
