@@ -297,7 +297,8 @@ def test_fitted_models_copy_pickle_and_keep_their_predictions(bg, cal):
 
 def test_purchase_interval_is_the_quantiles_of_the_pmf(bg, cal):
     iv = bg.purchase_interval(cal, 39, level=0.8)
-    cdf = np.cumsum(bg.purchase_probabilities(cal, 39, n_max=3000).to_numpy(), axis=1)
+    cdf = np.cumsum(bg.purchase_probabilities(cal, 39, n_max=200).to_numpy(), axis=1)
+    assert cdf[:, -1].min() > 1 - 1e-12  # (counts above 200 in 39 weeks carry no mass that matters here)
     np.testing.assert_array_equal(iv["lower"], (cdf < 0.1 - 1e-12).sum(axis=1))
     np.testing.assert_array_equal(iv["upper"], (cdf < 0.9 - 1e-12).sum(axis=1))
     # discrete counts: each interval holds at least 80% of the predictive mass
