@@ -77,7 +77,7 @@ t1 = time.perf_counter()
 pa = model.p_alive(rfm, interval=0.9, max_draws=4000)
 t2 = time.perf_counter()
 assert e.notna().all().all() and pa.notna().all().all()
-print(json.dumps({"customers": len(rfm), "draws": int(model.param_draws(max_draws=4000).shape[0]), "expected_s": t1 - t0,
+print(json.dumps({"customers": len(rfm), "draws": int(model.idata_.posterior.sizes["chain"] * model.idata_.posterior.sizes["draw"]), "expected_s": t1 - t0,
                   "p_alive_s": t2 - t1, "peak_mib": PEAK, "peak_before_scoring_mib": base,
                   "source": clv.__file__}))
 """.replace("PEAK", PEAK_MIB)
