@@ -21,11 +21,11 @@ __all__ = ["save", "load"]
 def save(models: Any, path: str | os.PathLike) -> list[Path]:
     """Save one fitted model, or a dict of them by name, to ``path`` (.json); return the files written.
 
-    Maximum-likelihood models go together into one file (a single model under its class name); a
-    Bayesian model is saved alone, its posterior beside the file.
+    Maximum-likelihood models go together into one file (a single model under its short name, "bgnbd",
+    as the command line files it); a Bayesian model is saved alone, its posterior beside the file.
     """
     if not isinstance(models, dict):
-        models = {getattr(models, "model_name", "") or type(models).__name__: models}
+        models = {getattr(models, "short_name", "") or type(models).__name__: models}
     alone = [name for name, model in models.items() if getattr(model, "saved_alone", False)]
     if alone:
         if len(models) > 1:

@@ -133,3 +133,36 @@ def test_a_growing_support_is_split_to_stay_within_the_cell_budget(monkeypatch):
     got = list(purchase.sized_cdfs(mean, cdf, tail=0.05))
     assert sum(len(rows) for rows, _ in got) == 300 and {cap for _, cap in sizes} == {512, 801}
     assert max(rows * (cap + 1) for rows, cap in sizes) <= 4000, sizes
+
+
+@pytest.fixture()
+def registry_restored():
+    """A test that defines a model class registers it: the registry is restored afterwards."""
+    before = dict(MODEL_REGISTRY)
+    yield
+    MODEL_REGISTRY.clear()
+    MODEL_REGISTRY.update(before)
+
+
+def test_a_plug_in_with_an_option_of_its_own_declares_its_check_and_round_trips(cal, tmp_path, registry_restored):
+    with pytest.raises(TypeError, match="no check for the option.* shrink .*option_checks"):
+        class Unchecked(clv.NBD):
+            model_name, short_name = "Unchecked", "unchecked"
+
+            def __init__(self, shrink: float = 1.0, maxiter: int = 2000, start=None) -> None:
+                super().__init__(maxiter, start)
+                self.shrink = shrink
+
+    class Shrunk(clv.NBD):
+        model_name, short_name = "Shrunk", "shrunk"
+        option_checks = {**clv.NBD.option_checks, "shrink": lambda v, field, check, cls: check.number(v, field)}
+
+        def __init__(self, shrink: float = 1.0, maxiter: int = 2000, start=None) -> None:
+            super().__init__(maxiter, start)
+            self.shrink = shrink
+
+    model = Shrunk(shrink=0.5).fit(cal)
+    clv.save(model, tmp_path / "m.json")
+    back = clv.load(tmp_path / "m.json")
+    assert list(back) == ["shrunk"] and back["shrunk"].shrink == 0.5  # (a single model: under its short name)
+    pd.testing.assert_series_equal(back["shrunk"].expected_purchases(cal, 39), model.expected_purchases(cal, 39))

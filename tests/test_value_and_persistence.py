@@ -111,7 +111,7 @@ def test_tampered_and_newer_files_are_refused(tmp_path, fitted):
     path = tmp_path / "bg.json"
     bg.save(path)
     content = json.loads(path.read_text())
-    content["models"]["BetaGeo"]["params"]["r"] = 0.5
+    content["models"]["bgnbd"]["params"]["r"] = 0.5
     path.write_text(json.dumps(content))
     with pytest.raises(DataError, match="modified"):
         clv.load_model(path)

@@ -16,7 +16,7 @@ from ..errors import DataError, NotFittedError
 from ..timeunits import Horizon, check_unit, horizon_label, to_units
 from ..draws import DEFAULT_DRAWS, check_max_draws, predict_over_draws
 from ._mle import FitResult
-from .persistence import MODEL_REGISTRY, load_models, save_models
+from .persistence import MODEL_REGISTRY, OPTION_CHECKS, load_models, save_models
 
 #: Seed of the draws from a maximum-likelihood estimate's sampling distribution (predictions repeat exactly).
 PARAM_DRAWS_SEED = 20_051_015
@@ -203,10 +203,21 @@ class SummaryModel(Predictor):
     title: ClassVar[str] = ""
     #: Fitted attributes (besides the fit result) that a model file stores, with the range of each value.
     saved_attributes: ClassVar[dict[str, tuple[float, float]]] = {}
+    #: How a model file's value of each constructor option is checked when loaded: a model with options
+    #: of its own adds theirs (``{**OPTION_CHECKS, "k": ...}``).
+    option_checks: ClassVar[dict[str, Any]] = OPTION_CHECKS
+
+    def __init__(self, maxiter: int = 2000, start: dict[str, float] | None = None) -> None:
+        self.maxiter = maxiter
+        self.start = start
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.model_name:
+            unchecked = [name for name in cls.option_names() if name not in cls.option_checks]
+            if unchecked:
+                raise TypeError(f"{cls.__name__}: no check for the option(s) {', '.join(unchecked)} when a model "
+                                "file is loaded: add them to option_checks")
             MODEL_REGISTRY[cls.model_name] = cls
 
     def validate(self, summary: pd.DataFrame, *, weights: Any = None) -> None:
@@ -291,7 +302,7 @@ class SummaryModel(Predictor):
         file written, in a list as every model's ``save`` does."""
         from pathlib import Path
 
-        save_models({self.model_name: self}, path)
+        save_models({self.short_name or self.model_name: self}, path)
         return [Path(path)]
 
     @classmethod

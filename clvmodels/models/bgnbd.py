@@ -373,10 +373,6 @@ class BetaGeo(BetaGeoPredictions, SummaryModel):
     model_name = "BetaGeo"
     short_name, title = "bgnbd", "BG/NBD"
 
-    def __init__(self, maxiter: int = 2000, start: dict[str, float] | None = None) -> None:
-        self.maxiter = maxiter
-        self.start = start
-
     def fit(self, summary: pd.DataFrame, *, weights: Any = None, time_unit: str | None = None) -> "BetaGeo":
         """Fit to a customer summary (frequency, recency, T); identical rows are compressed into weights.
 

@@ -128,10 +128,6 @@ class GammaGamma(GammaGammaPredictions, SummaryModel):
     short_name, title = "gamma-gamma", "Gamma-Gamma"
     saved_attributes = {"frequency_spend_correlation_": (-1.0, 1.0)}
 
-    def __init__(self, maxiter: int = 2000, start: dict[str, float] | None = None) -> None:
-        self.maxiter = maxiter
-        self.start = start
-
     def fit(self, summary: pd.DataFrame, *, weights: Any = None, time_unit: str | None = None) -> "GammaGamma":
         """Fit to the customers with frequency > 0 (columns frequency, monetary_value)."""
         x, m, w = self._prepare(summary, weights)

@@ -117,10 +117,6 @@ class NBD(NBDPredictions, SummaryModel):
     model_name = "NBD"
     short_name, title = "nbd", "NBD"
 
-    def __init__(self, maxiter: int = 2000, start: dict[str, float] | None = None) -> None:
-        self.maxiter = maxiter
-        self.start = start
-
     def fit(self, summary: pd.DataFrame, *, weights: Any = None, time_unit: str | None = None) -> "NBD":
         """Fit to a customer summary (frequency, T; recency plays no part); identical rows are compressed
         into weights, and ``weights`` (array or column name) counts how many customers each row stands for."""

@@ -183,7 +183,7 @@ def model_from_dict(d: Any, check: Fields, where: str, key: str | None = None) -
     if d.get("param_names") != list(names):
         check.fail(f"{where}.param_names", "the list " + ", ".join(names), d.get("param_names"))
     options = check.mapping(d.get("options"), f"{where}.options", allowed=cls.option_names())
-    options = {name: OPTION_CHECKS[name](value, f"{where}.options.{name}", check, cls)
+    options = {name: cls.option_checks[name](value, f"{where}.options.{name}", check, cls)
                for name, value in options.items()}
     params = check.mapping(d.get("params"), f"{where}.params", keys=names)
     params = {n: check.number(params[n], f"{where}.params.{n}", low=0.0, strict=True) for n in names}
