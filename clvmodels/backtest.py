@@ -193,6 +193,9 @@ class BacktestResult:
         and, for purchase models with a tracking curve, expected ones (incremental).
     fits : dict
         Fitted (purchase, spend) models by (cutoff, model label).
+    roles : dict
+        Each candidate's label -> the role of its purchase forecaster: "purchase" (a probabilistic
+        model) or "formula" (a business formula).
     """
 
     metrics: pd.DataFrame
@@ -208,6 +211,7 @@ class BacktestResult:
     #: What was scored: purchases, and spend when the log has amounts.
     targets: tuple[str, ...] = TARGETS
     fits: dict = field(default_factory=dict, repr=False)
+    roles: dict = field(default_factory=dict)
 
     def table(self, metric: str = "mae", target: str = "purchases") -> pd.DataFrame:
         """One metric as a model x horizon table (mean over cut-offs)."""
@@ -276,7 +280,8 @@ class BacktestResult:
         def records(df: pd.DataFrame) -> list[dict]:
             return json.loads(df.to_json(orient="records", date_format="iso"))
 
-        content = {"time_unit": self.time_unit, "horizons": self.horizons, "metrics": records(self.metrics),
+        content = {"time_unit": self.time_unit, "horizons": self.horizons, "interval": self.interval,
+                   "roles": self.roles, "metrics": records(self.metrics),
                    "calibration": records(self.calibration), "unavailable": records(self.unavailable)}
         write_text(json.dumps(content, indent=1) + "\n", path)
 
@@ -352,6 +357,9 @@ def backtest(
         raise ValueError(f"horizons repeat: {labels_h}")
     days = {lab: horizon_days(h, time_unit) for lab, h in zip(labels_h, horizons)}
     if isinstance(transactions, TransactionLog):
+        if read_options:
+            raise TypeError(f"backtest() got {', '.join(map(repr, read_options))}: options of read_transactions, "
+                            "but the log is read already (a TransactionLog); candidates are passed as models=")
         log = transactions
     else:
         read_options.setdefault("amount", "amount")
@@ -363,6 +371,11 @@ def backtest(
     candidates = list(models) if models is not None else default_candidates()
     if not candidates:
         raise ValueError("give at least one model to backtest")
+    if "spend" in targets:
+        spendless = [c.label for c in candidates if c.spend is None and not hasattr(c.purchase, "expected_spend")]
+        if spendless:
+            raise ValueError(f"candidate {spendless[0]!r} forecasts no spend: give it a spend model "
+                             "(Candidate(label, purchase, spend=GammaGamma())), or read the log without amounts")
     labels = [c.label for c in candidates]
     if len(set(labels)) != len(labels):
         raise ValueError(f"model labels must be unique: {labels}")
@@ -451,6 +464,7 @@ def backtest(
         interval=interval,
         targets=targets,
         fits=fits,
+        roles={cand.label: cand.purchase.role for cand in candidates},
     )
     if unavailable:
         warn(f"{result.not_scored_text()} Scored: {result.scored_text()}. To score every horizon, choose shorter "

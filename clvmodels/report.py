@@ -72,7 +72,7 @@ def _fmt(v: Any) -> str:
 #: Column names shown to readers (metric names as the backtest spells them otherwise).
 HEADERS = {"rmse": "RMSE", "mae": "MAE", "aggregate_error_pct": "total error %", "cumulative_error_pct":
            "cumulative error %", "wape": "WAPE", "spearman": "Spearman", "top_decile_share": "top-decile share",
-           "coverage": "90% interval coverage", "pit_coverage": "PIT coverage", "p_alive": "P(alive)",
+           "coverage": "interval coverage", "pit_coverage": "PIT coverage", "p_alive": "P(alive)",
            "unpooled_mle": "segment alone (MLE)", "posterior_mean": "posterior mean", "population_mle": "pooled MLE"}
 
 
@@ -177,11 +177,6 @@ def _png(draw, size=(10, 4.6)) -> bytes:
     return buf.getvalue()
 
 
-def _is_model(label: str) -> bool:
-    """A probabilistic model's candidate (the default candidates' labels), as opposed to a formula."""
-    from .models.heuristics import FORMULA_LABELS
-
-    return label not in FORMULA_LABELS
 
 
 def _off(pct: float) -> str:
@@ -195,6 +190,11 @@ def conclusions(result, target: str = "purchases") -> list[str]:
     trust (lowest RMSE), how far its total is off, how the best formula compares, and where a formula
     wins a metric (MAE) only by forecasting too little."""
     ranking = result.summary(target=target, by="rmse")
+
+    def _is_model(label: str) -> bool:  # a probabilistic model's candidate, as opposed to a formula
+        return result.roles.get(label) != "formula"
+
+    level = f"{result.interval:.0%}"
     lines = []
     for horizon in result.horizons:
         part = ranking[ranking["horizon"] == horizon]
@@ -221,7 +221,8 @@ def conclusions(result, target: str = "purchases") -> list[str]:
                          f"vs {best['mae']:.3g}) only because its total is {_off(mae_best['aggregate_error_pct'])} "
                          "what happened: near zero for customers who mostly buy nothing.")
         if "pit_coverage" in part and np.isfinite(best.get("pit_coverage", np.nan)):
-            line += (f" Its 90% predictive intervals are {'well' if 0.85 <= best['pit_coverage'] <= 0.95 else 'poorly'} "
+            well = abs(best["pit_coverage"] - result.interval) <= 0.05
+            line += (f" Its {level} predictive intervals are {'well' if well else 'poorly'} "
                      f"calibrated (randomised PIT coverage {best['pit_coverage']:.0%}; plain coverage "
                      f"{best['coverage']:.0%}, higher because counts are discrete).")
         lines.append(line)
@@ -317,7 +318,10 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
                 "spearman", "top_decile_share", "coverage", "pit_coverage"]
         for target in backtest.targets:
             ranking = backtest.summary(target=target)
-            sec.table(ranking[[c for c in cols if c in ranking.columns]], f"Ranking for {target} per horizon")
+            level = f"{backtest.interval:.0%}"
+            shown = ranking[[c for c in cols if c in ranking.columns]].rename(
+                columns={"coverage": f"{level} interval coverage", "pit_coverage": f"{level} PIT coverage"})
+            sec.table(shown, f"Ranking for {target} per horizon")
         if len(backtest.unavailable):
             sec.table(backtest.unavailable, "Horizons the data do not cover (not extrapolated)")
         if len(backtest.failures):

@@ -111,6 +111,28 @@ def test_conclusion_is_generated_from_the_numbers(report_parts):
     assert any(lines[1] == b[1] for b in conclusion.blocks)
 
 
+def test_the_report_states_the_backtests_level_and_tells_formulas_by_their_role(cdnow_tx, tmp_path):
+    from clvmodels.backtest import Candidate
+    from clvmodels.models.heuristics import RunRate
+
+    candidates = [Candidate("BG/NBD", clv.BetaGeo()), Candidate("my rate", RunRate(per_customer=True))]
+    with pytest.raises(ValueError, match="candidate 'BG/NBD' forecasts no spend: give it a spend model"):
+        clv.backtest(cdnow_tx, "1997-09-30", models=candidates)
+    candidates[0] = Candidate("BG/NBD", clv.BetaGeo(), clv.GammaGamma())
+    with pytest.raises(TypeError, match="'candidates': options of read_transactions.*models="):
+        clv.backtest(cdnow_tx, "1997-09-30", candidates=candidates)  # (a misspelt keyword is not ignored)
+    res = clv.backtest(cdnow_tx, "1997-09-30", horizons=["39W"], time_unit="W", models=candidates,
+                       interval=0.8, show_progress=False)
+    assert res.roles == {"BG/NBD": "purchase", "my rate": "formula"}
+    line = conclusions(res)[0]
+    # a formula under a label of the user's own is still a formula, and the level is the one scored
+    assert "The best formula, my rate," in line and "Its 80% predictive intervals are" in line, line
+    rep = build_report(clv.rfm_summary(cdnow_tx, time_unit="W"), backtest=res)
+    rep.save(tmp_path / "r.html")
+    html = (tmp_path / "r.html").read_text()
+    assert "80% interval coverage" in html and "80% PIT coverage" in html and "90%" not in html
+
+
 def test_report_without_a_backtest_has_only_what_it_was_given():
     summary = clv.load_cdnow_summary()
     rep = build_report(summary)
