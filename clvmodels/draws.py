@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["DRAW_BLOCK", "DEFAULT_DRAWS", "draw_quantiles", "summarise_draws", "customer_draws",
+__all__ = ["DRAW_BLOCK", "DEFAULT_DRAWS", "thin", "draw_quantiles", "summarise_draws", "customer_draws",
            "predict_over_draws", "point_theta", "check_interval", "check_max_draws", "bound_names"]
 
 #: How many parameter draws a prediction uses at most, for every model and every prediction.
@@ -48,6 +48,14 @@ def check_max_draws(max_draws: int) -> None:
     """ValueError unless ``max_draws`` is a whole number >= 1."""
     if not isinstance(max_draws, (int, np.integer)) or isinstance(max_draws, bool) or max_draws < 1:
         raise ValueError(f"max_draws must be a whole number >= 1, got {max_draws!r}")
+
+
+def thin(draws: np.ndarray, n: int) -> np.ndarray:
+    """``n`` draws evenly spaced over ``draws`` (first and last included), or all of them when there are
+    no more than ``n``."""
+    if len(draws) <= n:
+        return draws
+    return draws[np.linspace(0, len(draws) - 1, n).round().astype(np.int64)]
 
 
 def bound_names(name: str, interval: float) -> tuple[str, str]:

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .draws import DEFAULT_DRAWS, DRAW_BLOCK, bound_names, check_interval, summarise_draws
+from .draws import DEFAULT_DRAWS, DRAW_BLOCK, bound_names, check_interval, summarise_draws, thin
 from .models._base import check_summary_unit
 from .timeunits import Horizon, continuous_discount_rate, horizon_label, to_units
 
@@ -74,7 +74,14 @@ def customer_value(
         ``expected_purchases_h`` and ``value_h`` (discounted expected spend over h); ``.attrs`` holds
         the time unit, the discount rate and the interval.
     """
-    model_unit = getattr(purchase_model, "time_unit_", None)
+    if getattr(purchase_model, "role", "") != "purchase":
+        raise TypeError(f"customer_value takes a purchase model first (BG/NBD, NBD, ...), not {purchase_model!r}")
+    if getattr(spend_model, "role", "") != "spend":
+        raise TypeError(f"customer_value takes a spend model second (Gamma-Gamma), not {spend_model!r}: value is "
+                        "purchases x spend; without amounts, expected_purchases is the forecast")
+    purchase_model.check_is_fitted()
+    spend_model.check_is_fitted()
+    model_unit = purchase_model.time_unit_
     if time_unit and model_unit and time_unit != model_unit:
         raise ValueError(f"time_unit={time_unit!r} but the purchase model was fitted in {model_unit!r}: its rates "
                          "are per model unit, so horizons must be converted to that unit")
@@ -100,7 +107,7 @@ def customer_value(
     def over_draws(p_draws: np.ndarray, s_draws: np.ndarray, level: float | None) -> dict[str, np.ndarray]:
         if len(p_draws) > 1 and len(s_draws) > 1:  # two samples: paired draw by draw, evenly thinned
             n = min(len(p_draws), len(s_draws))
-            p_draws, s_draws = (d[np.linspace(0, len(d) - 1, n).round().astype(int)] for d in (p_draws, s_draws))
+            p_draws, s_draws = thin(p_draws, n), thin(s_draws, n)
         n_draws = max(len(p_draws), len(s_draws))
 
         def compute(sl: np.ndarray) -> dict[str, np.ndarray]:

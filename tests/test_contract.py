@@ -166,3 +166,31 @@ def test_a_plug_in_with_an_option_of_its_own_declares_its_check_and_round_trips(
     back = clv.load(tmp_path / "m.json")
     assert list(back) == ["shrunk"] and back["shrunk"].shrink == 0.5  # (a single model: under its short name)
     pd.testing.assert_series_equal(back["shrunk"].expected_purchases(cal, 39), model.expected_purchases(cal, 39))
+
+
+def test_a_posterior_is_thinned_to_exactly_max_draws_evenly(fitted):
+    import arviz as az
+
+    model = fitted["BayesBetaGeo"]
+    mle = fitted["BetaGeo"]
+    # 2 chains x 750 draws: 1,500 draws, thinned to the default 1,000 (a whole-number step gave 750)
+    ramp = np.linspace(1.0, 2.0, 1500).reshape(2, 750)
+    kept = model.idata_
+    try:
+        model.idata_ = az.from_dict(posterior={n: v * ramp for n, v in mle.params_.items()})
+        draws = model.param_draws()
+        assert draws.shape == (clv.draws.DEFAULT_DRAWS, 1, 4)
+        r = draws[:, 0, 0] / mle.params_["r"]
+        assert r[0] == 1.0 and r[-1] == 2.0 and np.all(np.diff(r) > 0)  # first and last kept, evenly spread
+        assert model.param_draws(max_draws=5000).shape[0] == 1500
+    finally:
+        model.idata_ = kept
+
+
+def test_customer_value_names_a_missing_or_swapped_model(fitted, cal):
+    with pytest.raises(TypeError, match="spend model second .* without amounts, expected_purchases"):
+        clv.customer_value(fitted["BetaGeo"], None, cal)
+    with pytest.raises(TypeError, match="purchase model first"):
+        clv.customer_value(fitted["GammaGamma"], fitted["BetaGeo"], cal)
+    with pytest.raises(clv.NotFittedError):
+        clv.customer_value(clv.BetaGeo(), fitted["GammaGamma"], cal)

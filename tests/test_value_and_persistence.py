@@ -50,10 +50,7 @@ def test_flat_purchase_rate_discounts_exactly():
     from clvmodels.models._base import Predictor
 
     class Flat(Predictor):  # (a model of the contract: parameters as draws, kernels over them)
-        required_columns, time_unit_ = ("frequency",), "W"
-
-        def _check_fitted(self):
-            pass
+        required_columns, time_unit_, role = ("frequency",), "W", "purchase"
 
         def param_draws(self, interval=None, max_draws=1000):
             return np.array([[[0.5]]])
@@ -67,7 +64,7 @@ def test_flat_purchase_rate_discounts_exactly():
             return np.ones_like(theta[0] * x)
 
     class Spend(Flat):
-        time_dependent = False
+        time_dependent, role = False, "spend"
 
         def param_draws(self, interval=None, max_draws=1000):
             return np.array([[[20.0]]])

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..draws import DEFAULT_DRAWS, check_max_draws
+from ..draws import DEFAULT_DRAWS, check_max_draws, thin
 from ..errors import DataError, DataWarning, warn
 from ..models._base import Predictor, as_float_array, check_rfm
 from ..models._mle import compress, weighted_median
@@ -388,9 +388,7 @@ class _BayesModel(Predictor):
         for name in self.param_names:
             v = post[name].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
             arrays.append(v.reshape(v.shape[0], -1))
-        out = np.stack(arrays, axis=-1)  # (draw, segment, param)
-        step = max(1, int(np.ceil(out.shape[0] / max_draws)))
-        out = out[::step]
+        out = np.array(thin(np.stack(arrays, axis=-1), max_draws))  # (draw, segment, param)
         out.flags.writeable = False
         self._draws_cache = (self.idata_, max_draws, out)
         return out

@@ -96,7 +96,8 @@ class Estimator:
         """The constructor options, read from its signature."""
         import inspect
 
-        return tuple(p for p in inspect.signature(cls.__init__).parameters if p != "self")
+        return tuple(name for name, p in inspect.signature(cls.__init__).parameters.items()
+                     if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor options (scikit-learn's name and signature for them)."""
