@@ -55,3 +55,13 @@ def test_demo_refuses_bad_sampler_options(tmp_path, capsys, flag, value):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and f"argument {flag}:" in err, err
     assert not (tmp_path / "demo").exists()
+
+
+@pytest.mark.parametrize("cls", ["BayesBetaGeo", "BayesGammaGamma"])
+def test_segment_labels_a_model_file_would_change_are_refused_at_fit(cls, monkeypatch):
+    # a date cohort saved as text would match no customer after loading: refused before any work
+    monkeypatch.setattr("clvmodels.models.bgnbd.BetaGeo.fit", lambda *a, **k: pytest.fail("fitted"))
+    monkeypatch.setattr("clvmodels.models.gamma_gamma.GammaGamma.fit", lambda *a, **k: pytest.fail("fitted"))
+    dated = SUMMARY.assign(cohort=pd.to_datetime(["1997-01-01", "1997-01-01", "1997-02-01", "1997-02-01"]))
+    with pytest.raises(clv.DataError, match=r"segment labels must be text.*not Timestamp.*strftime"):
+        getattr(clv, cls)(segment="cohort").fit(dated, time_unit="W")

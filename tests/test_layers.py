@@ -38,3 +38,17 @@ def test_no_import_cycles():
     cycles = sorted((a, b) for a in graph.modules for b in graph.find_modules_directly_imported_by(a)
                     if a != b and graph.find_shortest_chain(importer=b, imported=a))
     assert not cycles, cycles
+
+
+def test_every_module_of_each_layered_package_is_in_its_contract():
+    """A module left out of a package's layers contract would be checked by nobody: every module of
+    clvmodels/models and clvmodels/bayes is named in the contract for its package (a new model module
+    is added to the "Models" layers in pyproject.toml)."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    for package in ("models", "bayes"):
+        named = {m.strip() for c in config for layer in c["layers"] for m in layer.split("|")}
+        modules = {f"clvmodels.{package}.{p.stem}" for p in (ROOT / "clvmodels" / package).glob("*.py")
+                   if p.stem != "__init__"}
+        assert modules <= named, sorted(modules - named)

@@ -156,6 +156,13 @@ class _BayesModel(Predictor):
         if col.isna().any():
             rows = np.flatnonzero(col.isna().to_numpy())
             raise DataError("missing segment", columns=[self.segment], rows=rows[:5], n_rows=len(rows))
+        kept = col.map(lambda v: isinstance(v, (str, bool, int, np.integer, np.bool_)))
+        if not kept.all():  # labels a model file keeps as they are: text, whole numbers, booleans
+            rows = np.flatnonzero(~kept.to_numpy())
+            raise DataError(f"segment labels must be text, whole numbers or booleans (a model file keeps them as "
+                            f"they are), not {type(col.iloc[rows[0]]).__name__}: convert the column first, for "
+                            "example a date cohort with .dt.strftime('%Y-%m')", columns=[self.segment],
+                            rows=rows[:5], n_rows=len(rows))
         codes, labels = pd.factorize(col, sort=True)
         return codes.astype(np.int64), list(labels)
 
@@ -392,6 +399,11 @@ class _BayesModel(Predictor):
         out.flags.writeable = False
         self._draws_cache = (self.idata_, max_draws, out)
         return out
+
+    def segments(self) -> dict[str, list]:
+        """``{segment column: segments_}`` for a model by segment; empty for a pooled one."""
+        self.check_is_fitted()
+        return {self.segment: list(self.segments_)} if self.segment is not None else {}
 
     def segment_index(self, summary: pd.DataFrame) -> np.ndarray:
         """Each customer's position in ``segments_`` (DataError for a segment not seen in fitting)."""
