@@ -381,7 +381,7 @@ def backtest(
         raise ValueError(f"model labels must be unique: {labels}")
     cuts = _cutoff_list(log, calibration_end, cutoffs, min(days.values()))
 
-    metric_rows, calib_parts, pred_parts, unavailable, failures, fits = [], [], [], [], [], {}
+    metric_rows, calib_parts, pred_parts, unavailable, failures, fits, roles = [], [], [], [], [], {}, {}
     tracking = pd.DataFrame()
     with progress(len(cuts) * len(candidates), "backtest", enabled=show_progress) as bar:
         for cut in cuts:
@@ -405,6 +405,7 @@ def backtest(
                     bar.update()
                     continue
                 fits[(cut.isoformat(), cand.label)] = (purchase, spend_model)
+                roles[cand.label] = purchase.role
                 spend_per = spend_model.expected_spend(summary).to_numpy() if spend_model is not None else None
                 for lab in available:
                     # the window the actuals are counted in: whole days from the cut-off
@@ -464,7 +465,7 @@ def backtest(
         interval=interval,
         targets=targets,
         fits=fits,
-        roles={cand.label: cand.purchase.role for cand in candidates},
+        roles=roles,
     )
     if unavailable:
         warn(f"{result.not_scored_text()} Scored: {result.scored_text()}. To score every horizon, choose shorter "

@@ -34,6 +34,9 @@ def _longest(result, values: pd.Series, wanted: Any = None) -> Any:
     return [h for h in result.horizons if h in scored][-1]
 
 
+#: Draws a posterior histogram shows at most (all of a default fit's 4,000).
+POSTERIOR_DRAWS = 100_000
+
 _METRIC_NAMES = {"aggregate_error_pct": "aggregate error (%)", "cumulative_error_pct": "cumulative error (%)",
                  "mae": "mean absolute error", "rmse": "root mean squared error", "wape": "WAPE",
                  "spearman": "Spearman rank correlation", "top_decile_share": "share captured by the top decile",
@@ -155,13 +158,10 @@ def plot_posterior(model, parameter: str, *, ax=None, bins: int = 40):
     """Posterior draws of one parameter of a fitted Bayesian model as histograms, one per segment (one
     for a pooled model), with the maximum-likelihood estimate of the whole population (dashed)."""
     ax = _axes(ax)
-    post = model.idata_.posterior[parameter]
-    if "segment" in post.dims:
-        for k, label in enumerate(model.segments_):
-            ax.hist(post.isel(segment=k).to_numpy().ravel(), bins=bins, density=True, histtype="step",
-                    label=str(label))
-    else:
-        ax.hist(post.to_numpy().ravel(), bins=bins, density=True, histtype="step", label="posterior")
+    draws = model.param_draws(max_draws=POSTERIOR_DRAWS)[:, :, list(model.param_names).index(parameter)]
+    labels = next(iter(model.segments().values()), ["posterior"])
+    for k, label in enumerate(labels):
+        ax.hist(draws[:, k], bins=bins, density=True, histtype="step", label=str(label))
     ax.axvline(model.mle_.params_[parameter], color="0.5", linestyle="--", label="pooled MLE")
     ax.set_xlabel(parameter)
     ax.set_ylabel("posterior density")

@@ -304,7 +304,7 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
             for p in model.param_names:
                 sec.figure(f"posterior_{slug}_{p}.png",
                            _png(lambda ax, m=model, p=p: plots.plot_posterior(m, p, ax=ax), size=(10, 3.6)),
-                           f"{name}: posterior of {p}" + (" by segment" if model.segment else ""))
+                           f"{name}: posterior of {p}" + (" by segment" if model.segments() else ""))
 
     if backtest is not None:
         sec = sections["Backtest"]

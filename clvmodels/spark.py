@@ -256,9 +256,6 @@ def _time_unit(summary, time_unit: str | None) -> str | None:
     return fields["T"].metadata.get("time_unit") if "T" in fields else None
 
 
-def _model_columns(model) -> list[str]:
-    segment = getattr(model, "segment", None)
-    return list(model.required_columns) + ([segment] if segment else [])
 
 
 def fit(model, summary, *, time_unit: str | None = None):
@@ -270,7 +267,7 @@ def fit(model, summary, *, time_unit: str | None = None):
     compress the same way. Returns the fitted model. ``time_unit`` defaults to the one
     :func:`rfm_summary` recorded on the columns.
     """
-    columns = _model_columns(model)
+    columns = model.input_columns()
     missing = [c for c in columns if c not in summary.columns]
     if missing:
         raise DataError(f"the summary has no column{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
@@ -303,10 +300,10 @@ def score(summary, purchase_model=None, spend_model=None, horizons: Sequence[Hor
     for model in (purchase_model, spend_model):
         if model is not None:
             try:
-                model.param_draws()
+                model.check_is_fitted()
             except NotFittedError:
                 raise DataError(f"the {type(model).__name__} is not fitted: fit it first (clvmodels.spark.fit)") from None
-            needed.update(_model_columns(model))
+            needed.update(model.input_columns())
     missing = sorted(needed - set(summary.columns))
     if missing:
         raise DataError(f"the summary has no column{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
@@ -317,8 +314,8 @@ def score(summary, purchase_model=None, spend_model=None, horizons: Sequence[Hor
     made_up = {"frequency": 1.0, "recency": 1.0, "T": 2.0, "monetary_value": 1.0}
     probe = pd.DataFrame({c: [made_up.get(c, 1.0)] for c in needed - {customer}}, index=pd.Index([0], name=customer))
     for model in (purchase_model, spend_model):
-        if model is not None and getattr(model, "segment", None):
-            probe[model.segment] = model.segments_[0]
+        for column, labels in (model.segments() if model is not None else {}).items():
+            probe[column] = labels[0]
     example = score_customers(probe, purchase_model, spend_model, **options)
     models = summary.sparkSession.sparkContext.broadcast((purchase_model, spend_model))
 

@@ -400,6 +400,11 @@ class _BayesModel(Predictor):
         self._draws_cache = (self.idata_, max_draws, out)
         return out
 
+    @property
+    def segment_column(self) -> str | None:
+        """The ``segment`` option: the summary column the hierarchy's segments come from."""
+        return self.segment
+
     def segments(self) -> dict[str, list]:
         """``{segment column: segments_}`` for a model by segment; empty for a pooled one."""
         self.check_is_fitted()

@@ -170,6 +170,20 @@ class Predictor(Estimator):
         """Each customer's position on the draws' segment axis (one population: all 0)."""
         return np.zeros(len(summary), dtype=np.int64)
 
+    @property
+    def segment_column(self) -> str | None:
+        """The summary column the draws' segment axis follows (None: one population)."""
+        return None
+
+    def segments(self) -> dict[str, list]:
+        """A fitted model's segment column with its labels in axis order: empty for one population."""
+        return {}
+
+    def input_columns(self) -> list[str]:
+        """The summary columns fitting and predictions read (known before fitting): the data columns, then
+        any segment column."""
+        return [*self.required_columns, *([self.segment_column] if self.segment_column else [])]
+
     def _check_values(self, *arrays: np.ndarray) -> None:
         """DataError for values the model cannot take (each model says which)."""
 
