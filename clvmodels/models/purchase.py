@@ -1,8 +1,9 @@
 """What every purchase model predicts, over its parameter draws: the same calls and shapes for each
-model and each fit method. A purchase model supplies three kernels of its own formulas
-(``p_alive_kernel``, ``expected_purchases_kernel``, ``cdf_kernel``); :class:`PurchasePredictions` turns
-them into ``p_alive``, ``expected_purchases``, ``purchase_probabilities``, ``purchase_interval`` and
-``purchase_cdf`` (:class:`clvmodels.models._base.Predictor`, :mod:`clvmodels.draws`).
+model and each fit method. A purchase model supplies four kernels of its own formulas
+(``p_alive_kernel``, ``expected_purchases_kernel``, ``cdf_kernel``, ``expected_new_kernel``);
+:class:`PurchasePredictions` turns them into ``p_alive``, ``expected_purchases``,
+``purchase_probabilities``, ``purchase_interval``, ``purchase_cdf``, ``expected_purchases_new`` and
+``expected_cumulative_purchases`` (:class:`clvmodels.models._base.Predictor`, :mod:`clvmodels.draws`).
 """
 
 from __future__ import annotations
@@ -132,6 +133,22 @@ class PurchasePredictions(Predictor):
 
     required_columns = ("frequency", "recency", "T")
     role = "purchase"
+
+    @staticmethod
+    def p_alive_kernel(theta, x, t_x, T, seg=None) -> np.ndarray:
+        raise NotImplementedError("a purchase model defines p_alive_kernel (PurchasePredictions)")
+
+    @staticmethod
+    def expected_purchases_kernel(theta, x, t_x, T, times, seg) -> np.ndarray:
+        raise NotImplementedError("a purchase model defines expected_purchases_kernel (PurchasePredictions)")
+
+    @staticmethod
+    def cdf_kernel(draws, seg, x, t_x, T, t, cap) -> np.ndarray:
+        raise NotImplementedError("a purchase model defines cdf_kernel (PurchasePredictions)")
+
+    @staticmethod
+    def expected_new_kernel(theta, t) -> np.ndarray:
+        raise NotImplementedError("a purchase model defines expected_new_kernel (PurchasePredictions)")
 
     def _check_values(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, *_: np.ndarray) -> None:
         check_rfm(x, t_x, T)
