@@ -41,7 +41,8 @@ def test_log_density_and_gradient_equal_pymc():
     np.testing.assert_allclose(gap, mu[0] - mu[1])
 
 
-@pytest.mark.parametrize("backend", ["pyfunc", pytest.param("compiled", marks=pytest.mark.slow)])
+@pytest.mark.slow  # samples 2 chains x 1,000 draws per backend
+@pytest.mark.parametrize("backend", ["pyfunc", "compiled"])
 def test_both_ways_sample_the_known_posterior(backend):
     idata = sampling.sample_nutpie(normal_model(), draws=1000, tune=500, chains=2, seed=3, target_accept=0.8,
                                    rows=Y.size, backend=backend)
@@ -60,6 +61,7 @@ def test_both_ways_sample_the_known_posterior(backend):
     np.testing.assert_allclose(post["gap"].to_numpy(), post["mu"].sel(group="g0") - post["mu"].sel(group="g1"))
 
 
+@pytest.mark.slow  # samples
 def test_auto_runs_small_models_without_compiling_and_refuses_unknown_backends(monkeypatch):
     def no_compiling(*args, **kwargs):
         raise AssertionError("compiled although the model is small")

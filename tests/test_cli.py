@@ -79,7 +79,7 @@ def test_usage_errors_exit_2_in_one_line(tmp_path, log_csv):
     assert code == 2 and "does not exist" in stderr
 
 
-@pytest.mark.parametrize("entry", ["console script", "python -m"])
+@pytest.mark.parametrize("entry", ["console script", pytest.param("python -m", marks=pytest.mark.slow)])
 def test_the_entry_points_pass_on_the_exit_status_and_output(tmp_path, log_csv, entry):
     """The other tests call cli.main in process (tests/cli_run.py); this one runs the programs a user runs."""
     script = Path(sys.executable).with_name("clvmodels")
