@@ -149,9 +149,12 @@ def main() -> None:
                        ours["peak_mib"] / theirs["peak_mib"], max(rel.values()), score_diff))
         if baseline:
             before = res["baseline"]
+            was = np.load(DATA / "scores_baseline.npy")
+            same_params = max(abs(ours["params"][k] - before["params"][k]) / abs(before["params"][k]) for k in rel)
+            same_scores = float(np.max(np.abs(a - was) / np.maximum(np.abs(was), 1e-12)))
             changes.append((kind, theirs["fit_s"] / before["fit_s"], theirs["score_s"] / before["score_s"],
                             theirs["fit_s"] / ours["fit_s"], theirs["score_s"] / ours["score_s"],
-                            before["peak_mib"], ours["peak_mib"]))
+                            before["peak_mib"], ours["peak_mib"], same_params, same_scores))
     print()
     print("| summary | fit speed-up | score speed-up | memory ratio | max param rel diff | max score rel diff |")
     print("|---|---|---|---|---|---|")
@@ -160,10 +163,11 @@ def main() -> None:
     if changes:
         print()
         print("| summary | fit speed-up, baseline | fit speed-up, now | score speed-up, baseline | "
-              "score speed-up, now | peak MiB, baseline | peak MiB, now |")
-        print("|---|---|---|---|---|---|---|")
-        for kind, fb, sb, fn, sn, mb, mn in changes:
-            print(f"| {kind} | {fb:.1f}x | {fn:.1f}x | {sb:.1f}x | {sn:.1f}x | {mb:.0f} | {mn:.0f} |")
+              "score speed-up, now | peak MiB, baseline | peak MiB, now | params rel diff to baseline | "
+              "scores rel diff to baseline |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for kind, fb, sb, fn, sn, mb, mn, dp, ds in changes:
+            print(f"| {kind} | {fb:.1f}x | {fn:.1f}x | {sb:.1f}x | {sn:.1f}x | {mb:.0f} | {mn:.0f} | {dp:.1e} | {ds:.1e} |")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["DRAW_BLOCK", "DEFAULT_DRAWS", "thin", "draw_quantiles", "summarise_draws", "customer_draws",
+__all__ = ["DRAW_BLOCK", "DEFAULT_DRAWS", "thin", "level_text", "draw_quantiles", "summarise_draws", "customer_draws",
            "predict_over_draws", "point_theta", "check_interval", "check_max_draws", "bound_names"]
 
 #: How many parameter draws a prediction uses at most, for every model and every prediction.
@@ -58,9 +58,14 @@ def thin(draws: np.ndarray, n: int) -> np.ndarray:
     return draws[np.linspace(0, len(draws) - 1, n).round().astype(np.int64)]
 
 
+def level_text(interval: float) -> str:
+    """An interval's level as people write it: 0.9 -> "90%", 0.975 -> "97.5%"."""
+    return f"{100 * interval:.10g}%"
+
+
 def bound_names(name: str, interval: float) -> tuple[str, str]:
     """The columns of the lower and upper bounds of ``name`` at level ``interval`` ("p_alive lower 90%")."""
-    pct = f"{100 * interval:.10g}%"
+    pct = level_text(interval)
     return f"{name} lower {pct}", f"{name} upper {pct}"
 
 

@@ -158,6 +158,9 @@ def plot_posterior(model, parameter: str, *, ax=None, bins: int = 40):
     """Posterior draws of one parameter of a fitted Bayesian model as histograms, one per segment (one
     for a pooled model), with the maximum-likelihood estimate of the whole population (dashed)."""
     ax = _axes(ax)
+    if parameter not in model.param_names:
+        raise ValueError(f"{type(model).__name__} has no parameter {parameter!r} (its parameters: "
+                         f"{', '.join(model.param_names)})")
     draws = model.param_draws(max_draws=POSTERIOR_DRAWS)[:, :, list(model.param_names).index(parameter)]
     labels = next(iter(model.segments().values()), ["posterior"])
     for k, label in enumerate(labels):

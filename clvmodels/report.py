@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .draws import level_text
 from .files import atomic_path, write_text
 
 __all__ = ["Report", "Section", "build_report", "conclusions"]
@@ -194,7 +195,7 @@ def conclusions(result, target: str = "purchases") -> list[str]:
     def _is_model(label: str) -> bool:  # a probabilistic model's candidate, as opposed to a formula
         return result.roles.get(label) != "formula"
 
-    level = f"{result.interval:.0%}"
+    level = level_text(result.interval)
     lines = []
     for horizon in result.horizons:
         part = ranking[ranking["horizon"] == horizon]
@@ -318,7 +319,7 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
                 "spearman", "top_decile_share", "coverage", "pit_coverage"]
         for target in backtest.targets:
             ranking = backtest.summary(target=target)
-            level = f"{backtest.interval:.0%}"
+            level = level_text(backtest.interval)
             shown = ranking[[c for c in cols if c in ranking.columns]].rename(
                 columns={"coverage": f"{level} interval coverage", "pit_coverage": f"{level} PIT coverage"})
             sec.table(shown, f"Ranking for {target} per horizon")

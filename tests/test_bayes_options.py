@@ -63,5 +63,5 @@ def test_segment_labels_a_model_file_would_change_are_refused_at_fit(cls, monkey
     monkeypatch.setattr("clvmodels.models.bgnbd.BetaGeo.fit", lambda *a, **k: pytest.fail("fitted"))
     monkeypatch.setattr("clvmodels.models.gamma_gamma.GammaGamma.fit", lambda *a, **k: pytest.fail("fitted"))
     dated = SUMMARY.assign(cohort=pd.to_datetime(["1997-01-01", "1997-01-01", "1997-02-01", "1997-02-01"]))
-    with pytest.raises(clv.DataError, match=r"segment labels must be text.*not Timestamp.*strftime"):
+    with pytest.raises(clv.DataError, match=r"segment labels must be text, numbers or booleans.*not Timestamp.*strftime"):
         getattr(clv, cls)(segment="cohort").fit(dated, time_unit="W")

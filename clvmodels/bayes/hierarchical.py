@@ -156,10 +156,10 @@ class _BayesModel(Predictor):
         if col.isna().any():
             rows = np.flatnonzero(col.isna().to_numpy())
             raise DataError("missing segment", columns=[self.segment], rows=rows[:5], n_rows=len(rows))
-        kept = col.map(lambda v: isinstance(v, (str, bool, int, np.integer, np.bool_)))
-        if not kept.all():  # labels a model file keeps as they are: text, whole numbers, booleans
+        kept = col.map(lambda v: isinstance(v, (str, bool, int, float, np.integer, np.floating, np.bool_)))
+        if not kept.all():  # labels a model file keeps as they are: text, numbers, booleans
             rows = np.flatnonzero(~kept.to_numpy())
-            raise DataError(f"segment labels must be text, whole numbers or booleans (a model file keeps them as "
+            raise DataError(f"segment labels must be text, numbers or booleans (a model file keeps them as "
                             f"they are), not {type(col.iloc[rows[0]]).__name__}: convert the column first, for "
                             "example a date cohort with .dt.strftime('%Y-%m')", columns=[self.segment],
                             rows=rows[:5], n_rows=len(rows))

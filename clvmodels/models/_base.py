@@ -229,6 +229,13 @@ class SummaryModel(Predictor):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.model_name:
+            if "short_name" not in vars(cls) or not cls.short_name:
+                raise TypeError(f"{cls.__name__}: a registered model sets its own short_name (the name model files "
+                                "and --model use)")
+            taken = [name for name, other in MODEL_REGISTRY.items()
+                     if other.short_name == cls.short_name and name != cls.model_name]
+            if taken:
+                raise TypeError(f"{cls.__name__}: short_name {cls.short_name!r} is {taken[0]}'s already")
             unchecked = [name for name in cls.option_names() if name not in cls.option_checks]
             if unchecked:
                 raise TypeError(f"{cls.__name__}: no check for the option(s) {', '.join(unchecked)} when a model "

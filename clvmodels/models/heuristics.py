@@ -34,7 +34,7 @@ from ..errors import DataError
 from ..timeunits import Horizon, horizon_label, to_units
 from ._base import Estimator, as_float_array, check_rfm, check_summary_unit, fit_time_unit
 
-__all__ = ["RunRate", "AovFrequencyLifespan", "ChurnRateFormula", "RetentionFormula", "HEURISTICS", "FORMULA_LABELS"]
+__all__ = ["RunRate", "AovFrequencyLifespan", "ChurnRateFormula", "RetentionFormula", "HEURISTICS"]
 
 
 class _Heuristic(Estimator):
@@ -211,5 +211,3 @@ class RetentionFormula(_Heuristic):
 #: Every heuristic, in both forms, as used by default in backtests.
 HEURISTICS = (RunRate, AovFrequencyLifespan, ChurnRateFormula, RetentionFormula)
 
-#: The formulas' labels, per-customer and population forms (the report calls every other candidate a model).
-FORMULA_LABELS = frozenset(cls(per_customer=p).label for cls in HEURISTICS for p in (True, False))
