@@ -31,6 +31,7 @@ Calibration by decile of the predicted value is in :attr:`BacktestResult.calibra
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import os
 from collections.abc import Sequence
@@ -356,10 +357,15 @@ def backtest(
     if len(set(labels_h)) != len(labels_h):
         raise ValueError(f"horizons repeat: {labels_h}")
     days = {lab: horizon_days(h, time_unit) for lab, h in zip(labels_h, horizons)}
+    readable = set(inspect.signature(read_transactions).parameters) - {"source"}
+    unknown = sorted(set(read_options) - readable)
+    if unknown:
+        raise TypeError(f"backtest() got an unexpected keyword argument {unknown[0]!r} (candidates go in models=; the "
+                        f"other keywords are read_transactions' options: {', '.join(sorted(readable))})")
     if isinstance(transactions, TransactionLog):
         if read_options:
             raise TypeError(f"backtest() got {', '.join(map(repr, read_options))}: options of read_transactions, "
-                            "but the log is read already (a TransactionLog); candidates are passed as models=")
+                            "but the log is read already (a TransactionLog)")
         log = transactions
     else:
         read_options.setdefault("amount", "amount")

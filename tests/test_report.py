@@ -111,7 +111,7 @@ def test_conclusion_is_generated_from_the_numbers(report_parts):
     assert any(lines[1] == b[1] for b in conclusion.blocks)
 
 
-def test_the_report_states_the_backtests_level_and_tells_formulas_by_their_role(cdnow_tx, tmp_path):
+def test_the_report_states_the_backtests_level_and_tells_formulas_by_their_role(cdnow_tx, cdnow_df, tmp_path):
     from clvmodels.backtest import Candidate
     from clvmodels.models.heuristics import RunRate
 
@@ -119,8 +119,12 @@ def test_the_report_states_the_backtests_level_and_tells_formulas_by_their_role(
     with pytest.raises(ValueError, match="candidate 'BG/NBD' forecasts no spend: give it a spend model"):
         clv.backtest(cdnow_tx, "1997-09-30", models=candidates)
     candidates[0] = Candidate("BG/NBD", clv.BetaGeo(), clv.GammaGamma())
-    with pytest.raises(TypeError, match="'candidates': options of read_transactions.*models="):
-        clv.backtest(cdnow_tx, "1997-09-30", candidates=candidates)  # (a misspelt keyword is not ignored)
+    # a misspelt keyword is named, whether the log is read already or not
+    for log in (cdnow_tx, cdnow_df):
+        with pytest.raises(TypeError, match="unexpected keyword argument 'candidates' .candidates go in models="):
+            clv.backtest(log, "1997-09-30", candidates=candidates)
+    with pytest.raises(TypeError, match="'date_format': options of read_transactions, but the log is read already"):
+        clv.backtest(cdnow_tx, "1997-09-30", date_format="%Y%m%d")
     res = clv.backtest(cdnow_tx, "1997-09-30", horizons=["39W"], time_unit="W", models=candidates,
                        interval=0.8, show_progress=False)
     assert res.roles == {"BG/NBD": "purchase", "my rate": "formula"}
