@@ -178,8 +178,6 @@ def _png(draw, size=(10, 4.6)) -> bytes:
     return buf.getvalue()
 
 
-
-
 def _off(pct: float) -> str:
     if not np.isfinite(pct):
         return "of unknown distance from"
@@ -317,9 +315,9 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
                      f" {backtest.not_scored_text()}" if len(backtest.unavailable) else ""))
         cols = ["horizon", "rank", "model", "rmse", "mae", "aggregate_error_pct", "cumulative_error_pct",
                 "spearman", "top_decile_share", "coverage", "pit_coverage"]
+        level = level_text(backtest.interval)
         for target in backtest.targets:
             ranking = backtest.summary(target=target)
-            level = level_text(backtest.interval)
             shown = ranking[[c for c in cols if c in ranking.columns]].rename(
                 columns={"coverage": f"{level} interval coverage", "pit_coverage": f"{level} PIT coverage"})
             sec.table(shown, f"Ranking for {target} per horizon")

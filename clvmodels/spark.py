@@ -256,8 +256,6 @@ def _time_unit(summary, time_unit: str | None) -> str | None:
     return fields["T"].metadata.get("time_unit") if "T" in fields else None
 
 
-
-
 def fit(model, summary, *, time_unit: str | None = None):
     """Fit any clvmodels model (maximum likelihood or Bayesian: :class:`clvmodels.BetaGeo`,
     :class:`~clvmodels.BayesBetaGeo`, :class:`~clvmodels.NBD`, ...) to a Spark summary.

@@ -156,9 +156,10 @@ class _BayesModel(Predictor):
         if col.isna().any():
             rows = np.flatnonzero(col.isna().to_numpy())
             raise DataError("missing segment", columns=[self.segment], rows=rows[:5], n_rows=len(rows))
-        kept = col.map(lambda v: isinstance(v, (str, bool, int, float, np.integer, np.floating, np.bool_)))
+        found, distinct = pd.factorize(col)  # (the type check once per distinct label, not per customer)
+        kept = np.array([isinstance(v, (str, bool, int, float, np.integer, np.floating, np.bool_)) for v in distinct])
         if not kept.all():  # labels a model file keeps as they are: text, numbers, booleans
-            rows = np.flatnonzero(~kept.to_numpy())
+            rows = np.flatnonzero(~kept[found])
             raise DataError(f"segment labels must be text, numbers or booleans (a model file keeps them as "
                             f"they are), not {type(col.iloc[rows[0]]).__name__}: convert the column first, for "
                             "example a date cohort with .dt.strftime('%Y-%m')", columns=[self.segment],
@@ -395,7 +396,7 @@ class _BayesModel(Predictor):
         for name in self.param_names:
             v = post[name].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
             arrays.append(v.reshape(v.shape[0], -1))
-        out = np.array(thin(np.stack(arrays, axis=-1), max_draws))  # (draw, segment, param)
+        out = thin(np.stack(arrays, axis=-1), max_draws)  # (draw, segment, param): a new array either way
         out.flags.writeable = False
         self._draws_cache = (self.idata_, max_draws, out)
         return out
