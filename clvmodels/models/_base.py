@@ -160,6 +160,9 @@ class Predictor(Estimator):
     required_columns: ClassVar[tuple[str, ...]] = ()
     #: Whether predictions depend on the summary's time unit (spend per purchase does not).
     time_dependent: ClassVar[bool] = True
+    #: Whether the model's summary counts discrete purchase opportunities (recency and T whole numbers of
+    #: periods, as BG/BB's) rather than continuous time.
+    discrete_time: ClassVar[bool] = False
 
     def param_draws(self, interval: float | None = None, max_draws: int = DEFAULT_DRAWS) -> np.ndarray:
         """The parameters as draws (draw, segment, parameter); those a point prediction averages over
