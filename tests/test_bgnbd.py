@@ -219,7 +219,7 @@ def test_expectation_matches_30_digit_mpmath():
         R, A, Aa, Bb, X, TT, tt = map(mp.mpf, (r, alpha, a, b, x, T, t))
         z = tt / (A + TT + tt)
         exact = (Aa + Bb + X - 1) / (Aa - 1) * (1 - (1 - z) ** (R + X) * mp.hyp2f1(R + X, Bb + X, Aa + Bb + X - 1, z))
-        ours = float(B._expected(r, alpha, a, b, x, T, t))
+        ours = float(B.expected_given_alive(r, alpha, a, b, x, T, t))
         assert ours == pytest.approx(float(exact), rel=1e-8), (r, alpha, a, b, x, T, t)
 
 
@@ -257,7 +257,7 @@ def test_near_singular_parameters_match_mpmath(a, b, x):
     R, A, Aa, Bb, X, TT, tt = map(mp.mpf, (r, alpha, a, b, x, T, t))
     z = tt / (A + TT + tt)
     exact = (Aa + Bb + X - 1) / (Aa - 1) * (1 - (1 - z) ** (R + X) * mp.hyp2f1(R + X, Bb + X, Aa + Bb + X - 1, z))
-    assert float(B._expected(r, alpha, a, b, x, T, t)) == pytest.approx(float(exact), rel=1e-7)
+    assert float(B.expected_given_alive(r, alpha, a, b, x, T, t)) == pytest.approx(float(exact), rel=1e-7)
 
 
 @pytest.mark.parametrize("x, T", [(14, 50.0), (0, 40.0), (3, 52.0)])
@@ -269,7 +269,7 @@ def test_huge_dropout_parameters_match_mpmath(x, T):
     R, A, Aa, Bb, X, TT, tt = map(mp.mpf, (r, alpha, a, b, x, T, t))
     z = tt / (A + TT + tt)
     exact = (Aa + Bb + X - 1) / (Aa - 1) * (1 - (1 - z) ** (R + X) * mp.hyp2f1(R + X, Bb + X, Aa + Bb + X - 1, z))
-    assert float(B._expected(r, alpha, a, b, x, T, t)) == pytest.approx(float(exact), rel=1e-8)
+    assert float(B.expected_given_alive(r, alpha, a, b, x, T, t)) == pytest.approx(float(exact), rel=1e-8)
 
 
 def test_zero_weight_repeat_buyers_are_no_repeat_buyers():

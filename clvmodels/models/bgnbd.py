@@ -16,6 +16,11 @@ whose first two parameters do not grow with x, so scipy's series is short and we
 (checked against 30-digit mpmath in the tests). At a = 1 the formula is 0/0; there the function is
 interpolated linearly between a = 1 - 1e-4 and a = 1 + 1e-4 when |a - 1| < 5e-5 (error O(1e-8)), and
 likewise in b around a + b = 1 for x = 0.
+
+The MBG/NBD (Batislam, Denizel & Filiztekin 2007; Hoppe & Wagner 2007) lets a customer drop out at time
+zero too, after the first purchase: the functions here take ``dropout_at_zero`` (z = 0 or 1), which adds
+one dropout opportunity, so that the beta terms count x + z purchases. Given the history, an active
+customer's future is a BG/NBD new customer with parameters (r + x, alpha + T, a, b + x + z) either way.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
 
 __all__ = [
     "BetaGeo",
+    "BetaGeoFit",
     "loglik_terms",
     "loglik_and_grad",
     "p_alive",
@@ -44,6 +50,7 @@ __all__ = [
     "expected_cumulative_purchases",
     "mixture_cdf",
     "expected_kernel",
+    "expected_given_alive",
     "BetaGeoPredictions",
 ]
 
@@ -53,35 +60,39 @@ _A_EPS = 1e-4
 
 # --- likelihood ------------------------------------------------------------------------------------
 
-def _loglik_parts(r, alpha, a, b, x, t_x, T):
+def _loglik_parts(r, alpha, a, b, x, t_x, T, z):
     """Common pieces of eq. (6): the shared term and the two log-terms combined by logaddexp."""
-    shared = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + betaln(a, b + x) - betaln(a, b)
+    shared = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + betaln(a, b + x + z) - betaln(a, b)
     term1 = -(r + x) * np.log(alpha + T)
     with np.errstate(divide="ignore", invalid="ignore"):
-        term2 = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * np.log(alpha + t_x),
+        term2 = np.where(x + z > 0,
+                         np.log(a) - np.log(np.maximum(b + x + z - 1, 1e-300)) - (r + x) * np.log(alpha + t_x),
                          -np.inf)
     return shared, term1, term2
 
 
-def loglik_terms(r, alpha, a, b, x, t_x, T) -> np.ndarray:
-    """Per-customer log-likelihood, FHL (2005) eq. (6).
+def loglik_terms(r, alpha, a, b, x, t_x, T, *, dropout_at_zero: bool = False) -> np.ndarray:
+    """Per-customer log-likelihood, FHL (2005) eq. (6); with ``dropout_at_zero``, the MBG/NBD's
+    (Batislam et al. 2007 eq. 4).
 
-    L = B(a, b+x)/B(a, b) * Gamma(r+x) alpha^r / (Gamma(r) (alpha+T)^(r+x))
-        + [x > 0] B(a+1, b+x-1)/B(a, b) * Gamma(r+x) alpha^r / (Gamma(r) (alpha+t_x)^(r+x)),
-    using B(a+1, b+x-1) / B(a, b+x) = a / (b+x-1).
+    L = B(a, b+x+z)/B(a, b) * Gamma(r+x) alpha^r / (Gamma(r) (alpha+T)^(r+x))
+        + [x+z > 0] B(a+1, b+x+z-1)/B(a, b) * Gamma(r+x) alpha^r / (Gamma(r) (alpha+t_x)^(r+x)),
+    using B(a+1, b+x+z-1) / B(a, b+x+z) = a / (b+x+z-1); z = 1 with dropout at zero, else 0.
     """
-    shared, term1, term2 = _loglik_parts(r, alpha, a, b, x, t_x, T)
+    shared, term1, term2 = _loglik_parts(r, alpha, a, b, x, t_x, T, float(dropout_at_zero))
     return shared + np.logaddexp(term1, term2)
 
 
 class Prepared:
     """Data arranged for fast repeated likelihood evaluation: distinct frequencies (the special
-    functions depend on x only) and the repeat buyers apart (only they have the second term of eq. 6)."""
+    functions depend on x only) and the customers with a second term of eq. (6) apart (the repeat buyers;
+    with dropout at zero, everyone)."""
 
-    def __init__(self, x, t_x, T, w) -> None:
+    def __init__(self, x, t_x, T, w, dropout_at_zero: bool = False) -> None:
         self.x, self.t_x, self.T, self.w = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T, w))
+        self.z = float(dropout_at_zero)
         self.xu, self.inv = np.unique(self.x, return_inverse=True)
-        self.pos = np.flatnonzero(self.x > 0)
+        self.pos = np.flatnonzero(self.x + self.z > 0)
         self.x_p, self.t_x_p, self.T_p, self.w_p = self.x[self.pos], self.t_x[self.pos], self.T[self.pos], self.w[self.pos]
         self.inv_p = self.inv[self.pos]
 
@@ -89,21 +100,22 @@ class Prepared:
 def loglik_and_grad(theta: np.ndarray, x, t_x, T, w, prepared: Prepared | None = None) -> tuple[float, np.ndarray]:
     """Weighted total log-likelihood of eq. (6) and its analytic gradient in (r, alpha, a, b).
 
-    Writing eq. (6) as shared(x) + logaddexp(term1, term2), with term2 = -inf when x = 0, the weight of
-    the second term is w2 = exp(term2 - logaddexp(...)) and
+    Writing eq. (6) as shared(x) + logaddexp(term1, term2), with term2 = -inf when x + z = 0, the weight
+    of the second term is w2 = exp(term2 - logaddexp(...)) and
     d/dr = psi(r+x) - psi(r) + ln(alpha) - (1-w2) ln(alpha+T) - w2 ln(alpha+t_x),
     d/dalpha = r/alpha - (r+x) [(1-w2)/(alpha+T) + w2/(alpha+t_x)],
-    d/da = psi(a+b) - psi(a+b+x) + w2/a,
-    d/db = psi(b+x) - psi(b) + psi(a+b) - psi(a+b+x) - w2/(b+x-1).
+    d/da = psi(a+b) - psi(a+b+x+z) + w2/a,
+    d/db = psi(b+x+z) - psi(b) + psi(a+b) - psi(a+b+x+z) - w2/(b+x+z-1)
+    (z = 1 with dropout at zero, from ``prepared``; the data arguments are ignored when it is given).
     """
     d = prepared if prepared is not None else Prepared(x, t_x, T, w)
     r, alpha, a, b = theta
-    xu = d.xu
+    xu, xzu = d.xu, d.xu + d.z
     log_alpha = np.log(alpha)
-    shared_u = gammaln(r + xu) - gammaln(r) + r * log_alpha + betaln(a, b + xu) - betaln(a, b)
-    dab_u = digamma(a + b) - digamma(a + b + xu)
+    shared_u = gammaln(r + xu) - gammaln(r) + r * log_alpha + betaln(a, b + xzu) - betaln(a, b)
+    dab_u = digamma(a + b) - digamma(a + b + xzu)
     d_r_u = digamma(r + xu) - digamma(r) + log_alpha
-    d_b_u = digamma(b + xu) - digamma(b) + dab_u
+    d_b_u = digamma(b + xzu) - digamma(b) + dab_u
     # every customer: the first term alone
     log_aT = np.log(alpha + d.T)
     k = r + d.x
@@ -117,7 +129,7 @@ def loglik_and_grad(theta: np.ndarray, x, t_x, T, w, prepared: Prepared | None =
     if d.pos.size:
         # repeat buyers: replace term1 by logaddexp(term1, term2) and correct the gradient by w2
         with np.errstate(divide="ignore"):
-            log_ratio = (np.log(a) - np.log(np.maximum(b + xu - 1, 1e-300)))[d.inv_p]
+            log_ratio = (np.log(a) - np.log(np.maximum(b + xzu - 1, 1e-300)))[d.inv_p]
         k_p = r + d.x_p
         log_aT_p = log_aT[d.pos]
         log_atx = np.log(alpha + d.t_x_p)
@@ -130,28 +142,34 @@ def loglik_and_grad(theta: np.ndarray, x, t_x, T, w, prepared: Prepared | None =
             np.dot(d.w_p, w2 * (log_aT_p - log_atx)),
             np.dot(d.w_p, k_p * w2 * (1.0 / (alpha + d.T_p) - 1.0 / (alpha + d.t_x_p))),
             np.dot(d.w_p, w2) / a,
-            -np.dot(d.w_p, w2 / np.maximum(b + d.x_p - 1, 1e-300)),
+            -np.dot(d.w_p, w2 / np.maximum(b + d.x_p + d.z - 1, 1e-300)),
         ])
     return ll, grad
 
 
 # --- predictions -----------------------------------------------------------------------------------
 
-def p_alive(r, alpha, a, b, x, t_x, T) -> np.ndarray:
-    """P(alive | x, t_x, T), FHL (2005) eq. (12), as a logistic of the log-odds of having dropped out."""
+def p_alive(r, alpha, a, b, x, t_x, T, *, dropout_at_zero: bool = False) -> np.ndarray:
+    """P(alive | x, t_x, T), FHL (2005) eq. (12), as a logistic of the log-odds of having dropped out:
+    the second term of eq. (6) over the first. With ``dropout_at_zero`` (MBG/NBD, Batislam et al. 2007
+    eq. 8) a customer without repeat purchases may have dropped out too."""
     x, t_x, T = np.broadcast_arrays(*map(np.asarray, (x, t_x, T)))
+    z = float(dropout_at_zero)
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_odds_dead = (np.log(a) - np.log(np.maximum(b + x - 1, 1e-300))
+        log_odds_dead = (np.log(a) - np.log(np.maximum(b + x + z - 1, 1e-300))
                          + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x)))
-    return np.where(x > 0, expit(-log_odds_dead), 1.0)
+    return np.where(x + z > 0, expit(-log_odds_dead), 1.0)
 
 
-def expected_purchases_new(r, alpha, a, b, t) -> np.ndarray:
-    """E[X(t)] for a customer just acquired, FHL (2005) eq. (9)."""
-    return _expected(r, alpha, a, b, 0.0, 0.0, t)
+def expected_purchases_new(r, alpha, a, b, t, *, dropout_at_zero: bool = False) -> np.ndarray:
+    """E[X(t)] for a customer just acquired, FHL (2005) eq. (9). With ``dropout_at_zero`` the customer
+    first survives the dropout at time zero (probability b / (a + b)), after which p ~ Beta(a, b + 1)."""
+    if dropout_at_zero:
+        return b / (a + b) * expected_given_alive(r, alpha, a, b + 1.0, 0.0, 0.0, t)
+    return expected_given_alive(r, alpha, a, b, 0.0, 0.0, t)
 
 
-def _expected(r, alpha, a, b, x, T, t) -> np.ndarray:
+def expected_given_alive(r, alpha, a, b, x, T, t) -> np.ndarray:
     """E[purchases in (T, T+t] | active at T] for customers with x repeat purchases and age T.
 
     The future of an active customer is a BG/NBD process with posterior parameters (r+x, alpha+T, a, b+x);
@@ -212,13 +230,16 @@ def _hyp2f1(d, e, c, z) -> np.ndarray:
     return out
 
 
-def conditional_expected_purchases(r, alpha, a, b, x, t_x, T, t) -> np.ndarray:
-    """E[Y(t) | x, t_x, T]: expected purchases in the next t units, FHL (2005) eq. (10)."""
-    return p_alive(r, alpha, a, b, x, t_x, T) * _expected(r, alpha, a, b, x, T, t)
+def conditional_expected_purchases(r, alpha, a, b, x, t_x, T, t, *, dropout_at_zero: bool = False) -> np.ndarray:
+    """E[Y(t) | x, t_x, T]: expected purchases in the next t units, FHL (2005) eq. (10) (with
+    ``dropout_at_zero``, the MBG/NBD's: b + 1 in place of b in the expectation given alive)."""
+    z = float(dropout_at_zero)
+    return (p_alive(r, alpha, a, b, x, t_x, T, dropout_at_zero=dropout_at_zero)
+            * expected_given_alive(r, alpha, a, b + z, x, T, t))
 
 
 def expected_over_draws(theta: tuple[np.ndarray, ...], x: np.ndarray, t_x: np.ndarray, T: np.ndarray,
-                        times, seg: np.ndarray) -> np.ndarray:
+                        times, seg: np.ndarray, *, dropout_at_zero: bool = False) -> np.ndarray:
     """E[Y(t) | x, t_x, T] (FHL 2005 eq. 10) for draws x customers at each t in ``times``: shape
     (draws, customers, len(times)).
 
@@ -228,17 +249,26 @@ def expected_over_draws(theta: tuple[np.ndarray, ...], x: np.ndarray, t_x: np.nd
     (segment, x, T)."""
     _, first, inv = np.unique(np.stack([seg, x[0], T[0]]), axis=1, return_index=True, return_inverse=True)
     inv = inv.ravel()
-    th1 = [th[:, first] for th in theta]
-    pa = p_alive(*theta, x, t_x, T)
-    return np.stack([pa * _expected(*th1, x[:, first], T[:, first], t)[:, inv] for t in times], axis=-1)
+    r, alpha, a, b = (th[:, first] for th in theta)
+    pa = p_alive(*theta, x, t_x, T, dropout_at_zero=dropout_at_zero)
+    b = b + float(dropout_at_zero)
+    return np.stack([pa * expected_given_alive(r, alpha, a, b, x[:, first], T[:, first], t)[:, inv] for t in times],
+                    axis=-1)
 
 
-def pmf_new(r, alpha, a, b, t, n_max: int) -> np.ndarray:
+def pmf_new(r, alpha, a, b, t, n_max: int, *, dropout_at_zero: bool = False) -> np.ndarray:
     """P(X(t) = n), n = 0..n_max, for a new customer, FHL (2005) eq. (8). Shape (..., n_max + 1).
 
     The second term's bracket, 1 - (alpha/(alpha+t))^r sum_{j<n} Gamma(r+j)/(Gamma(r) j!) (t/(alpha+t))^j,
     is the upper tail of a negative binomial, computed as the regularised incomplete beta I_z(n, r).
+    With ``dropout_at_zero`` the customer drops out at once with probability a / (a + b) (no purchase),
+    and otherwise buys as a BG/NBD customer with p ~ Beta(a, b + 1).
     """
+    if dropout_at_zero:
+        stay = np.asarray(b / (a + b), dtype=np.float64)[..., None]
+        probs = stay * pmf_new(r, alpha, a, b + 1.0, t, n_max)
+        probs[..., 0] += 1.0 - stay[..., 0]
+        return probs
     r, alpha, a, b, t = np.broadcast_arrays(*map(lambda v: np.asarray(v, dtype=np.float64), (r, alpha, a, b, t)))
     n = np.arange(n_max + 1, dtype=np.float64)
     r_, alpha_, a_, b_, t_ = (v[..., None] for v in (r, alpha, a, b, t))
@@ -253,13 +283,13 @@ def pmf_new(r, alpha, a, b, t, n_max: int) -> np.ndarray:
     return np.exp(np.logaddexp(first, second))
 
 
-def conditional_pmf(r, alpha, a, b, x, t_x, T, t, n_max: int) -> np.ndarray:
+def conditional_pmf(r, alpha, a, b, x, t_x, T, t, n_max: int, *, dropout_at_zero: bool = False) -> np.ndarray:
     """P(Y(t) = n | x, t_x, T), n = 0..n_max: dead with probability 1 - P(alive) (no purchase), else a
-    BG/NBD new customer with posterior parameters (r+x, alpha+T, a, b+x) (Fader & Hardie 2007 note on
-    P(X(t)=x) for the BG/NBD; the same reasoning as eq. 10)."""
+    BG/NBD new customer with posterior parameters (r+x, alpha+T, a, b+x+z) (Fader & Hardie 2007 note on
+    P(X(t)=x) for the BG/NBD; the same reasoning as eq. 10; z = 1 with dropout at zero)."""
     x, t_x, T = np.broadcast_arrays(*map(lambda v: np.asarray(v, dtype=np.float64), (x, t_x, T)))
-    pa = p_alive(r, alpha, a, b, x, t_x, T)[..., None]
-    probs = pa * pmf_new(r + x, alpha + T, a, b + x, t, n_max)
+    pa = p_alive(r, alpha, a, b, x, t_x, T, dropout_at_zero=dropout_at_zero)[..., None]
+    probs = pa * pmf_new(r + x, alpha + T, a, b + x + float(dropout_at_zero), t, n_max)
     probs[..., 0] += 1.0 - pa[..., 0]
     return probs
 
@@ -286,67 +316,109 @@ def _diagnose(params: dict[str, float]) -> str:
 
 
 def mixture_cdf(draws: np.ndarray, seg: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, t: float,
-                cap: int) -> np.ndarray:
+                cap: int, *, dropout_at_zero: bool = False) -> np.ndarray:
     """P(Y(t) <= n | history), n = 0..cap, averaged over parameter draws (draw, segment, parameter); one
     row per customer.
 
-    P(Y(t) = n | x, t_x, T) = P(alive) P_new(n; r+x, alpha+T, a, b+x) + [n = 0] (1 - P(alive))
+    P(Y(t) = n | x, t_x, T) = P(alive) P_new(n; r+x, alpha+T, a, b+x+z) + [n = 0] (1 - P(alive))
     (:func:`conditional_pmf`). Over several draws the second factor, which depends on (segment, x, T)
     only, is evaluated once per distinct triple.
     """
     if draws.shape[:2] == (1, 1):
-        return np.cumsum(conditional_pmf(*draws[0, 0], x, t_x, T, t, cap), axis=1)
+        return np.cumsum(conditional_pmf(*draws[0, 0], x, t_x, T, t, cap, dropout_at_zero=dropout_at_zero), axis=1)
+    z = float(dropout_at_zero)
     (gseg, gx, gT), ginv = np.unique(np.stack([seg, x, T]), axis=1, return_inverse=True)
     gseg, ginv = gseg.astype(np.int64), ginv.ravel()
     pmf = np.zeros((len(x), cap + 1))
     for theta in draws:
         r, alpha, a, b = (theta[gseg, j] for j in range(4))
-        p_new = pmf_new(r + gx, alpha + gT, a, b + gx, t, cap)
-        pa = p_alive(*(theta[seg, j] for j in range(4)), x, t_x, T)
+        p_new = pmf_new(r + gx, alpha + gT, a, b + gx + z, t, cap)
+        pa = p_alive(*(theta[seg, j] for j in range(4)), x, t_x, T, dropout_at_zero=dropout_at_zero)
         pmf += pa[:, None] * p_new[ginv]
         pmf[:, 0] += 1.0 - pa
     return np.cumsum(pmf / len(draws), axis=1)
 
 
 def expected_kernel(theta: tuple[np.ndarray, ...], x: np.ndarray, t_x: np.ndarray, T: np.ndarray, times,
-                    seg: np.ndarray) -> np.ndarray:
+                    seg: np.ndarray, *, dropout_at_zero: bool = False) -> np.ndarray:
     """E[Y(t) | x, t_x, T] (eq. 10) for draws x customers at each t in ``times``: (draws, customers,
     len(times)); one draw directly, several through :func:`expected_over_draws`."""
     if theta[0].shape[0] == 1:
-        return np.stack([conditional_expected_purchases(*theta, x, t_x, T, t) for t in times], axis=-1)
-    return expected_over_draws(theta, x, t_x, T, times, seg)
+        return np.stack([conditional_expected_purchases(*theta, x, t_x, T, t, dropout_at_zero=dropout_at_zero)
+                         for t in times], axis=-1)
+    return expected_over_draws(theta, x, t_x, T, times, seg, dropout_at_zero=dropout_at_zero)
 
 
 class BetaGeoPredictions(PurchasePredictions):
     """BG/NBD's kernels, over which :class:`clvmodels.models.purchase.PurchasePredictions` predicts for the
-    maximum-likelihood and the Bayesian fits alike."""
+    maximum-likelihood and the Bayesian fits alike; with ``dropout_at_zero`` true, the MBG/NBD's."""
 
     param_names = PARAMS
+    #: Whether a customer may drop out at time zero, after the first purchase (MBG/NBD).
+    dropout_at_zero: bool = False
 
-    @staticmethod
-    def p_alive_kernel(theta, x, t_x, T, seg=None) -> np.ndarray:
+    @classmethod
+    def p_alive_kernel(cls, theta, x, t_x, T, seg=None) -> np.ndarray:
         """P(alive | x, t_x, T) (eq. 12) at every draw."""
-        return p_alive(*theta, x, t_x, T)
+        return p_alive(*theta, x, t_x, T, dropout_at_zero=cls.dropout_at_zero)
 
-    @staticmethod
-    def expected_purchases_kernel(theta, x, t_x, T, times, seg) -> np.ndarray:
+    @classmethod
+    def expected_purchases_kernel(cls, theta, x, t_x, T, times, seg) -> np.ndarray:
         """E[Y(t) | history] (eq. 10) at every draw and each t in ``times`` (:func:`expected_kernel`)."""
-        return expected_kernel(theta, x, t_x, T, times, seg)
+        return expected_kernel(theta, x, t_x, T, times, seg, dropout_at_zero=cls.dropout_at_zero)
 
-    @staticmethod
-    def cdf_kernel(draws, seg, x, t_x, T, t, cap) -> np.ndarray:
+    @classmethod
+    def cdf_kernel(cls, draws, seg, x, t_x, T, t, cap) -> np.ndarray:
         """P(Y(t) <= n | history), n = 0..cap, averaged over the draws (:func:`mixture_cdf`)."""
-        return mixture_cdf(draws, seg, x, t_x, T, t, cap)
+        return mixture_cdf(draws, seg, x, t_x, T, t, cap, dropout_at_zero=cls.dropout_at_zero)
 
-    @staticmethod
-    def expected_new_kernel(theta, t) -> np.ndarray:
+    @classmethod
+    def expected_new_kernel(cls, theta, t) -> np.ndarray:
         """E[X(t)] for a newly acquired customer (eq. 9) at one draw."""
-        return expected_purchases_new(*theta, t)
+        return expected_purchases_new(*theta, t, dropout_at_zero=cls.dropout_at_zero)
 
 
 # --- estimator -------------------------------------------------------------------------------------
 
-class BetaGeo(BetaGeoPredictions, SummaryModel):
+class BetaGeoFit(BetaGeoPredictions, SummaryModel):
+    """The maximum-likelihood fit of the BG/NBD and, with ``dropout_at_zero``, the MBG/NBD (not itself a
+    registered model: :class:`BetaGeo` and :class:`clvmodels.models.mbgnbd.ModifiedBetaGeo` are)."""
+
+    def fit(self, summary: pd.DataFrame, *, weights: Any = None, time_unit: str | None = None) -> "BetaGeoFit":
+        """Fit to a customer summary (frequency, recency, T); identical rows are compressed into weights.
+
+        ``weights`` (array or column name) counts how many customers each row stands for.
+        """
+        x, t_x, T, w = self._prepare(summary, weights)
+        if not np.any((x > 0) & (w > 0)):
+            raise DataError(f"no customer has a repeat purchase: {self.title} cannot separate purchasing from "
+                            "dropout", columns=["frequency"])
+        (ux, ut, uT), uw = compress(x, t_x, T, weights=w)
+        data = Prepared(ux, ut, uT, uw, self.dropout_at_zero)
+        sub = subsample(uw)
+        pre = (Prepared(ux[sub[0]], ut[sub[0]], uT[sub[0]], sub[1], self.dropout_at_zero)
+               if sub is not None else None)
+        start = np.array([self.start[p] for p in PARAMS]) if self.start else np.array(
+            [1.0, max(weighted_median(T, w), 1e-3), 1.0, 1.0])
+        result = fit_mle(
+            self.title, PARAMS, lambda th: loglik_and_grad(th, None, None, None, None, data), start,
+            n_obs=float(uw.sum()), n_unique=len(uw), time_unit=fit_time_unit(summary, time_unit),
+            maxiter=self.maxiter,
+            advice="Try another time unit, check for customers with implausible histories, or pass start=.",
+            presolve=(lambda th: loglik_and_grad(th, None, None, None, None, pre)) if pre is not None else None,
+            diagnose=_diagnose)
+        self._set_result(result, fingerprint((ux, ut, uT), uw))
+        return self
+
+    # population-level predictions (the fitted point) -----------------------------------------------
+    def purchase_probabilities_new(self, t: Horizon, n_max: int = 10) -> pd.Series:
+        """P(X(t) = n) for a newly acquired customer, n = 0..n_max (eq. 8)."""
+        self.check_is_fitted()
+        return pd.Series(pmf_new(*self._p(), self._units(t), n_max, dropout_at_zero=self.dropout_at_zero),
+                         index=pd.RangeIndex(n_max + 1, name="n"))
+
+
+class BetaGeo(BetaGeoFit):
     """BG/NBD purchase and dropout model fitted by maximum likelihood.
 
     Parameters
@@ -372,34 +444,3 @@ class BetaGeo(BetaGeoPredictions, SummaryModel):
 
     model_name = "BetaGeo"
     short_name, title = "bgnbd", "BG/NBD"
-
-    def fit(self, summary: pd.DataFrame, *, weights: Any = None, time_unit: str | None = None) -> "BetaGeo":
-        """Fit to a customer summary (frequency, recency, T); identical rows are compressed into weights.
-
-        ``weights`` (array or column name) counts how many customers each row stands for.
-        """
-        x, t_x, T, w = self._prepare(summary, weights)
-        if not np.any((x > 0) & (w > 0)):
-            raise DataError("no customer has a repeat purchase: BG/NBD cannot separate purchasing from dropout",
-                            columns=["frequency"])
-        (ux, ut, uT), uw = compress(x, t_x, T, weights=w)
-        data = Prepared(ux, ut, uT, uw)
-        sub = subsample(uw)
-        pre = Prepared(ux[sub[0]], ut[sub[0]], uT[sub[0]], sub[1]) if sub is not None else None
-        start = np.array([self.start[p] for p in PARAMS]) if self.start else np.array(
-            [1.0, max(weighted_median(T, w), 1e-3), 1.0, 1.0])
-        result = fit_mle(
-            "BG/NBD", PARAMS, lambda th: loglik_and_grad(th, None, None, None, None, data), start,
-            n_obs=float(uw.sum()), n_unique=len(uw), time_unit=fit_time_unit(summary, time_unit),
-            maxiter=self.maxiter,
-            advice="Try another time unit, check for customers with implausible histories, or pass start=.",
-            presolve=(lambda th: loglik_and_grad(th, None, None, None, None, pre)) if pre is not None else None,
-            diagnose=_diagnose)
-        self._set_result(result, fingerprint((ux, ut, uT), uw))
-        return self
-
-    # population-level predictions (the fitted point) -----------------------------------------------
-    def purchase_probabilities_new(self, t: Horizon, n_max: int = 10) -> pd.Series:
-        """P(X(t) = n) for a newly acquired customer, n = 0..n_max (eq. 8)."""
-        self.check_is_fitted()
-        return pd.Series(pmf_new(*self._p(), self._units(t), n_max), index=pd.RangeIndex(n_max + 1, name="n"))
