@@ -93,7 +93,7 @@ def _holdout_end(args: argparse.Namespace) -> str | None:
 
 
 def _cmd_summarize(args: argparse.Namespace) -> int:
-    from .data import calibration_holdout, rfm_summary
+    from .data import calibration_holdout, period_summary, rfm_summary
     from .files import table_format, write_table
     from .progress import progress
 
@@ -105,19 +105,30 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
         log = _read_log(args)
         bar.update()
         bar.set_postfix_str("summarising")
-        if args.holdout_end or args.calibration_end:
-            if not args.calibration_end:
-                raise DataError("--holdout-end needs --calibration-end")
+        if args.holdout_end and not args.calibration_end:
+            raise DataError("--holdout-end needs --calibration-end")
+        if args.period:  # opportunities by period (BG/BB)
+            if args.time_unit:
+                raise DataError("--period and --time-unit make different summaries (whole periods as purchase "
+                                "opportunities, for --model bgbb; continuous time, for the others): give one")
+            if args.holdout_end:
+                args.flag_names = {"observation_end": "--holdout-end"}
+            summary = period_summary(log, args.period, calibration_end=args.calibration_end,
+                                     observation_end=_holdout_end(args) if args.calibration_end else args.end)
+            unit = f"by period {args.period}"
+        elif args.calibration_end:
             if not args.holdout_end:
                 args.flag_names = {"holdout_end": "--end"}
-            summary = calibration_holdout(log, args.calibration_end, _holdout_end(args), time_unit=args.time_unit)
+            summary = calibration_holdout(log, args.calibration_end, _holdout_end(args), time_unit=args.time_unit or "W")
+            unit = f"time unit {args.time_unit or 'W'}"
         else:
-            summary = rfm_summary(log, observation_end=args.end, time_unit=args.time_unit)
+            summary = rfm_summary(log, observation_end=args.end, time_unit=args.time_unit or "W")
+            unit = f"time unit {args.time_unit or 'W'}"
         bar.update()
         bar.set_postfix_str("writing")
         write_table(summary, args.output)
         bar.update()
-    _say(args, f"{log!r}\nwrote {args.output} ({len(summary):,} customers, time unit {args.time_unit})")
+    _say(args, f"{log!r}\nwrote {args.output} ({len(summary):,} customers, {unit})")
     return 0
 
 
@@ -153,7 +164,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
                         "takes one purchase and one spend model)")
     unit = args.time_unit or summary.attrs.get("time_unit")
     if not unit:
-        raise DataError("the summary does not say its time unit (CSV files cannot): pass --time-unit D, W or M")
+        raise DataError("the summary does not say its time unit (CSV files cannot): pass --time-unit D, W or M (for a "
+                        "summary by period, its period: D, W, M or Y)")
     if args.bayes:
         from .bayes.persistence import BAYES_MODELS
 
@@ -393,19 +405,23 @@ def _build_parser() -> argparse.ArgumentParser:
                    "the end of the holdout")
     p.add_argument("--calibration-end", help="split at this date: calibration summary + holdout columns")
     p.add_argument("--holdout-end", help="end of the holdout (default: last purchase day)")
-    p.add_argument("--time-unit", default="W", choices=["D", "W", "M"], help="time unit (default W)")
+    p.add_argument("--time-unit", choices=["D", "W", "M"], help="time unit (default W)")
+    p.add_argument("--period", choices=["D", "W", "M", "Y"],
+                   help="summarise by period instead, for BG/BB (--model bgbb): each whole day, week (Monday to "
+                        "Sunday), month or year after a customer's first purchase is one purchase opportunity; "
+                        "--end (and --calibration-end) must be the last day of a period")
     p.add_argument("-o", "--output", required=True, help="output .csv or .parquet")
     p.set_defaults(func=_cmd_summarize, inputs=["transactions"], outputs=["output"], folders=[])
 
     p = sub.add_parser("fit", parents=[common], help="customer summary -> fitted models (JSON)",
-                       description="Fit a purchase model (BG/NBD, NBD) and/or Gamma-Gamma by maximum likelihood to a "
+                       description="Fit a purchase model (BG/NBD, NBD, BG/BB on a summary by period) and/or Gamma-Gamma by maximum likelihood to a "
                                    "summary from "
                                    "'clvmodels summarize'.")
     p.add_argument("summary", help="summary .csv or .parquet")
     p.add_argument("--model", help=f"comma-separated: {', '.join(model_keys())} (default: bgnbd,gamma-gamma, "
                    "or bgnbd for a summary without amounts)")
-    p.add_argument("--time-unit", choices=["D", "W", "M"], help="the summary's time unit (Parquet summaries "
-                   "carry it; CSV summaries need it)")
+    p.add_argument("--time-unit", choices=["D", "W", "M", "Y"], help="the summary's time unit, or period for a "
+                   "summary by period (Y: by year, BG/BB only); Parquet summaries carry it, CSV summaries need it")
     p.add_argument("--bayes", action="store_true", help="Bayesian model (PyMC + nutpie), one per file: --model "
                    "bgnbd or gamma-gamma; posterior saved beside the model file as NAME.posterior.<sha256>.nc")
     p.add_argument("--segment", help="with --bayes: segment column, partially pooled")
@@ -428,8 +444,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--horizons", default="1y,2y,3y", help="comma-separated durations (default 1y,2y,3y)")
     p.add_argument("--annual-discount-rate", type=_discount_rate, default=0.10,
                    help="annual discount rate, > -1 (default 0.10)")
-    p.add_argument("--time-unit", choices=["D", "W", "M"], help="the summary's time unit (Parquet summaries carry "
-                   "it; a CSV summary without it is taken to be in the model's unit); it must be the model's")
+    p.add_argument("--time-unit", choices=["D", "W", "M", "Y"], help="the summary's time unit or period (Parquet "
+                   "summaries carry it; a CSV summary without it is taken to be in the model's unit); it must be the "
+                   "model's")
     p.add_argument("--spend-model", help="a second model file, with the spend model (e.g. from fit --bayes "
                    "--model gamma-gamma), combined with MODEL's purchase model into value")
     p.add_argument("--interval", type=_fraction, help="add each value's bounds at this level, e.g. 0.9 (posterior "

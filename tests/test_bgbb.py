@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from scipy.special import betaln, comb
 
 import clvmodels as clv
+from tests.cli_run import run_cli
+from tests.conftest import make_log
 from clvmodels.models import bgbb as B
 
 # Fader, Hardie & Shang (2010), Marketing Science 29(6), fitted to the donations data (11,104 donors, 6
@@ -161,6 +163,7 @@ def test_dert_is_the_discounted_sum_of_expected_transactions(params):
         np.testing.assert_allclose(B.dert(*params, x, t_x, n, d), want, rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_the_formulas_equal_lifetimes_bgbb(fitted, donations):
     fitter = pytest.importorskip("lifetimes").BetaGeoBetaBinomFitter
     x, t_x, n = (donations[c].to_numpy() for c in ("frequency", "recency", "T"))
@@ -201,8 +204,8 @@ def test_properties_hold_for_any_parameters(la, lb, lg, ld, n, data):
 
 
 def test_no_nan_at_extreme_histories_and_parameters():
-    # daily opportunities over decades, tiny and huge parameters
-    x, t_x, n = np.array([0.0, 3000.0, 10.0, 9000.0]), np.array([0.0, 9000.0, 9000.0, 9000.0]), np.full(4, 9131.0)
+    # daily opportunities over ten years, tiny and huge parameters
+    x, t_x, n = np.array([0.0, 1000.0, 10.0, 3600.0]), np.array([0.0, 3600.0, 3600.0, 3600.0]), np.full(4, 3652.0)
     for params in [(1e-4, 1e-4, 1e-4, 1e-4), (1e4, 1e4, 1e4, 1e4), (0.01, 50.0, 0.02, 1e3), (1.2, 0.75, 1.0, 2.8)]:
         values = [B.loglik_terms(*params, x, t_x, n), B.p_alive(*params, x, t_x, n),
                   B.conditional_expected_purchases(*params, x, t_x, n, 365.0), B.dert(*params, x, t_x, n, 0.0003)]
@@ -260,7 +263,7 @@ def simulate_bgbb(n_customers, params, seed, max_n=8):
     return pd.DataFrame({"frequency": x, "recency": t_x, "T": n}, index=pd.RangeIndex(n_customers, name="customer_id"))
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, pytest.param(2, marks=pytest.mark.slow), pytest.param(3, marks=pytest.mark.slow)])
 def test_fit_recovers_simulated_parameters_within_three_standard_errors(seed):
     truth = {"alpha": 1.5, "beta": 2.5, "gamma": 0.7, "delta": 3.5}
     model = clv.BetaGeoBetaBinom().fit(simulate_bgbb(30_000, tuple(truth.values()), seed), time_unit="M")
@@ -314,3 +317,142 @@ def test_a_continuous_summary_is_refused_by_name(fitted):
         fitted.p_alive(weekly)
     with pytest.raises(clv.DataError, match="no customer transacted after their first period"):
         clv.BetaGeoBetaBinom().fit(pd.DataFrame({"frequency": [0, 0], "recency": [0, 0], "T": [3, 4]}))
+
+
+# --- the summary by period ----------------------------------------------------------------------------------
+
+@pytest.fixture()
+def yearly_log():
+    """Four customers over 2000-2003 (hand-made; the answers are worked out in the tests)."""
+    rows = [("a", "2000-03-01", 10.0), ("a", "2000-07-01", 5.0),  # period 0: the first purchase's year
+            ("a", "2001-05-05", 7.0), ("a", "2001-06-06", 3.0),  # opportunity 1, twice: counts once
+            ("a", "2003-02-02", 4.0),                            # opportunity 3
+            ("b", "2002-12-31", 1.0),                            # one opportunity (2003), no purchase
+            ("c", "2003-06-01", 2.0),                            # acquired in the last year: T = 0
+            ("d", "2001-01-01", 6.0), ("d", "2002-01-01", 8.0)]
+    return pd.DataFrame(rows, columns=["customer_id", "date", "amount"]).assign(date=lambda d: pd.to_datetime(d.date))
+
+
+def test_period_summary_of_a_hand_made_log(yearly_log):
+    log = clv.read_transactions(yearly_log, amount="amount", observation_end="2003-12-31")  # (covered to the year's end)
+    got = clv.period_summary(log, "Y")
+    want = pd.DataFrame({"frequency": [2, 0, 0, 1], "recency": [3, 0, 0, 1], "T": [3, 1, 0, 2],
+                         "monetary_value": [7.0, 0.0, 0.0, 8.0]},  # a: (7 + 3) and 4, a mean of 7
+                        index=pd.Index(["a", "b", "c", "d"], name="customer_id"))
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    assert got.attrs["time_unit"] == "Y" and got["frequency"].dtype == np.int64 and got["T"].dtype == np.int64
+    split = clv.period_summary(log, "Y", calibration_end="2002-12-31")
+    want = pd.DataFrame({"frequency": [1, 0, 1], "recency": [1, 0, 1], "T": [2, 0, 1],
+                         "monetary_value": [10.0, 0.0, 8.0], "holdout_frequency": [1, 0, 0],
+                         "holdout_monetary_value": [4.0, 0.0, 0.0], "holdout_spend": [4.0, 0.0, 0.0],
+                         "holdout_duration": [1, 1, 1]}, index=pd.Index(["a", "b", "d"], name="customer_id"))
+    pd.testing.assert_frame_equal(split, want, check_dtype=False)  # (c arrived after the calibration)
+    # weeks run from Monday: Sunday 2024-01-07 and Monday 2024-01-08 are two opportunities apart from ...
+    weekly = pd.DataFrame({"customer_id": ["e"] * 3, "date": pd.to_datetime(["2024-01-01", "2024-01-07", "2024-01-08"])})
+    got = clv.period_summary(clv.read_transactions(weekly, observation_end="2024-01-21"), "W")
+    assert got.loc["e"].tolist() == [1, 1, 2]  # ... Monday 2024-01-01, whose week holds the Sunday
+
+
+def test_a_summary_ends_with_a_whole_period(yearly_log):
+    with pytest.raises(clv.DataError, match=r"the log's end 2003-06-01 falls inside the year 2003-01-01 to "
+                                            r"2003-12-31.*observation_end=2002-12-31.*observation_end=2003-12-31"):
+        clv.period_summary(yearly_log, "Y")
+    with pytest.raises(clv.DataError, match=r"calibration_end 2002-06-30 falls inside the year.*calibration_end=2001-12-31"):
+        clv.period_summary(yearly_log, "Y", observation_end="2002-12-31", calibration_end="2002-06-30")
+    with pytest.raises(ValueError, match="period must be one of D, W, M, Y"):
+        clv.period_summary(yearly_log, "Q")
+    with pytest.warns(clv.DataWarning, match="after the last purchase"):  # (the rfm summary's warning)
+        clv.period_summary(yearly_log, "M", observation_end="2003-06-30")
+
+
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow)])
+def test_period_summary_invariances(seed):
+    log = make_log(np.random.default_rng(seed), n_customers=60, n_rows=600)  # 2023-01-01 + up to 399 days
+    # a day is a period: the continuous summary in days
+    daily = clv.period_summary(log, "D")
+    pd.testing.assert_frame_equal(daily, clv.rfm_summary(log, time_unit="D"), check_dtype=False)
+    # the calibration summary and its holdout add up to the summary at the end
+    whole = clv.period_summary(log, "M", observation_end="2024-01-31")
+    split = clv.period_summary(log, "M", observation_end="2024-01-31", calibration_end="2023-08-31")
+    joined = whole.loc[split.index]
+    np.testing.assert_array_equal(split["frequency"] + split["holdout_frequency"], joined["frequency"])
+    np.testing.assert_array_equal(split["T"] + split["holdout_duration"], joined["T"])
+    assert (split["holdout_duration"] == 5).all()
+    assert ((split["recency"] == joined["recency"]) | (split["holdout_frequency"] > 0)).all()
+    assert (whole["frequency"] <= whole["recency"]).all() and (whole["recency"] <= whole["T"]).all()
+    # the order of the rows does not matter
+    shuffled = log.sample(frac=1.0, random_state=seed)
+    pd.testing.assert_frame_equal(clv.period_summary(shuffled, "M", observation_end="2024-01-31"), whole)
+
+
+# --- the layers above: model files, customer value, the command line ----------------------------------------
+
+def test_model_files_keep_the_period(fitted, donations, tmp_path):
+    fitted.save(tmp_path / "bgbb.json")
+    back = clv.BetaGeoBetaBinom.load(tmp_path / "bgbb.json")
+    assert back.time_unit_ == "Y" and back.params_ == fitted.params_
+    pd.testing.assert_series_equal(back.expected_purchases(donations, "5y"), fitted.expected_purchases(donations, "5y"))
+    pd.testing.assert_frame_equal(back.dert(donations, 0.1, interval=0.9), fitted.dert(donations, 0.1, interval=0.9))
+
+
+def test_customer_value_discounts_each_period_s_transactions(cdnow_tx):
+    summary = clv.period_summary(cdnow_tx, "M", calibration_end="1997-09-30", observation_end="1998-06-30")
+    model, spend = clv.BetaGeoBetaBinom().fit(summary), clv.GammaGamma().fit(summary)
+    value = clv.customer_value(model, spend, summary, horizons=["1y"], annual_discount_rate=0.1)
+    # transactions at the end of their month, discounted continuously at ln(1.1) a year
+    cum = np.stack([model.expected_purchases(summary, k).to_numpy() for k in range(13)], axis=1)
+    exact = spend.expected_spend(summary) * (np.diff(cum, axis=1) * np.exp(-np.log(1.1) * np.arange(1, 13) / 12)).sum(axis=1)
+    np.testing.assert_allclose(value["value_1y"], exact, rtol=2e-3)  # (Gauss-Legendre on a step function)
+    np.testing.assert_allclose(value["expected_purchases_1y"], cum[:, 12], rtol=1e-12)
+
+
+@pytest.fixture()
+def cdnow_csv(cdnow_df, tmp_path):
+    cdnow_df.to_csv(tmp_path / "cdnow.csv", index=False)
+    return ("summarize", tmp_path / "cdnow.csv", "--customer", "customer_id", "--date", "date", "--amount", "amount")
+
+
+def test_cli_summarizes_by_period_and_fits_bgbb(cdnow_csv, cdnow_tx, tmp_path):
+    proc = run_cli(*cdnow_csv, "--period", "M", "--calibration-end", "1997-09-30", "-o", tmp_path / "s.csv", "-q")
+    assert proc.returncode == 0, proc.stderr
+    got = pd.read_csv(tmp_path / "s.csv", index_col="customer_id").sort_index()  # (ids as text: sorted as text)
+    want = clv.period_summary(cdnow_tx, "M", calibration_end="1997-09-30")  # (to the log's end, 1998-06-30)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    proc = run_cli("fit", tmp_path / "s.csv", "--model", "bgbb", "--time-unit", "M", "-o", tmp_path / "m.json", "-q")
+    assert proc.returncode == 0, proc.stderr
+    model = clv.load(tmp_path / "m.json")["bgbb"]
+    assert model.time_unit_ == "M"
+    np.testing.assert_allclose(list(model.params_.values()),
+                               list(clv.BetaGeoBetaBinom().fit(want).params_.values()), rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_cli_predicts_with_bgbb_and_says_errors_in_its_terms(cdnow_csv, cdnow_tx, tmp_path):
+    proc = run_cli(*cdnow_csv, "--period", "Y", "--end", "1997-12-31", "-o", tmp_path / "y.csv", "-q")
+    assert proc.returncode == 0 and (pd.read_csv(tmp_path / "y.csv")["T"] == 0).all(), proc.stderr
+    proc = run_cli("fit", tmp_path / "y.csv", "--model", "bgbb", "--time-unit", "Y", "-o", tmp_path / "m.json", "-q")
+    # every CDNOW customer arrived in 1997: by year, none has an opportunity yet
+    assert proc.returncode == 2 and "no customer has a purchase opportunity after their first period" in proc.stderr
+    proc = run_cli(*cdnow_csv, "--period", "M", "-o", tmp_path / "s.csv", "-q")
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("fit", tmp_path / "s.csv", "--model", "bgbb", "--time-unit", "M", "-o", tmp_path / "m.json", "-q")
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("predict", tmp_path / "m.json", tmp_path / "s.csv", "--horizons", "6M,1y", "-o", tmp_path / "p.csv", "-q")
+    assert proc.returncode == 0, proc.stderr
+    summary = clv.period_summary(cdnow_tx, "M")
+    scores = pd.read_csv(tmp_path / "p.csv", index_col=0).reindex(summary.index)
+    model = clv.load(tmp_path / "m.json")["bgbb"]
+    np.testing.assert_allclose(scores["expected_purchases_1y"], model.expected_purchases(summary, "1y"), rtol=1e-9)
+    np.testing.assert_allclose(scores["p_alive"], model.p_alive(summary), rtol=1e-9)
+    # in command-line terms: a partial period, two kinds of summary at once, a continuous summary for BG/BB
+    proc = run_cli(*cdnow_csv, "--period", "Y", "-o", tmp_path / "bad.csv")
+    assert proc.returncode == 2 and "the log's end 1998-06-30 falls inside the year" in proc.stderr, proc.stderr
+    assert "--end 1997-12-31" in proc.stderr and not (tmp_path / "bad.csv").exists()
+    proc = run_cli(*cdnow_csv, "--period", "M", "--time-unit", "W", "-o", tmp_path / "bad.csv")
+    assert proc.returncode == 2 and "--period and --time-unit make different summaries" in proc.stderr, proc.stderr
+    proc = run_cli(*cdnow_csv, "-o", tmp_path / "w.csv", "-q")
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("fit", tmp_path / "w.csv", "--model", "bgbb", "--time-unit", "W", "-o", tmp_path / "w.json")
+    assert proc.returncode == 2 and "recency is not a whole number of periods" in proc.stderr, proc.stderr
+    proc = run_cli("fit", tmp_path / "s.csv", "--model", "bgbb", "-o", tmp_path / "w.json")
+    assert proc.returncode == 2 and "(for a summary by period, its period: D, W, M or Y)" in proc.stderr, proc.stderr

@@ -175,9 +175,9 @@ def period_summary(
     period = _check_period(period)
     log = _as_log(transactions, customer, date, amount, read_options)
     end = summary_end(observation_end, log.first_date, log.last_date, log.declared_end)
-    flag = "observation_end" if calibration_end is None else "observation_end (the holdout's end)"
-    end_per = _whole_period_end(end, period, "observation_end" if observation_end is not None else
-                                "the log's end", flag)
+    what = "observation_end" if calibration_end is None else "observation_end (the holdout's end)"
+    end_per = _whole_period_end(end, period, what if observation_end is not None else "the log's end",
+                                "observation_end")
     if calibration_end is not None:
         cal_end = to_date(calibration_end, "calibration_end")
         if cal_end >= end:

@@ -436,6 +436,18 @@ class BetaGeoBetaBinomPredictions(PurchasePredictions):
 
 # --- estimator -------------------------------------------------------------------------------------
 
+def _diagnose(params: dict[str, float]) -> str:
+    """What a failed fit's parameters say about the data: a beta distribution whose two parameters run off
+    together collapses onto one probability for every customer."""
+    notes = []
+    for (a, b), what in ((("alpha", "beta"), "transact at an opportunity"), (("gamma", "delta"), "drop out")):
+        if params[a] + params[b] > 1e4:
+            notes.append(f"every customer seems to {what} with the same probability "
+                         f"{params[a] / (params[a] + params[b]):.3g} ({a} and {b} grow without bound)")
+    return "; ".join(notes) + (": the data do not show how customers differ (too few customers, or too few "
+                               "opportunities each: a finer period gives more)" if notes else "")
+
+
 class BetaGeoBetaBinom(BetaGeoBetaBinomPredictions, SummaryModel):
     """BG/BB purchase and dropout model for discrete purchase opportunities (Fader, Hardie & Shang 2010),
     fitted by maximum likelihood to a summary by period (:func:`clvmodels.period_summary`).
@@ -490,7 +502,7 @@ class BetaGeoBetaBinom(BetaGeoBetaBinomPredictions, SummaryModel):
                          n_obs=float(uw.sum()), n_unique=len(uw),
                          time_unit=period if period in TIME_UNITS else None, maxiter=self.maxiter,
                          advice="Check that the summary is by period, or pass start=.",
-                         extra={"period": period} if period else None)
+                         extra={"period": period} if period else None, diagnose=_diagnose)
         self._set_result(result, fingerprint((ux, ut, uT), uw))
         return self
 
