@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import clvmodels as clv
+from clvmodels.timeunits import unit_days
 from clvmodels import DataError
 
 from .conftest import make_log
@@ -71,15 +72,16 @@ def test_equals_lifetimes(unit):
 
 def test_summary_without_amounts(small_log):
     rfm = clv.rfm_summary(small_log.drop(columns="amount"), time_unit="D")
-    assert list(rfm.columns) == ["frequency", "recency", "T"]
-    assert rfm.loc["a"].tolist() == [1, 7.0, 35.0]
+    assert list(rfm.columns) == ["frequency", "recency", "T", "litt"]
+    assert rfm.loc["a"].tolist() == [1, 7.0, 35.0, np.log(7.0)]
 
 
 def test_small_log_by_hand(small_log):
     rfm = clv.rfm_summary(small_log, observation_end="2024-02-05", time_unit="D")
-    assert rfm.loc["a"].tolist() == [1, 7.0, 35.0, 12.0]   # repeat day: 5 + 7
-    assert rfm.loc["b"].tolist() == [0, 0.0, 33.0, 0.0]
-    assert rfm.loc["c"].tolist() == [1, 31.0, 31.0, 6.0]
+    # columns frequency, recency, T, litt (log of each gap between purchase days), monetary_value
+    assert rfm.loc["a"].tolist() == [1, 7.0, 35.0, np.log(7.0), 12.0]   # repeat day: 5 + 7
+    assert rfm.loc["b"].tolist() == [0, 0.0, 33.0, 0.0, 0.0]
+    assert rfm.loc["c"].tolist() == [1, 31.0, 31.0, np.log(31.0), 6.0]
     monthly = clv.rfm_summary(small_log, observation_end="2024-02-05", time_unit="M")
     assert monthly.loc["a", "T"] == pytest.approx(35 / (365.25 / 12), rel=1e-15)
     # a cut-off before customer c's repeat purchase, and before c was born
@@ -136,6 +138,11 @@ def test_invariants(df, cut, unit):
     assert (full["frequency"] == n_days.loc[full.index] - 1).all()
     assert (full["recency"] <= full["T"] + 1e-12).all() and (full["recency"] >= 0).all()
     assert ((full["frequency"] == 0) == (full["monetary_value"] == 0) | (full["frequency"] == 0)).all()
+    # litt: the sum of the logs of the gaps between a customer's purchase days, in the unit
+    days = df.assign(day=df["date"].dt.normalize()).drop_duplicates(["customer_id", "day"]).sort_values("day")
+    gaps = days.groupby("customer_id")["day"].diff().dt.days / unit_days(unit)
+    litt = np.log(gaps).groupby(days["customer_id"]).sum().loc[full.index]
+    np.testing.assert_allclose(full["litt"], litt, rtol=1e-12, atol=1e-12)
     # calibration + holdout purchase days add up to the full count of each customer
     if cut_date.date() < log.observation_end:
         cal = clv.calibration_holdout(log, cut_date, time_unit=unit)

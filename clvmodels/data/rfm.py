@@ -6,7 +6,10 @@ Definitions (Fader, Hardie & Lee 2005, "Counting Your Customers the Easy Way", s
 - ``frequency`` x: the number of *repeat* purchase days up to the observation end (the first excluded);
 - ``recency`` t_x: time from the first purchase to the last one (0 when x = 0);
 - ``T``: time from the first purchase to the observation end;
-- ``monetary_value`` zbar: the mean value of the repeat purchases, the first excluded; 0 when x = 0.
+- ``monetary_value`` zbar: the mean value of the repeat purchases, the first excluded; 0 when x = 0;
+- ``litt``: the sum of the logarithms of the x inter-purchase times (in the unit), 0 when x = 0: the
+  statistic the Erlang-k timing density of the (M)BG/CNBD-k models needs (Reutterer, Platzer & Schröder
+  2021, IJRM 38(1), eq. 4); purchase days are at least one day apart, so every term is finite.
 
 Times are whole days between calendar dates divided by the unit's length (D = 1, W = 7, M = 365.25/12).
 Checked against the papers' CDNOW summary (cdnow_customers_summary_with_transactions.csv): for
@@ -29,7 +32,7 @@ from .transactions import TransactionLog, read_transactions, to_date
 __all__ = ["rfm_summary", "calibration_holdout", "acquisition_cohorts", "summary_sql", "split_dates",
            "summary_end", "RFM_COLUMNS", "HOLDOUT_COLUMNS"]
 
-RFM_COLUMNS = ("frequency", "recency", "T", "monetary_value")
+RFM_COLUMNS = ("frequency", "recency", "T", "litt", "monetary_value")
 HOLDOUT_COLUMNS = ("holdout_frequency", "holdout_monetary_value", "holdout_spend", "holdout_duration")
 
 
@@ -50,7 +53,8 @@ def summary_sql(has_amount: bool, holdout: bool, unit: str, *, table: str = "{da
     """The summary of the purchase days (columns customer_id, date, amount), grouped by customer, in SQL
     that DuckDB and Spark SQL both run: each passes its table, its date literals or parameters, and its
     day-difference function. Returns the final columns (:data:`RFM_COLUMNS`, then the holdout counts and
-    spend) in ``unit``.
+    spend) in ``unit``. ``litt`` takes each purchase day's gap to the one before (a window over the
+    customer's days), summed over the calibration period's repeat days.
 
     The repeat spend sums the repeat days alone (each day is one row, marked against the customer's first
     purchase day by a join), so a large first purchase cannot swallow the repeat amounts as it would in
@@ -63,10 +67,13 @@ def summary_sql(has_amount: bool, holdout: bool, unit: str, *, table: str = "{da
         f"{n_cal} - 1 AS frequency",
         f"CAST({day_diff('min(date)', f'max(date) FILTER (WHERE {cal})')} AS DOUBLE) / {days} AS recency",
         f"CAST({day_diff('min(date)', cal_end)} AS DOUBLE) / {days} AS T",
+        f"coalesce(sum(ln(CAST({day_diff('_previous', 'date')} AS DOUBLE) / {days})) "
+        f"FILTER (WHERE {cal} AND _previous IS NOT NULL), 0.0) AS litt",
     ]
-    source = table
+    source = (f"(SELECT *, lag(date) OVER (PARTITION BY customer_id ORDER BY date) AS _previous FROM {table}) "
+              "AS _days")
     if has_amount:
-        source = (f"{table} JOIN (SELECT customer_id, min(date) AS _first FROM {table} GROUP BY customer_id) "
+        source = (f"{source} JOIN (SELECT customer_id, min(date) AS _first FROM {table} GROUP BY customer_id) "
                   "USING (customer_id)")
         spend = f"sum(amount) FILTER (WHERE {cal} AND date > _first)"
         cols.append(f"CASE WHEN {n_cal} > 1 THEN {spend} / ({n_cal} - 1) ELSE 0.0 END AS monetary_value")
@@ -142,8 +149,8 @@ def rfm_summary(
     Returns
     -------
     DataFrame
-        Indexed by ``customer_id`` (sorted), columns ``frequency`` (int), ``recency``, ``T`` and, when the
-        log has amounts, ``monetary_value``. Customers whose first purchase is after ``observation_end``
+        Indexed by ``customer_id`` (sorted), columns ``frequency`` (int), ``recency``, ``T``, ``litt`` and,
+        when the log has amounts, ``monetary_value``. Customers whose first purchase is after ``observation_end``
         are not in it. ``attrs`` records the time unit, observation end and number of purchases used.
     """
     unit = check_unit(time_unit)
