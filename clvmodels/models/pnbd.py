@@ -98,7 +98,7 @@ def log_integral(a, q, P, d, lo, hi, moments: bool = False):
     Returns
     -------
     log_i : ndarray
-        -inf where lo == hi.
+        -inf where lo == hi (or where hi - lo underflows against P + lo).
     means : tuple of four ndarrays, only with ``moments``.
     """
     a, q, P, d, lo, hi = (np.ravel(v) for v in np.broadcast_arrays(*(np.asarray(v, dtype=np.float64)
@@ -106,12 +106,15 @@ def log_integral(a, q, P, d, lo, hi, moments: bool = False):
     n = len(a)
     log_i = np.full(n, -np.inf)
     means = tuple(np.zeros(n) for _ in range(4)) if moments else None
-    rows = np.flatnonzero(hi > lo)
+    # the range in l = log(P + tau), l1 - l0 without cancellation; where it underflows to 0 the integral,
+    # below 1e-300 of the integrand's scale, is left at 0
+    span_all = np.log1p((hi - lo) / (P + lo))
+    rows = np.flatnonzero(span_all > 0)
     if rows.size == 0:
         return (log_i, means) if moments else log_i
     a_, q_, P_, d_ = a[rows], q[rows], P[rows], d[rows]
     l0 = np.log(P_ + lo[rows])
-    span = np.log1p((hi[rows] - lo[rows]) / (P_ + lo[rows]))   # l1 - l0 without cancellation
+    span = span_all[rows]
     l1 = l0 + span
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         # the mode of psi: psi' = 0 at e^l = d (q - a) / a (inside the range only if q > a and d > 0)
