@@ -113,61 +113,93 @@ def log_integral(a, q, P, d, lo, hi, moments: bool = False):
     if rows.size == 0:
         return (log_i, means) if moments else log_i
     a_, q_, P_, d_ = a[rows], q[rows], P[rows], d[rows]
-    l0 = np.log(P_ + lo[rows])
+    base = P_ + lo[rows]
+    l0 = np.log(base)
     span = span_all[rows]
     l1 = l0 + span
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        # the mode of psi: psi' = 0 at e^l = d (q - a) / a (inside the range only if q > a and d > 0)
-        mode = np.log(d_ * np.maximum(q_ - a_, 0.0) / a_)
-    mode = np.clip(np.nan_to_num(mode, nan=-np.inf), l0, l1)
-    top = _psi(a_, q_, d_, mode)
+    # psi at the two ends, log1p(d e^-l) from d / (P + tau) (no exp)
+    psi0 = -a_ * l0 - q_ * np.log1p(d_ / base)
+    psi1 = -a_ * l1 - q_ * np.log1p(d_ / (P_ + hi[rows]))
+    # the mode of psi: psi' = 0 at e^l = d (q - a) / a, inside the range only if q > a and d > 0; else psi
+    # falls from l0
+    mode, top = l0.copy(), psi0.copy()
+    inner = np.flatnonzero((q_ > a_) & (d_ > 0))
+    if inner.size:
+        mode[inner] = np.clip(np.log(d_[inner] * (q_[inner] - a_[inner]) / a_[inner]), l0[inner], l1[inner])
+        top[inner] = _psi(a_[inner], q_[inner], d_[inner], mode[inner])
     target = top - _CUT
     la, lb = l0.copy(), l1.copy()
-    width_hint = span
+    psi_a, psi_b = psi0.copy(), psi1.copy()
     # Newton steps from each end towards psi = top - _CUT: on a concave function they stay outside the
     # root, so the cut never removes more than e^-_CUT of the maximum
-    for end, toward in ((lb, np.maximum), (la, np.minimum)):
-        far = np.flatnonzero(_psi(a_, q_, d_, end) < target)
+    cut = []
+    for end, psi_end, toward in ((lb, psi_b, np.maximum), (la, psi_a, np.minimum)):
+        far = np.flatnonzero(psi_end < target)
+        cut.append(far)
         for _ in range(8):
             if far.size == 0:
                 break
             step = ((target[far] - _psi(a_[far], q_[far], d_[far], end[far]))
                     / _dpsi(a_[far], q_[far], d_[far], end[far]))
             end[far] = toward(end[far] + step, mode[far])
-            far = far[np.abs(step) > 1e-3 * np.maximum(1.0, width_hint[far])]
-    width = np.where((la == l0) & (lb == l1), span, lb - la)
-    psi_a, psi_b = _psi(a_, q_, d_, la), _psi(a_, q_, d_, lb)
-    fall = (top - psi_a) + (top - psi_b)
+            far = far[np.abs(step) > 1e-3 * np.maximum(1.0, span[far])]
+    width = span.copy()
+    moved = np.union1d(*cut)
+    if moved.size:
+        width[moved] = lb[moved] - la[moved]
+        psi_a[moved] = _psi(a_[moved], q_[moved], d_[moved], la[moved])
+        psi_b[moved] = _psi(a_[moved], q_[moved], d_[moved], lb[moved])
+    drop = top - psi_a                      # >= 0: the integrand's rise from la to its maximum
+    fall = drop + (top - psi_b)
+    ya = d_ * np.exp(-la)                   # d e^-l at la
+    log1p_a = np.log1p(ya)
     panels = np.maximum(np.ceil(np.maximum(width / _PANEL_WIDTH, fall / _PANEL_FALL)), 1.0).astype(np.int64)
     # the easy rows (most of them): one panel of 8 nodes; marked as panel count 0
     panels[(width <= _PANEL_WIDTH / 2) & (fall <= _PANEL_FALL / 3)] = 0
     for npan in np.unique(panels):
-        grp = np.flatnonzero(panels == npan)
+        grp = np.flatnonzero(panels == npan) if npan != panels[0] or not np.all(panels == npan) else None
         if npan == 0:
             u, w = _FEW_NODES, _FEW_WEIGHTS
         else:
             u = ((np.arange(npan)[:, None] + _NODES[None, :]) / npan).ravel()
             w = np.tile(_WEIGHTS, npan) / npan
-        npan = max(int(npan), 1)
-        for s0 in range(0, grp.size, max(1, _CHUNK // int(npan))):
-            g = grp[s0:s0 + max(1, _CHUNK // int(npan))]
-            h = width[g][:, None]
-            l = la[g][:, None] + h * u[None, :]
-            ag, qg, dg = a_[g][:, None], q_[g][:, None], d_[g][:, None]
-            em = np.exp(-l)
-            l1p = np.log1p(dg * em)
-            shift = (top - psi_a)[g][:, None]
-            # psi(l) - psi(la) - shift, from differences (psi itself may be large)
+        m = len(u)
+        half = m // 2                       # the nodes are symmetric: u[m-1-j] = 1 - u[j]
+        size = max(1, _CHUNK // m * 8)
+        count = len(panels) if grp is None else grp.size
+        for s0 in range(0, count, size):
+            g = slice(s0, min(s0 + size, count)) if grp is None else grp[s0:s0 + size]
+            h, ag, qg = width[g][:, None], a_[g][:, None], q_[g][:, None]
+            # e^-(l - la) at the nodes: half of them by exp, the other half as e^-h / (their mirror)
+            E = np.empty((h.shape[0], m))
+            np.exp(-h * u[None, :half], out=E[:, :half])
+            np.divide(np.exp(-h), E[:, half - 1::-1] if half else E[:, :0], out=E[:, m - half:])
+            if m % 2:
+                E[:, half] = np.exp(-h[:, 0] * u[half])
+            y = ya[g][:, None] * E          # d e^-l at the nodes
+            one_y = 1.0 + y
+            inv = 1.0 / one_y
+            # log1p(y), from log(1 + y) and the rounding of 1 + y (exact to first order)
+            L = np.log(one_y)
+            L -= ((one_y - 1.0) - y) * inv
+            # psi(l) - top, from differences (psi itself may be large)
+            expo = (-ag * h) * u[None, :]
+            expo -= qg * (L - log1p_a[g][:, None])
+            expo -= drop[g][:, None]
             with np.errstate(under="ignore"):
-                e = np.exp(-ag * h * u[None, :] - qg * (l1p - np.log1p(d_[g] * np.exp(-la[g]))[:, None]) - shift) * w
+                e = np.exp(expo, out=expo)
+            e *= w
             total = e.sum(axis=1)
             out = rows[g]
-            log_i[out] = psi_a[g] + (top - psi_a)[g] + np.log(width[g]) + np.log(total)
+            log_i[out] = top[g] + np.log(width[g] * total)
             if moments:
-                means[0][out] = np.einsum("ij,ij->i", e, l) / total
-                means[1][out] = np.einsum("ij,ij->i", e, em) / total
-                means[2][out] = np.einsum("ij,ij->i", e, l + l1p) / total
-                means[3][out] = np.einsum("ij,ij->i", e, em / (1.0 + dg * em)) / total
+                inv_total = 1.0 / total
+                em_a = np.exp(-la[g])
+                mean_u = (e @ u) * inv_total
+                means[0][out] = la[g] + width[g] * mean_u
+                means[1][out] = np.einsum("ij,ij->i", e, E) * inv_total * em_a
+                means[2][out] = means[0][out] + np.einsum("ij,ij->i", e, L) * inv_total
+                means[3][out] = np.einsum("ij,ij->i", e, E * inv) * inv_total * em_a
     return (log_i, means) if moments else log_i
 
 
