@@ -73,6 +73,20 @@ _PANEL_FALL = 12.0   # largest fall of psi within a panel
 _CHUNK = 16_384      # rows per block of nodes (keeps the node arrays in cache)
 
 
+def _ellipse(centre, half):
+    """rho of the Bernstein ellipse (foci at the ends of a panel) through the point centre + i pi, in units
+    of the panel's half-width: alpha + sqrt(alpha^2 - 1), alpha the mean distance to the foci."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):   # (a tiny panel: rho = inf)
+        zr, zi = centre / half, np.pi / half
+        zi2 = zi * zi
+        alpha = (np.sqrt((zr - 1.0) ** 2 + zi2) + np.sqrt((zr + 1.0) ** 2 + zi2)) / 2
+        return np.nan_to_num(alpha + np.sqrt(alpha * alpha - 1.0), nan=np.inf)
+
+
+_RHO_12 = _ellipse(0.0, _PANEL_WIDTH / 2)      # the worst case of a 12-node panel of the widest width
+_RHO_8 = _ellipse(0.0, _PANEL_WIDTH / 4)       # and of an 8-node panel of half that width
+
+
 # --- the integral -----------------------------------------------------------------------------------
 
 def _psi(a, q, d, l):
@@ -154,9 +168,14 @@ def log_integral(a, q, P, d, lo, hi, moments: bool = False):
     ya = d_ * np.exp(-la)                   # d e^-l at la
     log1p_a = np.log1p(ya)
     panels = np.maximum(np.ceil(np.maximum(width / _PANEL_WIDTH, fall / _PANEL_FALL)), 1.0).astype(np.int64)
-    # the easy rows (most of them): one panel of 8 nodes; marked as panel count 0
-    panels[(width <= _PANEL_WIDTH / 2) & (fall <= _PANEL_FALL / 3)] = 0
-    for npan in np.unique(panels):
+    # a single panel where the (Q + tau) factor's singularity, at l = log d + i pi, is as far from the range
+    # (in units of its half-width: the Bernstein ellipse rho through it) as in a panel of the widths above
+    # (the error of n-point Gauss-Legendre falls as rho^-2n): 12 nodes, or 8 (marked as panel count 0)
+    with np.errstate(divide="ignore"):
+        rho = _ellipse(np.log(d_) - (la + width / 2), width / 2)
+    panels[(panels > 1) & (rho >= _RHO_12) & (fall <= _PANEL_FALL)] = 1
+    panels[(rho >= _RHO_8) & (fall <= _PANEL_FALL / 3)] = 0
+    for npan in np.flatnonzero(np.bincount(panels)):
         grp = np.flatnonzero(panels == npan) if npan != panels[0] or not np.all(panels == npan) else None
         if npan == 0:
             u, w = _FEW_NODES, _FEW_WEIGHTS
@@ -501,6 +520,21 @@ def _diagnose(params: dict[str, float]) -> str:
     return ""
 
 
+def _last_point(data: Prepared):
+    """loglik_and_grad on ``data``, remembering its last point: the Newton steps ask for the gradient where the
+    line search has just evaluated the likelihood (one full-data evaluation saved per step)."""
+    last: list = [None, None]
+
+    def fun(theta):
+        key = np.asarray(theta, dtype=np.float64).tobytes()
+        if key != last[0]:
+            last[:] = key, loglik_and_grad(theta, None, None, None, None, data)
+        ll, grad = last[1]
+        return ll, grad.copy()
+
+    return fun
+
+
 class ParetoNBD(ParetoNBDPredictions, SummaryModel):
     """Pareto/NBD purchase and dropout model fitted by maximum likelihood.
 
@@ -545,11 +579,11 @@ class ParetoNBD(ParetoNBDPredictions, SummaryModel):
         start = (np.array([self.start[p] for p in PARAMS]) if self.start
                  else np.array([1.0, scale, 1.0, scale]))
         result = fit_mle(
-            "Pareto/NBD", PARAMS, lambda th: loglik_and_grad(th, None, None, None, None, data), start,
+            "Pareto/NBD", PARAMS, _last_point(data), start,
             n_obs=float(uw.sum()), n_unique=len(uw), time_unit=fit_time_unit(summary, time_unit),
             maxiter=self.maxiter,
             advice="Try another time unit, check for customers with implausible histories, or pass start=.",
-            presolve=(lambda th: loglik_and_grad(th, None, None, None, None, pre)) if pre is not None else None,
+            presolve=_last_point(pre) if pre is not None else None,
             diagnose=_diagnose)
         self._set_result(result, fingerprint((ux, ut, uT), uw))
         return self
