@@ -22,6 +22,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import importlib
+import json
 import os
 import shlex
 import sys
@@ -141,8 +143,6 @@ def main() -> None:
     print(f"# command: {shlex.join([Path(sys.executable).name, *sys.argv])}")
     print(f"# simulated Pareto/NBD customers (truth {TRUTH} per week, T ~ U(0, 156)); lifetimes only up to "
           f"{lifetimes_max:,} customers (too slow beyond: not run)")
-    import importlib
-
     print("| customers | model | tool | fit s (each run) | log-likelihood | peak MiB | score s | non-finite scores |")
     print("|---|---|---|---|---|---|---|---|")
     results: dict = {}
@@ -206,8 +206,6 @@ def main() -> None:
 
 
 def json_arg(value) -> str:
-    import json
-
     return json.dumps(value)
 
 
