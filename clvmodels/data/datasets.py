@@ -1,4 +1,4 @@
-"""Bundled CDNOW data and a simulator of BG/NBD + Gamma-Gamma customers.
+"""Bundled CDNOW data and a simulator of customers of every purchase model, with Gamma-Gamma spending.
 
 CDNOW (Fader, Hardie & Lee 2005): customers who made their first purchase at the CDNOW web site in the
 first quarter of 1997, followed to 1998-06-30. The files ship inside the package (gzip-compressed,
@@ -16,18 +16,21 @@ import numpy as np
 import pandas as pd
 
 from ..timeunits import check_unit, horizon_days, unit_days
+from .processes import PROCESSES, draw_purchases
 
 __all__ = ["load_cdnow", "load_cdnow_summary", "simulate", "simulate_summary", "SimulatedData", "CDNOW_PARAMS",
+           "SPEND_PARAMS",
            "CDNOW_CALIBRATION_END", "CDNOW_HOLDOUT_END"]
 
 #: Calibration and holdout ends used in the papers (weeks 39 and 78 of the CDNOW cohort).
 CDNOW_CALIBRATION_END = "1997-09-30"
 CDNOW_HOLDOUT_END = "1998-06-30"
 
-#: Published maximum-likelihood estimates on the CDNOW sample, per week: BG/NBD (Fader, Hardie & Lee 2005,
-#: Marketing Science, section 5) and Gamma-Gamma (Fader, Hardie & Lee 2005, JMR; Fader & Hardie 2013 note).
-CDNOW_PARAMS = {"r": 0.2426, "alpha": 4.4135, "a": 0.7929, "b": 2.4258,
-                "p": 6.2488, "q": 3.7446, "gamma": 15.4477}
+#: Published maximum-likelihood estimates on the CDNOW sample, per week: Gamma-Gamma (Fader, Hardie & Lee
+#: 2005, JMR; Fader & Hardie 2013 note), the default spend of every simulation.
+SPEND_PARAMS = {"p": 6.2488, "q": 3.7446, "gamma": 15.4477}
+#: The same with BG/NBD (Fader, Hardie & Lee 2005, Marketing Science, section 5): the default simulation.
+CDNOW_PARAMS = {**PROCESSES["bgnbd"].defaults, **SPEND_PARAMS}
 
 _FILES = {
     "sample": "CDNOW_sample.txt.gz",
@@ -94,15 +97,18 @@ class SimulatedData:
     transactions : DataFrame
         customer_id, date, amount (and segment when segments were given), sorted by customer and date.
     customers : DataFrame
-        Per customer: segment, first_purchase (date), ``lambda_`` (purchase rate per unit), ``p_dropout``,
-        ``nu`` (spend scale), ``dropout_time`` (units after the first purchase, NaN if still alive at
-        ``end``) and ``n_repeat`` (repeat purchases before ``end``, counted in continuous time).
+        Per customer: segment, first_purchase (date), ``lambda_`` (purchase rate per unit), ``p_dropout``
+        (or the Pareto/NBD's dropout rate ``mu_``; neither for the NBD), ``nu`` (spend scale),
+        ``dropout_time`` (units after the first purchase, NaN if still alive at ``end``) and ``n_repeat``
+        (repeat purchases before ``end``, counted in continuous time).
     end : Timestamp
         The last day of the log.
     params : dict
         The population parameters used, per segment.
     time_unit : str
         The unit the rates are in.
+    model : str
+        The purchase process (:data:`clvmodels.data.processes.PROCESSES`).
     """
 
     transactions: pd.DataFrame
@@ -110,42 +116,37 @@ class SimulatedData:
     end: pd.Timestamp
     params: dict[str, dict[str, float]]
     time_unit: str
+    model: str = "bgnbd"
 
 
-def _draw_segment(n: int, params: Mapping[str, float], horizon: np.ndarray,
-                  rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    """Simulate n customers in continuous time (units), Fader, Hardie & Lee (2005) section 3.
+def _model_params(model: str, params: Mapping[str, float] | None) -> dict[str, float]:
+    """The parameters of a simulation: the model's defaults and the CDNOW spend, or ``params`` (which must
+    hold the model's and the spend's parameters)."""
+    if model not in PROCESSES:
+        raise ValueError(f"unknown model {model!r}; choose from {', '.join(PROCESSES)}")
+    if params is None:
+        if not PROCESSES[model].defaults:
+            raise ValueError(f"the {model} simulation has no default parameters: pass params")
+        return {**PROCESSES[model].defaults, **SPEND_PARAMS}
+    out = dict(params)
+    missing = (set(PROCESSES[model].params) | set(SPEND_PARAMS)) - set(out)
+    if missing:
+        raise ValueError(f"params is missing {sorted(missing)}")
+    return out
 
-    While active, purchases follow a Poisson process with rate lambda ~ Gamma(r, alpha); after each
-    repeat purchase the customer drops out with probability p ~ Beta(a, b). Each purchase's value is
-    Gamma(p_spend, nu) with nu ~ Gamma(q, gamma) (Fader, Hardie & Lee 2005, JMR, section 3; Colombo &
-    Jiang 1999). Returns per-customer truth and the purchase list (customer index, time since the first
-    purchase, amount).
-    """
-    lam = rng.gamma(params["r"], 1.0 / params["alpha"], n)
-    pdrop = rng.beta(params["a"], params["b"], n)
+
+def _draw_segment(model: str, n: int, params: Mapping[str, float], horizon: np.ndarray,
+                  rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    """Simulate n customers in continuous time (units): purchases from ``model``'s process
+    (:mod:`clvmodels.data.processes`), each purchase's value Gamma(p, nu) with nu ~ Gamma(q, gamma)
+    (Fader, Hardie & Lee 2005, JMR, section 3; Colombo & Jiang 1999). Returns the per-customer truth
+    (with ``nu``) and the purchase list (customer index, time since the first purchase, amount)."""
+    truth, idx, times = draw_purchases(model, n, params, horizon, rng)
     nu = rng.gamma(params["q"], 1.0 / params["gamma"], n)
-    dropout = np.full(n, np.nan)
-    n_repeat = np.zeros(n, dtype=np.int64)
-    idx_parts = [np.arange(n)]
-    time_parts = [np.zeros(n)]
-    t = np.zeros(n)
-    active = np.arange(n)
-    scale = 1.0 / np.maximum(lam, 1e-300)
-    while active.size:
-        t[active] += rng.exponential(scale[active])
-        inside = t[active] <= horizon[active]
-        active = active[inside]
-        idx_parts.append(active)
-        time_parts.append(t[active].copy())
-        n_repeat[active] += 1
-        dies = rng.random(active.size) < pdrop[active]
-        dropout[active[dies]] = t[active[dies]]
-        active = active[~dies]
-    idx = np.concatenate(idx_parts)
-    times = np.concatenate(time_parts)
     amounts = rng.gamma(params["p"], 1.0 / nu[idx])
-    return lam, pdrop, nu, dropout, n_repeat, idx, times, amounts
+    truth = {**{k: v for k, v in truth.items() if k not in ("dropout_time", "n_repeat")}, "nu": nu,
+             "dropout_time": truth["dropout_time"], "n_repeat": truth["n_repeat"]}
+    return truth, idx, times, amounts
 
 
 def simulate(
@@ -158,16 +159,18 @@ def simulate(
     duration: str = "2y",
     time_unit: str = "W",
     segments: Mapping[str, tuple[float, Mapping[str, float]]] | None = None,
+    model: str = "bgnbd",
 ) -> SimulatedData:
-    """Simulate a transaction log from BG/NBD purchasing and Gamma-Gamma spending.
+    """Simulate a transaction log from a purchase model and Gamma-Gamma spending.
 
     Parameters
     ----------
     n_customers
         Number of customers.
     params
-        Population parameters ``r, alpha, a, b`` (BG/NBD, rates per ``time_unit``) and ``p, q, gamma``
-        (Gamma-Gamma). Default: :data:`CDNOW_PARAMS` (weekly).
+        Population parameters of ``model`` (``r, alpha, a, b`` for BG/NBD, rates per ``time_unit``) and
+        ``p, q, gamma`` (Gamma-Gamma). Default: the model's published CDNOW fit (weekly) and CDNOW's
+        Gamma-Gamma (:data:`CDNOW_PARAMS` for BG/NBD).
     rng
         A ``numpy.random.Generator`` or an integer seed. Required: every draw is reproducible.
     start
@@ -181,6 +184,10 @@ def simulate(
     segments
         Optional ``{name: (share, overrides)}``: customers are split by share (rounded, shares summing to
         1) and each segment uses ``params`` updated with its ``overrides``. Adds a ``segment`` column.
+    model
+        The purchase process, by the model's short name: ``"bgnbd"`` (default), ``"mbgnbd"``,
+        ``"bgcnbd"`` and ``"mbgcnbd"`` (with ``k`` in ``params``), ``"pnbd"`` or ``"nbd"``
+        (:data:`clvmodels.data.processes.PROCESSES`).
 
     Notes
     -----
@@ -194,10 +201,7 @@ def simulate(
     unit = check_unit(time_unit)
     if n_customers < 1:
         raise ValueError("n_customers must be at least 1")
-    base = dict(CDNOW_PARAMS if params is None else params)
-    missing = {"r", "alpha", "a", "b", "p", "q", "gamma"} - set(base)
-    if missing:
-        raise ValueError(f"params is missing {sorted(missing)}")
+    base = _model_params(model, params)
     if segments:
         shares = np.array([s for s, _ in segments.values()], dtype=float)
         if np.any(shares <= 0) or not np.isclose(shares.sum(), 1.0):
@@ -225,7 +229,7 @@ def simulate(
             continue
         birth_day = np.floor(rng.uniform(0.0, acq_units * days, n))  # first purchase on a whole day
         horizon = end_units - birth_day / days
-        lam, pdrop, nu, dropout, n_repeat, idx, times, amounts = _draw_segment(n, sp, horizon, rng)
+        truth, idx, times, amounts = _draw_segment(model, n, sp, horizon, rng)
         ids = offset + idx + 1
         # floor(birth + t) = birth + floor(t) for a whole-day birth: exact calendar days
         day = birth_day[idx] + np.floor(times * days)
@@ -233,9 +237,7 @@ def simulate(
                            "date": start_day + pd.to_timedelta(day, unit="D"),
                            "amount": amounts})
         cust = pd.DataFrame({"customer_id": offset + np.arange(n) + 1,
-                             "first_purchase": start_day + pd.to_timedelta(birth_day, unit="D"),
-                             "lambda_": lam, "p_dropout": pdrop, "nu": nu,
-                             "dropout_time": dropout, "n_repeat": n_repeat})
+                             "first_purchase": start_day + pd.to_timedelta(birth_day, unit="D"), **truth})
         if segments:
             tx["segment"] = name
             cust.insert(1, "segment", name)
@@ -245,7 +247,7 @@ def simulate(
     transactions = pd.concat(tx_parts, ignore_index=True).sort_values(["customer_id", "date"], kind="stable")
     transactions = transactions.reset_index(drop=True)
     customers = pd.concat(cust_parts, ignore_index=True).set_index("customer_id")
-    return SimulatedData(transactions, customers, end_day, seg_params, unit)
+    return SimulatedData(transactions, customers, end_day, seg_params, unit, model)
 
 
 def simulate_summary(
@@ -254,6 +256,7 @@ def simulate_summary(
     rng: np.random.Generator | int | None = None,
     *,
     T: Any = 52.0,
+    model: str = "bgnbd",
 ) -> pd.DataFrame:
     """Simulate customer summaries directly in continuous time (no calendar, no same-day merging).
 
@@ -262,34 +265,41 @@ def simulate_summary(
     n_customers
         Number of customers.
     params
-        As in :func:`simulate` (default :data:`CDNOW_PARAMS`); rates per unit of ``T``.
+        As in :func:`simulate` (default: the model's published CDNOW fit); rates per unit of ``T``.
     rng
         Generator or seed (required).
     T
         Each customer's age at the end of observation: a number, or an array of ``n_customers`` ages.
+    model
+        The purchase process, as in :func:`simulate`.
 
     Returns
     -------
     DataFrame
         Indexed by customer_id (1..n): frequency, recency (time of the last repeat purchase after the
-        first, 0 if none), T and monetary_value (mean of the repeat purchases' values, 0 if none), plus
-        the truth ``lambda_``, ``p_dropout`` and ``nu``.
+        first, 0 if none), T, litt (the sum of the logs of the gaps between purchases, 0 if none) and
+        monetary_value (mean of the repeat purchases' values, 0 if none), plus the truth (``lambda_``,
+        ``p_dropout`` or ``mu_``, ``nu``).
     """
     if rng is None:
         raise ValueError("simulate_summary needs an explicit rng (numpy Generator or integer seed)")
     rng = np.random.default_rng(rng)
-    p = dict(CDNOW_PARAMS if params is None else params)
+    p = _model_params(model, params)
     ages = np.broadcast_to(np.asarray(T, dtype=np.float64), (n_customers,)).copy()
     if np.any(~np.isfinite(ages) | (ages < 0)):
         raise ValueError("T must be finite and >= 0")
-    lam, pdrop, nu, _, n_repeat, idx, times, amounts = _draw_segment(n_customers, p, ages, rng)
+    truth, idx, times, amounts = _draw_segment(model, n_customers, p, ages, rng)
+    order = np.lexsort((times, idx))
+    idx, times, amounts = idx[order], times[order], amounts[order]
     repeat = times > 0  # the first purchase is at time 0 (and is excluded, as in the papers)
     recency = np.zeros(n_customers)
     np.maximum.at(recency, idx[repeat], times[repeat])
     spend = np.bincount(idx[repeat], weights=amounts[repeat], minlength=n_customers)
-    freq = n_repeat
+    gaps = np.diff(times, prepend=0.0)
+    with np.errstate(divide="ignore"):
+        litt = np.bincount(idx[repeat], weights=np.log(gaps[repeat]), minlength=n_customers)
+    freq = truth["n_repeat"]
     monetary = np.divide(spend, freq, out=np.zeros(n_customers), where=freq > 0)
-    out = pd.DataFrame({"frequency": freq, "recency": recency, "T": ages, "monetary_value": monetary,
-                        "lambda_": lam, "p_dropout": pdrop, "nu": nu},
-                       index=pd.RangeIndex(1, n_customers + 1, name="customer_id"))
-    return out
+    latent = {k: v for k, v in truth.items() if k not in ("dropout_time", "n_repeat")}
+    return pd.DataFrame({"frequency": freq, "recency": recency, "T": ages, "litt": litt, "monetary_value": monetary,
+                         **latent}, index=pd.RangeIndex(1, n_customers + 1, name="customer_id"))

@@ -1,0 +1,53 @@
+"""The buy-till-you-die family together: the simulator knows every purchase model's story, and each model
+recovers its own parameters from customers simulated from it."""
+
+import numpy as np
+import pytest
+
+import clvmodels as clv
+from clvmodels.data.datasets import simulate_summary
+from clvmodels.data.processes import PROCESSES
+from clvmodels.models.persistence import MODEL_REGISTRY
+
+#: The model fitted to each process's customers, by short name (a fixed k: the story's).
+FITTED = {"bgnbd": {}, "mbgnbd": {}, "pnbd": {}, "bgcnbd": {"k": 2}, "mbgcnbd": {"k": 2}}
+
+
+def test_every_continuous_time_purchase_model_has_a_story_to_simulate():
+    models = {cls.short_name for cls in MODEL_REGISTRY.values()
+              if cls.role == "purchase" and not cls.discrete_time}
+    assert models == set(PROCESSES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("model", sorted(FITTED))
+def test_each_model_recovers_its_simulated_parameters_within_3_standard_errors(model, seed):
+    rng = np.random.default_rng(seed)
+    summary = simulate_summary(20_000, rng=rng, T=rng.uniform(20, 80, 20_000), model=model)
+    cls = next(c for c in MODEL_REGISTRY.values() if c.short_name == model)
+    fitted = cls(**FITTED[model]).fit(summary, time_unit="W")
+    truth = PROCESSES[model].defaults
+    for name in fitted.param_names:
+        z = (fitted.params_[name] - truth[name]) / fitted.result_.se[name]
+        assert abs(z) < 3, (name, fitted.params_[name], truth[name])
+
+
+def test_k_is_chosen_as_the_simulated_regularity():
+    # regular buyers (Erlang-3 gaps): the likelihood picks k = 3, not the BG/NBD's k = 1
+    params = {**PROCESSES["bgcnbd"].defaults, "k": 3, "p": 6.0, "q": 4.0, "gamma": 15.0}
+    rng = np.random.default_rng(8)
+    summary = simulate_summary(4_000, params, rng=rng, T=rng.uniform(30, 80, 4_000), model="bgcnbd")
+    assert clv.BetaGeoCNBD().fit(summary, time_unit="W").k_ == 3
+
+
+def test_simulations_name_a_missing_parameter_or_an_unknown_model():
+    with pytest.raises(ValueError, match="unknown model 'cnbd'"):
+        simulate_summary(10, rng=1, model="cnbd")
+    with pytest.raises(ValueError, match=r"params is missing \['s'\]"):
+        clv.simulate(10, {"r": 1, "alpha": 1, "beta": 1, "p": 1, "q": 2, "gamma": 1}, rng=1, model="pnbd")
+    with pytest.raises(ValueError, match="no default parameters: pass params"):
+        simulate_summary(10, rng=1, model="nbd")
+    with pytest.raises(ValueError, match="k must be a whole number"):
+        simulate_summary(10, {**PROCESSES["bgcnbd"].defaults, "k": 1.5, "p": 6.0, "q": 4.0, "gamma": 15.0},
+                         rng=1, model="bgcnbd")
