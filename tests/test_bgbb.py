@@ -163,6 +163,18 @@ def test_dert_is_the_discounted_sum_of_expected_transactions(params):
         np.testing.assert_allclose(B.dert(*params, x, t_x, n, d), want, rtol=1e-9)
 
 
+def test_dert_of_a_long_history_where_scipy_2f1_fails_is_the_series():
+    # scipy's 2F1(1, b; b + gamma; z) is NaN here (b = delta + n in the hundreds): the series is summed instead
+    from scipy.special import hyp2f1
+
+    gamma, delta, d = np.array([1.0, 2.0, 0.5]), np.array([900.0, 1e4, 900.0]), np.array([0.05, 0.003, 0.0001])
+    assert not np.isfinite(hyp2f1(1.0, delta, gamma + delta, 1 / (1 + d))).any()
+    for g, b, r in zip(gamma, delta, d):
+        k = np.arange(1, 400_000)
+        want = np.exp(k * -np.log1p(r) + betaln(g, b + k) - betaln(g, b))[::-1].sum()
+        assert B._discounted_alive_periods(g, b, r) == pytest.approx(want, rel=1e-10)
+
+
 @pytest.mark.slow
 def test_the_formulas_equal_lifetimes_bgbb(fitted, donations):
     fitter = pytest.importorskip("lifetimes").BetaGeoBetaBinomFitter

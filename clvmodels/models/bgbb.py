@@ -9,8 +9,8 @@ at most once. A summary by period (:func:`clvmodels.period_summary`) gives x = o
 transaction (``frequency``), t_x = the last of them (``recency``, 0 if none) and n = the opportunities
 observed (``T``), all whole numbers.
 
-Formulas (derived here from that story; equation numbers where stated are FHS's as lifetimes 0.11
-cites them). Write B for the beta function, and for a customer with history (x, t_x, n)
+Formulas (derived here from that story; equation numbers: (7) and (13) as lifetimes 0.11 cites them,
+(5) for the likelihood as commonly cited; not checked against the paper's pages here). Write B for the beta function, and for a customer with history (x, t_x, n)
 
     A    = B(alpha + x, beta + n - x) / B(alpha, beta) * B(gamma, delta + n) / B(gamma, delta)   (alive at n)
     L    = A + sum_{i=0}^{n - t_x - 1} B(alpha + x, beta + t_x - x + i) / B(alpha, beta)
