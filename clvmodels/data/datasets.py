@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..timeunits import check_unit, horizon_days, unit_days
-from .processes import PROCESSES, draw_purchases
+from .processes import PROCESSES, draw_latent, draw_purchases
 
 __all__ = ["load_cdnow", "load_cdnow_summary", "simulate", "simulate_summary", "SimulatedData", "CDNOW_PARAMS",
            "SPEND_PARAMS",
@@ -141,12 +141,12 @@ def _draw_segment(model: str, n: int, params: Mapping[str, float], horizon: np.n
     (:mod:`clvmodels.data.processes`), each purchase's value Gamma(p, nu) with nu ~ Gamma(q, gamma)
     (Fader, Hardie & Lee 2005, JMR, section 3; Colombo & Jiang 1999). Returns the per-customer truth
     (with ``nu``) and the purchase list (customer index, time since the first purchase, amount)."""
-    truth, idx, times = draw_purchases(model, n, params, horizon, rng)
+    latent = draw_latent(model, n, params, rng)
     nu = rng.gamma(params["q"], 1.0 / params["gamma"], n)
+    history, idx, times = draw_purchases(model, latent, params, horizon, rng)
     amounts = rng.gamma(params["p"], 1.0 / nu[idx])
-    truth = {**{k: v for k, v in truth.items() if k not in ("dropout_time", "n_repeat")}, "nu": nu,
-             "dropout_time": truth["dropout_time"], "n_repeat": truth["n_repeat"]}
-    return truth, idx, times, amounts
+    traits = {k: v for k, v in latent.items() if k != "lifetime"}
+    return {**traits, "nu": nu, **history}, idx, times, amounts
 
 
 def simulate(

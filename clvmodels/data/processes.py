@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PROCESSES", "Process", "draw_purchases"]
+__all__ = ["PROCESSES", "Process", "draw_latent", "draw_purchases"]
 
 
 @dataclass(frozen=True)
@@ -54,32 +54,38 @@ PROCESSES: dict[str, Process] = {
 }
 
 
-def draw_purchases(model: str, n: int, params: Mapping[str, float], horizon: np.ndarray,
-                   rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """Simulate n customers of ``model`` up to each one's ``horizon`` (units since the first purchase).
-
-    Returns the truth per customer (``lambda_``; ``p_dropout`` or ``mu_``; ``dropout_time``, NaN if still
-    active at the horizon; ``n_repeat``), and the purchases as (customer index, time since the first
-    purchase), the first purchase (time 0) included.
-    """
+def draw_latent(model: str, n: int, params: Mapping[str, float], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Each customer's latent traits under ``model``: ``lambda_``, and ``p_dropout`` (the BG family), or
+    ``mu_`` and the ``lifetime`` it implies (Pareto/NBD)."""
     process = PROCESSES[model]
     missing = set(process.params) - set(params)
     if missing:
         raise ValueError(f"params for {model} are missing {sorted(missing)}")
-    k = params["k"] if process.erlang else 1
-    if isinstance(k, bool) or not float(k).is_integer() or k < 1:
-        raise ValueError(f"k must be a whole number >= 1, got {k!r}")
-    lam = rng.gamma(params["r"], 1.0 / params["alpha"], n)
-    truth: dict[str, np.ndarray] = {"lambda_": lam}
-    pdrop = np.zeros(n)
-    lifetime = np.full(n, np.inf)
+    if process.erlang and (isinstance(params["k"], bool) or not float(params["k"]).is_integer() or params["k"] < 1):
+        raise ValueError(f"k must be a whole number >= 1, got {params['k']!r}")
+    truth = {"lambda_": rng.gamma(params["r"], 1.0 / params["alpha"], n)}
     if process.dropout in ("after purchase", "at zero and after purchase"):
-        pdrop = rng.beta(params["a"], params["b"], n)
-        truth["p_dropout"] = pdrop
+        truth["p_dropout"] = rng.beta(params["a"], params["b"], n)
     elif process.dropout == "lifetime":
-        mu = rng.gamma(params["s"], 1.0 / params["beta"], n)
-        lifetime = rng.exponential(1.0 / np.maximum(mu, 1e-300))
-        truth["mu_"] = mu
+        truth["mu_"] = rng.gamma(params["s"], 1.0 / params["beta"], n)
+        truth["lifetime"] = rng.exponential(1.0 / np.maximum(truth["mu_"], 1e-300))
+    return truth
+
+
+def draw_purchases(model: str, truth: Mapping[str, np.ndarray], params: Mapping[str, float], horizon: np.ndarray,
+                   rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Purchase times of customers with latent traits ``truth`` (:func:`draw_latent`), each up to its
+    ``horizon`` (units since the first purchase).
+
+    Returns ``dropout_time`` (NaN if still active at the horizon) and ``n_repeat`` per customer, and the
+    purchases as (customer index, time since the first purchase), the first purchase (time 0) included.
+    """
+    process = PROCESSES[model]
+    lam = truth["lambda_"]
+    n = len(lam)
+    k = int(params["k"]) if process.erlang else 1
+    pdrop = truth.get("p_dropout", np.zeros(n))
+    lifetime = truth.get("lifetime", np.full(n, np.inf))
     dropout = np.where(lifetime <= horizon, lifetime, np.nan)
     n_repeat = np.zeros(n, dtype=np.int64)
     idx_parts, time_parts = [np.arange(n)], [np.zeros(n)]
@@ -91,7 +97,7 @@ def draw_purchases(model: str, n: int, params: Mapping[str, float], horizon: np.
     t = np.zeros(n)
     scale = 1.0 / np.maximum(lam, 1e-300)
     while active.size:
-        t[active] += rng.gamma(float(k), scale[active])
+        t[active] += rng.exponential(scale[active]) if k == 1 else rng.gamma(float(k), scale[active])
         inside = t[active] <= np.minimum(horizon[active], lifetime[active])
         active = active[inside]
         idx_parts.append(active)
@@ -100,5 +106,4 @@ def draw_purchases(model: str, n: int, params: Mapping[str, float], horizon: np.
         dies = rng.random(active.size) < pdrop[active]
         dropout[active[dies]] = t[active[dies]]
         active = active[~dies]
-    truth.update(dropout_time=dropout, n_repeat=n_repeat)
-    return truth, np.concatenate(idx_parts), np.concatenate(time_parts)
+    return {"dropout_time": dropout, "n_repeat": n_repeat}, np.concatenate(idx_parts), np.concatenate(time_parts)
