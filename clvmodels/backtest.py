@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data.rfm import calibration_holdout
+from .data.rfm import RFM_COLUMNS, calibration_holdout
 from .data.transactions import TransactionLog, read_transactions, to_date
 from .errors import ConvergenceError, DataError, warn
 from .files import write_table, write_text
@@ -80,17 +80,22 @@ class Candidate:
         return purchase, spend_model
 
 
-#: The candidates backtested by default (command line ``--models``): BG/NBD + Gamma-Gamma and the formulas.
-DEFAULT_CANDIDATES = ("bgnbd", "run-rate", "aov-frequency-lifespan", "churn-rate", "retention")
 #: The formulas by short name.
 FORMULAS = {cls.short_name: cls for cls in HEURISTICS}
 
 
 def candidate_names() -> tuple[str, ...]:
-    """Every name :func:`default_candidates` takes: each registered purchase model's short name (with
-    Gamma-Gamma for spend) and the formulas'."""
-    purchase = tuple(key for key, name in model_keys().items() if MODEL_REGISTRY[name].role == "purchase")
-    return purchase + tuple(FORMULAS)
+    """Every name :func:`default_candidates` takes: each registered continuous-time purchase model's short
+    name (with Gamma-Gamma for spend; BG/BB's summaries by period are not the backtest's), BG/NBD first,
+    and the formulas'."""
+    purchase = [key for key, name in model_keys().items()
+                if MODEL_REGISTRY[name].role == "purchase" and not MODEL_REGISTRY[name].discrete_time]
+    return tuple(sorted(purchase, key=lambda key: key != "bgnbd")) + tuple(FORMULAS)
+
+
+#: The candidates backtested by default (command line ``--models``): every purchase model with Gamma-Gamma,
+#: and the formulas.
+DEFAULT_CANDIDATES = candidate_names()
 
 
 def default_candidates(names: Sequence[str] = DEFAULT_CANDIDATES) -> list[Candidate]:
@@ -400,7 +405,7 @@ def backtest(
                 continue
             actual = {lab: calibration_holdout(log, cut, ends[lab], time_unit=time_unit) for lab in available}
             summary = actual[available[0]]
-            summary = summary[[c for c in ("frequency", "recency", "T", "monetary_value") if c in summary.columns]]
+            summary = summary[[c for c in RFM_COLUMNS if c in summary.columns]]
             for cand in candidates:
                 bar.set_postfix_str(f"{cut} {cand.label}")
                 try:

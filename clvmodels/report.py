@@ -186,8 +186,8 @@ def _off(pct: float) -> str:
 
 def conclusions(result, target: str = "purchases") -> list[str]:
     """Plain-language verdicts, one per horizon, generated from a backtest's numbers: which forecast to
-    trust (lowest RMSE), how far its total is off, how the best formula compares, and where a formula
-    wins a metric (MAE) only by forecasting too little."""
+    trust (lowest RMSE), how far its total is off, by how much it beats the next model and the best
+    formula, and where a formula wins a metric (MAE) only by forecasting too little."""
     ranking = result.summary(target=target, by="rmse")
 
     def _is_model(label: str) -> bool:  # a probabilistic model's candidate, as opposed to a formula
@@ -208,6 +208,12 @@ def conclusions(result, target: str = "purchases") -> list[str]:
             line = (f"Over {horizon}, the formula {best['model']} has the lowest RMSE for {target} "
                     f"({best['rmse']:.3g}; its total is {_off(agg)} what happened): on this data the models did "
                     "not earn their place.")
+        models = part[part["model"].map(_is_model)]
+        if _is_model(best["model"]) and len(models) > 1:
+            second = models.iloc[1]
+            gap = second["rmse"] / best["rmse"] - 1
+            line += (f" The next model, {second['model']}, has RMSE {second['rmse']:.3g} ({gap:.1%} higher"
+                     + (": as good, for practical purposes)." if gap < 0.01 else ")."))
         if len(formulas) and _is_model(best["model"]):
             f = formulas.iloc[0]
             line += (f" The best formula, {f['model']}, has RMSE {f['rmse']:.3g} and a total "

@@ -376,7 +376,7 @@ def test_every_option_of_every_model_has_a_load_check(models):
     from clvmodels.models._base import MODEL_REGISTRY
 
     for cls in MODEL_REGISTRY.values():
-        assert set(cls.option_names()) <= set(persistence.OPTION_CHECKS), cls.__name__
+        assert set(cls.option_names()) <= set(cls.option_checks), cls.__name__
 
 
 def test_a_fitted_start_option_round_trips(tmp_path, summary_w, models):

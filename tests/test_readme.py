@@ -27,6 +27,9 @@ def test_quick_start_and_model_blocks_run(tmp_path, monkeypatch):
     assert namespace["bg"].params_["r"] > 0 and {p.name for p in tmp_path.iterdir()} == {"bgnbd.json", "models.json"}
     contract = next(b for b in BLOCKS if 'interval=0.9)   # DataFrame' in b)
     exec(compile(contract, "README contract", "exec"), namespace)
+    family = next(b for b in BLOCKS if "clv.ParetoNBD().fit(cal)" in b)
+    exec(compile(family, "README family", "exec"), namespace)
+    assert namespace["cn"].k_ == 1 and namespace["pn"].loglik_ == pytest.approx(-9594.98, abs=0.01)
 
 
 def test_printed_summary_in_readme_is_current():
