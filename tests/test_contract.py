@@ -102,22 +102,28 @@ def test_same_calls_same_shapes(fitted, data, name):
         assert list(iv.columns) == ["lower", "upper"] and (iv["lower"] <= iv["upper"]).all()
 
 
+PURCHASE = [n for n in CLASSES if n in BAYES_MODELS or MODEL_REGISTRY[n].role == "purchase"]
+SPEND = [n for n in CLASSES if n not in PURCHASE]
+
+
 @pytest.mark.parametrize("interval", [None, 0.8])
-def test_customer_value_of_every_purchase_and_spend_model(fitted, data, interval):
-    purchase, spend = roles(fitted)
-    columns = None
-    # every purchase model with one spend model, and every spend model with one purchase model
-    pairs = [(p, spend[0]) for p in purchase] + [(purchase[0], s) for s in spend[1:]]
-    for p, s in pairs:
-        cal = data(fitted[p])
-        value = clv.customer_value(fitted[p], fitted[s], cal, horizons=["1y", "3y"], interval=interval,
-                                   max_draws=20)
-        assert value.index.equals(cal.index) and np.isfinite(value.to_numpy()).all(), (p, s)
-        columns = columns or list(value.columns)
-        assert list(value.columns) == columns, (p, s)
-        # its parts are the models' own predictions
-        np.testing.assert_allclose(value["p_alive"], fitted[p].p_alive(cal, max_draws=20), rtol=1e-9)
-    assert len(columns) == (6 if interval is None else 18)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+                                  for n in PURCHASE + SPEND])
+def test_customer_value_of_every_purchase_and_spend_model(fitted, data, name, interval):
+    # every purchase model with one spend model, every spend model with one purchase model: the same columns
+    model = fitted[name]
+    if model.role == "purchase":
+        p, s = name, "GammaGamma"
+    else:
+        p, s = "BetaGeo", name
+    cal = data(fitted[p])
+    value = clv.customer_value(fitted[p], fitted[s], cal, horizons=["1y", "3y"], interval=interval, max_draws=20)
+    reference = clv.customer_value(fitted["BetaGeo"], fitted["GammaGamma"], data(fitted["BetaGeo"]),
+                                   horizons=["1y", "3y"], interval=interval, max_draws=20)
+    assert value.index.equals(cal.index) and np.isfinite(value.to_numpy()).all(), (p, s)
+    assert list(value.columns) == list(reference.columns) and len(value.columns) == (6 if interval is None else 18)
+    # its parts are the models' own predictions
+    np.testing.assert_allclose(value["p_alive"], fitted[p].p_alive(cal, max_draws=20), rtol=1e-9)
 
 
 def test_draws_follow_a_replaced_posterior_and_max_draws_is_checked(fitted, cal):

@@ -224,6 +224,7 @@ def test_finite_and_bounded_everywhere(p, x, frac, T, t):
     assert 0.0 <= e1 <= e2 * (1 + 1e-12) + 1e-300   # increasing in t
 
 
+@pytest.mark.slow  # (the extreme cases above run in the fast tier)
 @settings(max_examples=60, deadline=None)
 @given(p=params, x=st.integers(0, 5000), frac=st.floats(0, 1), T=st.floats(1e-2, 1e4))
 def test_loglik_matches_mpmath_on_random_inputs(p, x, frac, T):
