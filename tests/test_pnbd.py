@@ -382,3 +382,16 @@ def test_cli_fits_saves_and_predicts_the_pareto_nbd(cal, tmp_path):
     got = pd.read_csv(tmp_path / "p.csv", index_col=0, dtype={0: str})
     want = clv.customer_value(models["pnbd"], models["gamma-gamma"], cal, horizons=["1y"])
     np.testing.assert_allclose(got["value_1y"], want["value_1y"], rtol=1e-9)
+
+
+@pytest.mark.parametrize("s", [20.0, 50.0, 400.0])
+def test_dert_is_finite_where_scipys_u_fails(s):
+    # scipy's hyperu(s, s, z) is NaN for s of about 20 and more; DERT = P(alive) (r+x)/(alpha+T) E[1/(delta+mu)],
+    # mu ~ Gamma(s, beta+T), the expectation by 30-digit mpmath quadrature here
+    r, alpha, beta, x, t_x, T, delta = 0.55, 10.58, 11.67 * s / 0.6, 2.0, 30.43, 38.86, 0.002688
+    B = beta + T
+    density = lambda mu: mp.e ** ((s - 1) * mp.log(mu) - B * mu + s * mp.log(B) - mp.loggamma(s))  # noqa: E731
+    with mp.workdps(30):
+        mean_inverse = mp.quad(lambda mu: density(mu) / (delta + mu), [0, s / B, 10 * s / B, mp.inf])
+    want = float(PN.p_alive(r, alpha, s, beta, x, t_x, T)) * (r + x) / (alpha + T) * float(mean_inverse)
+    assert float(PN.dert(r, alpha, s, beta, x, t_x, T, delta)) == pytest.approx(want, rel=1e-11)
