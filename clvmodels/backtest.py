@@ -86,11 +86,11 @@ FORMULAS = {cls.short_name: cls for cls in HEURISTICS}
 
 def candidate_names() -> tuple[str, ...]:
     """Every name :func:`default_candidates` takes: each registered continuous-time purchase model's short
-    name (with Gamma-Gamma for spend; BG/BB's summaries by period are not the backtest's), BG/NBD first,
-    and the formulas'."""
-    purchase = [key for key, name in model_keys().items()
-                if MODEL_REGISTRY[name].role == "purchase" and not MODEL_REGISTRY[name].discrete_time]
-    return tuple(sorted(purchase, key=lambda key: key != "bgnbd")) + tuple(FORMULAS)
+    name in the order of registration (BG/NBD first; with Gamma-Gamma for spend; BG/BB's summaries by
+    period are not the backtest's), and the formulas'."""
+    purchase = tuple(key for key, name in model_keys().items()
+                     if MODEL_REGISTRY[name].role == "purchase" and not MODEL_REGISTRY[name].discrete_time)
+    return purchase + tuple(FORMULAS)
 
 
 #: The candidates backtested by default (command line ``--models``): every purchase model with Gamma-Gamma,

@@ -184,6 +184,12 @@ def test_litt_is_required_unless_k_is_one(cal):
     no_litt = cal.drop(columns="litt")
     with pytest.raises(clv.DataError, match="needs the summary's litt column"):
         clv.BetaGeoCNBD().fit(no_litt)
+    with pytest.raises(clv.DataError, match="needs the summary's litt column"):
+        clv.BetaGeoCNBD().validate(no_litt)  # (validate checks what fit checks)
+    clv.BetaGeoCNBD(k=1).validate(no_litt)
+    # the fit's fingerprint covers litt: the same rows with other gaps are other data
+    shifted = cal.assign(litt=cal["litt"] - 0.5 * cal["frequency"])
+    assert clv.BetaGeoCNBD(k=2).fit(shifted).fingerprint_ != clv.BetaGeoCNBD(k=2).fit(cal).fingerprint_
     assert clv.BetaGeoCNBD(k=1).fit(no_litt).k_ == 1  # (the timing term is 0 at k = 1)
     assert clv.BetaGeoCNBD().input_columns() == ["frequency", "recency", "T", "litt"]
     bad = cal.copy()
@@ -205,3 +211,12 @@ def test_model_file_keeps_k_and_the_cli_fits_it(cal, tmp_path):
                    "-o", tmp_path / "cli.json", "-q")
     assert proc.returncode == 0, proc.stderr
     assert clv.load(tmp_path / "cli.json")["bgcnbd"].k_ == 1
+
+
+def test_predictive_distribution_is_the_same_computed_in_chunks(cal, monkeypatch):
+    # the phases' arrays hold k x k (cap + 1) values a customer: rows go in chunks within the cell budget
+    model = clv.BetaGeoCNBD(k=2).fit(cal)
+    rows = cal.iloc[:50]
+    whole = model.purchase_probabilities(rows, 39, n_max=30)
+    monkeypatch.setattr(C, "CDF_CELLS", 4 * 31 * 3)  # three customers a chunk
+    pd.testing.assert_frame_equal(model.purchase_probabilities(rows, 39, n_max=30), whole, rtol=1e-14)

@@ -237,10 +237,14 @@ class CNBDPredictions(PurchasePredictions):
         draws."""
         total = np.zeros((len(x), cap + 1))
         k, z = int(self.k_), self.dropout_at_zero
+        step = max(1, CDF_CELLS // (k * k * (cap + 1)))  # (the phases' arrays hold k x k (cap + 1) per row)
         for theta in draws:
-            th = [theta[seg, i] for i in range(4)]
-            pa = p_alive(*th, x, t_x, T, k=k, dropout_at_zero=z)
-            total += 1.0 - pa[:, None] * survival_given_alive(*th, x, t_x, T, t, cap + 1, k=k, dropout_at_zero=z)
+            for s in range(0, len(x), step):
+                rows = slice(s, s + step)
+                th = [theta[seg[rows], i] for i in range(4)]
+                data = (x[rows], t_x[rows], T[rows])
+                pa = p_alive(*th, *data, k=k, dropout_at_zero=z)
+                total[rows] += 1.0 - pa[:, None] * survival_given_alive(*th, *data, t, cap + 1, k=k, dropout_at_zero=z)
         return total / len(draws)
 
     def expected_new_kernel(self, theta, t) -> np.ndarray:
@@ -291,6 +295,12 @@ class CNBDFit(CNBDPredictions, SummaryModel):
         """frequency, recency, T and litt (the timing statistic the likelihood reads)."""
         return [*super().input_columns(), "litt"]
 
+    def validate(self, summary: pd.DataFrame, *, weights: Any = None) -> None:
+        """Check a summary's columns and values as ``fit`` does (litt too, unless k = 1), without fitting."""
+        x, t_x, _, _ = self._prepare(summary, weights)
+        if self.k != 1:
+            self._litt(summary, x, t_x)
+
     def _litt(self, summary: pd.DataFrame, x: np.ndarray, t_x: np.ndarray) -> np.ndarray:
         if "litt" not in summary.columns:
             raise DataError(f"{self.title} needs the summary's litt column (the sum of the logs of the "
@@ -335,7 +345,8 @@ class CNBDFit(CNBDPredictions, SummaryModel):
                  "k chosen": f"by likelihood ({profile})" if self.k is None else "given"}
         result = type(result)(**{**{f: getattr(result, f) for f in result.__dataclass_fields__}, "extra": extra})
         self.k_ = k_best
-        self._set_result(result, fingerprint((ux, ut, uT, np.full(1, float(k_best))), uw))
+        # the data: the distinct rows, and the timing statistic (which enters the likelihood through its sum)
+        self._set_result(result, fingerprint((ux, ut, uT, np.array([float(k_best), float(np.dot(w, litt))])), uw))
         return self
 
     def _fit_k(self, k, ux, ut, uT, uw, sub, timing, median_T, unit):
