@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .rfm import _as_log, summary_end
+from .rfm import as_log, summary_end
 from .transactions import TransactionLog, to_date
 
 __all__ = ["period_summary", "period_summary_sql", "load_donations", "PERIODS", "PERIOD_NAMES"]
@@ -173,7 +173,7 @@ def period_summary(
         whose first purchase is in the last period have T = 0: no opportunity yet.
     """
     period = _check_period(period)
-    log = _as_log(transactions, customer, date, amount, read_options)
+    log = as_log(transactions, customer, date, amount, read_options)
     end = summary_end(observation_end, log.first_date, log.last_date, log.declared_end)
     what = "observation_end" if calibration_end is None else "observation_end (the holdout's end)"
     end_per = _whole_period_end(end, period, what if observation_end is not None else "the log's end",

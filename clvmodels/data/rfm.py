@@ -29,14 +29,16 @@ from ..errors import DataError, warn
 from ..timeunits import check_unit, unit_days
 from .transactions import TransactionLog, read_transactions, to_date
 
-__all__ = ["rfm_summary", "calibration_holdout", "acquisition_cohorts", "summary_sql", "split_dates",
+__all__ = ["rfm_summary", "calibration_holdout", "acquisition_cohorts", "summary_sql", "split_dates", "as_log",
            "summary_end", "RFM_COLUMNS", "HOLDOUT_COLUMNS"]
 
 RFM_COLUMNS = ("frequency", "recency", "T", "litt", "monetary_value")
 HOLDOUT_COLUMNS = ("holdout_frequency", "holdout_monetary_value", "holdout_spend", "holdout_duration")
 
 
-def _as_log(transactions: Any, customer: str, date: str, amount: str | None, read_options: dict) -> TransactionLog:
+def as_log(transactions: Any, customer: str, date: str, amount: str | None, read_options: dict) -> TransactionLog:
+    """``transactions`` as a :class:`TransactionLog` (read with the column names and options unless it is
+    one); for a DataFrame without an ``amount`` column, the default amount name means no amounts."""
     if isinstance(transactions, TransactionLog):
         return transactions
     if amount == "amount" and isinstance(transactions, pd.DataFrame) and "amount" not in transactions.columns:
@@ -154,7 +156,7 @@ def rfm_summary(
         are not in it. ``attrs`` records the time unit, observation end and number of purchases used.
     """
     unit = check_unit(time_unit)
-    log = _as_log(transactions, customer, date, amount, read_options)
+    log = as_log(transactions, customer, date, amount, read_options)
     end = summary_end(observation_end, log.first_date, log.last_date, log.declared_end)
     out = _finish(log.query(summary_sql(log.has_amount, False, unit), {"cal_end": end}))
     out.attrs.update(time_unit=unit, observation_end=end.isoformat(),
@@ -210,7 +212,7 @@ def calibration_holdout(
         counts would silently miss purchases that the data do not cover.
     """
     unit = check_unit(time_unit)
-    log = _as_log(transactions, customer, date, amount, read_options)
+    log = as_log(transactions, customer, date, amount, read_options)
     cal_end, hold_end = split_dates(calibration_end, holdout_end, log.first_date, log.observation_end)
     out = _finish(log.query(summary_sql(log.has_amount, True, unit), {"cal_end": cal_end, "hold_end": hold_end}))
     out["holdout_duration"] = (hold_end - cal_end).days / unit_days(unit)
@@ -228,6 +230,6 @@ def acquisition_cohorts(transactions: Any, period: str = "month", *, customer: s
     if period not in formats:
         raise ValueError(f"period must be one of {', '.join(formats)}, got {period!r}")
     amount = read_options.pop("amount", None)  # (amounts play no part in a cohort)
-    log = _as_log(transactions, customer, date, amount, read_options)
+    log = as_log(transactions, customer, date, amount, read_options)
     df = log.query(f"SELECT customer_id, {formats[period]} AS cohort FROM {{daily}} GROUP BY customer_id ORDER BY customer_id")
     return df.set_index("customer_id")["cohort"].rename("cohort")
