@@ -1,9 +1,8 @@
 """Fitting and scoring the purchase-model family on simulated Pareto/NBD customers: clvmodels against lifetimes.
 
 Simulated summaries of 100k and 1M customers (Pareto/NBD truth r = 0.55, alpha = 10.58, s = 0.61, beta = 11.67
-per week, the CDNOW estimates; ages uniform over 0-156 weeks, every row distinct): lambda ~ Gamma(r, alpha),
-mu ~ Gamma(s, beta), dropout ~ Exp(mu), Poisson purchases until min(dropout, T). The purchase times are
-kept long enough to give litt (the sum of the logs of the inter-purchase times) for the BG/CNBD-k.
+per week, the CDNOW estimates; ages uniform over 0-156 weeks, every row distinct), with litt (the sum of the
+logs of the inter-purchase times) for the BG/CNBD-k.
 
 Every measurement runs in a fresh process (peak memory is its own) and is the best of ``--repeat`` runs.
 Fitting: clvmodels' ``ParetoNBD``, ``ModifiedBetaGeo`` (MBG/NBD), ``BetaGeoCNBD(k=2)`` and ``BetaGeo``
@@ -77,30 +76,18 @@ print(json.dumps({"fit_s": t1 - t0, "score_s": t2 - t1, "peak_mib": PEAK, "param
 
 
 def simulate(n: int, seed: int) -> dict[str, np.ndarray]:
-    """Pareto/NBD customers with ages uniform over 0-156 weeks (module docstring); the x purchase times of a
-    customer alive for ``life`` are x uniform order statistics on (0, life], so the x gaps and the rest are
-    life times a flat Dirichlet's x + 1 shares (spacings of exponentials)."""
+    """Pareto/NBD customers with ages uniform over 0-156 weeks (module docstring), from clvmodels' simulator
+    (:func:`clvmodels.data.datasets.simulate_summary`, which gives litt too)."""
+    from clvmodels.data.datasets import SPEND_PARAMS, simulate_summary
+
     rng = np.random.default_rng(seed)
-    T = rng.uniform(0.0, 156.0, n)
-    lam, mu = rng.gamma(TRUTH["r"], 1 / TRUTH["alpha"], n), rng.gamma(TRUTH["s"], 1 / TRUTH["beta"], n)
-    life = np.minimum(rng.exponential(1 / mu), T)
-    x = rng.poisson(lam * life)
-    owner = np.repeat(np.arange(n), x + 1)
-    spacing = rng.exponential(1.0, owner.size)
-    share = spacing / np.bincount(owner, weights=spacing, minlength=n)[owner]
-    first = np.concatenate([[0], np.cumsum(x + 1)[:-1]])
-    is_gap = np.ones(owner.size, dtype=bool)
-    is_gap[first + x] = False                                 # each customer's last share: after the last purchase
-    gaps = share * life[owner]
-    recency = np.bincount(owner[is_gap], weights=gaps[is_gap], minlength=n)
-    with np.errstate(divide="ignore"):
-        litt = np.bincount(owner[is_gap], weights=np.log(gaps[is_gap]), minlength=n)
-    return {"frequency": x.astype(np.float64), "recency": recency, "T": T, "litt": litt}
+    summary = simulate_summary(n, {**TRUTH, **SPEND_PARAMS}, rng=rng, T=rng.uniform(0.0, 156.0, n), model="pnbd")
+    return {c: summary[c].to_numpy(dtype=np.float64) for c in ("frequency", "recency", "T", "litt")}
 
 
 def data_file(n: int) -> Path:
     DATA.mkdir(exist_ok=True)
-    path = DATA / f"family_pnbd_{n}.npz"
+    path = DATA / f"family_pnbd_sim_{n}.npz"
     if not path.exists():
         np.savez(path, **simulate(n, seed=21))
     return path
