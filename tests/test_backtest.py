@@ -134,10 +134,13 @@ def test_simulated_truth_bgnbd_within_3_percent():
             errors[target].append(row)
     for target, rows in errors.items():
         assert (np.abs(np.mean(rows, axis=0)) < 3).all(), (target, np.mean(rows, axis=0))
-    # the last run had every candidate: each heuristic is off by more than 30%, and BG/NBD has the lowest RMSE
+    # the last run had every candidate: each formula is off by more than 30%, and BG/NBD's RMSE is the lowest
+    # (the family's other models, fitted to BG/NBD customers, come within 1%: BG/CNBD-k chooses k = 1)
     table = res.table("aggregate_error_pct")
-    assert (table.drop(index=BG).abs() > 30).all().all()
-    assert (res.table("rmse").idxmin() == BG).all()
+    formulas = [m for m in table.index if res.roles[m] == "formula"]
+    assert (table.loc[formulas].abs() > 30).all().all()
+    rmse = res.table("rmse")
+    assert (rmse.loc[BG] <= rmse.min() * 1.01).all() and (rmse.idxmin().map(res.roles) == "purchase").all()
 
 
 def test_score_metrics_by_hand():

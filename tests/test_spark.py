@@ -164,13 +164,18 @@ def test_mle_fits_and_scores_equal_pandas(cal_pair):
     same(cs.score(sdf, bg, horizons=["39W"]), score_customers(pdf, bg_p, horizons=["39W"]))
 
 
-def test_a_model_added_in_one_module_fits_and_scores_equal_pandas(cal_pair):
+@pytest.mark.parametrize("name, interval", [("NBD", 0.9), ("ModifiedBetaGeo", None), ("ParetoNBD", 0.9),
+                                            ("BetaGeoCNBD", None), ("ModifiedBetaGeoCNBD", None)])
+def test_a_model_added_in_one_module_fits_and_scores_equal_pandas(cal_pair, name, interval):
+    # every model of the family, each in its own module, reaches Spark through the contract (the CNBD-k's
+    # litt column too)
     sdf, pdf = cal_pair
-    nbd, nbd_p, gg_p = cs.fit(clv.NBD(), sdf), clv.NBD().fit(pdf), clv.GammaGamma().fit(pdf)
-    for name in nbd.params_:
-        assert nbd.params_[name] == pytest.approx(nbd_p.params_[name], rel=1e-9)
-    same(cs.score(sdf, nbd, gg_p, horizons=["1y"], interval=0.9),
-         score_customers(pdf, nbd_p, gg_p, ("1y",), interval=0.9))
+    cls = getattr(clv, name)
+    model, model_p, gg_p = cs.fit(cls(), sdf), cls().fit(pdf), clv.GammaGamma().fit(pdf)
+    for param in model.params_:
+        assert model.params_[param] == pytest.approx(model_p.params_[param], rel=1e-9)
+    same(cs.score(sdf, model, gg_p, horizons=["1y"], interval=interval),
+         score_customers(pdf, model_p, gg_p, ("1y",), interval=interval))
 
 
 def test_bayesian_fit_and_interval_scores_equal_pandas(cal_pair):

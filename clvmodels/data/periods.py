@@ -33,7 +33,7 @@ from ..errors import DataError
 from .rfm import as_log, summary_end
 from .transactions import TransactionLog, to_date
 
-__all__ = ["period_summary", "period_summary_sql", "load_donations", "PERIODS", "PERIOD_NAMES"]
+__all__ = ["period_summary", "period_summary_sql", "load_donations", "check_period", "PERIODS", "PERIOD_NAMES"]
 
 #: The periods a summary may count, with their names in messages.
 PERIOD_NAMES = {"D": "day", "W": "week", "M": "month", "Y": "year"}
@@ -43,10 +43,11 @@ _MONDAY = _date(1970, 1, 5)
 _EPOCH = _date(1970, 1, 1)
 
 
-def _check_period(period: Any) -> str:
+def check_period(period: Any, what: str = "period") -> str:
+    """The canonical period (``"D"``, ``"W"``, ``"M"`` or ``"Y"``), or ValueError naming ``what``."""
     canon = period.upper() if isinstance(period, str) else period
     if canon not in PERIOD_NAMES:
-        raise ValueError(f"period must be one of {', '.join(PERIODS)} (day, week, month, year), got {period!r}")
+        raise ValueError(f"{what} must be one of {', '.join(PERIODS)} (day, week, month, year), got {period!r}")
     return canon
 
 
@@ -172,7 +173,7 @@ def period_summary(
         ``monetary_value`` when the log has amounts; ``attrs["time_unit"]`` is the period. Customers
         whose first purchase is in the last period have T = 0: no opportunity yet.
     """
-    period = _check_period(period)
+    period = check_period(period)
     log = as_log(transactions, customer, date, amount, read_options)
     end = summary_end(observation_end, log.first_date, log.last_date, log.declared_end)
     what = "observation_end" if calibration_end is None else "observation_end (the holdout's end)"

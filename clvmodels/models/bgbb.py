@@ -58,30 +58,21 @@ from scipy.special import betaln, digamma, exprel, gammaln, hyp2f1
 from ..draws import DEFAULT_DRAWS
 from ..errors import DataError
 from ..timeunits import DAYS_PER, TIME_UNITS, Horizon, horizon_days
+from ..data.periods import PERIODS, check_period
 from ._base import SummaryModel, as_float_array, bad_rows, check_rfm
 from ._mle import FitResult, compress, fingerprint, fit_mle
 from .purchase import PurchasePredictions
 
-__all__ = ["BetaGeoBetaBinom", "BetaGeoBetaBinomPredictions", "PERIODS", "loglik_terms", "loglik_and_grad",
+__all__ = ["BetaGeoBetaBinom", "BetaGeoBetaBinomPredictions", "loglik_terms", "loglik_and_grad",
            "p_alive", "expected_alive_periods", "expected_purchases_new", "conditional_expected_purchases",
-           "conditional_pmf", "pmf_new", "dert", "check_period"]
+           "conditional_pmf", "pmf_new", "dert"]
 
 PARAMS = ("alpha", "beta", "gamma", "delta")
-#: The periods a BG/BB summary may count: day, week (Monday to Sunday), month, year.
-PERIODS = ("D", "W", "M", "Y")
 #: Gauss-Legendre nodes and weights on [0, 1], for E[J] (:func:`_q_diff`).
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(12)
 _GL_NODES, _GL_WEIGHTS = (_GL_NODES + 1) / 2, _GL_WEIGHTS / 2
 #: Whole-number tolerance of horizons given in another unit ("1y" in months: 12).
 _WHOLE = 1e-9
-
-
-def check_period(period: Any, what: str = "period") -> str:
-    """The canonical period (``"D"``, ``"W"``, ``"M"`` or ``"Y"``), or ValueError."""
-    canon = period.upper() if isinstance(period, str) else period
-    if canon not in PERIODS:
-        raise ValueError(f"{what} must be one of {', '.join(PERIODS)}, got {period!r}")
-    return canon
 
 
 # --- likelihood ------------------------------------------------------------------------------------
