@@ -9,7 +9,7 @@ Definitions (Fader, Hardie & Lee 2005, "Counting Your Customers the Easy Way", s
 - ``monetary_value`` zbar: the mean value of the repeat purchases, the first excluded; 0 when x = 0;
 - ``litt``: the sum of the logarithms of the x inter-purchase times (in the unit), 0 when x = 0: the
   statistic the Erlang-k timing density of the (M)BG/CNBD-k models needs (Reutterer, Platzer & Schröder
-  2021, IJRM 38(1), eq. 4); purchase days are at least one day apart, so every term is finite.
+  2021, IJRM 38(1)); purchase days are at least one day apart, so every term is finite.
 
 Times are whole days between calendar dates divided by the unit's length (D = 1, W = 7, M = 365.25/12).
 Checked against the papers' CDNOW summary (cdnow_customers_summary_with_transactions.csv): for

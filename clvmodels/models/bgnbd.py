@@ -73,7 +73,7 @@ def _loglik_parts(r, alpha, a, b, x, t_x, T, z):
 
 def loglik_terms(r, alpha, a, b, x, t_x, T, *, dropout_at_zero: bool = False) -> np.ndarray:
     """Per-customer log-likelihood, FHL (2005) eq. (6); with ``dropout_at_zero``, the MBG/NBD's
-    (Batislam et al. 2007 eq. 4).
+    (Batislam et al. 2007).
 
     L = B(a, b+x+z)/B(a, b) * Gamma(r+x) alpha^r / (Gamma(r) (alpha+T)^(r+x))
         + [x+z > 0] B(a+1, b+x+z-1)/B(a, b) * Gamma(r+x) alpha^r / (Gamma(r) (alpha+t_x)^(r+x)),
@@ -152,7 +152,7 @@ def loglik_and_grad(theta: np.ndarray, x, t_x, T, w, prepared: Prepared | None =
 def p_alive(r, alpha, a, b, x, t_x, T, *, dropout_at_zero: bool = False) -> np.ndarray:
     """P(alive | x, t_x, T), FHL (2005) eq. (12), as a logistic of the log-odds of having dropped out:
     the second term of eq. (6) over the first. With ``dropout_at_zero`` (MBG/NBD, Batislam et al. 2007
-    eq. 8) a customer without repeat purchases may have dropped out too."""
+    IJRM 24(3)) a customer without repeat purchases may have dropped out too."""
     x, t_x, T = np.broadcast_arrays(*map(np.asarray, (x, t_x, T)))
     z = float(dropout_at_zero)
     with np.errstate(divide="ignore", invalid="ignore"):

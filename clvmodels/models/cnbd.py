@@ -11,7 +11,7 @@ too, z = 1 below (else z = 0).
 Likelihood of x repeat purchases with gaps tau_i (sum t_x; ``litt`` = sum log tau_i) and none in
 (t_x, T]. Given lambda, the gaps have density prod lambda^k tau_i^(k-1) e^(-lambda tau_i) / (k-1)!, and an
 active customer's next purchase not yet by T has probability sum_{j<k} e^(-lambda g) (lambda g)^j / j!
-(g = T - t_x: j Erlang phases elapsed). Over lambda and p (the paper's eq. 5, written out):
+(g = T - t_x: j Erlang phases elapsed). Over lambda and p (derived here from the paper's assumptions):
 
     L = exp((k-1) litt - x log (k-1)!) Gamma(r)^-1 alpha^r
         * { B(a, b+x+z)/B(a, b) sum_{j<k} g^j / j! Gamma(r+kx+j) / (alpha+T)^(r+kx+j)
@@ -73,7 +73,7 @@ def _log_terms(r, alpha, a, b, x, t_x, T, k: int, z: float) -> tuple[np.ndarray,
 
 
 def loglik_terms(r, alpha, a, b, x, t_x, T, litt, *, k: int, dropout_at_zero: bool = False) -> np.ndarray:
-    """Each customer's log-likelihood (module docstring; Reutterer et al. 2021 eq. 5), the Erlang-k
+    """Each customer's log-likelihood (module docstring; Reutterer et al. 2021), the Erlang-k
     timing density's terms (``litt``) included."""
     r, alpha, a, b, x, t_x, T, litt = _arrays(r, alpha, a, b, x, t_x, T, litt)
     alive, gone = _log_terms(r, alpha, a, b, x, t_x, T, k, float(dropout_at_zero))

@@ -1,5 +1,5 @@
 """The MBG/NBD: the BG/NBD in which a customer can drop out at time zero too, right after the first
-purchase (Batislam, Denizel & Filiztekin 2007, IJRM 24(3); Hoppe & Wagner 2007, Marketing - JRM 29).
+purchase (Batislam, Denizel & Filiztekin 2007, IJRM 24(3); Hoppe & Wagner 2007, Marketing: Journal of Research and Management).
 
 While active, a customer buys at Poisson rate lambda ~ Gamma(r, alpha); after every purchase, the first
 included, they drop out with probability p ~ Beta(a, b). The BG/NBD lets only repeat purchases end a
