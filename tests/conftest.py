@@ -19,6 +19,13 @@ def cdnow_tx(cdnow_df) -> clv.TransactionLog:
         return clv.read_transactions(cdnow_df, amount="amount")
 
 
+@pytest.fixture(scope="module")
+def cal(cdnow_tx) -> pd.DataFrame:
+    """The CDNOW sample's calibration summary as in the papers: 39 weeks to 1997-09-30, holdout to
+    1998-06-30, in weeks (one per test module)."""
+    return clv.calibration_holdout(cdnow_tx, "1997-09-30", "1998-06-30", time_unit="W")
+
+
 @pytest.fixture()
 def small_log() -> pd.DataFrame:
     """Three customers; customer 'a' buys twice on one day (one purchase, amounts summed)."""

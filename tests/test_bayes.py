@@ -17,11 +17,6 @@ pytestmark = pytest.mark.slow  # every test samples with nutpie
 
 
 @pytest.fixture(scope="module")
-def cal(cdnow_tx):
-    return clv.calibration_holdout(cdnow_tx, "1997-09-30", "1998-06-30", time_unit="W")
-
-
-@pytest.fixture(scope="module")
 def pooled(cal):
     return clv.BayesBetaGeo(draws=500, tune=500, chains=4, random_seed=7).fit(cal)
 

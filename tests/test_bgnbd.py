@@ -17,11 +17,6 @@ MLE = {"r": 0.2426, "alpha": 4.4135, "a": 0.7929, "b": 2.4258}
 
 
 @pytest.fixture(scope="module")
-def cal(cdnow_tx):
-    return clv.calibration_holdout(cdnow_tx, "1997-09-30", "1998-06-30", time_unit="W")
-
-
-@pytest.fixture(scope="module")
 def bg(cal):
     return clv.BetaGeo().fit(cal)
 

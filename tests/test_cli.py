@@ -158,7 +158,7 @@ def test_demo_runs_offline(tmp_path):
     for section in ["Conclusion", "Data overview", "Fitted models", "Backtest", "Bayesian models", "Top customers",
                     "Segments"]:
         assert f"<h2>{section}</h2>" in html
-    assert "Over 39W, trust BG/NBD + Gamma-Gamma for purchases" in stderr
+    assert "Over 39W, trust Pareto/NBD + Gamma-Gamma for purchases" in stderr  # (the family is backtested)
 
 
 def test_fit_and_predict_chain(tmp_path, cdnow_tx):

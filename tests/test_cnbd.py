@@ -12,11 +12,6 @@ from clvmodels.models import cnbd as C
 from tests.cli_run import run_cli
 
 
-@pytest.fixture(scope="module")
-def cal(cdnow_tx):
-    return clv.calibration_holdout(cdnow_tx, "1997-09-30", "1998-06-30", time_unit="W")
-
-
 # ../shared/reference/cnbdk.md (BTYDplus 1.2.0 on BTYD's cdnowElog, calibration to 1997-09-30, weeks)
 REFERENCE = {
     ("BetaGeoCNBD", 1): ((0.2426, 4.4137, 0.7930, 2.4262), -9582.4292),

@@ -19,11 +19,6 @@ from clvmodels.models.persistence import MODEL_REGISTRY
 
 
 @pytest.fixture(scope="module")
-def cal(cdnow_tx):
-    return clv.calibration_holdout(cdnow_tx, "1997-09-30", "1998-06-30", time_unit="W")
-
-
-@pytest.fixture(scope="module")
 def by_month(cdnow_tx):
     """The same customers summarised by month, as the models of discrete purchase opportunities take them."""
     return clv.period_summary(cdnow_tx, "M", calibration_end="1997-09-30", observation_end="1998-06-30")

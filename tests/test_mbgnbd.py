@@ -11,11 +11,6 @@ import clvmodels as clv
 from clvmodels.models import bgnbd as B
 
 
-@pytest.fixture(scope="module")
-def cal(cdnow_tx):
-    return clv.calibration_holdout(cdnow_tx, "1997-09-30", "1998-06-30", time_unit="W")
-
-
 def test_cdnow_reproduces_the_published_fit(cal):
     # ../shared/reference/cdnow.md, "Modified BG/NBD": r, alpha, a, b = 0.5248, 6.1830, 0.8914, 1.6140;
     # LL -9582.13 (Batislam et al. 2007's model on the FHL 2005 CDNOW sample)

@@ -59,11 +59,6 @@ def test_fit_recovers_simulated_parameters_within_their_intervals():
     assert model.p_alive(simulated().iloc[:5]).eq(1.0).all()
 
 
-@pytest.fixture(scope="module")
-def cal(cdnow_tx):
-    return clv.calibration_holdout(cdnow_tx, "1997-09-30", "1998-06-30", time_unit="W")
-
-
 def test_value_backtest_and_report_take_the_nbd(cal, cdnow_tx, tmp_path):
     nbd, gg = clv.NBD().fit(cal), clv.GammaGamma().fit(cal)
     value = clv.customer_value(nbd, gg, cal, horizons=["1y"])

@@ -21,11 +21,6 @@ MLE = {"r": 0.5533, "alpha": 10.578, "s": 0.6062, "beta": 11.67}
 
 
 @pytest.fixture(scope="module")
-def cal(cdnow_tx):
-    return clv.calibration_holdout(cdnow_tx, "1997-09-30", "1998-06-30", time_unit="W")
-
-
-@pytest.fixture(scope="module")
 def pn(cal):
     return clv.ParetoNBD().fit(cal)
 
