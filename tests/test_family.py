@@ -76,3 +76,14 @@ def test_cnbd_beats_the_bgnbd_out_of_sample_on_regular_buyers(seed):
     cnbd, bg = "BG/CNBD-k + Gamma-Gamma", "BG/NBD + Gamma-Gamma"
     assert (rmse.loc[cnbd] < rmse.loc[bg]).all() and (total.loc[cnbd] < total.loc[bg]).all()
     assert res.fits[("2021-01-01", cnbd)][0].k_ == 3
+
+
+@pytest.mark.parametrize("name", ["BetaGeo", "ModifiedBetaGeo", "ParetoNBD", "BetaGeoCNBD", "ModifiedBetaGeoCNBD"])
+def test_a_dropout_model_refuses_a_summary_without_repeat_buyers(name):
+    import pandas as pd
+
+    summary = pd.DataFrame({"frequency": [0, 0, 0], "recency": [0.0, 0.0, 0.0], "T": [5.0, 9.0, 30.0],
+                            "litt": [0.0, 0.0, 0.0]})
+    cls = getattr(clv, name)
+    with pytest.raises(clv.DataError, match=f"no customer has a repeat purchase: {cls.title} cannot separate"):
+        cls().fit(summary, time_unit="W")

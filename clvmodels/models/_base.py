@@ -267,6 +267,13 @@ class SummaryModel(Predictor):
             raise DataError(f"{self.model_name} needs at least two customers to fit; got {w.sum():g}")
         return (*arrays, w)
 
+    def _require_repeat_buyers(self, x: np.ndarray, w: np.ndarray) -> None:
+        """DataError unless some customer (of positive weight) bought again: a dropout model cannot tell
+        purchasing from dropout without repeat purchases."""
+        if not np.any((x > 0) & (w > 0)):
+            raise DataError(f"no customer has a repeat purchase: {self.title} cannot separate purchasing from "
+                            "dropout", columns=["frequency"])
+
     def _set_result(self, result: FitResult, fingerprint_: str) -> None:
         """Install a fit: the result and the attributes derived from it (after fit, or when loading)."""
         self.result_ = result

@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1
 
-from ..errors import DataError
 from ..timeunits import Horizon
 from ._base import SummaryModel, fit_time_unit
 from .purchase import PurchasePredictions, cohort_cumulative
@@ -390,9 +389,7 @@ class BetaGeoFit(BetaGeoPredictions, SummaryModel):
         ``weights`` (array or column name) counts how many customers each row stands for.
         """
         x, t_x, T, w = self._prepare(summary, weights)
-        if not np.any((x > 0) & (w > 0)):
-            raise DataError(f"no customer has a repeat purchase: {self.title} cannot separate purchasing from "
-                            "dropout", columns=["frequency"])
+        self._require_repeat_buyers(x, w)
         (ux, ut, uT), uw = compress(x, t_x, T, weights=w)
         data = Prepared(ux, ut, uT, uw, self.dropout_at_zero)
         sub = subsample(uw)

@@ -324,9 +324,7 @@ class CNBDFit(CNBDPredictions, SummaryModel):
             raise ValueError(f"k must be a whole number >= 1 or None, got {self.k!r}")
         if isinstance(self.max_k, bool) or not isinstance(self.max_k, (int, np.integer)) or self.max_k < 1:
             raise ValueError(f"max_k must be a whole number >= 1, got {self.max_k!r}")
-        if not np.any((x > 0) & (w > 0)):
-            raise DataError(f"no customer has a repeat purchase: {self.title} cannot separate purchasing from "
-                            "dropout", columns=["frequency"])
+        self._require_repeat_buyers(x, w)
         litt = self._litt(summary, x, t_x) if self.k != 1 else np.zeros_like(x)
         unit = fit_time_unit(summary, time_unit)
         (ux, ut, uT), uw = compress(x, t_x, T, weights=w)

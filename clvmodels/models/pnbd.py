@@ -39,7 +39,6 @@ import numpy as np
 import pandas as pd
 from scipy.special import digamma, expit, exprel, gammaln, hyperu, xlogy
 
-from ..errors import DataError
 from ._base import SummaryModel, fit_time_unit
 from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
 from .purchase import PurchasePredictions, cohort_cumulative
@@ -584,9 +583,7 @@ class ParetoNBD(ParetoNBDPredictions, SummaryModel):
         ``weights`` (array or column name) counts how many customers each row stands for.
         """
         x, t_x, T, w = self._prepare(summary, weights)
-        if not np.any((x > 0) & (w > 0)):
-            raise DataError("no customer has a repeat purchase: Pareto/NBD cannot separate purchasing from "
-                            "dropout", columns=["frequency"])
+        self._require_repeat_buyers(x, w)
         (ux, ut, uT), uw = compress(x, t_x, T, weights=w)
         data = Prepared(ux, ut, uT, uw)
         sub = subsample(uw)
