@@ -12,8 +12,9 @@ nbclient = pytest.importorskip("nbclient")
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
-def test_the_three_notebooks_are_there():
-    assert [p.stem for p in NOTEBOOKS] == ["01_quickstart", "02_backtest_vs_heuristics", "03_bayesian_hierarchical"]
+def test_the_four_notebooks_are_there():
+    assert [p.stem for p in NOTEBOOKS] == ["01_quickstart", "02_backtest_vs_heuristics", "03_bayesian_hierarchical",
+                                           "04_model_family"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
