@@ -1,9 +1,14 @@
-"""PyTensor twins of the numpy log-likelihoods in :mod:`clvmodels.models` (tests hold them equal).
+"""PyTensor twins of the numpy log-likelihoods in :mod:`clvmodels.models` (tests hold them equal, gradients
+included).
 
 BG/NBD: Fader, Hardie & Lee (2005), eq. (6), in the same form as
 :func:`clvmodels.models.bgnbd.loglik_terms`: shared(x) + logaddexp(term1, term2), with term2 only for
-customers with repeat purchases. Gamma-Gamma: FHL (2005, JMR) eq. (3), as
-:func:`clvmodels.models.gamma_gamma.loglik_terms`.
+customers with repeat purchases; with ``dropout_at_zero``, the MBG/NBD's (Batislam et al. 2007), where
+every customer has both terms. Gamma-Gamma: FHL (2005, JMR) eq. (3), as
+:func:`clvmodels.models.gamma_gamma.loglik_terms`. Pareto/NBD: the FHL note's likelihood with its integral
+over the dropout time (:func:`pnbd_loglik`, :mod:`clvmodels.models.pnbd`). (M)BG/CNBD-k: Reutterer,
+Platzer & Schröder (2021), as :func:`clvmodels.models.cnbd.loglik_terms`. BG/BB: Fader, Hardie & Shang
+(2010) eq. (5), as :func:`clvmodels.models.bgbb.loglik_terms`.
 
 Parameters are scalars (one population) or vectors with one value per segment, and ``seg`` gives each
 row's segment. The special functions of eq. (6) depend on (segment, x) only, so :class:`BgnbdRows` sorts
@@ -21,11 +26,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytensor.tensor as pt
-from pytensor.gradient import DisconnectedType
+from scipy.special import gammaln
+from pytensor.gradient import DisconnectedType, zero_grad
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-__all__ = ["BgnbdRows", "bgnbd_loglik", "bgnbd_loglik_sorted", "bgnbd_total_loglik", "gamma_gamma_loglik"]
+__all__ = ["BgnbdRows", "bgnbd_loglik", "bgnbd_loglik_sorted", "bgnbd_total_loglik", "gamma_gamma_loglik",
+           "pnbd_loglik", "cnbd_loglik", "bgbb_loglik"]
 
 
 def _betaln(a, b):
@@ -38,44 +45,61 @@ def _at(p, idx):
 
 
 class BgnbdRows:
-    """BG/NBD data sorted by (x > 0, segment, x), with the distinct (segment, x) pairs.
+    """BG/NBD data sorted by (x + z > 0, segment, x), with the distinct (segment, x) pairs; z = 1 with
+    ``dropout_at_zero`` (MBG/NBD), else 0.
 
-    ``order`` maps sorted position to input row; ``n0`` rows (and ``m0`` pairs) have x = 0.
+    ``order`` maps sorted position to input row; ``n0`` rows (and ``m0`` pairs) have one term of eq. (6)
+    only (x + z = 0).
     """
 
-    def __init__(self, x, t_x, T, seg=None) -> None:
+    def __init__(self, x, t_x, T, seg=None, dropout_at_zero: bool = False) -> None:
         x = np.asarray(x, dtype=np.float64)
+        self.z = float(dropout_at_zero)
         seg = np.zeros(len(x), dtype=np.int64) if seg is None else np.asarray(seg, dtype=np.int64)
-        self.order = np.lexsort((x, seg, x > 0))
+        self.order = np.lexsort((x, seg, x + self.z > 0))
         self.x, self.seg = x[self.order], seg[self.order]
         self.t_x = np.asarray(t_x, dtype=np.float64)[self.order]
         self.T = np.asarray(T, dtype=np.float64)[self.order]
-        keys = np.stack([self.x > 0, self.seg, self.x], axis=1)
+        keys = np.stack([self.x + self.z > 0, self.seg, self.x], axis=1)
         pairs, self.row_pair = np.unique(keys, axis=0, return_inverse=True)
         self.row_pair = self.row_pair.ravel()
         self.pair_seg, self.pair_x = pairs[:, 1].astype(np.int64), pairs[:, 2]
-        self.n0 = int((self.x == 0).sum())
-        self.m0 = int((self.pair_x == 0).sum())
+        self.n0 = int((self.x + self.z == 0).sum())
+        self.m0 = int((self.pair_x + self.z == 0).sum())
         # each segment's rows without repeat purchases are contiguous
         n_seg = int(seg.max()) + 1 if len(seg) else 0
         self.blocks0 = np.searchsorted(self.seg[:self.n0], np.arange(n_seg + 1))
 
 
-def bgnbd_loglik_sorted(r, alpha, a, b, rows: BgnbdRows):
-    """Per-row BG/NBD log-likelihood (FHL 2005, eq. 6) in the sorted order of ``rows``."""
+def _shared(r, alpha, a, b, rows: BgnbdRows):
+    """The terms of eq. (6) that depend on (segment, x) only, once per pair, and the per-pair
+    parameters."""
     ps, px = rows.pair_seg, rows.pair_x
     rp, alp, ap, bp = (_at(p, ps) for p in (r, alpha, a, b))
-    shared = pt.gammaln(rp + px) - pt.gammaln(rp) + rp * pt.log(alp) + _betaln(ap, bp + px) - _betaln(ap, bp)
+    shared = (pt.gammaln(rp + px) - pt.gammaln(rp) + rp * pt.log(alp) + _betaln(ap, bp + px + rows.z)
+              - _betaln(ap, bp))
+    return shared, rp, ap, bp
+
+
+def _log_ratio(ap, bp, rows: BgnbdRows):
+    """log B(a+1, b+x+z-1) / B(a, b+x+z) = log a / (b+x+z-1), for the pairs with a second term."""
+    m0 = rows.m0
+    a1, b1 = (v[m0:] if getattr(v, "ndim", 0) else v for v in (ap, bp))
+    return pt.log(a1) - pt.log(b1 + rows.pair_x[m0:] + rows.z - 1)
+
+
+def bgnbd_loglik_sorted(r, alpha, a, b, rows: BgnbdRows):
+    """Per-row BG/NBD (MBG/NBD) log-likelihood (FHL 2005, eq. 6) in the sorted order of ``rows``."""
+    px = rows.pair_x
+    shared, rp, ap, bp = _shared(r, alpha, a, b, rows)
     rx = (rp + px)[rows.row_pair]
     log_al_T = pt.log(_at(alpha, rows.seg) + rows.T)
     n0, m0 = rows.n0, rows.m0
     ll0 = shared[rows.row_pair[:n0]] - rx[:n0] * log_al_T[:n0]
-    # repeat buyers: B(a+1, b+x-1) / B(a, b+x) = a / (b+x-1)
-    ap1, bp1 = (v[m0:] if getattr(v, "ndim", 0) else v for v in (ap, bp))
-    c = pt.log(ap1) - pt.log(bp1 + px[m0:] - 1)
+    c = _log_ratio(ap, bp, rows)
     pos = slice(n0, None)
     term2 = c[rows.row_pair[pos] - m0] - rx[pos] * pt.log(_at(alpha, rows.seg[pos]) + rows.t_x[pos])
-    ll1 = shared[rows.row_pair[pos]] + pt.logaddexp(-rx[pos] * log_al_T[pos], term2)
+    ll1 = shared[rows.row_pair[pos]] + _logaddexp(-rx[pos] * log_al_T[pos], term2)
     return pt.concatenate([ll0, ll1])
 
 
@@ -189,24 +213,22 @@ _register_numba()
 
 
 def bgnbd_total_loglik(r, alpha, a, b, rows: BgnbdRows, w: np.ndarray):
-    """The weighted total BG/NBD log-likelihood, sum_i w_i LL_i (FHL 2005, eq. 6), for sampling.
+    """The weighted total BG/NBD (MBG/NBD) log-likelihood, sum_i w_i LL_i (FHL 2005, eq. 6), for sampling.
 
     The same terms as :func:`bgnbd_loglik_sorted`, arranged for speed at scale: the parts that depend
-    only on (segment, x) enter once per pair with the summed weight of its rows; the customers without
-    repeat purchases, segment by segment (few rows: one per distinct age); the repeat buyers' rows in one
-    pass of :class:`RepeatBuyerTerms`, value and gradient together.
+    only on (segment, x) enter once per pair with the summed weight of its rows; the customers with one
+    term (no repeat purchases, and no dropout at zero), segment by segment (few rows: one per distinct
+    age); the other rows in one pass of :class:`RepeatBuyerTerms`, value and gradient together.
     """
     w = np.asarray(w, dtype=np.float64)[rows.order]
-    ps, px = rows.pair_seg, rows.pair_x
-    rp, alp, ap, bp = (_at(p, ps) for p in (r, alpha, a, b))
-    shared = pt.gammaln(rp + px) - pt.gammaln(rp) + rp * pt.log(alp) + _betaln(ap, bp + px) - _betaln(ap, bp)
+    px = rows.pair_x
+    shared, rp, ap, bp = _shared(r, alpha, a, b, rows)
     total = pt.sum(np.bincount(rows.row_pair, weights=w, minlength=len(px)) * shared)
     m0, n0 = rows.m0, rows.n0
-    if len(rows.x) > n0:  # repeat buyers: one pass over their rows (:class:`RepeatBuyerTerms`)
+    if len(rows.x) > n0:  # rows with two terms: one pass over them (:class:`RepeatBuyerTerms`)
         r_v, alpha_v = (p if getattr(p, "ndim", 0) else pt.atleast_1d(p) for p in (r, alpha))
         seg1 = rows.seg[n0:] if getattr(r, "ndim", 0) else np.zeros(len(rows.x) - n0, dtype=np.int64)
-        a1, b1 = (v[m0:] if getattr(v, "ndim", 0) else v for v in (ap, bp))
-        c = pt.log(a1) - pt.log(b1 + px[m0:] - 1)  # log B(a+1, b+x-1) / B(a, b+x) = log a / (b+x-1)
+        c = _log_ratio(ap, bp, rows)
         total = total + RepeatBuyerTerms.apply(r_v, alpha_v, c, seg1, rows.row_pair[n0:] - m0, rows.x[n0:],
                                                rows.T[n0:], rows.t_x[n0:], w[n0:])
     for s in range(len(rows.blocks0) - 1):
@@ -217,9 +239,10 @@ def bgnbd_total_loglik(r, alpha, a, b, rows: BgnbdRows, w: np.ndarray):
     return total
 
 
-def bgnbd_loglik(r, alpha, a, b, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, seg: np.ndarray | None = None):
-    """Per-row BG/NBD log-likelihood as a PyTensor expression, in the order of the rows given."""
-    rows = BgnbdRows(x, t_x, T, seg)
+def bgnbd_loglik(r, alpha, a, b, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, seg: np.ndarray | None = None,
+                 dropout_at_zero: bool = False):
+    """Per-row BG/NBD (MBG/NBD) log-likelihood as a PyTensor expression, in the order of the rows given."""
+    rows = BgnbdRows(x, t_x, T, seg, dropout_at_zero)
     inverse = np.empty_like(rows.order)
     inverse[rows.order] = np.arange(len(rows.order))
     return bgnbd_loglik_sorted(r, alpha, a, b, rows)[inverse]
@@ -234,3 +257,123 @@ def gamma_gamma_loglik(p, q, gamma, x: np.ndarray, zbar: np.ndarray, seg: np.nda
     px = p * x
     return (pt.gammaln(px + q) - pt.gammaln(px) - pt.gammaln(q) + q * pt.log(gamma) + (px - 1) * np.log(zbar)
             + px * np.log(x) - (px + q) * pt.log(gamma + x * zbar))
+
+
+def _logaddexp(a, b):
+    """log(e^a + e^b) for finite a and b, without overflow (PyTensor's own is log(exp(a) + exp(b)), left
+    to graph rewrites), from the larger term; its gradient is exact where a = b too (that of
+    max(a, b) would count both)."""
+    return pt.switch(a >= b, a + pt.log1p(pt.exp(b - a)), b + pt.log1p(pt.exp(a - b)))
+
+
+def _logsumexp(v, axis: int):
+    """log sum exp(v) along ``axis``, from the largest term (terms may be -inf, not all of them). The
+    result does not depend on the shift, so no gradient flows through it."""
+    top = zero_grad(pt.max(v, axis=axis, keepdims=True))
+    return (top + pt.log(pt.sum(pt.exp(v - top), axis=axis, keepdims=True))).squeeze(axis)
+
+
+
+def _rows(params, seg, n: int) -> list:
+    """Each parameter at each row, as a vector: per-segment vectors indexed by ``seg``, scalars repeated."""
+    if seg is None:
+        return [p[np.zeros(n, dtype=np.int64)] if getattr(p, "ndim", 0) else pt.alloc(p, n) for p in params]
+    seg = np.asarray(seg, dtype=np.int64)
+    return [p[seg] if getattr(p, "ndim", 0) else pt.alloc(p, n) for p in params]
+
+def _gauss_panels(panels: int, nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Composite Gauss-Legendre rule on [0, 1]: ``panels`` equal panels of ``nodes`` points each."""
+    u, w = np.polynomial.legendre.leggauss(nodes)
+    u, w = (u + 1.0) / 2.0, w / 2.0
+    return ((np.arange(panels)[:, None] + u[None, :]) / panels).ravel(), np.tile(w, panels) / panels
+
+
+#: The fixed rule of the Pareto/NBD integral: 4 panels of 10 nodes over the range that holds all but e^-40
+#: of it (tests/test_bayes_logp.py holds the result to the adaptive numpy rule, 1e-10, gradients 1e-8).
+PNBD_NODES, PNBD_WEIGHTS = _gauss_panels(4, 10)
+PNBD_CUT = 40.0
+
+
+def _pnbd_log_si(r, alpha, s, beta, x, t_x, T):
+    """log(s I), I = int_{t_x}^{T} (alpha+tau)^-(r+x) (beta+tau)^-(s+1) dtau (rows with T > t_x).
+
+    As in :func:`clvmodels.models.pnbd.log_integral`: with P = min(alpha, beta), d = |alpha - beta| and
+    l = log(P + tau), the integrand is exp(psi(l)), psi(l) = -a l - q log1p(d e^-l), a = r+s+x, which is
+    concave; psi falls from l0 = log(P + t_x) at least at the rate kappa = -psi'(l0), when that is
+    positive, so that [l0, l0 + 40 / kappa] holds all but e^-40 of the integral. That range, or the
+    whole one where shorter, is integrated by the fixed composite rule ``PNBD_NODES``: one graph for every
+    row, whose gradient PyTensor takes.
+    """
+    low = alpha <= beta
+    P = pt.switch(low, alpha, beta)
+    d = pt.switch(low, beta - alpha, alpha - beta)   # (|alpha - beta|, with the gradient of each side at 0)
+    q = pt.switch(low, s + 1.0, r + x)
+    a = r + s + x
+    base = P + t_x
+    h = pt.log1p((T - t_x) / base)
+    y0 = d / base
+    kappa = a - q * y0 / (1.0 + y0)
+    reach = PNBD_CUT / h
+    width = pt.switch(kappa > reach, PNBD_CUT / pt.maximum(kappa, reach), h)
+    u = width[:, None] * PNBD_NODES[None, :]
+    rel = -a[:, None] * u - q[:, None] * (pt.log1p(y0[:, None] * pt.exp(-u)) - pt.log1p(y0)[:, None])
+    psi0 = -a * pt.log(base) - q * pt.log1p(y0)
+    return pt.log(s) + psi0 + pt.log(width) + _logsumexp(rel + np.log(PNBD_WEIGHTS)[None, :], axis=1)
+
+
+def pnbd_loglik(r, alpha, s, beta, x, t_x, T, seg=None):
+    """Per-row Pareto/NBD log-likelihood (FHL note, section 3; :func:`clvmodels.models.pnbd.loglik_terms`):
+    Gamma(r+x) alpha^r beta^s / Gamma(r) [(alpha+T)^-(r+x) (beta+T)^-s + s I], I by :func:`_pnbd_log_si`."""
+    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
+    r, alpha, s, beta = _rows((r, alpha, s, beta), seg, len(x))
+    alive = -(r + x) * pt.log(alpha + T) - s * pt.log(beta + T)
+    gap = np.flatnonzero(T > t_x)  # (where t_x = T the integral is 0)
+    bracket = alive
+    if len(gap):
+        sub = [v[gap] for v in (r, alpha, s, beta)]
+        bracket = pt.set_subtensor(alive[gap], _logaddexp(alive[gap], _pnbd_log_si(*sub, x[gap], t_x[gap], T[gap])))
+    return pt.gammaln(r + x) - pt.gammaln(r) + r * pt.log(alpha) + s * pt.log(beta) + bracket
+
+
+
+def cnbd_loglik(r, alpha, a, b, x, t_x, T, litt=None, seg=None, *, k: int, dropout_at_zero: bool = False):
+    """Per-row (M)BG/CNBD-k log-likelihood at a given k (Reutterer et al. 2021;
+    :func:`clvmodels.models.cnbd.loglik_terms`): the k summands of the alive term (the Erlang phases
+    since the last purchase) and the dropped-out term, combined in log space. ``litt`` (the timing
+    density's share, which no parameter changes) is left out when None."""
+    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
+    z = float(dropout_at_zero)
+    r, alpha, a, b = _rows((r, alpha, a, b), seg, len(x))
+    j = np.arange(k, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):  # (t_x = T: the phases j >= 1 have probability 0)
+        phase = np.where(j == 0, 0.0, j * np.log(T - t_x)[:, None]) - gammaln(j + 1)
+    R = (r + k * x)[:, None] + j
+    beta_alive = _betaln(a, b + x + z) - _betaln(a, b)
+    alive = beta_alive[:, None] + phase + pt.gammaln(R) - R * pt.log(alpha + T)[:, None]
+    total = _logsumexp(alive, axis=1)
+    two = np.flatnonzero(x + z > 0)   # rows with a dropped-out term
+    if len(two):
+        kx = r[two] + k * x[two]
+        gone = (beta_alive[two] + pt.log(a[two]) - pt.log(b[two] + x[two] + z - 1) + pt.gammaln(kx)
+                - kx * pt.log(alpha[two] + t_x[two]))
+        total = pt.set_subtensor(total[two], _logsumexp(pt.concatenate([alive[two], gone[:, None]], axis=1), axis=1))
+    const = 0.0 if litt is None else (k - 1) * np.asarray(litt, dtype=np.float64) - x * gammaln(k)
+    return const + r * pt.log(alpha) - pt.gammaln(r) + total
+
+
+def bgbb_loglik(alpha, beta, gamma, delta, x, t_x, n, seg=None):
+    """Per-row BG/BB log-likelihood (Fader, Hardie & Shang 2010, eq. 5; :func:`clvmodels.models.bgbb.loglik_terms`):
+    log [A + sum_{i=0}^{n-t_x-1} B(alpha+x, beta+t_x+i-x) B(gamma+1, delta+t_x+i) / (B(alpha, beta) B(gamma, delta))],
+    A = B(alpha+x, beta+n-x) B(gamma, delta+n) / (B(alpha, beta) B(gamma, delta)); the sum's terms as
+    columns, those past n - t_x masked."""
+    x, t_x, n = (np.asarray(v, dtype=np.float64) for v in (x, t_x, n))
+    alpha, beta, gamma, delta = (v[:, None] for v in _rows((alpha, beta, gamma, delta), seg, len(x)))
+    norm = _betaln(alpha, beta) + _betaln(gamma, delta)
+    xc = x[:, None]
+    log_a = _betaln(alpha + xc, beta + n[:, None] - xc) + _betaln(gamma, delta + n[:, None]) - norm
+    gap = np.round(n - t_x).astype(np.int64)
+    i = np.arange(max(int(gap.max(initial=0)), 1), dtype=np.float64)
+    when = t_x[:, None] + np.minimum(i[None, :], np.maximum(gap[:, None] - 1, 0))   # (kept valid where masked)
+    mask = np.where(i[None, :] < gap[:, None], 0.0, -np.inf)
+    terms = _betaln(alpha + xc, beta + when - xc) + _betaln(gamma + 1.0, delta + when) - norm + mask
+    return _logsumexp(pt.concatenate([log_a, terms], axis=1), axis=1)
