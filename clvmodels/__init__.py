@@ -31,10 +31,11 @@ _LAZY_MODULES = ("plots", "report", "segments", "value_table", "scoring", "spark
 
 def __getattr__(name: str):
     # The Bayesian layer imports PyMC: loaded on first use, never by `import clvmodels`.
-    if name in ("BayesBetaGeo", "BayesGammaGamma"):
-        from .bayes import hierarchical
+    if name.startswith("Bayes"):
+        from .bayes.persistence import BAYES_MODELS  # (importing clvmodels.bayes registers them)
 
-        return getattr(hierarchical, name)
+        if name in BAYES_MODELS:
+            return BAYES_MODELS[name]
     if name in _LAZY_MODULES:
         import importlib
 

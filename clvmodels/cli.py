@@ -423,7 +423,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-unit", choices=["D", "W", "M", "Y"], help="the summary's time unit, or period for a "
                    "summary by period (Y: by year, BG/BB only); Parquet summaries carry it, CSV summaries need it")
     p.add_argument("--bayes", action="store_true", help="Bayesian model (PyMC + nutpie), one per file: --model "
-                   "bgnbd or gamma-gamma; posterior saved beside the model file as NAME.posterior.<sha256>.nc")
+                   "bgnbd, mbgnbd, pnbd, bgcnbd, mbgcnbd (at the k maximum likelihood chooses), bgbb or gamma-gamma; "
+                   "posterior saved beside the model file as NAME.posterior.<sha256>.nc")
     p.add_argument("--segment", help="with --bayes: segment column, partially pooled")
     p.add_argument("--draws", type=_sampler_option("draws"), help="with --bayes: draws per chain (default 1000)")
     p.add_argument("--tune", type=_sampler_option("tune"), help="with --bayes: tuning steps per chain (default 1000)")

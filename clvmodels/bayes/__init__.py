@@ -4,4 +4,4 @@ Loaded only when used: ``import clvmodels`` does not import PyMC (nor does impor
 is imported when a model is fitted). Importing it registers the Bayesian models that model files name.
 """
 
-from . import hierarchical  # noqa: F401 - registers the model classes (bayes.persistence.BAYES_MODELS)
+from . import family, hierarchical  # noqa: F401 - registers the model classes (bayes.persistence.BAYES_MODELS)

@@ -1,4 +1,6 @@
-"""Bayesian BG/NBD in PyMC: one population, or segments partially pooled through hyper-priors.
+"""Bayesian BG/NBD and Gamma-Gamma in PyMC: one population, or segments partially pooled through
+hyper-priors; and the layer the family's Bayesian models share (:class:`PurchaseBayes`,
+:mod:`clvmodels.bayes.family`).
 
 Priors (weakly informative, on the log scale so that they act the same in any time unit):
 
@@ -34,7 +36,7 @@ import pandas as pd
 
 from ..draws import DEFAULT_DRAWS, check_max_draws, thin
 from ..errors import DataError, DataWarning, warn
-from ..models._base import Predictor, as_float_array, check_rfm
+from ..models._base import Predictor, as_float_array
 from ..models._mle import compress, weighted_median
 from ..models.bgnbd import BetaGeo, BetaGeoPredictions
 from ..models.gamma_gamma import GammaGamma, GammaGammaPredictions
@@ -42,7 +44,7 @@ from .blas import link_blas
 from .options import SAMPLER_OPTIONS, check_sampler_option
 from .persistence import BAYES_MODELS, load_bayes, save_bayes
 
-__all__ = ["BayesBetaGeo", "BayesGammaGamma"]
+__all__ = ["BayesBetaGeo", "BayesGammaGamma", "PurchaseBayes"]
 
 #: Thresholds of the diagnostics warning (Vehtari et al. 2021: R-hat <= 1.01, bulk ESS >= 100 per chain).
 RHAT_MAX = 1.01
@@ -115,10 +117,13 @@ class _BayesModel(Predictor):
     _fitted_attribute = "idata_"
     #: A Bayesian model is saved alone, its posterior beside its file (:func:`clvmodels.persistence.save`).
     saved_alone = True
+    #: Cost of one row of the likelihood against one of BG/NBD's (the sampler's choice of backend).
+    row_cost = 1.0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        BAYES_MODELS[cls.__name__] = cls
+        if cls.mle_class is not type(None) and not cls.__name__.startswith("_"):  # (a model, not a base)
+            BAYES_MODELS[cls.__name__] = cls
 
     def __init__(self, segment: str | None = None, draws: int = 1000, tune: int = 1000, chains: int = 4,
                  sampler: str = "nutpie", random_seed: int | None = None, target_accept: float | None = None) -> None:
@@ -184,6 +189,11 @@ class _BayesModel(Predictor):
         """Fit the MLE twin; return (compressed data columns, their segment codes, weights, prior means)."""
         raise NotImplementedError
 
+    def _mle_options(self) -> dict:
+        """Options of the maximum-likelihood fit that starts the chains (and, once fitted, of each
+        segment's own fit)."""
+        return {}
+
     def _total_loglik(self, params, data, seg, w):
         """PyTensor weighted total log-likelihood; ``params`` are scalars or per-segment vectors."""
         raise NotImplementedError
@@ -235,7 +245,8 @@ class _BayesModel(Predictor):
 
             idata = sampling.sample_nutpie(model, draws=self.draws, tune=self.tune, chains=self.chains,
                                            seed=self.random_seed, target_accept=self._target_accept(len(labels)),
-                                           rows=len(w), steps_per_draw=30 if hierarchical else 6,
+                                           rows=len(w) * self.row_cost,
+                                           steps_per_draw=30 if hierarchical else 6,
                                            low_rank=hierarchical)
         else:
             with model:
@@ -257,7 +268,7 @@ class _BayesModel(Predictor):
         for s in range(n_segments):
             rows = seg == s
             try:
-                fits.append(type(self.mle_)().fit(summary[rows], weights=None if weights is None else weights[rows],
+                fits.append(type(self.mle_)(**self._mle_options()).fit(summary[rows], weights=None if weights is None else weights[rows],
                                                   time_unit=time_unit))
             except (DataError, ConvergenceError):
                 fits.append(None)
@@ -447,8 +458,73 @@ class _BayesModel(Predictor):
         return pd.DataFrame(rows)
 
 
-class BayesBetaGeo(BetaGeoPredictions, _BayesModel):
+def _pair_coordinates(log_theta: np.ndarray, pairs) -> tuple[np.ndarray, np.ndarray]:
+    """Sampling coordinates of log-parameters (rows) by pairs of parameters, and their Jacobians (row,
+    coordinate, log-parameter). A ``("rate", i, j)`` pair of a gamma's shape i and scale j gives (log shape,
+    log shape/scale): the mean rate, which the data pin down far better than either. A ``("share", i, j)``
+    pair of a beta's two parameters gives (logit i/(i+j), log(i+j)): the mean probability and the
+    concentration. Each map has Jacobian determinant 1 (up to sign)."""
+    n, k = log_theta.shape
+    u, jac = np.empty((n, k)), np.zeros((n, k, k))
+    with np.errstate(invalid="ignore"):  # (a segment that cannot be fitted alone: NaN in, NaN out)
+        for kind, i, j in pairs:
+            li, lj = log_theta[:, i], log_theta[:, j]
+            if kind == "rate":
+                u[:, i], u[:, j] = li, li - lj
+                jac[:, i, i] = jac[:, j, i] = 1.0
+                jac[:, j, j] = -1.0
+            else:
+                u[:, i], u[:, j] = li - lj, np.logaddexp(li, lj)
+                share = np.exp(li - u[:, j])
+                jac[:, i, i], jac[:, i, j] = 1.0, -1.0
+                jac[:, j, i], jac[:, j, j] = share, 1.0 - share
+    return u, jac
+
+
+def _pair_natural(u, pairs):
+    """PyTensor: log-parameters (segment, param) from the coordinates of :func:`_pair_coordinates`."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    cols: list = [None] * len(pairs) * 2
+    for kind, i, j in pairs:
+        if kind == "rate":
+            cols[i], cols[j] = u[:, i], u[:, i] - u[:, j]
+        else:
+            cols[i], cols[j] = -pm.math.log1pexp(-u[:, i]) + u[:, j], -pm.math.log1pexp(u[:, i]) + u[:, j]
+    return pt.stack(cols, axis=1)
+
+
+class PurchaseBayes(_BayesModel):
+    """A Bayesian purchase model of the family: the data are frequency, recency and T, compressed to
+    distinct rows with weights; its parameters come in pairs (``coordinate_pairs``, sampled in the
+    coordinates of :func:`_pair_coordinates`); the priors are those of the module docstring, log
+    Normal(log s, 2) for the time scales (``time_scales``) and log Normal(0, 2) for the others."""
+
+    #: (kind, i, j) pairs of parameter positions (:func:`_pair_coordinates`).
+    coordinate_pairs: tuple = ()
+    #: Parameters that are time scales (their prior is centred on the median age).
+    time_scales: tuple[str, ...] = ()
+    def _prepare(self, summary, seg, time_unit, weights):
+        self.mle_ = self.mle_class(**self._mle_options()).fit(summary, weights=weights, time_unit=time_unit)
+        x, t_x, T = (as_float_array(summary, c) for c in ("frequency", "recency", "T"))
+        (ux, ut, uT, useg), w = compress(x, t_x, T, seg.astype(np.float64), weights=weights)
+        scale = np.log(max(weighted_median(T, weights), 1e-3))
+        return (ux, ut, uT), useg.astype(np.int64), w, np.array(
+            [scale if name in self.time_scales else 0.0 for name in self.param_names])
+
+    def _coordinates(self, log_theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return _pair_coordinates(log_theta, self.coordinate_pairs)
+
+    def _natural(self, u):
+        return _pair_natural(u, self.coordinate_pairs)
+
+
+class BayesBetaGeo(BetaGeoPredictions, PurchaseBayes):
     """Bayesian BG/NBD, pooled or hierarchical over a segment column (see the module docstring).
+
+    Sampled in (log r, log r/alpha, logit a/(a+b), log(a+b)): the data pin down the purchase rate r/alpha
+    and the mean dropout probability a/(a+b) far better than r and a+b.
 
     Attributes
     ----------
@@ -462,41 +538,14 @@ class BayesBetaGeo(BetaGeoPredictions, _BayesModel):
 
     mle_class = BetaGeo
     coordinate_names = ("log_r", "log_rate", "logit_dropout", "log_concentration")
+    coordinate_pairs = (("rate", 0, 1), ("share", 2, 3))
+    time_scales = ("alpha",)
     title = "BG/NBD"
-
-
-    def _prepare(self, summary, seg, time_unit, weights):
-        x, t_x, T = (as_float_array(summary, c) for c in ("frequency", "recency", "T"))
-        check_rfm(x, t_x, T)
-        self.mle_ = self.mle_class().fit(summary, weights=weights, time_unit=time_unit)
-        (ux, ut, uT, useg), w = compress(x, t_x, T, seg.astype(np.float64), weights=weights)
-        scale = max(weighted_median(T, weights), 1e-3)
-        return (ux, ut, uT), useg.astype(np.int64), w, np.array([0.0, np.log(scale), 0.0, 0.0])
-
-    def _coordinates(self, log_theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(log r, log r/alpha, logit a/(a+b), log(a+b)), as in the pooled model: the data pin down the
-        purchase rate r/alpha and the mean dropout probability a/(a+b) far better than r and a+b."""
-        log_r, log_alpha, log_a, log_b = log_theta.T
-        with np.errstate(invalid="ignore"):  # (a segment that cannot be fitted alone: NaN in, NaN out)
-            u = np.column_stack([log_r, log_r - log_alpha, log_a - log_b, np.logaddexp(log_a, log_b)])
-            share = np.exp(log_a - u[:, 3])
-        jac = np.zeros((len(log_theta), 4, 4))
-        jac[:, 0, 0] = jac[:, 1, 0] = jac[:, 2, 2] = 1.0
-        jac[:, 1, 1] = jac[:, 2, 3] = -1.0
-        jac[:, 3, 2], jac[:, 3, 3] = share, 1.0 - share
-        return u, jac
-
-    def _natural(self, u):
-        import pymc as pm
-        import pytensor.tensor as pt
-
-        return pt.stack([u[:, 0], u[:, 0] - u[:, 1], -pm.math.log1pexp(-u[:, 2]) + u[:, 3],
-                         -pm.math.log1pexp(u[:, 2]) + u[:, 3]], axis=1)
 
     def _total_loglik(self, params, data, seg, w):
         from .logp import BgnbdRows, bgnbd_total_loglik
 
-        return bgnbd_total_loglik(*params, BgnbdRows(*data, seg), w)
+        return bgnbd_total_loglik(*params, BgnbdRows(*data, seg, self.dropout_at_zero), w)
 
 
 class BayesGammaGamma(GammaGammaPredictions, _BayesModel):

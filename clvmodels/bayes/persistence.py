@@ -22,6 +22,7 @@ from pathlib import Path
 from ..errors import DataError
 from ..files import temp_path, write_text
 from ..models.persistence import Fields, checksum, model_from_dict, model_to_dict, plain, read_checked, read_json
+from ..data.periods import PERIODS
 from ..timeunits import TIME_UNITS
 from .options import SAMPLER_OPTIONS, check_sampler_option
 
@@ -105,11 +106,14 @@ def save_bayes(model, path: str | os.PathLike) -> list[Path]:
 
 def _options(value: object, check: Fields) -> dict:
     options = check.mapping(value, "options", allowed=("segment", "draws", "tune", "chains", "sampler",
-                                                       "random_seed", "target_accept"))
+                                                       "random_seed", "target_accept", "k"))
     checked = {}
     for name, v in options.items():
         if name == "segment":
             checked[name] = check.text(v, "options.segment", none=True)
+            continue
+        if name == "k":  # (the (M)BG/CNBD-k's Erlang shape, None to choose it)
+            checked[name] = check.integer(v, "options.k", low=1, none=True)
             continue
         try:
             checked[name] = check_sampler_option(name, v)
@@ -139,7 +143,9 @@ def load_bayes(path: str | os.PathLike):
     cls = BAYES_MODELS[name]
     options = _options(content.get("options"), check)
     segments = _segments(content.get("segments"), check)
-    time_unit = check.text(content.get("time_unit"), "time_unit", choices=TIME_UNITS, none=True)
+    # (a time unit, or a BG/BB model's period)
+    time_unit = check.text(content.get("time_unit"), "time_unit", choices=tuple(dict.fromkeys(TIME_UNITS + PERIODS)),
+                           none=True)
     mle = model_from_dict(content.get("mle"), check, "mle", key=cls.mle_class.__name__)
     if mle.time_unit_ != time_unit:
         check.fail("mle.time_unit", f"the model's time unit {time_unit!r}", mle.time_unit_)
