@@ -4,6 +4,7 @@ maximum-likelihood fit (weak priors, thousands of customers); a hierarchy separa
 model files round-trip; the CLI fits them with --bayes."""
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ pytest.importorskip("nutpie")
 
 from clvmodels.bayes.persistence import BAYES_MODELS  # noqa: E402
 from clvmodels.models import MODEL_REGISTRY  # noqa: E402
+from clvmodels.models.persistence import checksum  # noqa: E402
 
 SHORT = {"bgnbd": "BayesBetaGeo", "mbgnbd": "BayesModifiedBetaGeo", "pnbd": "BayesParetoNBD",
          "bgcnbd": "BayesBetaGeoCNBD", "mbgcnbd": "BayesModifiedBetaGeoCNBD", "bgbb": "BayesBetaGeoBetaBinom"}
@@ -62,6 +64,14 @@ def test_bgbb_on_the_donations_agrees_with_the_published_fit(tmp_path):
     back = clv.BayesBetaGeoBetaBinom.load(tmp_path / "bgbb.json")
     assert back.time_unit_ == "Y" and back.time_unit_ == model.time_unit_
     pd.testing.assert_series_equal(back.expected_purchases(donations, 5), model.expected_purchases(donations, 5))
+    # a file whose options the class does not take is refused (here the CNBD-k's k), not a TypeError
+    content = json.loads((tmp_path / "bgbb.json").read_text())
+    content["options"]["k"] = 2
+    del content["sha256"]
+    content["sha256"] = checksum(content)
+    (tmp_path / "bgbb.json").write_text(json.dumps(content))
+    with pytest.raises(clv.DataError, match="options"):
+        clv.BayesBetaGeoBetaBinom.load(tmp_path / "bgbb.json")
 
 
 @pytest.mark.slow
@@ -83,6 +93,18 @@ def test_pooled_posterior_agrees_with_maximum_likelihood_on_cdnow(name, cal, tmp
     back = type(model).load(path)
     assert json.loads(path.read_text())["options"].get("k") == options.get("k")
     pd.testing.assert_series_equal(back.p_alive(cal.head(50)), model.p_alive(cal.head(50)))
+
+
+@pytest.mark.slow
+def test_a_cnbd_refit_takes_its_k_option_not_the_previous_fit(cal):
+    model = clv.BayesBetaGeoCNBD(draws=100, tune=100, chains=1, random_seed=1, k=2)
+    with warnings.catch_warnings():   # (100 draws: the diagnostics warn, as they should)
+        warnings.simplefilter("ignore", UserWarning)
+        assert model.fit(cal).k_ == 2
+        assert model.set_params(k=1).fit(cal).k_ == 1
+        assert model.set_params(k=None).fit(cal).k_ == model.mle_.k_ == clv.BetaGeoCNBD().fit(cal).k_
+    with pytest.raises(TypeError):
+        clv.BayesBetaGeoCNBD("cohort", 1000, 1000, 4, "nutpie", None, None, 2)   # k only by keyword
 
 
 def _simulate_bgbb(n, alpha, beta, gamma, delta, opportunities, rng):

@@ -72,9 +72,12 @@ class _BayesCNBD(CNBDPredictions, PurchaseBayes):
     coordinate_pairs = (("rate", 0, 1), ("share", 2, 3))
     time_scales = ("alpha",)
 
-    def __init__(self, k: int | None = None, segment: str | None = None, draws: int = 1000, tune: int = 1000,
-                 chains: int = 4, sampler: str = "nutpie", random_seed: int | None = None,
-                 target_accept: float | None = None) -> None:
+    #: The ``k`` option is checked as the maximum-likelihood fit checks it (here and in model files).
+    option_checks = {"k": BetaGeoCNBD.option_checks["k"]}
+
+    def __init__(self, segment: str | None = None, draws: int = 1000, tune: int = 1000, chains: int = 4,
+                 sampler: str = "nutpie", random_seed: int | None = None, target_accept: float | None = None, *,
+                 k: int | None = None) -> None:
         super().__init__(segment=segment, draws=draws, tune=tune, chains=chains, sampler=sampler,
                          random_seed=random_seed, target_accept=target_accept)
         self.k = k
@@ -90,8 +93,10 @@ class _BayesCNBD(CNBDPredictions, PurchaseBayes):
         return float(getattr(self.mle_, "k_", 1)) + 1.0
 
     def _mle_options(self) -> dict:
-        k = getattr(getattr(self, "mle_", None), "k_", None)
-        return {"k": int(k) if k is not None else self.k}
+        return {"k": self.k}
+
+    def _segment_mle_options(self) -> dict:
+        return {"k": int(self.mle_.k_)}   # (each segment alone at the k the whole fit chose)
 
     def _total_loglik(self, params, data, seg, w):
         from .logp import cnbd_loglik
@@ -130,12 +135,13 @@ class BayesBetaGeoBetaBinom(BetaGeoBetaBinomPredictions, PurchaseBayes):
 
     @property
     def row_cost(self) -> float:
-        return 1.0 + float(np.max(getattr(self, "_gap", 1.0)))
+        """One term per opportunity left after the last transaction, at most (the likelihood's columns)."""
+        return 1.0 + getattr(self, "max_gap_", 1.0)
 
     def _prepare(self, summary: pd.DataFrame, seg, time_unit, weights):
         out = super()._prepare(summary, seg, time_unit, weights)
         (_, t_x, n), *_ = out
-        self._gap = float(np.max(n - t_x, initial=1.0))
+        self.max_gap_ = float(np.max(n - t_x, initial=1.0))
         return out
 
     def _total_loglik(self, params, data, seg, w):

@@ -19,8 +19,8 @@ Priors (weakly informative, on the log scale so that they act the same in any ti
   which case it is sampled directly (:func:`_segment_values`); the sampler adapts a mass matrix with
   low-rank corrections.
 
-The likelihood is FHL (2005) eq. (6) on compressed rows with weights (:mod:`clvmodels.bayes.logp`,
-held equal to the numpy version by the tests). Sampling: nutpie by default (:mod:`clvmodels.bayes.sampling`
+The likelihood is the model's (BG/NBD: FHL 2005 eq. 6) on compressed rows with weights
+(:mod:`clvmodels.bayes.logp`, held equal to the numpy version by the tests). Sampling: nutpie by default (:mod:`clvmodels.bayes.sampling`
 decides whether compiling nutpie's parallel callback pays), PyMC's NUTS as a fallback (``sampler="pymc"``).
 Chains start near the maximum-likelihood estimate (each segment's own where its parameter is centred),
 jittered by U(-1, 1) on the unconstrained scale as nutpie does by default.
@@ -119,6 +119,8 @@ class _BayesModel(Predictor):
     saved_alone = True
     #: Cost of one row of the likelihood against one of BG/NBD's (the sampler's choice of backend).
     row_cost = 1.0
+    #: Checks of a model file's options besides the segment and the sampler's (:mod:`clvmodels.bayes.persistence`).
+    option_checks: dict = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -190,9 +192,12 @@ class _BayesModel(Predictor):
         raise NotImplementedError
 
     def _mle_options(self) -> dict:
-        """Options of the maximum-likelihood fit that starts the chains (and, once fitted, of each
-        segment's own fit)."""
+        """Options of the maximum-likelihood fit that starts the chains."""
         return {}
+
+    def _segment_mle_options(self) -> dict:
+        """Options of each segment's own maximum-likelihood fit (once the whole summary is fitted)."""
+        return self._mle_options()
 
     def _total_loglik(self, params, data, seg, w):
         """PyTensor weighted total log-likelihood; ``params`` are scalars or per-segment vectors."""
@@ -268,7 +273,7 @@ class _BayesModel(Predictor):
         for s in range(n_segments):
             rows = seg == s
             try:
-                fits.append(type(self.mle_)(**self._mle_options()).fit(summary[rows], weights=None if weights is None else weights[rows],
+                fits.append(type(self.mle_)(**self._segment_mle_options()).fit(summary[rows], weights=None if weights is None else weights[rows],
                                                   time_unit=time_unit))
             except (DataError, ConvergenceError):
                 fits.append(None)
@@ -465,6 +470,8 @@ def _pair_coordinates(log_theta: np.ndarray, pairs) -> tuple[np.ndarray, np.ndar
     pair of a beta's two parameters gives (logit i/(i+j), log(i+j)): the mean probability and the
     concentration. Each map has Jacobian determinant 1 (up to sign)."""
     n, k = log_theta.shape
+    if sorted(i for pair in pairs for i in pair[1:]) != list(range(k)):
+        raise ValueError(f"the coordinate pairs {pairs} must cover the {k} parameters once each")
     u, jac = np.empty((n, k)), np.zeros((n, k, k))
     with np.errstate(invalid="ignore"):  # (a segment that cannot be fitted alone: NaN in, NaN out)
         for kind, i, j in pairs:

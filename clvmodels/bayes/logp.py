@@ -104,9 +104,9 @@ def bgnbd_loglik_sorted(r, alpha, a, b, rows: BgnbdRows):
 
 
 def _repeat_terms(r, alpha, c, tab_T_seg, tab_T, tab_t_seg, tab_t, seg, pair, i_T, i_t, x, w):
-    """The repeat buyers' part of eq. (6), sum_i w_i log(e^term1_i + e^term2_i) with
-    term1 = -(r+x) log(alpha+T), term2 = log(a/(b+x-1)) - (r+x) log(alpha+t_x) (``c`` = the log ratio per
-    (segment, x) pair), and its gradient in r, alpha (per segment) and c (per pair), in numpy. The
+    """The two-term rows of eq. (6) (repeat buyers; with dropout at zero, every row),
+    sum_i w_i log(e^term1_i + e^term2_i) with term1 = -(r+x) log(alpha+T),
+    term2 = log(a/(b+x+z-1)) - (r+x) log(alpha+t_x) (``c`` = the log ratio per (segment, x) pair), and its gradient in r, alpha (per segment) and c (per pair), in numpy. The
     logarithms of alpha + T and alpha + t_x come from tables of the distinct (segment, T) and
     (segment, t_x) values."""
     den_T, den_t = alpha[tab_T_seg] + tab_T, alpha[tab_t_seg] + tab_t
@@ -289,9 +289,11 @@ def _gauss_panels(panels: int, nodes: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 #: The fixed rule of the Pareto/NBD integral: 4 panels of 10 nodes over the range that holds all but e^-40
-#: of it (tests/test_bayes_logp.py holds the result to the adaptive numpy rule, 1e-10, gradients 1e-8).
+#: of it, found by ``PNBD_NEWTON`` Newton steps (tests/test_bayes_family_logp.py holds the result to the
+#: adaptive numpy rule, 1e-10, gradients 1e-8).
 PNBD_NODES, PNBD_WEIGHTS = _gauss_panels(4, 10)
 PNBD_CUT = 40.0
+PNBD_NEWTON = 3
 
 
 def _pnbd_log_si(r, alpha, s, beta, x, t_x, T):
@@ -300,9 +302,9 @@ def _pnbd_log_si(r, alpha, s, beta, x, t_x, T):
     As in :func:`clvmodels.models.pnbd.log_integral`: with P = min(alpha, beta), d = |alpha - beta| and
     l = log(P + tau), the integrand is exp(psi(l)), psi(l) = -a l - q log1p(d e^-l), a = r+s+x, which is
     concave; psi falls from l0 = log(P + t_x) at least at the rate kappa = -psi'(l0), when that is
-    positive, so that [l0, l0 + 40 / kappa] holds all but e^-40 of the integral. That range, or the
-    whole one where shorter, is integrated by the fixed composite rule ``PNBD_NODES``: one graph for every
-    row, whose gradient PyTensor takes.
+    positive, so that [l0, l0 + 40 / kappa] holds all but e^-40 of the integral; Newton steps shorten it
+    (or the whole range) to where psi has fallen by about 40. That range is integrated by the fixed
+    composite rule ``PNBD_NODES``: one graph for every row, whose gradient PyTensor takes.
     """
     low = alpha <= beta
     P = pt.switch(low, alpha, beta)
@@ -315,9 +317,18 @@ def _pnbd_log_si(r, alpha, s, beta, x, t_x, T):
     kappa = a - q * y0 / (1.0 + y0)
     reach = PNBD_CUT / h
     width = pt.switch(kappa > reach, PNBD_CUT / pt.maximum(kappa, reach), h)
+    # psi steepens along the range (to slope -a), so it may fall far more than 40 within it: Newton steps
+    # on fall(w) = 40, fall convex and increasing, from the right stay at or above the root (the cut never
+    # removes more than e^-40 of the integral) and leave about 40 of fall for the panels
+    log1p_y0 = pt.log1p(y0)
+    for _ in range(PNBD_NEWTON):
+        y = y0 * pt.exp(-width)
+        fall = a * width + q * (pt.log1p(y) - log1p_y0)
+        step = (fall - PNBD_CUT) / (a - q * y / (1.0 + y))
+        width = pt.switch(fall > PNBD_CUT, width - step, width)
     u = width[:, None] * PNBD_NODES[None, :]
-    rel = -a[:, None] * u - q[:, None] * (pt.log1p(y0[:, None] * pt.exp(-u)) - pt.log1p(y0)[:, None])
-    psi0 = -a * pt.log(base) - q * pt.log1p(y0)
+    rel = -a[:, None] * u - q[:, None] * (pt.log1p(y0[:, None] * pt.exp(-u)) - log1p_y0[:, None])
+    psi0 = -a * pt.log(base) - q * log1p_y0
     return pt.log(s) + psi0 + pt.log(width) + _logsumexp(rel + np.log(PNBD_WEIGHTS)[None, :], axis=1)
 
 

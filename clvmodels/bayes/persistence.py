@@ -104,21 +104,22 @@ def save_bayes(model, path: str | os.PathLike) -> list[Path]:
     return [path, nc]
 
 
-def _options(value: object, check: Fields) -> dict:
-    options = check.mapping(value, "options", allowed=("segment", "draws", "tune", "chains", "sampler",
-                                                       "random_seed", "target_accept", "k"))
+def _options(value: object, check: Fields, cls: type) -> dict:
+    """The options of a ``cls`` model: the segment, the sampler's and any of the class's own (checked by its
+    ``option_checks``, as a maximum-likelihood model's are)."""
+    options = check.mapping(value, "options", allowed=cls.option_names())
+    own = getattr(cls, "option_checks", {})
     checked = {}
     for name, v in options.items():
         if name == "segment":
             checked[name] = check.text(v, "options.segment", none=True)
-            continue
-        if name == "k":  # (the (M)BG/CNBD-k's Erlang shape, None to choose it)
-            checked[name] = check.integer(v, "options.k", low=1, none=True)
-            continue
-        try:
-            checked[name] = check_sampler_option(name, v)
-        except ValueError:
-            check.fail(f"options.{name}", SAMPLER_OPTIONS[name], v)
+        elif name in own:
+            checked[name] = own[name](v, f"options.{name}", check, cls)
+        else:
+            try:
+                checked[name] = check_sampler_option(name, v)
+            except ValueError:
+                check.fail(f"options.{name}", SAMPLER_OPTIONS[name], v)
     return checked
 
 
@@ -141,7 +142,7 @@ def load_bayes(path: str | os.PathLike):
     check = Fields(path)
     name = check.text(content.get("model"), "model", choices=tuple(BAYES_MODELS))
     cls = BAYES_MODELS[name]
-    options = _options(content.get("options"), check)
+    options = _options(content.get("options"), check, cls)
     segments = _segments(content.get("segments"), check)
     # (a time unit, or a BG/BB model's period)
     time_unit = check.text(content.get("time_unit"), "time_unit", choices=tuple(dict.fromkeys(TIME_UNITS + PERIODS)),
