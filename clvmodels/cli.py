@@ -173,9 +173,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         name = next((n for n in names if MODEL_REGISTRY[keys[n]].role == "purchase"), names[0])
         if name not in bayes:
             raise DataError(f"--bayes fits {', '.join(bayes)}, not {name}")
+        if len(names) > 1:   # (refused before any sampling: each Bayesian model is its own file)
+            raise DataError(f"--bayes fits one model per file: run fit --bayes once per model (--model {names[0]}, "
+                            f"then --model {names[1]}), each with its own -o")
         cls = bayes[name]
-        if len(names) > 1:
-            _say(args, f"--bayes fits one model per file: {name} here; the others each with --model NAME")
         options = {name: getattr(args, flag) for name, flag in _SAMPLER_FLAGS.items()
                    if getattr(args, flag) is not None}
         hb = cls(segment=args.segment, **options).fit(summary, time_unit=unit)

@@ -87,3 +87,27 @@ def test_a_dropout_model_refuses_a_summary_without_repeat_buyers(name):
     cls = getattr(clv, name)
     with pytest.raises(clv.DataError, match=f"no customer has a repeat purchase: {cls.title} cannot separate"):
         cls().fit(summary, time_unit="W")
+
+
+@pytest.mark.parametrize("name", ["BetaGeo", "ModifiedBetaGeo", "ParetoNBD", "BetaGeoCNBD", "NBD"])
+def test_a_continuous_time_model_refuses_a_summary_by_period(name, cdnow_tx, tmp_path):
+    """A summary by period counts the months with a transaction, not purchases in time: a continuous-time
+    model refuses it (it was fitted silently, and scored), from a DataFrame and from the CLI's Parquet file."""
+    by_month = clv.period_summary(cdnow_tx, "M", end="1997-09-30")
+    cls = getattr(clv, name)
+    with pytest.raises(clv.DataError, match="summary by month.*--period"):
+        cls().fit(by_month)
+    by_month.to_parquet(tmp_path / "m.parquet")
+    from tests.cli_run import run_cli
+
+    proc = run_cli("fit", tmp_path / "m.parquet", "--model", cls.short_name, "-o", tmp_path / "x.json", "-q")
+    assert proc.returncode == 2 and "summary by month" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_bayes_refuses_two_models_before_sampling(tmp_path, cal):
+    from tests.cli_run import run_cli
+
+    cal[["frequency", "recency", "T", "monetary_value"]].to_csv(tmp_path / "s.csv")
+    proc = run_cli("fit", tmp_path / "s.csv", "--time-unit", "W", "--bayes", "--model", "pnbd,gamma-gamma",
+                   "-o", tmp_path / "b.json")
+    assert proc.returncode == 2 and "one model per file" in proc.stderr and not (tmp_path / "b.json").exists()

@@ -252,6 +252,12 @@ class SummaryModel(Predictor):
 
     # fitting helpers --------------------------------------------------------------------------------
     def _prepare(self, summary: pd.DataFrame, weights: Any) -> tuple[np.ndarray, ...]:
+        period = getattr(summary, "attrs", {}).get("period")
+        if period and self.role == "purchase" and not self.discrete_time:
+            raise DataError(f"this is a summary by {period} (frequency counts the {period}s with a transaction, not "
+                            f"purchases): {self.title} models purchases in continuous time; summarise the log without "
+                            "a period (clvmodels summarize without --period, or rfm_summary), or fit BG/BB to it "
+                            "(--model bgbb)")
         arrays = [as_float_array(summary, c) for c in self.required_columns]
         if len(arrays[0]) == 0:
             raise DataError("the summary is empty")
