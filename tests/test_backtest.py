@@ -60,13 +60,17 @@ def test_cdnow_holdout_reproduces_the_paper(cdnow_result):
     assert "1y" not in set(res.metrics["horizon"])
 
 
+@pytest.fixture(scope="module")
+def bg(cal):
+    """BG/NBD fitted to the CDNOW calibration summary (once for the module; the tests only call it)."""
+    return clv.BetaGeo().fit(cal)
+
+
 @pytest.mark.parametrize("level", [0.5, 0.8, 0.9])
-def test_coverage_from_the_cdf_equals_coverage_of_purchase_interval(level, cdnow_tx):
+def test_coverage_from_the_cdf_equals_coverage_of_purchase_interval(level, cal, bg):
     # two routes to the same number: backtest scores coverage from P(Y < y), P(Y <= y)
     from clvmodels.backtest import interval_coverage
 
-    cal = clv.calibration_holdout(cdnow_tx, "1997-09-30", "1998-06-30", time_unit="W")
-    bg = clv.BetaGeo().fit(cal)
     y = cal["holdout_frequency"].to_numpy()
     iv = bg.purchase_interval(cal, 39, level=level)
     pc = bg.purchase_cdf(cal, 39, y)

@@ -43,7 +43,7 @@ def fitted(data):
         mle = models[cls.mle_class.__name__]
         model.idata_ = az.from_dict(posterior={n: v * np.exp(rng.normal(0.0, 0.05, (2, 50)))
                                                for n, v in mle.params_.items()})
-        model.segments_, model.time_unit_, model.mle_ = ["all"], "W", mle
+        model.segments_, model.time_unit_, model.mle_ = ["all"], mle.time_unit_, mle
         models[name] = model
     return models
 
@@ -60,9 +60,13 @@ def roles(models):
 
 
 CLASSES = sorted(MODEL_REGISTRY) + sorted(BAYES_MODELS)
-#: Classes whose interval calls take seconds here (a sum over future purchases at 1,000 draws): in the full
-#: suite only.
-SLOW = {"BetaGeoCNBD", "ModifiedBetaGeoCNBD"}
+#: Classes whose interval calls take seconds here (a sum over future purchases at 1,000 draws; the Bayesian
+#: twins' point predictions too, 7-25 s a call): in the full suite only.
+SLOW = {"BetaGeoCNBD", "ModifiedBetaGeoCNBD", "BayesBetaGeoCNBD", "BayesModifiedBetaGeoCNBD"}
+#: The fast tier checks the shapes on representatives (an MLE purchase model, a spend model, NBD's constant
+#: P(alive), a Bayesian model), whose calls take 0.1-1.2 s here; the other classes' calls take 0.7-8 s each
+#: (the Bayesian purchase models' and Pareto/NBD's intervals the longest): in the full suite only.
+SHAPES_IN_FAST_TIER = {"BetaGeo", "GammaGamma", "NBD", "BayesGammaGamma"}
 
 
 def test_every_class_is_a_purchase_or_a_spend_model(fitted):
@@ -70,7 +74,8 @@ def test_every_class_is_a_purchase_or_a_spend_model(fitted):
     assert sorted(purchase + spend) == sorted(CLASSES) and len(purchase) >= 2 and len(spend) >= 2
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in CLASSES])
+@pytest.mark.parametrize("name", [n if n in SHAPES_IN_FAST_TIER else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in CLASSES])
 def test_same_calls_same_shapes(fitted, data, name):
     model = fitted[name]
     cal = data(model)
@@ -101,10 +106,19 @@ PURCHASE = [n for n in CLASSES if n in BAYES_MODELS or MODEL_REGISTRY[n].role ==
 SPEND = [n for n in CLASSES if n not in PURCHASE]
 
 
+@pytest.fixture(scope="module")
+def reference_value(fitted, data):
+    """BG/NBD + Gamma-Gamma's customer value without and with intervals, by interval: the columns every pair
+    must give (computed once for the module; the tests only read it)."""
+    return {interval: clv.customer_value(fitted["BetaGeo"], fitted["GammaGamma"], data(fitted["BetaGeo"]),
+                                         horizons=["1y", "3y"], interval=interval, max_draws=20)
+            for interval in (None, 0.8)}
+
+
 @pytest.mark.parametrize("interval", [None, 0.8])
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
                                   for n in PURCHASE + SPEND])
-def test_customer_value_of_every_purchase_and_spend_model(fitted, data, name, interval):
+def test_customer_value_of_every_purchase_and_spend_model(fitted, data, reference_value, name, interval):
     # every purchase model with one spend model, every spend model with one purchase model: the same columns
     model = fitted[name]
     if model.role == "purchase":
@@ -113,8 +127,7 @@ def test_customer_value_of_every_purchase_and_spend_model(fitted, data, name, in
         p, s = "BetaGeo", name
     cal = data(fitted[p])
     value = clv.customer_value(fitted[p], fitted[s], cal, horizons=["1y", "3y"], interval=interval, max_draws=20)
-    reference = clv.customer_value(fitted["BetaGeo"], fitted["GammaGamma"], data(fitted["BetaGeo"]),
-                                   horizons=["1y", "3y"], interval=interval, max_draws=20)
+    reference = reference_value[interval]
     assert value.index.equals(cal.index) and np.isfinite(value.to_numpy()).all(), (p, s)
     assert list(value.columns) == list(reference.columns) and len(value.columns) == (6 if interval is None else 18)
     # its parts are the models' own predictions

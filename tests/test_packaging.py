@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 try:
@@ -59,6 +60,7 @@ def test_bundled_data_ships_with_the_package():
         "CDNOW_master.txt.gz", "CDNOW_sample.txt.gz", "cdnow_customers_summary_with_transactions.csv.gz"]
 
 
+@pytest.mark.slow  # (starts Python) fast: test_report.py calls clv.backtest with clvmodels.backtest imported
 def test_backtest_name_is_the_function_even_after_importing_the_module():
     code = ("import clvmodels.backtest, clvmodels as clv; from clvmodels.backtest import score; "
             "print(callable(clv.backtest) and clv.backtest.__module__ == 'clvmodels.backtest')")
