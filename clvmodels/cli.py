@@ -153,6 +153,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         raise DataError(f"the model file must be .json, got {args.output!r}")
     table_format(args.summary)
     summary = read_summary(args.summary)
+    chosen = args.model is not None
     if args.model is None:  # the default: BG/NBD, and Gamma-Gamma when the summary has amounts
         args.model = "bgnbd,gamma-gamma" if "monetary_value" in summary.columns else "bgnbd"
         if args.model == "bgnbd":
@@ -173,9 +174,11 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         name = next((n for n in names if MODEL_REGISTRY[keys[n]].role == "purchase"), names[0])
         if name not in bayes:
             raise DataError(f"--bayes fits {', '.join(bayes)}, not {name}")
-        if len(names) > 1:   # (refused before any sampling: each Bayesian model is its own file)
+        if len(names) > 1 and chosen:   # (refused before any sampling: each Bayesian model is its own file)
             raise DataError(f"--bayes fits one model per file: run fit --bayes once per model (--model {names[0]}, "
                             f"then --model {names[1]}), each with its own -o")
+        if len(names) > 1:
+            _say(args, f"--bayes fits one model per file: {name} here; the others each with --model NAME")
         cls = bayes[name]
         options = {name: getattr(args, flag) for name, flag in _SAMPLER_FLAGS.items()
                    if getattr(args, flag) is not None}
