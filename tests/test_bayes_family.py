@@ -48,6 +48,7 @@ def _agrees_with_mle(model, sds: float = 3.0):
     assert model.divergences_ == 0
 
 
+@pytest.mark.slow   # (samples: 13-26 s; the fast tier holds the twins and their likelihoods)
 def test_bgbb_on_the_donations_agrees_with_the_published_fit(tmp_path):
     donations = clv.load_donations()
     model = clv.BayesBetaGeoBetaBinom(**QUICK).fit(donations, weights="weights")
