@@ -222,7 +222,7 @@ def bgnbd_total_loglik(r, alpha, a, b, rows: BgnbdRows, w: np.ndarray):
     """
     w = np.asarray(w, dtype=np.float64)[rows.order]
     px = rows.pair_x
-    shared, rp, ap, bp = _shared(r, alpha, a, b, rows)
+    shared, _, ap, bp = _shared(r, alpha, a, b, rows)
     total = pt.sum(np.bincount(rows.row_pair, weights=w, minlength=len(px)) * shared)
     m0, n0 = rows.m0, rows.n0
     if len(rows.x) > n0:  # rows with two terms: one pass over them (:class:`RepeatBuyerTerms`)
@@ -275,11 +275,11 @@ def _logsumexp(v, axis: int):
 
 
 def _rows(params, seg, n: int) -> list:
-    """Each parameter at each row, as a vector: per-segment vectors indexed by ``seg``, scalars repeated."""
-    if seg is None:
-        return [p[np.zeros(n, dtype=np.int64)] if getattr(p, "ndim", 0) else pt.alloc(p, n) for p in params]
-    seg = np.asarray(seg, dtype=np.int64)
-    return [p[seg] if getattr(p, "ndim", 0) else pt.alloc(p, n) for p in params]
+    """Each parameter at each row, as a vector: per-segment vectors indexed by ``seg`` (:func:`_at`),
+    scalars repeated."""
+    seg = np.zeros(n, dtype=np.int64) if seg is None else np.asarray(seg, dtype=np.int64)
+    return [_at(p, seg) if getattr(p, "ndim", 0) else pt.alloc(p, n) for p in params]
+
 
 def _gauss_panels(panels: int, nodes: int) -> tuple[np.ndarray, np.ndarray]:
     """Composite Gauss-Legendre rule on [0, 1]: ``panels`` equal panels of ``nodes`` points each."""
