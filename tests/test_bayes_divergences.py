@@ -77,6 +77,26 @@ def test_divergence_warning_names_what_helps():
     assert "draw more" not in message  # (R-hat and ESS are fine here)
 
 
+
+def test_mixing_warning_advises_draws_in_python_and_cli_terms():
+    """Chains that disagree: the warning shows R-hat to four decimals (so that it reads above 1.01) and
+    advises twice the draws and tuning as keywords, which the command line says as its flags."""
+    import arviz as az
+
+    from clvmodels.cli import cli_terms
+
+    rng = np.random.default_rng(0)
+    model = clv.BayesBetaGeo(chains=2, draws=500, tune=300)
+    shifted = rng.normal(1.0, 0.1, (2, 500)) + np.array([[0.0], [0.05]])  # R-hat of a few per cent
+    model.idata_ = az.from_dict(posterior={n: shifted for n in ("r", "alpha", "a", "b")},
+                                sample_stats={"diverging": np.zeros((2, 500), dtype=bool)})
+    with pytest.warns(UserWarning, match=r"R-hat up to 1\.0\d\d\d \(> 1\.01\)") as caught:
+        model._diagnose(0.9)
+    message = str(caught[0].message)
+    assert "draws=1000, tune=600" in message
+    assert "--draws 1000, --tune 600" in cli_terms(message)
+
+
 if __name__ == "__main__":
     for s in map(int, sys.argv[1:] or SEEDS):
         for n in FITS:

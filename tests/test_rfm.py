@@ -93,6 +93,10 @@ def test_bad_cutoffs(small_log):
         clv.rfm_summary(small_log, observation_end="2023-01-01")
     with pytest.raises(DataError, match="must be after"):
         clv.calibration_holdout(small_log, "2024-01-10", "2024-01-05")
+    # no holdout end given: the log's end is the holdout's, and the message names it, not the option
+    with pytest.raises(DataError, match=r"leaves no holdout: the log ends on 2024-02-05") as caught:
+        clv.calibration_holdout(small_log, "2024-02-05")
+    assert "holdout_end" not in str(caught.value)
     with pytest.raises(DataError, match="after the end of the log"):
         clv.calibration_holdout(small_log, "2024-01-10", "2024-06-01")
     with pytest.raises(DataError, match="not a date"):

@@ -356,12 +356,12 @@ class _BayesModel(Predictor):
         diag = self.diagnostics()
         problems = []
         if (diag["r_hat"] > RHAT_MAX).any():
-            problems.append(f"R-hat up to {diag['r_hat'].max():.3f} (> {RHAT_MAX})")
+            problems.append(f"R-hat up to {diag['r_hat'].max():.4f} (> {RHAT_MAX})")
         if (diag["ess_bulk"] < ESS_PER_CHAIN_MIN * self.chains).any():
             problems.append(f"bulk ESS down to {diag['ess_bulk'].min():.0f}")
         advice = []
         if len(problems):
-            advice.append("draw more (draws=, tune=)")
+            advice.append(f"draw more (draws={2 * self.draws}, tune={2 * self.tune})")
         if self.divergences_:
             problems.append(f"{self.divergences_} divergent transitions")
             advice.append("divergences mean the sampler could not follow the posterior's curvature: raise "
@@ -385,7 +385,7 @@ class _BayesModel(Predictor):
         rhat = float(self.diagnostics()["r_hat"].max())
         ok = rhat <= RHAT_MAX and self.divergences_ == 0
         return (f"{self.chains} chains x {self.draws} draws, {self.divergences_} divergent transitions, largest "
-                f"R-hat {rhat:.3f}: " + ("the sampler's diagnostics pass." if ok else "the diagnostics fail common "
+                f"R-hat {rhat:.4f}: " + ("the sampler's diagnostics pass." if ok else "the diagnostics fail common "
                 "thresholds (R-hat <= 1.01, no divergences); treat these intervals with care."))
 
     def summary(self) -> str:

@@ -170,6 +170,9 @@ def split_dates(calibration_end: Any, holdout_end: Any, first_date, observation_
     cal_end = to_date(calibration_end, "calibration_end")
     hold_end = to_date(holdout_end, "holdout_end") if holdout_end is not None else observation_end
     if hold_end <= cal_end:
+        if holdout_end is None:
+            raise DataError(f"calibration_end {cal_end} leaves no holdout: the log ends on {observation_end}; "
+                            "cut earlier")
         raise DataError(f"holdout_end {hold_end} must be after calibration_end {cal_end}")
     if hold_end > observation_end:
         raise DataError(f"holdout_end {hold_end} is after the end of the log ({observation_end}); "
