@@ -84,10 +84,12 @@ def to_units(horizon: Horizon, unit: str) -> float:
 
 
 def horizon_label(horizon: Horizon, unit: str | None = None) -> str:
-    """A stable text label for a horizon, used in column names (``"1y"``, ``"52W"``)."""
+    """A stable text label for a horizon, used in column names (``"1y"``, ``"52W"``): the number as written
+    and the unit's letter (a spelled-out unit, ``"1 year"``, becomes ``"1y"``; ``"2 weeks"``, ``"2W"``)."""
     if isinstance(horizon, str):
         horizon_days(horizon, unit)  # validate
-        return horizon.strip()
+        number, word = _HORIZON.match(horizon).groups()
+        return number + (word if len(word) == 1 else _ALIASES[word.lower()].replace("Y", "y"))
     return f"{horizon:g}{check_unit(unit) if unit else ''}"
 
 

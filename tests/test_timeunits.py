@@ -44,3 +44,9 @@ def test_discount_rate_matches_the_iso_value_paper():
     assert delta == pytest.approx(math.log(1.15) / 52 * 52 / (365.25 / 7), rel=1e-14)
     # one year of continuous discounting equals dividing by 1 + d
     assert math.exp(-delta * tu.to_units("1y", "W")) == pytest.approx(1 / 1.15, rel=1e-14)
+
+
+@pytest.mark.parametrize("horizon, label", [("1y", "1y"), (" 52W ", "52W"), ("1 year", "1y"), ("2 weeks", "2W"),
+                                            ("18 months", "18M"), ("1.5 Years", "1.5y"), ("365 days", "365D")])
+def test_horizon_labels_are_column_names_without_spaces(horizon, label):
+    assert tu.horizon_label(horizon) == label
