@@ -102,6 +102,14 @@ def default_candidates(names: Sequence[str] = DEFAULT_CANDIDATES) -> list[Candid
     """Purchase models + Gamma-Gamma by short name ("bgnbd": BG/NBD + Gamma-Gamma) and the formulas, each
     in its per-customer and population forms."""
     known = candidate_names()
+    by_period = [n for n in names if n in model_keys() and n not in known]
+    if by_period:
+        raise ValueError(f"{by_period[0]} ({MODEL_REGISTRY[model_keys()[by_period[0]]].title}) is fitted on summaries "
+                         "by period (whole periods as purchase opportunities); the backtest builds continuous-time "
+                         f"summaries, so it scores {', '.join(known)}. To check it out of sample, fit it on a summary by "
+                         "period with holdout columns (period_summary(log, period, calibration_end=...); on the "
+                         "command line, summarize --period P --calibration-end DATE) and compare its expected "
+                         "purchases with them")
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ValueError(f"unknown model {', '.join(unknown)}; choose from {', '.join(known)}")

@@ -202,6 +202,8 @@ def test_custom_candidate_and_bad_models(cdnow_tx):
     assert set(res.metrics["model"]) == {"BG/NBD alone"}
     with pytest.raises(ValueError, match="unknown model"):
         default_candidates(["pareto"])
+    with pytest.raises(ValueError, match=r"bgbb \(BG/BB\) is fitted on summaries by period.*summarize --period"):
+        default_candidates(["bgnbd", "bgbb"])
 
 
 @pytest.mark.slow
