@@ -304,8 +304,9 @@ class CNBDFit(CNBDPredictions, SummaryModel):
     def _litt(self, summary: pd.DataFrame, x: np.ndarray, t_x: np.ndarray) -> np.ndarray:
         if "litt" not in summary.columns:
             raise DataError(f"{self.title} needs the summary's litt column (the sum of the logs of the "
-                            "inter-purchase times), which summaries made by clvmodels (rfm_summary, "
-                            "calibration_holdout, clvmodels summarize) carry: summarise the log again", columns=["litt"])
+                            "inter-purchase times), which continuous-time summaries made by clvmodels (rfm_summary, "
+                            "calibration_holdout, clvmodels summarize without --period) carry; summaries by period "
+                            "do not: summarise the log again", columns=["litt"])
         litt = as_float_array(summary, "litt")
         bad_rows(~np.isfinite(litt), "litt is missing, NaN or infinite", ["litt"])
         bad_rows((x == 0) & (litt != 0), "litt is not 0 for a customer without repeat purchases", ["litt", "frequency"])
