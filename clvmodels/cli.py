@@ -326,6 +326,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         hb.fit(summary)
         hg.fit(summary)
         written += hb.save(out / "cdnow_bayes_bgnbd.json")
+        written += hg.save(out / "cdnow_bayes_gamma_gamma.json")
         bar.update()
         bar.set_postfix_str("backtesting the models and the formulas")
         result = backtest(log, CDNOW_CALIBRATION_END, horizons=["13W", "39W"], time_unit="W", show_progress=False)

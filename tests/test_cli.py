@@ -145,7 +145,8 @@ def test_demo_runs_offline(tmp_path):
     written = stdout.split()
     assert written and all(os.path.exists(p) for p in written)
     names = {os.path.basename(p) for p in written}
-    assert {"cdnow_summary.csv", "cdnow_models.json", "cdnow_bayes_bgnbd.json", "backtest_metrics.csv",
+    assert {"cdnow_summary.csv", "cdnow_models.json", "cdnow_bayes_bgnbd.json", "cdnow_bayes_gamma_gamma.json",
+            "backtest_metrics.csv",
             "cdnow_customer_value.csv", "cdnow_customer_value.parquet", "cdnow_customer_value.xlsx",
             "cdnow_at_risk.csv", "report.html", "report.md"} <= names
     summary = pd.read_csv(tmp_path / "demo" / "cdnow_summary.csv")
