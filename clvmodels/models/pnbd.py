@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import digamma, expit, exprel, gammaln, hyperu, xlogy
+from scipy.special import digamma, expit, exprel, gammaln, hyperu, polygamma, xlogy
 
 from ._base import SummaryModel, fit_time_unit
 from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
@@ -48,6 +48,7 @@ __all__ = [
     "ParetoNBDPredictions",
     "loglik_terms",
     "loglik_and_grad",
+    "loglik_grad_hess",
     "log_integral",
     "p_alive",
     "conditional_expected_purchases",
@@ -97,7 +98,7 @@ def _dpsi(a, q, d, l):
     return -a + q * e / (1.0 + e)
 
 
-def log_integral(a, q, P, d, lo, hi, moments: bool = False):
+def log_integral(a, q, P, d, lo, hi, moments: bool = False, covariance: bool = False):
     """log of int_lo^hi (P + tau)^-(a + 1 - q) (P + d + tau)^-q dtau, elementwise (module docstring).
 
     Parameters
@@ -105,26 +106,36 @@ def log_integral(a, q, P, d, lo, hi, moments: bool = False):
     a, q, P, d, lo, hi
         1-D arrays of one length: a > 0, q > 0, P > 0, d >= 0, 0 <= lo <= hi.
     moments
-        Also return the integrand-weighted means of log(P + tau), 1/(P + tau), log(P + d + tau) and
-        1/(P + d + tau) (the derivatives of the log-integral).
+        Also return the integrand-weighted means of v = (log(P + tau), 1/(P + tau), log(P + d + tau),
+        1/(P + d + tau)) (the derivatives of the log-integral).
+    covariance
+        Also return (implies ``moments``) the covariances of v under the normalised integrand,
+        <(v_i - <v_i>) (v_j - <v_j>)>, from the same nodes (the second derivatives of the log-integral).
 
     Returns
     -------
     log_i : ndarray
         -inf where lo == hi (or where hi - lo underflows against P + lo).
-    means : tuple of four ndarrays, only with ``moments``.
+    means : tuple of four ndarrays, only with ``moments`` (zeros where log_i is -inf).
+    cov : ndarray of shape (4, 4, n), only with ``covariance`` (symmetric; zeros where log_i is -inf).
     """
     a, q, P, d, lo, hi = (np.ravel(v) for v in np.broadcast_arrays(*(np.asarray(v, dtype=np.float64)
                                                                       for v in (a, q, P, d, lo, hi))))
     n = len(a)
+    moments = moments or covariance
     log_i = np.full(n, -np.inf)
     means = tuple(np.zeros(n) for _ in range(4)) if moments else None
+    cov = np.zeros((4, 4, n)) if covariance else None
+
+    def result():
+        return (log_i, means, cov) if covariance else (log_i, means) if moments else log_i
+
     # the range in l = log(P + tau), l1 - l0 without cancellation; where it underflows to 0 the integral,
     # below 1e-300 of the integrand's scale, is left at 0
     span_all = np.log1p((hi - lo) / (P + lo))
     rows = np.flatnonzero(span_all > 0)
     if rows.size == 0:
-        return (log_i, means) if moments else log_i
+        return result()
     a_, q_, P_, d_ = a[rows], q[rows], P[rows], d[rows]
     base = P_ + lo[rows]
     l0 = np.log(base)
@@ -210,7 +221,39 @@ def log_integral(a, q, P, d, lo, hi, moments: bool = False):
             total = e.sum(axis=1)
             out = rows[g]
             log_i[out] = top[g] + np.log(width[g] * total)
-            if moments:
+            if covariance:
+                # raw integrand-weighted sums in the panel's own variables w = (u, E, L, E / (1 + y)), each
+                # bounded (u and E in [0, 1], ...), their covariances <w_i w_j> - <w_i><w_j>, then mapped to
+                # v = (la + h u, e^-la E, la + h u + L, e^-la E / (1 + y)), which is linear in w
+                inv_total = 1.0 / total
+                em_a = np.exp(-la[g])
+                hg = width[g]
+                EI = E * inv
+                eE, eL, eI = e * E, e * L, e * EI
+                mu = (e @ u) * inv_total
+                me, ml, mi = (eE.sum(axis=1) * inv_total, eL.sum(axis=1) * inv_total,
+                              eI.sum(axis=1) * inv_total)
+                means[0][out] = la[g] + hg * mu
+                means[1][out] = me * em_a
+                means[2][out] = means[0][out] + ml
+                means[3][out] = mi * em_a
+
+                def cv(raw, m1, m2):
+                    return raw * inv_total - m1 * m2
+
+                c_uu, c_ue = cv(e @ (u * u), mu, mu), cv(eE @ u, mu, me)
+                c_ul, c_ui = cv(eL @ u, mu, ml), cv(eI @ u, mu, mi)
+                c_ee, c_el = cv(np.einsum("ij,ij->i", eE, E), me, me), cv(np.einsum("ij,ij->i", eE, L), me, ml)
+                c_ei, c_ll = cv(np.einsum("ij,ij->i", eE, EI), me, mi), cv(np.einsum("ij,ij->i", eL, L), ml, ml)
+                c_li, c_ii = cv(np.einsum("ij,ij->i", eL, EI), ml, mi), cv(np.einsum("ij,ij->i", eI, EI), mi, mi)
+                c_pq = hg * c_uu + c_ul                   # cov(h u, h u + L) / h
+                for (i, j), v in (((0, 0), hg * hg * c_uu), ((0, 1), hg * em_a * c_ue), ((0, 2), hg * c_pq),
+                                  ((0, 3), hg * em_a * c_ui), ((1, 1), em_a * em_a * c_ee),
+                                  ((1, 2), em_a * (hg * c_ue + c_el)), ((1, 3), em_a * em_a * c_ei),
+                                  ((2, 2), hg * (c_pq + c_ul) + c_ll), ((2, 3), em_a * (hg * c_ui + c_li)),
+                                  ((3, 3), em_a * em_a * c_ii)):
+                    cov[i, j, out] = cov[j, i, out] = v
+            elif moments:
                 inv_total = 1.0 / total
                 em_a = np.exp(-la[g])
                 mean_u = (e @ u) * inv_total
@@ -218,7 +261,7 @@ def log_integral(a, q, P, d, lo, hi, moments: bool = False):
                 means[1][out] = np.einsum("ij,ij->i", e, E) * inv_total * em_a
                 means[2][out] = means[0][out] + np.einsum("ij,ij->i", e, L) * inv_total
                 means[3][out] = np.einsum("ij,ij->i", e, E * inv) * inv_total * em_a
-    return (log_i, means) if moments else log_i
+    return result()
 
 
 def _sides(r, alpha, s, beta, x):
@@ -236,13 +279,19 @@ def _flat(*arrays):
     return arrays[0].shape, [v.ravel() for v in arrays]
 
 
-def _log_terms(r, alpha, s, beta, x, t_x, T, moments=False):
-    """(log of the alive term, log of s I[, the means]) of the likelihood's bracket (module docstring)."""
+def _log_terms(r, alpha, s, beta, x, t_x, T, moments=False, covariance=False):
+    """(log of the alive term, log of s I, the means, the covariances, whether alpha is the P side) of the
+    likelihood's bracket (module docstring); means and covariances None unless asked for."""
     a, q, P, d, alpha_low = _sides(r, alpha, s, beta, x)
     log_f0 = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-    res = log_integral(a, q, P, d, t_x, T, moments)
-    log_i, means = res if moments else (res, None)
-    return log_f0, np.log(s) + log_i, means, alpha_low
+    means = cov = None
+    if covariance:
+        log_i, means, cov = log_integral(a, q, P, d, t_x, T, covariance=True)
+    elif moments:
+        log_i, means = log_integral(a, q, P, d, t_x, T, moments=True)
+    else:
+        log_i = log_integral(a, q, P, d, t_x, T)
+    return log_f0, np.log(s) + log_i, means, cov, alpha_low
 
 
 # --- likelihood ------------------------------------------------------------------------------------
@@ -264,7 +313,7 @@ def loglik_terms(r, alpha, s, beta, x, t_x, T) -> np.ndarray:
     ndarray
     """
     shape, (r, alpha, s, beta, x, t_x, T) = _flat(r, alpha, s, beta, x, t_x, T)
-    log_f0, log_si, _, _ = _log_terms(r, alpha, s, beta, x, t_x, T)
+    log_f0, log_si, _, _, _ = _log_terms(r, alpha, s, beta, x, t_x, T)
     out = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta) + np.logaddexp(log_f0, log_si)
     return out.reshape(shape)
 
@@ -291,7 +340,7 @@ def loglik_and_grad(theta, x, t_x, T, w, prepared: Prepared | None = None) -> tu
     d = prepared if prepared is not None else Prepared(x, t_x, T, w)
     r, alpha, s, beta = (float(v) for v in theta)
     n = len(d.x)
-    log_f0, log_si, means, alpha_low = _log_terms(r, alpha, s, beta, d.x, d.t_x, d.T, moments=True)
+    log_f0, log_si, means, _, alpha_low = _log_terms(r, alpha, s, beta, d.x, d.t_x, d.T, moments=True)
     lse = np.logaddexp(log_f0, log_si)
     p = np.exp(log_f0 - lse)
     dead = 1.0 - p
@@ -314,6 +363,74 @@ def loglik_and_grad(theta, x, t_x, T, w, prepared: Prepared | None = None) -> tu
     return ll, grad
 
 
+def loglik_grad_hess(theta, x, t_x, T, w, prepared: Prepared | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+    """Weighted total log-likelihood, its gradient (as :func:`loglik_and_grad`) and its analytic Hessian in
+    (r, alpha, s, beta).
+
+    Each customer's log-likelihood is lnGamma(r+x) - lnGamma(r) + r ln alpha + s ln beta + ln B, with the
+    bracket B = int e^phi over a mixture: the alive term, phi_0 = -k ln(alpha+T) - s ln(beta+T) (k = r+x),
+    and the dropout times tau in (t_x, T], phi_1 = ln s - k ln(alpha+tau) - (s+1) ln(beta+tau). Under the
+    normalised mixture (weight p = P(alive) on the first, 1-p on the second; <.> the mean over the
+    dropout-time integrand)
+
+        d2 ln B = E[d2 phi] + Cov[d phi]
+                = E[d2 phi] + (1-p) D C D' + p (1-p) (<d phi_1> - d phi_0) (<d phi_1> - d phi_0)',
+
+    C the covariance of v = (ln(alpha+tau), 1/(alpha+tau), ln(beta+tau), 1/(beta+tau)) under the
+    integrand (:func:`log_integral` with ``covariance``), D = diag(-1, -k, -1, -(s+1)), and the nonzero
+    second derivatives of phi: d2/dr dalpha = -1/(alpha+tau), d2/dalpha2 = k/(alpha+tau)^2,
+    d2/ds dbeta = -1/(beta+tau), d2/dbeta2 = (s+1)/(beta+tau)^2 and d2/ds2 = -1/s^2 (tau = T and s+1 -> s,
+    no 1/s^2, for phi_0; <1/(alpha+tau)^2> = C_22 + <1/(alpha+tau)>^2). The terms outside the bracket add
+    psi'(r+x) - psi'(r) to d2/dr2, 1/alpha to d2/dr dalpha, -r/alpha^2 to d2/dalpha2, 1/beta to
+    d2/ds dbeta and -s/beta^2 to d2/dbeta2.
+
+    Returns
+    -------
+    ll : float
+    grad : ndarray of shape (4,)
+    hess : ndarray of shape (4, 4)
+    """
+    d = prepared if prepared is not None else Prepared(x, t_x, T, w)
+    r, alpha, s, beta = (float(v) for v in theta)
+    if len(d.x) == 0:
+        return 0.0, np.zeros(4), np.zeros((4, 4))
+    log_f0, log_si, means, cov, alpha_low = _log_terms(r, alpha, s, beta, d.x, d.t_x, d.T, covariance=True)
+    lse = np.logaddexp(log_f0, log_si)
+    p = np.exp(log_f0 - lse)
+    dead = 1.0 - p
+    order = [0, 1, 2, 3] if alpha_low else [2, 3, 0, 1]   # (alpha side, beta side) from (P side, Q side)
+    l_a, i_a, l_b, i_b = (means[j] for j in order)
+    C = cov[np.ix_(order, order)]
+    W = float(d.w.sum())
+    xu = d.xu
+    ll = float(np.dot(d.w, (gammaln(r + xu) - gammaln(r))[d.inv] + lse)) + W * (r * np.log(alpha) + s * np.log(beta))
+    k = r + d.x
+    log_at, log_bt = np.log(alpha + d.T), np.log(beta + d.T)
+    inv_at, inv_bt = 1.0 / (alpha + d.T), 1.0 / (beta + d.T)
+    # <d phi_1> and d phi_0
+    g1 = (-l_a, -k * i_a, 1.0 / s - l_b, -(s + 1.0) * i_b)
+    g0 = (-log_at, -k * inv_at, -log_bt, -s * inv_bt)
+    grad = np.array([float(np.dot(d.w, (digamma(r + xu) - digamma(r))[d.inv])) + W * np.log(alpha),
+                     W * r / alpha, W * np.log(beta), W * s / beta])
+    grad += [float(np.dot(d.w, p * a0 + dead * a1)) for a0, a1 in zip(g0, g1)]
+    diff = [a1 - a0 for a0, a1 in zip(g0, g1)]
+    scale = (-1.0, -k, -1.0, -(s + 1.0))
+    mix = p * dead
+    hess = np.empty((4, 4))
+    for i in range(4):
+        for j in range(i, 4):
+            term = dead * (scale[i] * scale[j]) * C[i, j] + mix * diff[i] * diff[j]
+            hess[i, j] = hess[j, i] = float(np.dot(d.w, term))
+    hess[0, 0] += float(np.dot(d.w, (polygamma(1, r + xu) - polygamma(1, r))[d.inv]))
+    hess[0, 1] += W / alpha - float(np.dot(d.w, p * inv_at + dead * i_a))
+    hess[1, 1] += float(np.dot(d.w, k * (p * inv_at ** 2 + dead * (C[1, 1] + i_a ** 2)))) - W * r / alpha ** 2
+    hess[2, 2] -= float(np.dot(d.w, dead)) / s ** 2
+    hess[2, 3] += W / beta - float(np.dot(d.w, p * inv_bt + dead * i_b))
+    hess[3, 3] += float(np.dot(d.w, p * s * inv_bt ** 2 + dead * (s + 1.0) * (C[3, 3] + i_b ** 2))) - W * s / beta ** 2
+    hess[1, 0], hess[3, 2] = hess[0, 1], hess[2, 3]
+    return ll, grad, hess
+
+
 # --- predictions -----------------------------------------------------------------------------------
 
 def p_alive(r, alpha, s, beta, x, t_x, T) -> np.ndarray:
@@ -326,7 +443,7 @@ def p_alive(r, alpha, s, beta, x, t_x, T) -> np.ndarray:
         In [0, 1]; 1 where t_x = T (then no dropout time in (t_x, T] is possible).
     """
     shape, (r, alpha, s, beta, x, t_x, T) = _flat(r, alpha, s, beta, x, t_x, T)
-    log_f0, log_si, _, _ = _log_terms(r, alpha, s, beta, x, t_x, T)
+    log_f0, log_si, _, _, _ = _log_terms(r, alpha, s, beta, x, t_x, T)
     with np.errstate(invalid="ignore"):
         return expit(log_f0 - log_si).reshape(shape)
 
@@ -535,21 +652,6 @@ def _diagnose(params: dict[str, float]) -> str:
     return ""
 
 
-def _last_point(data: Prepared):
-    """loglik_and_grad on ``data``, remembering its last point: the Newton steps ask for the gradient where the
-    line search has just evaluated the likelihood (one full-data evaluation saved per step)."""
-    last: list = [None, None]
-
-    def fun(theta):
-        key = np.asarray(theta, dtype=np.float64).tobytes()
-        if key != last[0]:
-            last[:] = key, loglik_and_grad(theta, None, None, None, None, data)
-        ll, grad = last[1]
-        return ll, grad.copy()
-
-    return fun
-
-
 class ParetoNBD(ParetoNBDPredictions, SummaryModel):
     """Pareto/NBD purchase and dropout model fitted by maximum likelihood.
 
@@ -592,12 +694,13 @@ class ParetoNBD(ParetoNBDPredictions, SummaryModel):
         start = (np.array([self.start[p] for p in PARAMS]) if self.start
                  else np.array([1.0, scale, 1.0, scale]))
         result = fit_mle(
-            "Pareto/NBD", PARAMS, _last_point(data), start,
+            "Pareto/NBD", PARAMS, lambda theta: loglik_and_grad(theta, None, None, None, None, data), start,
             n_obs=float(uw.sum()), n_unique=len(uw), time_unit=fit_time_unit(summary, time_unit),
             maxiter=self.maxiter,
             advice="Try another time unit, check for customers with implausible histories, or pass start=.",
-            presolve=_last_point(pre) if pre is not None else None,
-            diagnose=_diagnose)
+            presolve=(lambda theta: loglik_and_grad(theta, None, None, None, None, pre)) if pre is not None else None,
+            diagnose=_diagnose,
+            hessian=lambda theta: loglik_grad_hess(theta, None, None, None, None, data))
         self._set_result(result, fingerprint((ux, ut, uT), uw))
         return self
 
