@@ -148,6 +148,80 @@ def test_analytic_gradient_matches_finite_differences(cal):
             assert grad[i] == pytest.approx(fd, rel=1e-6, abs=1e-4), (theta, i)
 
 
+def test_analytic_hessian_matches_finite_differences_of_the_gradient(cal):
+    # alpha = beta too: the integral's two sides swap there
+    x, t_x, T = (cal[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    w = np.random.default_rng(0).integers(1, 4, len(x)).astype(float)
+    for theta in (np.array([0.55, 10.6, 0.6, 11.7]), np.array([0.3, 30.0, 1.4, 4.0]), np.array([2.0, 3.0, 0.2, 90.0]),
+                  np.array([0.5, 5.0, 0.5, 5.0])):
+        ll, grad, hess = PN.loglik_grad_hess(theta, x, t_x, T, w)
+        ll0, grad0 = PN.loglik_and_grad(theta, x, t_x, T, w)
+        assert ll == pytest.approx(ll0, rel=1e-14)
+        np.testing.assert_allclose(grad, grad0, rtol=1e-10, atol=1e-9 * np.max(np.abs(grad0)))
+        fd = np.empty((4, 4))
+        for i in range(4):
+            h = 1e-5 * theta[i]
+            up, down = theta.copy(), theta.copy()
+            up[i] += h
+            down[i] -= h
+            fd[:, i] = (PN.loglik_and_grad(up, x, t_x, T, w)[1] - PN.loglik_and_grad(down, x, t_x, T, w)[1]) / (2 * h)
+        assert np.array_equal(hess, hess.T)
+        # on the log scale (theta_i theta_j H_ij), against the largest curvature
+        scaled_error = np.abs(np.outer(theta, theta) * (hess - fd))
+        assert np.all(scaled_error <= 1e-6 * np.max(np.abs(np.outer(theta, theta) * fd))), (theta, hess, fd)
+
+
+def exact_hessian(case, dps=80):
+    """Hessian of one customer's log-likelihood in (r, alpha, s, beta): central differences (step 1e-20 of each
+    parameter, truncation error ~1e-40) of :func:`exact` at ``dps`` digits."""
+    p0, data = case[:4], case[4:]
+    with mp.workdps(dps):
+        p = [mp.mpf(v) for v in p0]
+        h = [mp.mpf(10) ** -20 * v for v in p]
+
+        def f(*shift):
+            return exact(*[pi + si * hi for pi, si, hi in zip(p, shift, h)], *data, dps=dps)[0]
+
+        hess = np.empty((4, 4))
+        f0 = f(0, 0, 0, 0)
+        for i in range(4):
+            e = [int(k == i) for k in range(4)]
+            hess[i, i] = float((f(*e) - 2 * f0 + f(*[-v for v in e])) / h[i] ** 2)
+            for j in range(i + 1, 4):
+                def at(a, b):
+                    return f(*[a * (k == i) + b * (k == j) for k in range(4)])
+
+                hess[i, j] = hess[j, i] = float((at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1)) / (4 * h[i] * h[j]))
+    return hess
+
+
+@pytest.mark.parametrize("case", [c if c[2] < 10 else pytest.param(c, marks=pytest.mark.slow) for c in EXTREME])
+def test_analytic_hessian_matches_mpmath(case):
+    # x in the thousands, T of decades, alpha / beta from 1e-12 to 1e12, alpha = beta and t_x near T. On the
+    # log scale against the largest curvature: an entry can be a small difference of large terms (beta-beta
+    # at s = 20 and beta << T: terms of 80 cancel to 3e-5), held to the quadrature's accuracy of those terms
+    theta = np.array(case[:4])
+    ll, grad, hess = PN.loglik_grad_hess(theta, *(np.array([v], dtype=float) for v in case[4:]), np.ones(1))
+    want = exact_hessian(case)
+    scale = np.outer(theta, theta)
+    assert np.all(np.abs(scale * (hess - want)) <= 1e-8 * np.max(np.abs(np.diag(scale * want)))), (hess, want)
+    largest = np.max(np.abs(np.diag(scale * want)))
+    np.testing.assert_allclose(np.diag(scale * hess), np.diag(scale * want), rtol=1e-6, atol=1e-12 * largest)
+
+
+def test_log_integral_covariance_option_keeps_the_integral_and_means():
+    cases = np.array(EXTREME, dtype=float).T
+    r, alpha, s, beta, x, t_x, T = cases
+    a, q, P, d, _ = PN._sides(r, alpha, s, beta, x)
+    log_i, means = PN.log_integral(a, q, P, d, t_x, T, moments=True)
+    log_i2, means2, cov = PN.log_integral(a, q, P, d, t_x, T, covariance=True)
+    np.testing.assert_array_equal(log_i, log_i2)
+    for m, m2 in zip(means, means2):
+        np.testing.assert_allclose(m2, m, rtol=1e-13)
+    assert cov.shape == (4, 4, len(a)) and np.array_equal(cov, cov.transpose(1, 0, 2))
+    assert np.all(np.diagonal(cov, axis1=0, axis2=1) >= -1e-12 * np.array(means).T ** 2)
+
+
 def test_weights_equal_expanded_rows(cal):
     sub = cal.iloc[:600]
     weights = np.random.default_rng(0).integers(1, 4, len(sub))
@@ -318,6 +392,21 @@ def test_recovers_simulated_parameters_quickly():
     fit = clv.ParetoNBD().fit(sim, time_unit="W")
     for k, v in TRUTH.items():
         assert abs(fit.params_[k] - v) < 3 * fit.result_.se[k], (k, fit.params_, fit.result_.se)
+
+
+def test_standard_errors_come_from_the_hessian_at_the_optimum(pn, cal):
+    # the fit's covariance (the analytic Hessian's) against central differences of the analytic gradient at
+    # the optimum (step 1e-5 on the log scale: truncation ~1e-10, rounding ~1e-11 of the curvature), on the
+    # correlation scale
+    from clvmodels.models._mle import _neg_log_space
+
+    x, t_x, T = (cal[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    fun = _neg_log_space(lambda th: PN.loglik_and_grad(th, x, t_x, T, np.ones(len(x))))
+    x0, h = np.log(pn._p()), 1e-5
+    fd = np.array([(fun(x0 + h * e)[1] - fun(x0 - h * e)[1]) / (2 * h) for e in np.eye(4)])
+    want = np.linalg.inv((fd + fd.T) / 2)
+    sd = np.sqrt(np.diag(want))
+    np.testing.assert_allclose(pn.result_.cov_log / np.outer(sd, sd), want / np.outer(sd, sd), rtol=0, atol=1e-5)
 
 
 def test_rescaled_summary_gives_the_rescaled_fit(pn, cal):

@@ -318,13 +318,20 @@ def loglik_terms(r, alpha, s, beta, x, t_x, T) -> np.ndarray:
     return out.reshape(shape)
 
 
+def _total(w, v) -> float:
+    """sum_i w_i v_i, without BLAS (whose threads, woken for one dot product, wait for a free core on a
+    busy machine: milliseconds a call)."""
+    return float(np.einsum("i,i->", w, v))
+
+
 class Prepared:
-    """Data arranged for repeated likelihood evaluation: the distinct frequencies (the gamma functions
-    depend on x only)."""
+    """Data arranged for repeated likelihood evaluation: the distinct frequencies and their total weights
+    (the gamma functions depend on x only)."""
 
     def __init__(self, x, t_x, T, w) -> None:
         self.x, self.t_x, self.T, self.w = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T, w))
         self.xu, self.inv = np.unique(self.x, return_inverse=True)
+        self.wu = np.bincount(self.inv.ravel(), weights=self.w, minlength=len(self.xu))
 
 
 def loglik_and_grad(theta, x, t_x, T, w, prepared: Prepared | None = None) -> tuple[float, np.ndarray]:
@@ -343,7 +350,7 @@ def loglik_and_grad(theta, x, t_x, T, w, prepared: Prepared | None = None) -> tu
     log_f0, log_si, means, _, alpha_low = _log_terms(r, alpha, s, beta, d.x, d.t_x, d.T, moments=True)
     lse = np.logaddexp(log_f0, log_si)
     p = np.exp(log_f0 - lse)
-    dead = 1.0 - p
+    dead = np.exp(log_si - lse)   # 1 - p, to full relative precision where it is tiny
     m_lp, m_ip, m_lq, m_iq = means
     if alpha_low:
         l_a, i_a, l_b, i_b = m_lp, m_ip, m_lq, m_iq
@@ -352,14 +359,15 @@ def loglik_and_grad(theta, x, t_x, T, w, prepared: Prepared | None = None) -> tu
     xu = d.xu
     ll_u = gammaln(r + xu) - gammaln(r)
     dr_u = digamma(r + xu) - digamma(r)
-    ll = float(np.dot(d.w, ll_u[d.inv] + lse)) + float(d.w.sum()) * (r * np.log(alpha) + s * np.log(beta))
+    ll = _total(d.wu, ll_u) + _total(d.w, lse) + float(d.w.sum()) * (r * np.log(alpha) + s * np.log(beta))
     k = r + d.x
-    g_r = dr_u[d.inv] + np.log(alpha) - p * np.log(alpha + d.T) - dead * l_a
+    g_r = -p * np.log(alpha + d.T) - dead * l_a   # (+ psi(r+x) - psi(r) + ln alpha, summed by x below)
     g_alpha = r / alpha - k * (p / (alpha + d.T) + dead * i_a)
     with np.errstate(divide="ignore", invalid="ignore"):
         g_s = np.log(beta) - p * np.log(beta + d.T) + dead * (1.0 / s - l_b)
     g_beta = s / beta - p * s / (beta + d.T) - dead * (s + 1.0) * i_b
-    grad = np.array([np.dot(d.w, g) for g in (g_r, g_alpha, g_s, g_beta)]) if n else np.zeros(4)
+    grad = np.array([_total(d.w, g) for g in (g_r, g_alpha, g_s, g_beta)]) if n else np.zeros(4)
+    grad[0] += _total(d.wu, dr_u) + float(d.w.sum()) * np.log(alpha)
     return ll, grad
 
 
@@ -397,36 +405,40 @@ def loglik_grad_hess(theta, x, t_x, T, w, prepared: Prepared | None = None) -> t
     log_f0, log_si, means, cov, alpha_low = _log_terms(r, alpha, s, beta, d.x, d.t_x, d.T, covariance=True)
     lse = np.logaddexp(log_f0, log_si)
     p = np.exp(log_f0 - lse)
-    dead = 1.0 - p
+    dead = np.exp(log_si - lse)   # 1 - p, to full relative precision where it is tiny
     order = [0, 1, 2, 3] if alpha_low else [2, 3, 0, 1]   # (alpha side, beta side) from (P side, Q side)
     l_a, i_a, l_b, i_b = (means[j] for j in order)
     C = cov[np.ix_(order, order)]
     W = float(d.w.sum())
     xu = d.xu
-    ll = float(np.dot(d.w, (gammaln(r + xu) - gammaln(r))[d.inv] + lse)) + W * (r * np.log(alpha) + s * np.log(beta))
+    ll = _total(d.wu, gammaln(r + xu) - gammaln(r)) + _total(d.w, lse) + W * (r * np.log(alpha) + s * np.log(beta))
     k = r + d.x
     log_at, log_bt = np.log(alpha + d.T), np.log(beta + d.T)
     inv_at, inv_bt = 1.0 / (alpha + d.T), 1.0 / (beta + d.T)
     # <d phi_1> and d phi_0
     g1 = (-l_a, -k * i_a, 1.0 / s - l_b, -(s + 1.0) * i_b)
     g0 = (-log_at, -k * inv_at, -log_bt, -s * inv_bt)
-    grad = np.array([float(np.dot(d.w, (digamma(r + xu) - digamma(r))[d.inv])) + W * np.log(alpha),
+    grad = np.array([_total(d.wu, digamma(r + xu) - digamma(r)) + W * np.log(alpha),
                      W * r / alpha, W * np.log(beta), W * s / beta])
-    grad += [float(np.dot(d.w, p * a0 + dead * a1)) for a0, a1 in zip(g0, g1)]
+    grad += [_total(d.w, p * a0 + dead * a1) for a0, a1 in zip(g0, g1)]
     diff = [a1 - a0 for a0, a1 in zip(g0, g1)]
     scale = (-1.0, -k, -1.0, -(s + 1.0))
     mix = p * dead
     hess = np.empty((4, 4))
     for i in range(4):
         for j in range(i, 4):
-            term = dead * (scale[i] * scale[j]) * C[i, j] + mix * diff[i] * diff[j]
-            hess[i, j] = hess[j, i] = float(np.dot(d.w, term))
-    hess[0, 0] += float(np.dot(d.w, (polygamma(1, r + xu) - polygamma(1, r))[d.inv]))
-    hess[0, 1] += W / alpha - float(np.dot(d.w, p * inv_at + dead * i_a))
-    hess[1, 1] += float(np.dot(d.w, k * (p * inv_at ** 2 + dead * (C[1, 1] + i_a ** 2)))) - W * r / alpha ** 2
-    hess[2, 2] -= float(np.dot(d.w, dead)) / s ** 2
-    hess[2, 3] += W / beta - float(np.dot(d.w, p * inv_bt + dead * i_b))
-    hess[3, 3] += float(np.dot(d.w, p * s * inv_bt ** 2 + dead * (s + 1.0) * (C[3, 3] + i_b ** 2))) - W * s / beta ** 2
+            if (i, j) != (2, 2):
+                term = dead * (scale[i] * scale[j]) * C[i, j] + mix * diff[i] * diff[j]
+                hess[i, j] = hess[j, i] = _total(d.w, term)
+    # d2/ds2 = (1-p) [C_33 - 1/s^2 + p (1/s + delta)^2], delta = ln(beta+T) - <ln(beta+tau)>, written as
+    # (1-p) [C_33 + p delta (2/s + delta) - (1-p)/s^2]: no cancellation where p is near 1
+    delta = log_bt - l_b
+    hess[2, 2] = _total(d.w, dead * (C[2, 2] + p * delta * (2.0 / s + delta) - dead / s ** 2))
+    hess[0, 0] += _total(d.wu, polygamma(1, r + xu) - polygamma(1, r))
+    hess[0, 1] += W / alpha - _total(d.w, p * inv_at + dead * i_a)
+    hess[1, 1] += _total(d.w, k * (p * inv_at ** 2 + dead * (C[1, 1] + i_a ** 2))) - W * r / alpha ** 2
+    hess[2, 3] += W / beta - _total(d.w, p * inv_bt + dead * i_b)
+    hess[3, 3] += _total(d.w, p * s * inv_bt ** 2 + dead * (s + 1.0) * (C[3, 3] + i_b ** 2)) - W * s / beta ** 2
     hess[1, 0], hess[3, 2] = hess[0, 1], hess[2, 3]
     return ll, grad, hess
 
