@@ -27,7 +27,8 @@ function), and the rest is split into panels of at most 2.5 units of l and 12 un
 each integrated by 12-point Gauss-Legendre (8 points for a single panel of at most half that
 width and a third of that fall). Everything is in log space; the derivatives with respect
 to the parameters are integrals of the same integrand (log(alpha + tau), 1 / (alpha + tau), ...), so the
-gradient comes from the same nodes. Tests hold I, P(alive) and E[Y(t)] to 30-digit mpmath on extreme
+gradient comes from the same nodes, and so does the Hessian (their covariances under the integrand:
+:func:`loglik_grad_hess`). Tests hold I, P(alive) and E[Y(t)] to 30-digit mpmath on extreme
 inputs (x in the thousands, T of decades, alpha / beta from 1e-6 to 1e6).
 """
 
