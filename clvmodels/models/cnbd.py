@@ -26,7 +26,7 @@ u = t / (alpha+T+t)), and survival of the n-1 dropouts before it, B(a, b+x+z+n-1
     P(Y(t) >= n | alive) = sum_j w_j B(a, b+x+z+n-1)/B(a, b+x+z) I_u(nk-j, r+kx+j),
     E[Y(t) | history] = P(alive) sum_{n>=1} P(Y(t) >= n | alive),
 
-summed until the terms left are below 1e-12 of the mean. At k = 1 every formula is the BG/NBD's (MBG/NBD's),
+summed until the terms left are below 1e-12 of the mean (a bound, :func:`expected_given_alive`). At k = 1 every formula is the BG/NBD's (MBG/NBD's),
 which the tests hold to 1e-10.
 """
 
@@ -82,11 +82,16 @@ def loglik_terms(r, alpha, a, b, x, t_x, T, litt, *, k: int, dropout_at_zero: bo
 
 
 def p_alive(r, alpha, a, b, x, t_x, T, *, k: int, dropout_at_zero: bool = False) -> np.ndarray:
-    """P(alive | x, t_x, T): the first term's share of the likelihood (module docstring)."""
+    """P(alive | x, t_x, T): the first term's share of the likelihood (module docstring). Its sum over
+    phases is Gamma(r+kx) (alpha+T)^-(r+kx) Z with Z = sum_{j<k} (r+kx)_j (g/(alpha+T))^j / j!, g = T - t_x,
+    so P(alive) = 1 / (1 + [x+z > 0] a/(b+x+z-1) ((alpha+T)/(alpha+t_x))^(r+kx) / Z)."""
     r, alpha, a, b, x, t_x, T = _arrays(r, alpha, a, b, x, t_x, T)
-    alive, gone = _log_terms(r, alpha, a, b, x, t_x, T, k, float(dropout_at_zero))
-    with np.errstate(invalid="ignore"):
-        return np.where(np.isneginf(gone), 1.0, expit(logsumexp(alive, axis=-1) - gone))
+    z = float(dropout_at_zero)
+    R, g = r + k * x, T - t_x
+    with np.errstate(divide="ignore", invalid="ignore"):
+        odds = (np.log(a) - np.log(np.maximum(b + x + z - 1, 1e-300)) + R * np.log1p(g / (alpha + t_x))
+                - np.log(_phase_sum(R, g / (alpha + T), k)))
+        return np.where(x + z > 0, expit(-odds), 1.0)
 
 
 class CNBDData:
@@ -132,18 +137,6 @@ def loglik_and_grad(theta: np.ndarray, data: CNBDData) -> tuple[float, np.ndarra
 
 # --- predictions -----------------------------------------------------------------------------------
 
-def _support(r, alpha, x, T, t, k: int) -> np.ndarray:
-    """How many future purchases n to sum for each row: past the negative binomial of the phases (mean
-    m u/(1-u) and sd sqrt(m u)/(1-u) for shape m = r+kx+k-1) by 10 sd, and past the geometric tail
-    u^n < 1e-13, so that the neglected terms are below 1e-12 of the mean."""
-    m = r + k * x + k - 1
-    u = t / (alpha + T + t)
-    with np.errstate(divide="ignore"):
-        geometric = 30.0 / -np.log(np.maximum(u, 1e-300))
-    phases = m * u / (1 - u) + 10 * np.sqrt(m * u) / (1 - u) + 10 + geometric
-    return np.ceil(phases / k).astype(np.int64) + 1
-
-
 def survival_given_alive(r, alpha, a, b, x, t_x, T, t, n_max: int, *, k: int,
                          dropout_at_zero: bool = False) -> np.ndarray:
     """P(Y(t) >= n | active at T, x, t_x, T), n = 1..n_max (module docstring): shape (..., n_max).
@@ -178,24 +171,185 @@ def survival_given_alive(r, alpha, a, b, x, t_x, T, t, n_max: int, *, k: int,
     return survive * np.einsum("...j,...jn->...n", weights, tail)
 
 
+#: The neglected tail of the sum over future phases is at most this share of the sum (a rigorous bound).
+TAIL = 1e-12
+#: Rows summed together over future phases.
+_ROWS = 16384
+#: Future phases in a row group's first step; later steps add half as many as were summed, up to _MAX_BLOCK.
+_BLOCK = 64
+_MAX_BLOCK = 4096
+
+
+def _group_ids(size: int, *keys) -> np.ndarray:
+    """Integer codes (< 2^40), equal where every key is equal: numbers are one value for all rows."""
+    code = np.zeros(size, dtype=np.int64)
+    for key in keys:
+        if np.ndim(key) == 0 or np.all(key == key[0]):
+            continue
+        if np.all(key == np.round(key)) and key.min() >= 0 and key.max() < 2 ** 20:
+            values, n = key.astype(np.int64), int(key.max()) + 1
+        else:
+            uniq, values = np.unique(key, return_inverse=True)
+            values, n = values.ravel(), len(uniq)
+        code = code * n + values
+        if code.max() >= 2 ** 20:
+            code = np.unique(code, return_inverse=True)[1].ravel()
+    return code
+
+
+def _phase_sum(R, gamma, k: int):
+    """Z = sum_{j<k} (R)_j gamma^j / j!: the elapsed phases' weights, relative to j = 0 (gamma = g/(alpha+T))."""
+    step, Z = 1.0, 1.0
+    for j in range(1, k):
+        step = step * (R + j - 1) * gamma / j
+        Z = Z + step
+    return Z
+
+
+class _Sequences:
+    """The sequences in s (the phases since the last purchase) that rows with the same R = r + kx,
+    q = b + x + z and a share (:func:`expected_given_alive`): V_j(s) = (R)_s / (s-j)! relative to V_0 at
+    a block's first s, and C(n) = S(1) + ... + S(n), S(n) = B(a, q+n-1)/B(a, q)."""
+
+    def __init__(self, R: float, q: float, a: float, k: int) -> None:
+        self.R, self.q, self.a, self.k = R, q, a, k
+        self.S, self.C = np.zeros(1), np.zeros(1)
+
+    def log_v0(self) -> float:
+        """log V_0(k) = log (R)_k / k!."""
+        return float(np.sum(np.log((self.R + np.arange(self.k)) / np.arange(1, self.k + 1))))
+
+    def _beta_sums(self, n: int) -> None:
+        """S(i) and C(i) for i <= n at least (S(i+1) / S(i) = (q+i-1) / (a+q+i-1))."""
+        have = len(self.S) - 1
+        if have >= n:
+            return
+        i = np.arange(have + 1, max(n, 2 * have, 64) + 1, dtype=np.float64)
+        steps = (self.q + i - 2) / (self.a + self.q + i - 2)
+        if have == 0:
+            steps[0] = 1.0
+        else:
+            steps[0] *= self.S[-1]
+        S = np.cumprod(steps)
+        self.S = np.concatenate([self.S, S])
+        self.C = np.concatenate([self.C, self.C[-1] + np.cumsum(S)])
+
+    def block(self, start: int, length: int) -> tuple:
+        """For s = start..start+length-1: the weights W_j(s) = V_j(s) / V_0(start) C(floor(s/k)) (length, k);
+        W_j at the last s / C there (k,); the bound on the term ratio past the block over u; the tail
+        bound's factors of C; and log V_0(start + length) - log V_0(start)."""
+        k, R = self.k, self.R
+        s = start + np.arange(length, dtype=np.float64)
+        v0 = np.empty(length)
+        v0[0] = 1.0
+        np.cumprod((R + s[:-1]) / (s[:-1] + 1), out=v0[1:])
+        falling = np.empty((length, k))  # (s)_j falling factorials: V_j(s) = V_0(s) (s)_j
+        falling[:, 0] = 1.0
+        for j in range(1, k):
+            falling[:, j] = falling[:, j - 1] * (s - (j - 1))
+        end = start + length - 1
+        n_end = end // k
+        self._beta_sums(n_end + 1)
+        weights = (v0 * self.C[(s // k).astype(np.int64)])[:, None] * falling
+        # past s_e = end, each phase's term ratio (R+s)u/(s+1-j) is at most u max(1, (R+s_e)/(s_e+2-k))
+        growth = max(1.0, (R + end) / (end + 2 - k))
+        s_next = self.S[n_end + 1]
+        step = math.log(v0[-1] * (R + end) / (end + 1))
+        if not (np.isfinite(weights).all() and math.isfinite(step)):
+            raise ArithmeticError(f"the BG/CNBD-k expectation's weights overflowed (r + kx = {R:g})")
+        return weights, v0[-1] * falling[-1], growth, self.C[n_end] + s_next * (k - 1) / k, s_next / k, step
+
+    def length(self, start: int, done: int) -> int:
+        """A block's length: half the phases summed (at least _BLOCK), short enough that V_0 grows by less
+        than 1e170 over it (the ratio (R+s)/(s+1) falls with s)."""
+        rise = math.log(max((self.R + start) / (start + 1), 1.0))
+        return max(8, min(max(_BLOCK, done // 2), _MAX_BLOCK, int(400 / rise) if rise > 0 else _MAX_BLOCK))
+
+
+def _expected_rows(seq: _Sequences, u, log_u, base) -> np.ndarray:
+    """sum_{s>=k} term(s) C(floor(s/k)) for rows sharing ``seq`` (those needing fewest phases first), each
+    until the rest is below TAIL of its sum (``base``: (k, rows), log (1-u)^R (g/t)^j / (j! Z); :func:`expected_given_alive`).
+    Each block's sum over s is a polynomial in u with the shared weights as coefficients (Horner's rule)."""
+    m, k = len(u), seq.k
+    total = np.zeros(m)
+    first, start, log_v0 = 0, k, seq.log_v0()
+    while first < m:
+        rows = slice(first, m)
+        length = seq.length(start, start - k)
+        weights, last, growth, c_flat, c_slope, step = seq.block(start, length)
+        uu = u[rows]
+        poly = np.repeat(weights[-1][:, None], m - first, axis=1)  # (k, rows)
+        for w in weights[-2::-1]:
+            poly *= uu
+            poly += w[:, None]
+        scale = np.exp(base[:, rows] + start * log_u[rows] + log_v0)
+        total[rows] += np.einsum("ji,ji->i", scale, poly)
+        # the rest: terms fall by a factor rho a phase at least, C grows by at most S_next a purchase
+        rho = uu * growth
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+            bound = (last @ scale) * np.exp((length - 1) * log_u[rows]) * rho / (1 - rho) * (c_flat + c_slope / (1 - rho))
+        pending = np.flatnonzero(~((rho < 1) & (bound <= TAIL * total[rows])))
+        if not pending.size:
+            break
+        first += int(pending[0])  # (rows after it that are done take more terms: exact ones)
+        start += length
+        log_v0 += step
+    return total
+
+
 def expected_given_alive(r, alpha, a, b, x, t_x, T, t, *, k: int, dropout_at_zero: bool = False) -> np.ndarray:
-    """E[Y(t) | active at T, x, t_x, T] = sum_n P(Y(t) >= n | alive), over each row's own support
-    (:func:`_support`), rows grouped by support (a multiple of 16) within the cdf cell budget."""
-    full = _arrays(r, alpha, a, b, x, t_x, T, t)
-    shape = full[0].shape
-    values = [v.ravel() for v in full]
-    r, alpha, a, b, x, t_x, T, t = values
-    out = np.zeros(r.shape)
-    need = _support(r, alpha, x, T, t, k)
-    caps = 16 * np.ceil(need / 16).astype(np.int64)  # (rows grouped by support, to 16 terms)
-    positive = t > 0
-    for cap in np.unique(caps[positive]):
-        rows = np.flatnonzero(positive & (caps == cap))
-        step = max(1, CDF_CELLS // (int(cap) * k * k))
-        for s in range(0, len(rows), step):
-            pos = rows[s:s + step]
-            out[pos] = survival_given_alive(*(v[pos] for v in values), int(cap), k=k,
-                                            dropout_at_zero=dropout_at_zero).sum(axis=-1)
+    """E[Y(t) | active at T, x, t_x, T] = sum_n P(Y(t) >= n | alive) (module docstring), summed over the
+    phases s elapsed since the last purchase by T + t, of which the first k floor(s/k) complete purchases.
+
+    Given lambda, the phases in (t_x, T+t] are Poisson, those in (t_x, T] fewer than k; so
+    P(s | alive) = sum_{j<k} w_j NB(s - j; r+kx+j, u), which is (the weights' and pmf's gammas combining)
+
+        term(s) = (1-u)^R u^s (R)_s / Z sum_{j<k} (g/t)^j / (j! (s-j)!),  Z = sum_{j<k} (R)_j (g/(alpha+T))^j / j!,
+
+    R = r+kx, g = T-t_x, u = t/(alpha+T+t); and E = sum_{s>=k} term(s) C(floor(s/k)) with
+    C(n) = sum_{i<=n} B(a, b+x+z+i-1)/B(a, b+x+z). Only u and the (g/t)^j differ between rows with the
+    same r+kx, b+x+z and a: those rows share the sequences (R)_s / (s-j)! C(floor(s/k)), and their sums
+    are products of the powers u^s with them. Every term is positive. The sum stops when the rest is
+    below ``TAIL`` of it, bounded by the term ratio past s (at most u max(1, (R+s)/(s+2-k))) and C's
+    growth (at most S(n+1) a purchase).
+    """
+    values = (r, alpha, a, b, x, t_x, T, t)
+    shape = np.broadcast_shapes(*(np.shape(v) for v in values))
+    size = math.prod(shape)
+    # numbers stay numbers; arrays are raveled to the broadcast shape
+    r, alpha, a, b, x, t_x, T, t = (float(v) if np.ndim(v) == 0 else
+                                     np.broadcast_to(np.asarray(v, dtype=np.float64), shape).ravel() for v in values)
+    out = np.zeros(size)
+    z = float(dropout_at_zero)
+    # rows by group (same r+kx, b+x+z and a), then by log(1/(1-u)) in steps of 1/16 (rows needing about as
+    # many phases together, to within 6%); rows with t <= 0 expect no purchase
+    group = _group_ids(size, r, a, b, x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        level = np.broadcast_to(np.log1p(t / (alpha + T)), (size,))
+    key = group * 257 + np.where(level > 0, np.minimum(level * 16, 255), 256).astype(np.int64)
+    order = np.argsort(key.astype(np.uint16) if key.max() < 65536 else key, kind="stable")
+    key = key[order]
+    valid = order[(key % 257) != 256]
+    grouped = group[valid]
+    edges = np.flatnonzero(np.diff(grouped)) + 1
+    row = lambda v, idx: v if isinstance(v, float) else v[idx]  # noqa: E731
+    for lo, hi in zip([0, *edges], [*edges, len(valid)]):
+        i = valid[lo]
+        R0, q0, a0 = row(r, i) + k * row(x, i), row(b, i) + row(x, i) + z, row(a, i)
+        seq = _Sequences(float(R0), float(q0), float(a0), k)
+        for c in range(lo, hi, _ROWS):
+            idx = valid[c:min(c + _ROWS, hi)]
+            R, A, g, tt = row(r, idx) + k * row(x, idx), row(alpha, idx) + row(T, idx), row(T, idx) - row(t_x, idx), row(t, idx)
+            R, A, g, tt = (np.broadcast_to(np.asarray(v, dtype=np.float64), idx.shape) for v in (R, A, g, tt))
+            with np.errstate(divide="ignore"):
+                # (log1p: s log u for s in the millions keeps its accuracy when u is near 1)
+                log_u, log_1mu, log_rho = -np.log1p(A / tt), -np.log1p(tt / A), np.log(g / tt)
+            # each phase's log factor (1-u)^R (g/t)^j / (j! Z)
+            base = np.empty((k, len(idx)))
+            base[0] = R * log_1mu - np.log(_phase_sum(R, g / A, k))
+            for j in range(1, k):
+                base[j] = base[0] + j * log_rho - math.lgamma(j + 1)
+            out[idx] = _expected_rows(seq, tt / (A + tt), log_u, base)
     return out.reshape(shape)
 
 
@@ -220,17 +374,11 @@ class CNBDPredictions(PurchasePredictions):
         return p_alive(*theta, x, t_x, T, k=int(self.k_), dropout_at_zero=self.dropout_at_zero)
 
     def expected_purchases_kernel(self, theta, x, t_x, T, times, seg) -> np.ndarray:
-        """E[Y(t) | history] at every draw and each t in ``times``; the sum over future purchases once per
-        distinct (segment, x, t_x, T)."""
-        _, first, inv = np.unique(np.stack([seg, x[0], t_x[0], T[0]]), axis=1, return_index=True,
-                                  return_inverse=True)
-        inv = inv.ravel()
-        th = [np.broadcast_to(v, (v.shape[0], x.shape[1]))[:, first] for v in theta]
-        data = (x[:, first], t_x[:, first], T[:, first])
-        pa = p_alive(*th, *data, k=int(self.k_), dropout_at_zero=self.dropout_at_zero)
-        return np.stack([(pa * expected_given_alive(*th, *data, t, k=int(self.k_),
-                                                    dropout_at_zero=self.dropout_at_zero))[:, inv]
-                         for t in times], axis=-1)
+        """E[Y(t) | history] at every draw and each t in ``times``."""
+        k, z = int(self.k_), self.dropout_at_zero
+        pa = p_alive(*theta, x, t_x, T, k=k, dropout_at_zero=z)
+        return np.stack([pa * expected_given_alive(*theta, x, t_x, T, t, k=k, dropout_at_zero=z) for t in times],
+                        axis=-1)
 
     def cdf_kernel(self, draws, seg, x, t_x, T, t, cap) -> np.ndarray:
         """P(Y(t) <= n | history) = 1 - P(alive) P(Y(t) >= n + 1 | alive), n = 0..cap, averaged over the
