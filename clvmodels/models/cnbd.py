@@ -96,43 +96,81 @@ def p_alive(r, alpha, a, b, x, t_x, T, *, k: int, dropout_at_zero: bool = False)
 
 class CNBDData:
     """Distinct (x, t_x, T) rows with their weights, for repeated likelihood evaluation at one k; the
-    timing density's share, which no parameter changes, is the constant ``timing``."""
+    timing density's share, which no parameter changes, is the constant ``timing``. The distinct x
+    (``xs``), each row's among them (``xi``) and their total weights (``wx``): what depends on x alone is
+    evaluated once per x."""
 
     def __init__(self, x, t_x, T, w, k: int, dropout_at_zero: bool, timing: float = 0.0) -> None:
         self.x, self.t_x, self.T, self.w = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T, w))
         self.k, self.z, self.timing = int(k), float(dropout_at_zero), float(timing)
+        self.g = self.T - self.t_x
+        self.xs, xi = np.unique(self.x, return_inverse=True)
+        self.xi = xi.ravel()
+        self.wx = np.bincount(self.xi, weights=self.w, minlength=len(self.xs))
+
+
+#: Rows of a likelihood evaluation computed together.
+_LL_ROWS = 65536
+
+
+def _phase_sums(R, gamma, k: int):
+    """Z = sum_{j<k} (R)_j gamma^j / j! (:func:`_phase_sum`), dZ/dR and sum_j j (R)_j gamma^j / j!
+    (= gamma dZ/dgamma)."""
+    term, d_term = np.ones_like(gamma), np.zeros_like(gamma)
+    Z, Z_R, Z_j = np.ones_like(gamma), np.zeros_like(gamma), np.zeros_like(gamma)
+    for j in range(1, k):
+        d_term = d_term * (R + j - 1) * gamma / j + term * gamma / j
+        term = term * (R + j - 1) * gamma / j
+        Z += term
+        Z_R += d_term
+        Z_j += j * term
+    return Z, Z_R, Z_j
 
 
 def loglik_and_grad(theta: np.ndarray, data: CNBDData) -> tuple[float, np.ndarray]:
     """Weighted total log-likelihood (plus ``data.timing``) and its gradient in (r, alpha, a, b).
 
-    With terms L_i (the k summands of "alive" and the "gone" term) combined by logsumexp, the gradient
-    is the softmax-weighted mean of theirs: d/dr of a summand j is psi(r+kx+j) - ln(alpha+T), of "gone"
-    psi(r+kx) - ln(alpha+t_x); d/dalpha -(r+kx+j)/(alpha+T) and -(r+kx)/(alpha+t_x); both share
-    ln(alpha) - psi(r), r/alpha and the beta terms' psi(a+b) - psi(a+b+x+z) (a) and
-    psi(b+x+z) - psi(b) + psi(a+b) - psi(a+b+x+z) (b); "gone" adds 1/a and -1/(b+x+z-1).
+    The first term's phases sum to Gamma(R) (alpha+T)^-R Z (R = r+kx, Z of :func:`p_alive`), so each
+    customer's log-likelihood is r ln alpha - ln Gamma(r) + ln B(a, b+x+z)/B(a, b) + ln Gamma(R)
+    - R ln(alpha+T) + ln Z + ln(1 + e^d), with d = ln(a/(b+x+z-1)) + R ln(1 + g/(alpha+t_x)) - ln Z the log
+    odds of "gone" (d = -inf if x+z = 0). With p = 1/(1 + e^d) (P(alive)), the derivatives are
+    psi(R) - ln(alpha+T) + p Z_R/Z + (1-p) ln(1 + g/(alpha+t_x)) in r, -p (R + Z_j/Z)/(alpha+T)
+    - (1-p) R/(alpha+t_x) in alpha (Z_R = dZ/dR, Z_j = gamma dZ/dgamma, gamma = g/(alpha+T)), and in a and b
+    those of the beta functions, plus (1-p)/a and -(1-p)/(b+x+z-1); what depends on x alone is summed
+    once per distinct x.
     """
-    r, alpha, a, b = theta
-    x, t_x, T, w, k, z = data.x, data.t_x, data.T, data.w, data.k, data.z
-    alive, gone = _log_terms(r, alpha, a, b, x, t_x, T, k, z)
-    terms = np.concatenate([alive, gone[:, None]], axis=1)
-    total = logsumexp(terms, axis=1)
-    share = np.exp(terms - total[:, None])
-    j = np.arange(k, dtype=np.float64)
-    R = r + k * x
-    d_r = (share[:, :k] * (digamma(R[:, None] + j) - np.log(alpha + T)[:, None])).sum(axis=1)
-    d_alpha = -(share[:, :k] * (R[:, None] + j)).sum(axis=1) / (alpha + T)
-    gone_share = share[:, k]
-    with np.errstate(invalid="ignore"):
-        d_r += np.where(gone_share > 0, gone_share * (digamma(R) - np.log(alpha + t_x)), 0.0)
-        d_alpha -= np.where(gone_share > 0, gone_share * R / (alpha + t_x), 0.0)
-    d_ab = digamma(a + b) - digamma(a + b + x + z)
-    d_a = d_ab + gone_share / a
-    d_b = d_ab + digamma(b + x + z) - digamma(b) - gone_share / np.maximum(b + x + z - 1, 1e-300)
-    ll = float(np.dot(w, total)) + w.sum() * (r * math.log(alpha) - gammaln(r)) + data.timing
-    grad = np.array([np.dot(w, d_r) + w.sum() * (math.log(alpha) - digamma(r)),
-                     np.dot(w, d_alpha) + w.sum() * r / alpha, np.dot(w, d_a), np.dot(w, d_b)])
-    return ll, grad
+    r, alpha, a, b = (float(v) for v in theta)
+    k, z, xs, wx = data.k, data.z, data.xs, data.wx
+    R_x, q_x = r + k * xs, b + xs + z
+    gone_x = xs + z > 0
+    with np.errstate(divide="ignore"):
+        odds_x = np.where(gone_x, math.log(a) - np.log(np.where(gone_x, q_x - 1, 1.0)), -np.inf)
+    W = float(wx.sum())
+    ll = float(np.dot(wx, betaln(a, q_x) + gammaln(R_x))) + W * (r * math.log(alpha) - gammaln(r) - betaln(a, b))
+    d_ab = digamma(a + b) - digamma(a + q_x)
+    g_r = float(np.dot(wx, digamma(R_x))) + W * (math.log(alpha) - digamma(r))
+    g_alpha = W * r / alpha
+    g_a = float(np.dot(wx, d_ab))
+    g_b = float(np.dot(wx, d_ab + digamma(q_x) - digamma(b)))
+    gone_w = np.zeros(len(xs))
+    for s in range(0, len(data.w), _LL_ROWS):
+        rows = slice(s, s + _LL_ROWS)
+        xi, w, g = data.xi[rows], data.w[rows], data.g[rows]
+        R = R_x[xi]
+        A, lead = alpha + data.T[rows], alpha + data.t_x[rows]
+        Z, Z_R, Z_j = _phase_sums(R, g / A, k)
+        log_A, log_Z, lg = np.log(A), np.log(Z), np.log1p(g / lead)
+        d = odds_x[xi] + R * lg - log_Z
+        e = np.exp(-np.abs(d))
+        p_gone = np.where(d > 0, 1.0, e) / (1.0 + e)
+        p = 1.0 - p_gone
+        ll += float(np.dot(w, log_Z - R * log_A + np.maximum(d, 0.0) + np.log1p(e)))
+        g_r += float(np.dot(w, p * (Z_R / Z) - log_A + p_gone * lg))
+        g_alpha -= float(np.dot(w, p * (R + Z_j / Z) / A + p_gone * R / lead))
+        gone_w += np.bincount(xi, weights=w * p_gone, minlength=len(xs))
+    g_a += float(gone_w.sum()) / a
+    g_b -= float(np.dot(gone_w, np.where(gone_x, 1.0 / np.where(gone_x, q_x - 1, 1.0), 0.0)))
+    return ll + data.timing, np.array([g_r, g_alpha, g_a, g_b])
 
 
 # --- predictions -----------------------------------------------------------------------------------
