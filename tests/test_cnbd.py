@@ -90,7 +90,7 @@ def test_fitted_k_one_predicts_as_the_bgnbd_family(cal, name, bg):
                                base.expected_purchases_new(np.array([1.0, 32.0, 78.0])), rtol=1e-10)
 
 
-@pytest.mark.parametrize("k, dropout_at_zero", [(2, False), (3, True)])
+@pytest.mark.parametrize("k, dropout_at_zero", [(1, False), (2, False), (3, True), (12, True)])
 def test_gradient_matches_finite_differences(k, dropout_at_zero):
     rng = np.random.default_rng(4)
     x = rng.poisson(2, 80).astype(float)
@@ -215,3 +215,96 @@ def test_predictive_distribution_is_the_same_computed_in_chunks(cal, monkeypatch
     whole = model.purchase_probabilities(rows, 39, n_max=30)
     monkeypatch.setattr(C, "CDF_CELLS", 4 * 31 * 3)  # three customers a chunk
     pd.testing.assert_frame_equal(model.purchase_probabilities(rows, 39, n_max=30), whole, rtol=1e-14)
+
+
+# --- the phase sums against the module docstring's sum over purchases ---------------------------------
+
+def direct_expected_given_alive(r, alpha, a, b, x, t_x, T, t, k, dropout_at_zero):
+    """E[Y(t) | alive] = sum_j w_j sum_n B(a, q+n-1)/B(a, q) I_u(nk-j, r+kx+j) (module docstring), each
+    negative binomial tail an incomplete beta (scipy's betainc), n up to 12 sd past the mean of the
+    phases plus 40 / -ln u: the formula as written, independent of the phase sums."""
+    from scipy.special import betainc, betaln, logsumexp
+
+    out = []
+    for row in zip(*np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (r, alpha, a, b, x, t_x, T, t)))):
+        r1, al1, a1, b1, x1, tx1, T1, t1 = row
+        alive, _ = C._log_terms(*(np.array(v) for v in (r1, al1, a1, b1, x1, tx1, T1)), k, float(dropout_at_zero))
+        w = np.exp(alive - logsumexp(alive))
+        u, q, R = t1 / (al1 + T1 + t1), b1 + x1 + float(dropout_at_zero), r1 + k * x1
+        mean, sd = (R + k) * u / (1 - u), np.sqrt((R + k) * u) / (1 - u)
+        n = np.arange(1, int((mean + 12 * sd + 40 / -np.log(u)) / k) + 3, dtype=float)
+        survive = np.exp(betaln(a1, q + n - 1) - betaln(a1, q))
+        tails = sum(w[j] * betainc(n * k - j, R + j, u) for j in range(k))
+        out.append(np.sum(survive * tails))
+    return np.array(out)
+
+
+EXTREME = {"x": np.array([0.0, 0, 1, 3, 3, 30, 300, 300]), "t_x": np.array([0.0, 0, 0.2, 39, 20, 0.5, 390, 100]),
+           "T": np.array([0.5, 400, 40, 39, 400, 40, 400, 100])}
+PARAMS = [(0.19, 1.34, 0.70, 1.90), (2.0, 0.05, 3.0, 0.5), (0.05, 10.0, 0.999999, 30.0), (0.5, 0.1, 1.0, 2.0)]
+
+
+@pytest.mark.parametrize("k, dropout_at_zero", [(1, False), (2, False), (2, True), (3, True), (12, False)])
+@pytest.mark.parametrize("params", PARAMS[:2])
+def test_phase_sums_are_the_sum_over_purchases(k, dropout_at_zero, params):
+    h = EXTREME
+    for t in (1e-3, 1.0, 52.0, 520.0):
+        ours = C.expected_given_alive(*params, h["x"], h["t_x"], h["T"], t, k=k, dropout_at_zero=dropout_at_zero)
+        want = direct_expected_given_alive(*params, h["x"], h["t_x"], h["T"], t, k, dropout_at_zero)
+        np.testing.assert_allclose(ours, want, rtol=1e-10, atol=0, err_msg=f"t = {t}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 12])
+@pytest.mark.parametrize("dropout_at_zero", [False, True])
+def test_phase_sums_are_the_sum_over_purchases_on_a_grid(k, dropout_at_zero):
+    h = EXTREME
+    for params in PARAMS:
+        for t in (1e-3, 0.1429, 39.0, 520.0, 5200.0):
+            ours = C.expected_given_alive(*params, h["x"], h["t_x"], h["T"], t, k=k, dropout_at_zero=dropout_at_zero)
+            want = direct_expected_given_alive(*params, h["x"], h["t_x"], h["T"], t, k, dropout_at_zero)
+            np.testing.assert_allclose(ours, want, rtol=1e-10, atol=0, err_msg=f"{params}, t = {t}")
+
+
+@pytest.mark.parametrize("k, dropout_at_zero", [(1, True), (2, False), (5, True), (12, False)])
+def test_p_alive_and_likelihood_through_z_are_the_phase_sums(k, dropout_at_zero):
+    from scipy.special import expit, gammaln, logsumexp
+
+    h, z = EXTREME, {"dropout_at_zero": dropout_at_zero}
+    for params in PARAMS:
+        alive, gone = C._log_terms(*(np.asarray(v, dtype=float) for v in (*params, h["x"], h["t_x"], h["T"])), k,
+                                   float(dropout_at_zero))
+        share = np.where(np.isneginf(gone), 1.0, expit(logsumexp(alive, axis=-1) - gone))
+        np.testing.assert_allclose(C.p_alive(*params, h["x"], h["t_x"], h["T"], k=k, **z), share, rtol=1e-10)
+        w = np.arange(1.0, len(h["x"]) + 1)
+        data = C.CNBDData(h["x"], h["t_x"], h["T"], w, k, dropout_at_zero)
+        ll, _ = C.loglik_and_grad(np.array(params), data)
+        want = np.dot(w, C.loglik_terms(*params, h["x"], h["t_x"], h["T"], 0.0, k=k, **z) + h["x"] * gammaln(k))
+        assert ll == pytest.approx(want, rel=1e-12)
+
+
+def test_phase_sums_do_not_depend_on_row_order_chunks_or_parameter_arrays(monkeypatch):
+    # (each row's sum stops at a tail below 1e-12 of it, where depends on the rows summed alongside)
+    rng = np.random.default_rng(7)
+    n = 400
+    x = rng.poisson(3, n).astype(float)
+    T = rng.uniform(0.1, 150, n)
+    t_x = np.where(x > 0, T * rng.uniform(0, 1, n), 0.0)
+    params = REFERENCE["BetaGeoCNBD", 2][0]
+    whole = C.expected_given_alive(*params, x, t_x, T, 52.0, k=2)
+    perm = rng.permutation(n)
+    np.testing.assert_allclose(C.expected_given_alive(*params, x[perm], t_x[perm], T[perm], 52.0, k=2), whole[perm],
+                               rtol=2e-12)
+    # as draws x customers, the parameters as arrays (one group per draw and x)
+    draws = np.array([params, params, [p * 1.1 for p in params]])
+    th = [draws[:, i, None] for i in range(4)]
+    many = C.expected_given_alive(*th, x[None], t_x[None], T[None], 52.0, k=2)
+    np.testing.assert_allclose(many[:2], np.stack([whole, whole]), rtol=2e-12)
+    np.testing.assert_allclose(many[2], C.expected_given_alive(*draws[2], x, t_x, T, 52.0, k=2), rtol=2e-12)
+    monkeypatch.setattr(C, "_ROWS", 7)
+    monkeypatch.setattr(C, "_BLOCK", 8)
+    np.testing.assert_allclose(C.expected_given_alive(*params, x, t_x, T, 52.0, k=2), whole, rtol=2e-12)
+    # the survival sums of the predictive distribution give the same mean
+    rows = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (*params, x[:40], t_x[:40], T[:40], 52.0)))
+    surv = C.survival_given_alive(*(v[:, None] for v in rows), 400, k=2)[:, 0, :]
+    np.testing.assert_allclose(surv.sum(axis=1), whole[:40], rtol=1e-10)

@@ -24,10 +24,16 @@ purchase needs nk - j more phases, by t with probability I_u(nk-j, r+kx+j) (nega
 u = t / (alpha+T+t)), and survival of the n-1 dropouts before it, B(a, b+x+z+n-1)/B(a, b+x+z). So
 
     P(Y(t) >= n | alive) = sum_j w_j B(a, b+x+z+n-1)/B(a, b+x+z) I_u(nk-j, r+kx+j),
-    E[Y(t) | history] = P(alive) sum_{n>=1} P(Y(t) >= n | alive),
+    E[Y(t) | history] = P(alive) sum_{n>=1} P(Y(t) >= n | alive).
 
-summed until the terms left are below 1e-12 of the mean (a bound, :func:`expected_given_alive`). At k = 1 every formula is the BG/NBD's (MBG/NBD's),
-which the tests hold to 1e-10.
+The phases combine: w_j has Gamma(r+kx+j) (alpha+T)^-(r+kx+j) g^j / j!, so the first term is
+B(a, b+x+z)/B(a, b) Gamma(R) (alpha+T)^-R Z with R = r+kx and Z = sum_{j<k} (R)_j (g/(alpha+T))^j / j!
+(at k = 1, Z = 1), which gives P(alive) and the likelihood in closed form; and w_j times the negative
+binomial pmf of m future phases is Gamma(R+s) g^j t^m / (j! m! (alpha+T+t)^(R+s)) over the first term's
+sum, s = j+m, so the expectation is one sum over s, the phases since the last purchase
+(:func:`expected_given_alive`),
+summed until the terms left are below 1e-12 of it (a rigorous bound). At k = 1 every formula is the
+BG/NBD's (MBG/NBD's), which the tests hold to 1e-10.
 """
 
 from __future__ import annotations
@@ -235,6 +241,11 @@ def _group_ids(size: int, *keys) -> np.ndarray:
     return code
 
 
+def _take(value, rows):
+    """``value`` at ``rows``: a number stands for every row."""
+    return value if isinstance(value, float) else value[rows]
+
+
 def _phase_sum(R, gamma, k: int):
     """Z = sum_{j<k} (R)_j gamma^j / j!: the elapsed phases' weights, relative to j = 0 (gamma = g/(alpha+T))."""
     step, Z = 1.0, 1.0
@@ -306,8 +317,9 @@ class _Sequences:
 
 def _expected_rows(seq: _Sequences, u, log_u, base) -> np.ndarray:
     """sum_{s>=k} term(s) C(floor(s/k)) for rows sharing ``seq`` (those needing fewest phases first), each
-    until the rest is below TAIL of its sum (``base``: (k, rows), log (1-u)^R (g/t)^j / (j! Z); :func:`expected_given_alive`).
-    Each block's sum over s is a polynomial in u with the shared weights as coefficients (Horner's rule)."""
+    until the rest is below TAIL of its sum (``base``: (k, rows), log (1-u)^R (g/t)^j / (j! Z);
+    :func:`expected_given_alive`). Each block's sum over s is a polynomial in u with the shared weights as
+    coefficients (Horner's rule)."""
     m, k = len(u), seq.k
     total = np.zeros(m)
     first, start, log_v0 = 0, k, seq.log_v0()
@@ -325,7 +337,8 @@ def _expected_rows(seq: _Sequences, u, log_u, base) -> np.ndarray:
         # the rest: terms fall by a factor rho a phase at least, C grows by at most S_next a purchase
         rho = uu * growth
         with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-            bound = (last @ scale) * np.exp((length - 1) * log_u[rows]) * rho / (1 - rho) * (c_flat + c_slope / (1 - rho))
+            bound = ((last @ scale) * np.exp((length - 1) * log_u[rows])  # the block's last term
+                     * rho / (1 - rho) * (c_flat + c_slope / (1 - rho)))
         pending = np.flatnonzero(~((rho < 1) & (bound <= TAIL * total[rows])))
         if not pending.size:
             break
@@ -370,14 +383,14 @@ def expected_given_alive(r, alpha, a, b, x, t_x, T, t, *, k: int, dropout_at_zer
     valid = order[(key % 257) != 256]
     grouped = group[valid]
     edges = np.flatnonzero(np.diff(grouped)) + 1
-    row = lambda v, idx: v if isinstance(v, float) else v[idx]  # noqa: E731
     for lo, hi in zip([0, *edges], [*edges, len(valid)]):
         i = valid[lo]
-        R0, q0, a0 = row(r, i) + k * row(x, i), row(b, i) + row(x, i) + z, row(a, i)
+        R0, q0, a0 = _take(r, i) + k * _take(x, i), _take(b, i) + _take(x, i) + z, _take(a, i)
         seq = _Sequences(float(R0), float(q0), float(a0), k)
         for c in range(lo, hi, _ROWS):
             idx = valid[c:min(c + _ROWS, hi)]
-            R, A, g, tt = row(r, idx) + k * row(x, idx), row(alpha, idx) + row(T, idx), row(T, idx) - row(t_x, idx), row(t, idx)
+            R, A = _take(r, idx) + k * _take(x, idx), _take(alpha, idx) + _take(T, idx)
+            g, tt = _take(T, idx) - _take(t_x, idx), _take(t, idx)
             R, A, g, tt = (np.broadcast_to(np.asarray(v, dtype=np.float64), idx.shape) for v in (R, A, g, tt))
             with np.errstate(divide="ignore"):
                 # (log1p: s log u for s in the millions keeps its accuracy when u is near 1)
