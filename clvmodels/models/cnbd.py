@@ -371,6 +371,8 @@ def expected_given_alive(r, alpha, a, b, x, t_x, T, t, *, k: int, dropout_at_zer
     r, alpha, a, b, x, t_x, T, t = (float(v) if np.ndim(v) == 0 else
                                      np.broadcast_to(np.asarray(v, dtype=np.float64), shape).ravel() for v in values)
     out = np.zeros(size)
+    if not size:
+        return out.reshape(shape)
     z = float(dropout_at_zero)
     # rows by group (same r+kx, b+x+z and a), then by log(1/(1-u)) in steps of 1/16 (rows needing about as
     # many phases together, to within 6%); rows with t <= 0 expect no purchase
