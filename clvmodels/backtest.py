@@ -254,6 +254,9 @@ class BacktestResult:
         key = agg[by].abs() if by.endswith("_pct") else agg[by]
         if by in ("coverage", "pit_coverage"):  # best at the level itself: under- and over-coverage both miss
             key = (agg[by] - self.interval).abs()
+        # models equal to 12 significant digits tie (e.g. a CNBD-k whose k = 1 is the BG/NBD), and ties keep
+        # the candidates' order: rounding noise decides no rank
+        key = key.map(lambda v: float(f"{v:.12g}"))
         agg["rank"] = key.groupby(level="horizon").rank(method="min", ascending=ascending,
                                                        na_option="bottom").astype(int)
         order = ["rank", by, f"{by}_sd", "rmse", "mae", "aggregate_error_pct", "cumulative_error_pct", "wape",
@@ -261,7 +264,7 @@ class BacktestResult:
         cols = list(dict.fromkeys(c for c in order if c in agg.columns))
         agg = agg[cols].reset_index()
         agg["horizon"] = pd.Categorical(agg["horizon"], categories=self.horizons, ordered=True)
-        return agg.sort_values(["horizon", "rank"]).reset_index(drop=True)
+        return agg.sort_values(["horizon", "rank"], kind="stable").reset_index(drop=True)
 
     def scored_text(self) -> str:
         """Which horizons were scored after which cut-offs, e.g. ``"13W after 1997-09-30; 1y after ..."``."""

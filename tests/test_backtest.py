@@ -312,3 +312,21 @@ def test_summary_ranks_coverage_by_its_distance_from_the_level():
     for by in ("coverage", "pit_coverage"):
         ranked = result.summary(by=by)
         assert ranked["model"].tolist() == ["close", "over", "under"], ranked
+
+
+def test_models_equal_but_for_rounding_tie_in_the_candidates_order():
+    """A CNBD-k whose k is 1 is the BG/NBD: RMSEs a few ulps apart share a rank, listed as the candidates
+    were given, whichever rounding came out lower."""
+    from clvmodels.backtest import BacktestResult
+
+    rmse = 1.607982
+    rows = [{"cutoff": "1997-09-30", "model": model, "horizon": "39W", "target": "purchases", "metric": "rmse",
+             "value": value}
+            for model, value in (("worse", rmse * 1.001), ("BG/NBD", rmse * (1 + 4e-16)), ("BG/CNBD-k", rmse),
+                                 ("best", rmse * 0.99))]
+    empty = pd.DataFrame()
+    result = BacktestResult(metrics=pd.DataFrame(rows), calibration=empty, predictions=empty, unavailable=empty,
+                            tracking=empty, failures=empty, time_unit="W", horizons=["39W"], interval=0.9)
+    ranked = result.summary()
+    assert ranked["model"].tolist() == ["best", "BG/NBD", "BG/CNBD-k", "worse"], ranked
+    assert ranked["rank"].tolist() == [1, 2, 2, 4]
