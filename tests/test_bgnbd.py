@@ -351,3 +351,12 @@ def test_predictions_refuse_a_summary_in_another_time_unit(bg, cdnow_tx, unit):
     plain = other.copy()
     plain.attrs = {}
     assert bg.p_alive(plain).notna().all()
+
+
+def test_a_list_of_horizons_is_refused_with_what_to_do(bg, cal):
+    with pytest.raises(ValueError, match=r"t must be one horizon.*got \[13, 39\].*customer_value"):
+        bg.expected_purchases(cal, [13, 39])
+    with pytest.raises(ValueError, match="t must be one horizon"):
+        bg.expected_purchases(cal, True)
+    with pytest.raises(ValueError, match="non-negative duration"):
+        bg.expected_purchases(cal, -1.0)

@@ -129,6 +129,9 @@ class Estimator:
                 raise ValueError(f"horizon {t!r} needs the summary's time unit: fit with time_unit=... "
                                  "or give t as a number of units")
             return to_units(t, self.time_unit_)
+        if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)):
+            raise ValueError(f"t must be one horizon: a number of time units or a duration such as '1y', got {t!r} "
+                             "(for several horizons, one call each, or customer_value(..., horizons=[...]))")
         t = float(t)
         if not (np.isfinite(t) and t >= 0):
             raise ValueError(f"t must be a non-negative duration, got {t!r}")
