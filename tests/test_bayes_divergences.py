@@ -18,6 +18,8 @@ pytest.importorskip("nutpie")
 
 import clvmodels as clv  # noqa: E402
 
+#: The seeds of the study (``python tests/test_bayes_divergences.py``); the suite samples the first (the
+#: others take four minutes more).
 SEEDS = [1, 2, 3]
 
 
@@ -55,7 +57,7 @@ def sampling_health(name: str, seed: int) -> tuple[int, float]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("seed", SEEDS[:1])
 @pytest.mark.parametrize("name", list(FITS))
 def test_demo_hierarchies_and_readme_examples_sample_cleanly(name, seed):
     divergences, rhat = sampling_health(name, seed)
