@@ -308,3 +308,23 @@ def test_phase_sums_do_not_depend_on_row_order_chunks_or_parameter_arrays(monkey
     rows = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (*params, x[:40], t_x[:40], T[:40], 52.0)))
     surv = C.survival_given_alive(*(v[:, None] for v in rows), 400, k=2)[:, 0, :]
     np.testing.assert_allclose(surv.sum(axis=1), whole[:40], rtol=1e-10)
+
+
+@pytest.mark.parametrize("k", [1, 2, 5])
+def test_the_blocks_polynomial_by_powers_equals_horners_rule(k, monkeypatch):
+    """A block's polynomial in u is a matrix product of u's powers where rows x phases are few (draws) and
+    Horner's rule elsewhere: the two agree to rounding, near u = 1 too."""
+    from clvmodels.models import cnbd as C
+
+    rng = np.random.default_rng(k)
+    n = 400
+    x = rng.integers(0, 40, n).astype(float)
+    T = rng.uniform(0.5, 200, n)
+    t_x = np.where(x > 0, T * rng.random(n), 0.0)
+    t = rng.choice([0.5, 39.0, 156.0, 2000.0], n)
+    args = (0.6, 0.8, 0.9, 2.5, x, t_x, T, t)
+    powers = C.expected_given_alive(*args, k=k)
+    monkeypatch.setattr(C, "_POWERS", 0)
+    horner = C.expected_given_alive(*args, k=k)
+    assert np.all(np.isfinite(powers)) and np.all(powers > 0)
+    np.testing.assert_allclose(powers, horner, rtol=1e-12, atol=0)

@@ -222,6 +222,9 @@ _ROWS = 16384
 #: Future phases in a row group's first step; later steps add half as many as were summed, up to _MAX_BLOCK.
 _BLOCK = 64
 _MAX_BLOCK = 4096
+#: Rows x phases of a block up to which its polynomial in u is a matrix product (u^s as a matrix) rather
+#: than Horner's rule: fewer Python steps where rows are few (a group per parameter draw).
+_POWERS = 1 << 18
 
 
 def _group_ids(size: int, *keys) -> np.ndarray:
@@ -328,10 +331,14 @@ def _expected_rows(seq: _Sequences, u, log_u, base) -> np.ndarray:
         length = seq.length(start, start - k)
         weights, last, growth, c_flat, c_slope, step = seq.block(start, length)
         uu = u[rows]
-        poly = np.repeat(weights[-1][:, None], m - first, axis=1)  # (k, rows)
-        for w in weights[-2::-1]:
-            poly *= uu
-            poly += w[:, None]
+        if (m - first) * length <= _POWERS:  # few rows: the powers of u as a matrix, one product
+            with np.errstate(under="ignore"):
+                poly = (uu[:, None] ** np.arange(length, dtype=np.float64) @ weights).T
+        else:
+            poly = np.repeat(weights[-1][:, None], m - first, axis=1)  # (k, rows)
+            for w in weights[-2::-1]:
+                poly *= uu
+                poly += w[:, None]
         scale = np.exp(base[:, rows] + start * log_u[rows] + log_v0)
         total[rows] += np.einsum("ji,ji->i", scale, poly)
         # the rest: terms fall by a factor rho a phase at least, C grows by at most S_next a purchase
