@@ -87,6 +87,20 @@ def loglik_terms(r, alpha, a, b, x, t_x, T, litt, *, k: int, dropout_at_zero: bo
             + np.logaddexp(logsumexp(alive, axis=-1), gone))
 
 
+def _phase_sum(R, gamma, k: int, derivatives: bool = False):
+    """Z = sum_{j<k} (R)_j gamma^j / j!: the elapsed phases' weights, relative to j = 0 (gamma = g/(alpha+T));
+    with ``derivatives`` also dZ/dR and sum_j j (R)_j gamma^j / j! (= gamma dZ/dgamma)."""
+    term, Z, d_term, Z_R, Z_j = 1.0, 1.0, 0.0, 0.0, 0.0
+    for j in range(1, k):
+        if derivatives:
+            d_term = d_term * (R + j - 1) * gamma / j + term * gamma / j
+        term = term * (R + j - 1) * gamma / j
+        Z = Z + term
+        if derivatives:
+            Z_R, Z_j = Z_R + d_term, Z_j + j * term
+    return (Z, Z_R, Z_j) if derivatives else Z
+
+
 def p_alive(r, alpha, a, b, x, t_x, T, *, k: int, dropout_at_zero: bool = False) -> np.ndarray:
     """P(alive | x, t_x, T): the first term's share of the likelihood (module docstring). Its sum over
     phases is Gamma(r+kx) (alpha+T)^-(r+kx) Z with Z = sum_{j<k} (r+kx)_j (g/(alpha+T))^j / j!, g = T - t_x,
@@ -117,20 +131,6 @@ class CNBDData:
 
 #: Rows of a likelihood evaluation computed together.
 _LL_ROWS = 65536
-
-
-def _phase_sums(R, gamma, k: int):
-    """Z = sum_{j<k} (R)_j gamma^j / j! (:func:`_phase_sum`), dZ/dR and sum_j j (R)_j gamma^j / j!
-    (= gamma dZ/dgamma)."""
-    term, d_term = np.ones_like(gamma), np.zeros_like(gamma)
-    Z, Z_R, Z_j = np.ones_like(gamma), np.zeros_like(gamma), np.zeros_like(gamma)
-    for j in range(1, k):
-        d_term = d_term * (R + j - 1) * gamma / j + term * gamma / j
-        term = term * (R + j - 1) * gamma / j
-        Z += term
-        Z_R += d_term
-        Z_j += j * term
-    return Z, Z_R, Z_j
 
 
 def loglik_and_grad(theta: np.ndarray, data: CNBDData) -> tuple[float, np.ndarray]:
@@ -164,7 +164,7 @@ def loglik_and_grad(theta: np.ndarray, data: CNBDData) -> tuple[float, np.ndarra
         xi, w, g = data.xi[rows], data.w[rows], data.g[rows]
         R = R_x[xi]
         A, lead = alpha + data.T[rows], alpha + data.t_x[rows]
-        Z, Z_R, Z_j = _phase_sums(R, g / A, k)
+        Z, Z_R, Z_j = _phase_sum(R, g / A, k, derivatives=True)
         log_A, log_Z, lg = np.log(A), np.log(Z), np.log1p(g / lead)
         d = odds_x[xi] + R * lg - log_Z
         e = np.exp(-np.abs(d))
@@ -247,15 +247,6 @@ def _group_ids(size: int, *keys) -> np.ndarray:
 def _take(value, rows):
     """``value`` at ``rows``: a number stands for every row."""
     return value if isinstance(value, float) else value[rows]
-
-
-def _phase_sum(R, gamma, k: int):
-    """Z = sum_{j<k} (R)_j gamma^j / j!: the elapsed phases' weights, relative to j = 0 (gamma = g/(alpha+T))."""
-    step, Z = 1.0, 1.0
-    for j in range(1, k):
-        step = step * (R + j - 1) * gamma / j
-        Z = Z + step
-    return Z
 
 
 class _Sequences:
