@@ -60,8 +60,8 @@ def roles(models):
 
 
 CLASSES = sorted(MODEL_REGISTRY) + sorted(BAYES_MODELS)
-#: Classes whose interval calls take seconds here (a sum over future purchases at 1,000 draws; the Bayesian
-#: twins' point predictions too, 7-25 s a call): in the full suite only.
+#: Classes whose interval calls take seconds here (a sum over future purchases at 1,000 draws: 13 s for the
+#: maximum-likelihood ones' shapes, 1-5 s for the others' calls): in the full suite only.
 SLOW = {"BetaGeoCNBD", "ModifiedBetaGeoCNBD", "BayesBetaGeoCNBD", "BayesModifiedBetaGeoCNBD"}
 #: The fast tier checks the shapes on representatives (an MLE purchase model, a spend model, NBD's constant
 #: P(alive), a Bayesian model), whose calls take 0.1-1.2 s here; the other classes' calls take 0.7-8 s each

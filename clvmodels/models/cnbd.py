@@ -323,8 +323,12 @@ def _expected_rows(seq: _Sequences, u, log_u, base) -> np.ndarray:
         weights, last, growth, c_flat, c_slope, step = seq.block(start, length)
         uu = u[rows]
         if (m - first) * length <= _POWERS:  # few rows: the powers of u as a matrix, one product
+            powers = np.empty((m - first, length))  # u^0 .. u^(length-1), by products
+            powers[:, 0] = 1.0
+            powers[:, 1:] = uu[:, None]
             with np.errstate(under="ignore"):
-                poly = (uu[:, None] ** np.arange(length, dtype=np.float64) @ weights).T
+                np.cumprod(powers, axis=1, out=powers)
+            poly = (powers @ weights).T
         else:
             poly = np.repeat(weights[-1][:, None], m - first, axis=1)  # (k, rows)
             for w in weights[-2::-1]:
@@ -425,11 +429,12 @@ class CNBDPredictions(PurchasePredictions):
         return p_alive(*theta, x, t_x, T, k=int(self.k_), dropout_at_zero=self.dropout_at_zero)
 
     def expected_purchases_kernel(self, theta, x, t_x, T, times, seg) -> np.ndarray:
-        """E[Y(t) | history] at every draw and each t in ``times``."""
+        """E[Y(t) | history] at every draw and each t in ``times``: one sum for all times (rows with the same
+        r+kx, b+x+z and a share its sequences whatever t is)."""
         k, z = int(self.k_), self.dropout_at_zero
         pa = p_alive(*theta, x, t_x, T, k=k, dropout_at_zero=z)
-        return np.stack([pa * expected_given_alive(*theta, x, t_x, T, t, k=k, dropout_at_zero=z) for t in times],
-                        axis=-1)
+        row = [np.expand_dims(v, -1) for v in (*theta, x, t_x, T)]
+        return pa[..., None] * expected_given_alive(*row, np.asarray(times, dtype=np.float64), k=k, dropout_at_zero=z)
 
     def cdf_kernel(self, draws, seg, x, t_x, T, t, cap) -> np.ndarray:
         """P(Y(t) <= n | history) = 1 - P(alive) P(Y(t) >= n + 1 | alive), n = 0..cap, averaged over the
