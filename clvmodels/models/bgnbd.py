@@ -259,7 +259,8 @@ def pmf_new(r, alpha, a, b, t, n_max: int, *, dropout_at_zero: bool = False) -> 
     """P(X(t) = n), n = 0..n_max, for a new customer, FHL (2005) eq. (8). Shape (..., n_max + 1).
 
     The second term's bracket, 1 - (alpha/(alpha+t))^r sum_{j<n} Gamma(r+j)/(Gamma(r) j!) (t/(alpha+t))^j,
-    is the upper tail of a negative binomial, computed as the regularised incomplete beta I_z(n, r).
+    is the upper tail of a negative binomial, P(N >= n) = I_z(n, r): the regularised incomplete beta at
+    n_max, then downwards P(N >= n) = P(N >= n+1) + P(N = n), a sum of positive terms.
     With ``dropout_at_zero`` the customer drops out at once with probability a / (a + b) (no purchase),
     and otherwise buys as a BG/NBD customer with p ~ Beta(a, b + 1).
     """
@@ -274,11 +275,19 @@ def pmf_new(r, alpha, a, b, t, n_max: int, *, dropout_at_zero: bool = False) -> 
     with np.errstate(divide="ignore", invalid="ignore"):
         log_q = np.log(alpha_) - np.log(alpha_ + t_)
         log_z = np.log(t_) - np.log(alpha_ + t_)
-        first = (betaln(a_, b_ + n) - betaln(a_, b_) + gammaln(r_ + n) - gammaln(r_) - gammaln(n + 1)
-                 + r_ * log_q + np.where(n > 0, n * log_z, 0.0))
-        tail = betainc(np.maximum(n, 1.0), r_, np.exp(log_z))
-        second = np.where(n > 0, betaln(a_ + 1, np.maximum(b_ + n - 1, 1e-300)) - betaln(a_, b_) + np.log(tail),
-                          -np.inf)
+        # log Gamma(r+n) / (Gamma(r) n!) and log B(a, b+n) / B(a, b), as sums of their ratios over n
+        j = n[:-1]
+        log_gammas, log_betas = np.zeros((2, *r.shape, n_max + 1))
+        np.cumsum(np.log((r_ + j) / (j + 1)), axis=-1, out=log_gammas[..., 1:])
+        np.cumsum(np.log((b_ + j) / (a_ + b_ + j)), axis=-1, out=log_betas[..., 1:])
+        log_nb = log_gammas + r_ * log_q + np.where(n > 0, n * log_z, 0.0)
+        first = log_betas + log_nb
+        tail = np.empty(log_nb.shape)
+        tail[..., n_max] = betainc(max(n_max, 1), r, np.exp(log_z[..., 0]))
+        if n_max:
+            tail[..., :n_max] = tail[..., n_max:] + np.cumsum(np.exp(log_nb[..., n_max - 1::-1]), axis=-1)[..., ::-1]
+        # B(a+1, b+n-1) = B(a, b+n) a / (b+n-1)
+        second = np.where(n > 0, log_betas + np.log(a_ / (b_ + n - 1)) + np.log(tail), -np.inf)
     return np.exp(np.logaddexp(first, second))
 
 
