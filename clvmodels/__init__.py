@@ -18,7 +18,7 @@ from .data import (
     rfm_summary,
     simulate,
 )
-from .errors import ConvergenceError, DataError, DataWarning, NotFittedError
+from .errors import ConvergenceError, DataError, DataWarning, NotFittedError, SamplingWarning
 from .version import __version__
 
 from .models import BetaGeo, FitResult, GammaGamma, load_model, load_models, save_models
@@ -50,6 +50,7 @@ __all__ = [
     "__version__",
     "DataError",
     "DataWarning",
+    "SamplingWarning",
     "ConvergenceError",
     "NotFittedError",
     "TransactionLog",

@@ -11,7 +11,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-__all__ = ["ClvError", "DataError", "ConvergenceError", "NotFittedError", "DataWarning", "warn"]
+__all__ = ["ClvError", "DataError", "ConvergenceError", "NotFittedError", "DataWarning", "SamplingWarning", "warn"]
 
 _MAX_ROWS_SHOWN = 5
 
@@ -72,6 +72,11 @@ class NotFittedError(ClvError, ValueError, AttributeError):
 
 class DataWarning(UserWarning):
     """Data that can be used but deserves a look (duplicated rows, a violated model assumption)."""
+
+
+class SamplingWarning(UserWarning):
+    """A Bayesian fit whose sampler diagnostics (R-hat, ESS, divergences) fail common thresholds; the
+    message says what to change (``warnings.simplefilter("ignore", SamplingWarning)`` silences it)."""
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))

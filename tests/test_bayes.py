@@ -13,7 +13,9 @@ import clvmodels as clv  # noqa: E402
 from tests.cli_run import run_cli  # noqa: E402
 from clvmodels import DataError, NotFittedError  # noqa: E402
 
-pytestmark = pytest.mark.slow  # every test samples with nutpie
+# every test samples with nutpie; short chains on purpose: the sampler-diagnostics warning is expected here
+# (tests/test_bayes_divergences.py holds it)
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::clvmodels.SamplingWarning")]
 
 
 @pytest.fixture(scope="module")

@@ -51,7 +51,7 @@ def readme_calibration():
 def sampling_health(name: str, seed: int) -> tuple[int, float]:
     """Divergences and largest R-hat of one of :data:`FITS` at the default settings."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # (the diagnostics warning: checked below)
+        warnings.simplefilter("ignore", clv.SamplingWarning)  # (checked below)
         model = FITS[name](seed)
     return model.divergences_, float(model.diagnostics()["r_hat"].max())
 
@@ -71,7 +71,7 @@ def test_divergence_warning_names_what_helps():
     model = clv.BayesBetaGeo(chains=2)
     model.idata_ = az.from_dict(posterior={n: rng.normal(1.0, 0.1, (2, 500)) for n in ("r", "alpha", "a", "b")},
                                 sample_stats={"diverging": np.arange(1000).reshape(2, 500) % 100 == 0})
-    with pytest.warns(UserWarning, match="10 divergent transitions") as caught:
+    with pytest.warns(clv.SamplingWarning, match="10 divergent transitions") as caught:
         model._diagnose(0.95)
     message = str(caught[0].message)
     assert "target_accept above 0.95 (e.g. 0.975" in message and "--target-accept" in message
@@ -92,7 +92,7 @@ def test_mixing_warning_advises_draws_in_python_and_cli_terms():
     shifted = rng.normal(1.0, 0.1, (2, 500)) + np.array([[0.0], [0.05]])  # R-hat of a few per cent
     model.idata_ = az.from_dict(posterior={n: shifted for n in ("r", "alpha", "a", "b")},
                                 sample_stats={"diverging": np.zeros((2, 500), dtype=bool)})
-    with pytest.warns(UserWarning, match=r"R-hat up to 1\.0\d\d\d \(> 1\.01\)") as caught:
+    with pytest.warns(clv.SamplingWarning, match=r"R-hat up to 1\.0\d\d\d \(> 1\.01\)") as caught:
         model._diagnose(0.9)
     message = str(caught[0].message)
     assert "draws=1000, tune=600" in message

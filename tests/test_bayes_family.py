@@ -20,6 +20,9 @@ from clvmodels.bayes.persistence import BAYES_MODELS  # noqa: E402
 from clvmodels.models import MODEL_REGISTRY  # noqa: E402
 from clvmodels.models.persistence import checksum  # noqa: E402
 
+# short chains on purpose: the sampler-diagnostics warning is expected here (tests/test_bayes_divergences.py holds it)
+pytestmark = pytest.mark.filterwarnings("ignore::clvmodels.SamplingWarning")
+
 SHORT = {"bgnbd": "BayesBetaGeo", "mbgnbd": "BayesModifiedBetaGeo", "pnbd": "BayesParetoNBD",
          "bgcnbd": "BayesBetaGeoCNBD", "mbgcnbd": "BayesModifiedBetaGeoCNBD", "bgbb": "BayesBetaGeoBetaBinom"}
 QUICK = {"draws": 500, "tune": 300, "chains": 2, "random_seed": 7}  # (bulk ESS above 100 a chain)
@@ -100,7 +103,7 @@ def test_pooled_posterior_agrees_with_maximum_likelihood_on_cdnow(name, cal, tmp
 def test_a_cnbd_refit_takes_its_k_option_not_the_previous_fit(cal):
     model = clv.BayesBetaGeoCNBD(draws=100, tune=100, chains=1, random_seed=1, k=2)
     with warnings.catch_warnings():   # (100 draws: the diagnostics warn, as they should)
-        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", clv.SamplingWarning)
         assert model.fit(cal).k_ == 2
         assert model.set_params(k=1).fit(cal).k_ == 1
         assert model.set_params(k=None).fit(cal).k_ == model.mle_.k_ == clv.BetaGeoCNBD().fit(cal).k_

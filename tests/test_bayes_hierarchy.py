@@ -44,7 +44,7 @@ def segment_study(seed: int, draws: int = 500, tune: int = 500, chains: int = 2)
     cal["segment"] = sim.customers.loc[cal.index, "segment"]
     h = float(cal["holdout_duration"].iloc[0])
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # (the diagnostics are checked below, not warned)
+        warnings.simplefilter("ignore", clv.SamplingWarning)  # (the diagnostics are checked below)
         hb = clv.BayesBetaGeo(segment="segment", draws=draws, tune=tune, chains=chains, random_seed=seed).fit(cal)
     pooled = clv.BetaGeo().fit(cal).expected_purchases(cal, h)
     hier = hb.expected_purchases(cal, h)

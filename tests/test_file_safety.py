@@ -18,6 +18,9 @@ from clvmodels import DataError, files
 from clvmodels.cli import main
 from clvmodels.models import persistence
 
+# short chains on purpose: the sampler-diagnostics warning is expected here (tests/test_bayes_divergences.py holds it)
+pytestmark = pytest.mark.filterwarnings("ignore::clvmodels.SamplingWarning")
+
 
 def cli(*args):
     return main([str(a) for a in args] + ["-q"])

@@ -15,7 +15,9 @@ import clvmodels as clv  # noqa: E402
 from clvmodels import DataError, spark as cs  # noqa: E402
 from clvmodels.scoring import score_customers  # noqa: E402
 
-pytestmark = pytest.mark.slow  # Spark in local mode (a JVM per session, about 2 minutes)
+# Spark in local mode (a JVM per session, about 2 minutes); short chains on purpose: the sampler-diagnostics warning is expected here
+# (tests/test_bayes_divergences.py holds it)
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::clvmodels.SamplingWarning")]
 
 PAST_END = "after the last purchase"  # the warning for an observation end past the log (both engines)
 

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ..draws import DEFAULT_DRAWS, check_max_draws, thin
-from ..errors import DataError, DataWarning, warn
+from ..errors import DataError, DataWarning, SamplingWarning, warn
 from ..models._base import Predictor, as_float_array
 from ..models._mle import compress, weighted_median
 from ..models.bgnbd import BetaGeo, BetaGeoPredictions
@@ -370,7 +370,7 @@ class _BayesModel(Predictor):
                           "needs another parametrisation or prior (for a hierarchy: fewer, larger segments)")
         if problems:
             warn("the sampler's diagnostics fail common thresholds: " + "; ".join(problems) + ". To do: "
-                 + "; ".join(advice) + ". Check the data before trusting the posterior.", UserWarning)
+                 + "; ".join(advice) + ". Check the data before trusting the posterior.", SamplingWarning)
 
     #: How the model was fitted, and what :meth:`estimates` shows (the report's captions).
     fit_method = "Bayesian"
