@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import ClvError, ConvergenceError, DataError, DataWarning
+from .errors import ClvError, ConvergenceError, DataError, DataWarning, SamplingWarning
 
 __all__ = ["main", "cli_terms"]
 
@@ -500,8 +500,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             _check_files(args)
-            # warnings about the user's data are part of the output: one line each, whatever -W says
+            # warnings about the user's data and fits are part of the output: one line each, whatever -W says
             warnings.simplefilter("default", DataWarning)
+            warnings.simplefilter("default", SamplingWarning)
             return args.func(args)
     except _UsageError as exc:
         print(str(exc), file=sys.stderr)

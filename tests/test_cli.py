@@ -138,6 +138,18 @@ def test_duplicate_warning_is_one_line(tmp_path, small_log):
 
 
 @pytest.mark.slow
+def test_a_sampling_warning_is_output_not_an_internal_error(tmp_path, cal):
+    # the suite turns warnings into errors, as `python -W error` would: the CLI still shows the sampler's
+    # diagnostics warning as one line of its output and exits 0 (it said "internal error" and exited 1)
+    pytest.importorskip("nutpie")
+    cal[["frequency", "recency", "T"]].to_csv(tmp_path / "s.csv")
+    code, _, stderr = run("fit", tmp_path / "s.csv", "--time-unit", "W", "--bayes", "--draws", "20", "--tune", "20",
+                          "--chains", "2", "--seed", "3", "-o", tmp_path / "hb.json", "-q")
+    assert code == 0, stderr
+    assert "clvmodels: warning: the sampler's diagnostics fail common thresholds" in stderr and "--draws 40" in stderr
+
+
+@pytest.mark.slow
 def test_demo_runs_offline(tmp_path):
     # the whole job, with short sampling (make demo uses 4 chains x 1000 draws)
     code, stdout, stderr = run("demo", "-o", tmp_path / "demo", "--draws", "300", "--chains", "2")
