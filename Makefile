@@ -28,7 +28,7 @@ demo: $(VENV)/.installed
 	$(BIN)/clvmodels demo -o $(DEMO_DIR)
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench_rfm.py

@@ -151,9 +151,16 @@ def test_a_sampling_warning_is_output_not_an_internal_error(tmp_path, cal):
 
 @pytest.mark.slow
 def test_demo_runs_offline(tmp_path):
-    # the whole job, with short sampling (make demo uses 4 chains x 1000 draws)
-    code, stdout, stderr = run("demo", "-o", tmp_path / "demo", "--draws", "300", "--chains", "2")
+    # the whole job as `make demo` runs it (4 chains x 1000 draws, seed 1)
+    code, stdout, stderr = run("demo", "-o", tmp_path / "demo")
     assert code == 0, stderr
+    # its hierarchies by cohort sample cleanly: no divergence, R-hat <= 1.01, no diagnostics warning (the
+    # study over more seeds: tests/test_bayes_divergences.py)
+    assert "sampler's diagnostics" not in stderr
+    for name in ("cdnow_bayes_bgnbd.json", "cdnow_bayes_gamma_gamma.json"):
+        (model,) = clv.load(tmp_path / "demo" / name).values()
+        assert model.chains == 4 and model.divergences_ == 0, name
+        assert model.diagnostics()["r_hat"].max() <= 1.01, name
     written = stdout.split()
     assert written and all(os.path.exists(p) for p in written)
     names = {os.path.basename(p) for p in written}
