@@ -150,7 +150,8 @@ def check_outputs(outputs: Sequence[str | os.PathLike | None], inputs: Sequence[
     ------
     DataError
         An output that is an input (the same path, or the same file through a symbolic or hard link); an
-        output given twice; an input or output file that is a folder; a folder that is a file.
+        output given twice; an input or output file that is a folder; an output whose folder does not
+        exist; a folder that is a file.
     """
     files_in = []
     for given in (os.fspath(p) for p in inputs if p is not None):
@@ -162,6 +163,9 @@ def check_outputs(outputs: Sequence[str | os.PathLike | None], inputs: Sequence[
     for out in (os.fspath(p) for p in outputs if p is not None):
         if os.path.isdir(out):
             raise DataError(f"the output {out} is a folder; give a file name")
+        folder = os.path.dirname(out) or "."
+        if not os.path.isdir(folder):
+            raise DataError(f"output folder {folder!r} does not exist")
         for name in files_in:
             if _same_file(out, name):
                 same = "" if os.path.realpath(out) == os.path.realpath(name) else f" ({name}, the same file)"

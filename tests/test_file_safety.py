@@ -88,6 +88,17 @@ def test_an_output_that_is_an_input_is_refused_before_any_work(tmp_path, log_csv
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
+def test_an_output_in_a_missing_folder_is_refused_before_any_work(tmp_path, log_csv, summary_w, capsys):
+    # the new-user run: `fit ... -o nodir/m.json` printed its fits (a Bayesian fit sampled) before saying so
+    with pytest.raises(DataError, match="output folder 'nodir' does not exist"):
+        files.check_outputs(["nodir/m.json"], [log_csv])
+    summary_w.to_csv(tmp_path / "s.csv")
+    assert main(["fit", str(tmp_path / "s.csv"), "--time-unit", "W", "-o", str(tmp_path / "nodir" / "m.json")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "output folder" in err, (out, err)  # (no fit was printed)
+    assert not (tmp_path / "nodir").exists()
+
+
 def test_inputs_and_outputs_that_differ_are_accepted(tmp_path, log_csv):
     files.check_outputs([tmp_path / "out.csv", tmp_path / "fig"], [log_csv, tmp_path / "*.parquet"])
 
