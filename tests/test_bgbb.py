@@ -439,6 +439,15 @@ def test_cli_summarizes_by_period_and_fits_bgbb(cdnow_csv, cdnow_tx, tmp_path):
                                list(clv.BetaGeoBetaBinom().fit(want).params_.values()), rtol=1e-9)
 
 
+def test_one_opportunity_each_is_refused_as_unidentifiable():
+    # the new-user run: a two-year log by year gives every customer T = 1, and the fit said "did not
+    # converge" while quoting scipy's converged message; one period cannot tell transacting from dropout
+    one = pd.DataFrame({"frequency": [0.0, 1.0, 1.0, 0.0], "recency": [0.0, 1.0, 1.0, 0.0], "T": 1.0})
+    one.attrs["time_unit"] = "Y"
+    with pytest.raises(clv.DataError, match=r"one purchase opportunity after their first period \(T = 1\)"):
+        clv.BetaGeoBetaBinom().fit(one)
+
+
 @pytest.mark.slow
 def test_cli_predicts_with_bgbb_and_says_errors_in_its_terms(cdnow_csv, cdnow_tx, tmp_path):
     proc = run_cli(*cdnow_csv, "--period", "Y", "--end", "1997-12-31", "-o", tmp_path / "y.csv", "-q")

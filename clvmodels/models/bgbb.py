@@ -484,6 +484,11 @@ class BetaGeoBetaBinom(BetaGeoBetaBinomPredictions, SummaryModel):
         if not np.any(used & (T > 0)):
             raise DataError("no customer has a purchase opportunity after their first period (T = 0 for all): "
                             "BG/BB has nothing to fit", columns=["T"])
+        if not np.any(used & (T > 1)):
+            raise DataError("every customer has one purchase opportunity after their first period (T = 1): one "
+                            "transaction or none cannot separate the chance of transacting from that of dropping "
+                            "out; BG/BB needs customers observed over two or more periods (a longer log, or "
+                            "shorter periods)", columns=["T"])
         if not np.any(used & (x > 0)):
             raise DataError("no customer transacted after their first period: BG/BB cannot separate transacting "
                             "from dropping out", columns=["frequency"])
