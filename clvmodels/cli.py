@@ -232,7 +232,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.spend_model:
         models += list(load(args.spend_model).values())
     purchase, spend = _one_model("purchase", models, args), _one_model("spend", models, args)
-    scores = score_customers(summary, purchase, spend, horizons, args.annual_discount_rate, interval=args.interval)
+    rate = args.annual_discount_rate
+    if rate is not None and spend is None:
+        raise DataError("--annual-discount-rate discounts customer values, which need a spend model: fit one "
+                        "beside the purchase model (--model NAME,gamma-gamma) or give --spend-model FILE")
+    given = {} if rate is None else {"annual_discount_rate": rate}   # (else score_customers' default)
+    scores = score_customers(summary, purchase, spend, horizons, interval=args.interval, **given)
     write_table(scores, args.output)
     what = f"horizons {', '.join(horizons)}" if purchase is not None else "expected spend per purchase"
     bounds = f", {args.interval:.0%} intervals" if args.interval else ""
@@ -448,8 +453,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model file from 'clvmodels fit'")
     p.add_argument("summary", help="summary .csv or .parquet (same time unit as the fit)")
     p.add_argument("--horizons", default="1y,2y,3y", help="comma-separated durations (default 1y,2y,3y)")
-    p.add_argument("--annual-discount-rate", type=_discount_rate, default=0.10,
-                   help="annual discount rate, > -1 (default 0.10)")
+    p.add_argument("--annual-discount-rate", type=_discount_rate,
+                   help="annual discount rate of the values, > -1 (default 0.10; values need a spend model)")
     p.add_argument("--time-unit", choices=["D", "W", "M", "Y"], help="the summary's time unit or period (Parquet "
                    "summaries carry it; a CSV summary without it is taken to be in the model's unit); it must be the "
                    "model's")

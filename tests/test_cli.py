@@ -181,6 +181,17 @@ def test_demo_runs_offline(tmp_path):
     assert "Over 39W, trust Pareto/NBD + Gamma-Gamma for purchases" in stderr  # (the family is backtested)
 
 
+def test_a_discount_rate_without_a_spend_model_is_refused(tmp_path, cal):
+    # the new-user run: predict with a purchase model alone took --annual-discount-rate and ignored it
+    cal.to_csv(tmp_path / "s.csv")
+    assert run("fit", tmp_path / "s.csv", "--time-unit", "W", "--model", "bgnbd", "-o", tmp_path / "m.json", "-q")[0] == 0
+    code, _, stderr = run("predict", tmp_path / "m.json", tmp_path / "s.csv", "--annual-discount-rate", "0.15",
+                          "-o", tmp_path / "p.csv")
+    assert code == 2 and "--annual-discount-rate discounts customer values, which need a spend model" in stderr
+    assert not (tmp_path / "p.csv").exists()
+    assert run("predict", tmp_path / "m.json", tmp_path / "s.csv", "-o", tmp_path / "p.csv", "-q")[0] == 0
+
+
 def test_fit_and_predict_chain(tmp_path, cdnow_tx):
     summary = clv.calibration_holdout(cdnow_tx, "1997-09-30", "1998-06-30", time_unit="W")
     clv.files.write_table(summary, tmp_path / "summary.parquet")
