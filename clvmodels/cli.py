@@ -250,7 +250,8 @@ def _one_model(role: str, models: list, args: argparse.Namespace):
     found = [m for m in models if m.role == role]
     if len(found) > 1:
         raise DataError(f"the model files hold {len(found)} {role} models ({', '.join(type(m).__name__ for m in found)}); "
-                        "give one")
+                        "give one: 'clvmodels fit SUMMARY --model NAME' writes a file with one model (e.g. --model "
+                        "gamma-gamma for --spend-model)")
     return found[0] if found else None
 
 

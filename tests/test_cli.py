@@ -190,6 +190,11 @@ def test_a_discount_rate_without_a_spend_model_is_refused(tmp_path, cal):
     assert code == 2 and "--annual-discount-rate discounts customer values, which need a spend model" in stderr
     assert not (tmp_path / "p.csv").exists()
     assert run("predict", tmp_path / "m.json", tmp_path / "s.csv", "-o", tmp_path / "p.csv", "-q")[0] == 0
+    # two purchase models (the new-user run passed the default models file as --spend-model): say how to
+    # get a file with one
+    code, _, stderr = run("predict", tmp_path / "m.json", tmp_path / "s.csv", "--spend-model", tmp_path / "m.json",
+                          "-o", tmp_path / "p2.csv")
+    assert code == 2 and "2 purchase models" in stderr and "--model gamma-gamma for --spend-model" in stderr
 
 
 def test_fit_and_predict_chain(tmp_path, cdnow_tx):
