@@ -90,14 +90,19 @@ def private_temp_dir(prefix: str) -> str:
     return tempfile.mkdtemp(prefix=f"{prefix}-{os.getpid()}-")
 
 
+def _output_folder(path: Path) -> Path:
+    """The folder an output file goes to; a DataError if it does not exist."""
+    if not path.parent.is_dir():
+        raise DataError(f"output folder {str(path.parent)!r} does not exist")
+    return path.parent
+
+
 @contextlib.contextmanager
 def temp_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a new empty temporary file beside ``path`` (``.NAME.PID.XXXXXXXX.part``), deleted on exit
     unless the caller has moved it; stale temporary files of dead processes in that folder go first."""
     target = Path(path)
-    folder = target.parent
-    if not folder.is_dir():
-        raise DataError(f"output folder {str(folder)!r} does not exist")
+    folder = _output_folder(target)
     if target.is_dir():
         raise DataError(f"the output {os.fspath(path)} is a folder; give a file name")
     remove_stale(folder, TEMP_FILE_NAME)
@@ -163,9 +168,7 @@ def check_outputs(outputs: Sequence[str | os.PathLike | None], inputs: Sequence[
     for out in (os.fspath(p) for p in outputs if p is not None):
         if os.path.isdir(out):
             raise DataError(f"the output {out} is a folder; give a file name")
-        folder = os.path.dirname(out) or "."
-        if not os.path.isdir(folder):
-            raise DataError(f"output folder {folder!r} does not exist")
+        _output_folder(Path(out))
         for name in files_in:
             if _same_file(out, name):
                 same = "" if os.path.realpath(out) == os.path.realpath(name) else f" ({name}, the same file)"
