@@ -102,7 +102,8 @@ def customer_value(
     columns = ["p_alive", "expected_spend"] + [f"{kind}_{label}" for label in labels
                                                for kind in ("expected_purchases", "value")]
     pdata, sdata = purchase_model.prediction_arrays(summary), spend_model.prediction_arrays(summary)
-    pseg, sseg = purchase_model.segment_index(summary), spend_model.segment_index(summary)
+    p_point, pseg = purchase_model.group_draws(summary, None, max_draws)
+    s_point, sseg = spend_model.group_draws(summary, None, max_draws)
 
     def over_draws(p_draws: np.ndarray, s_draws: np.ndarray, level: float | None) -> dict[str, np.ndarray]:
         if len(p_draws) > 1 and len(s_draws) > 1:  # two samples: paired draw by draw, evenly thinned
@@ -127,15 +128,14 @@ def customer_value(
         block = max(1, DRAW_BLOCK // (n_draws * len(times)))
         return summarise_draws(columns, order, block, compute, level)
 
-    p_point, s_point = purchase_model.param_draws(None, max_draws), spend_model.param_draws(None, max_draws)
     out = pd.DataFrame(index=summary.index)
     if interval is None:
         point = over_draws(p_point, s_point, None)
         for c in columns:
             out[c] = point[c][0]
     else:
-        p_spread = purchase_model.param_draws(interval, max_draws)
-        s_spread = spend_model.param_draws(interval, max_draws)
+        p_spread = purchase_model.group_draws(summary, interval, max_draws)[0]
+        s_spread = spend_model.group_draws(summary, interval, max_draws)[0]
         spread = over_draws(p_spread, s_spread, interval)
         # the value is the mean over the point draws: the same pass when they are the bounds' draws too
         same = p_spread is p_point and s_spread is s_point

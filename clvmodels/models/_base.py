@@ -7,6 +7,7 @@ in ``_``; using an unfitted model raises :class:`NotFittedError`.
 from __future__ import annotations
 
 import zlib
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -15,7 +16,8 @@ import pandas as pd
 from ..errors import DataError, NotFittedError
 from ..timeunits import Horizon, check_unit, horizon_label, to_units
 from ..draws import DEFAULT_DRAWS, check_max_draws, predict_over_draws
-from ._mle import FitResult
+from ._mle import FitResult, fit_mle
+from .covariate_effects import CovariateEffects, patterns
 from .persistence import MODEL_REGISTRY, OPTION_CHECKS, load_models, save_models
 
 #: Seed of the draws from a maximum-likelihood estimate's sampling distribution (predictions repeat exactly).
@@ -176,6 +178,14 @@ class Predictor(Estimator):
         """Each customer's position on the draws' segment axis (one population: all 0)."""
         return np.zeros(len(summary), dtype=np.int64)
 
+    def group_draws(self, summary: pd.DataFrame, interval: float | None = None,
+                    max_draws: int = DEFAULT_DRAWS) -> tuple[np.ndarray, np.ndarray]:
+        """The parameters as draws over the groups of ``summary``'s customers who share them (draw,
+        group, parameter), and each customer's group: the segments (:meth:`param_draws`,
+        :meth:`segment_index`), or the covariate patterns of a model with covariates. Every prediction
+        reads its parameters here."""
+        return self.param_draws(interval, max_draws), self.segment_index(summary)
+
     @property
     def segment_column(self) -> str | None:
         """The summary column the draws' segment axis follows (None: one population)."""
@@ -188,7 +198,8 @@ class Predictor(Estimator):
     def input_columns(self) -> list[str]:
         """The summary columns fitting and predictions read (known before fitting): the data columns, then
         any segment column."""
-        return [*self.required_columns, *([self.segment_column] if self.segment_column else [])]
+        return [*self.required_columns, *([self.segment_column] if self.segment_column else []),
+                *(getattr(self, "covariates", None) or [])]
 
     def _check_values(self, *arrays: np.ndarray) -> None:
         """DataError for values the model cannot take (each model says which)."""
@@ -207,10 +218,9 @@ class Predictor(Estimator):
         """``kernel(theta, *data, seg=codes)`` over the parameter draws, in the contract's shape
         (:func:`clvmodels.draws.predict_over_draws`)."""
         arrays = self.prediction_arrays(summary)
-        point = self.param_draws(None, max_draws)
-        spread = self.param_draws(interval, max_draws) if interval is not None else None
-        return predict_over_draws(name, point, spread, self.segment_index(summary), arrays, kernel, interval,
-                                  summary.index)
+        point, seg = self.group_draws(summary, None, max_draws)
+        spread = self.group_draws(summary, interval, max_draws)[0] if interval is not None else None
+        return predict_over_draws(name, point, spread, seg, arrays, kernel, interval, summary.index)
 
 
 class SummaryModel(Predictor):
@@ -283,18 +293,88 @@ class SummaryModel(Predictor):
             raise DataError(f"no customer has a repeat purchase: {self.title} cannot separate purchasing from "
                             "dropout", columns=["frequency"])
 
-    def _set_result(self, result: FitResult, fingerprint_: str) -> None:
-        """Install a fit: the result and the attributes derived from it (after fit, or when loading)."""
+    def _set_result(self, result: FitResult, fingerprint_: str, design: Any = None) -> None:
+        """Install a fit: the result and the attributes derived from it (after fit, or when loading);
+        ``design``, a fitted :class:`~clvmodels.data.covariates.CovariateDesign` for a fit with covariates."""
         self.result_ = result
         self.params_ = dict(result.params)
         self.loglik_ = result.loglik
         self.time_unit_ = result.time_unit
         self.n_customers_ = result.n_obs
         self.fingerprint_ = fingerprint_
+        self.design_ = design
+
+    # covariates ---------------------------------------------------------------------------------------
+    #: The parameters covariates act on, with the sign of each effect (:mod:`.covariate_effects`); a
+    #: model that takes covariates sets it and has a ``covariates`` option.
+    covariate_signs: ClassVar[dict[str, int]] = {}
+
+    def _effects(self, design: Any) -> CovariateEffects:
+        return CovariateEffects(self.param_names, self.covariate_signs, design.names_)
+
+    def _group_objective(self, arrays: tuple[np.ndarray, ...], w: np.ndarray, codes: np.ndarray):
+        """For a fit with covariates: (the weighted log-likelihood and its gradient per group of
+        ``codes``, ``theta`` (groups, parameters) -> (ll, gradient (groups, parameters)); the number of
+        distinct rows; the data's fingerprint). Each model that takes covariates defines it."""
+        raise NotImplementedError(f"{type(self).__name__} does not take covariates")
+
+    def _fit_covariates(self, summary: pd.DataFrame, arrays: tuple[np.ndarray, ...], w: np.ndarray,
+                        weights: Any, time_unit: str | None) -> None:
+        """Fit with the ``covariates`` option's columns (Fader & Hardie 2007; :mod:`.covariate_effects`):
+        the model without them first, whose estimate starts this fit (coefficients 0) and whose
+        log-likelihood the likelihood-ratio test in ``result_.extra`` compares against."""
+        from scipy.stats import chi2
+
+        from ..data.covariates import CovariateDesign
+
+        design = CovariateDesign(list(self.covariates)).fit(summary)
+        Z = design.matrix(summary)
+        plain = type(self)(**{**self.get_params(), "covariates": None}).fit(summary, weights=weights,
+                                                                             time_unit=time_unit)
+        Zu, codes = patterns(Z)
+        effects = self._effects(design)
+        objective, n_unique, fingerprint_ = self._group_objective(arrays, w, codes)
+
+        def loglik_grad(full: np.ndarray) -> tuple[float, np.ndarray]:
+            theta_g = effects.group_params(full, Zu)
+            ll, grad_g = objective(theta_g)
+            return ll, effects.gradient(grad_g, theta_g, full, Zu)
+
+        reach = np.max(np.abs(Zu), axis=0)
+        start = np.concatenate([plain._p(), np.zeros(len(effects.coefficient_names))])
+        result = fit_mle(
+            self.title, effects.names, loglik_grad, start, n_obs=float(w.sum()), n_unique=n_unique,
+            time_unit=plain.time_unit_, maxiter=self.maxiter,
+            advice="A covariate level with few customers, or none who bought again, cannot be estimated: "
+                   "merge rare levels, or leave the covariate out.",
+            linear={name: float(reach[k % len(reach)]) for k, name in enumerate(effects.coefficient_names)})
+        stat = max(2.0 * (result.loglik - plain.loglik_), 0.0)
+        df = len(effects.coefficient_names)
+        extra = {**result.extra, "covariates": design.description,
+                 "covariate effects": ", ".join(f"{p} x exp({'+' if s > 0 else '-'}c'z)"
+                                                for p, s in self.covariate_signs.items()),
+                 "LR test vs no covariates": f"chi2 = {stat:.2f}, df = {df}, p = {chi2.sf(stat, df):.3g}",
+                 "loglik without covariates": plain.loglik_}
+        self._set_result(replace(result, extra=extra), fingerprint_, design)
+
+    def likelihood_ratio_test(self) -> dict[str, float]:
+        """The covariates' likelihood-ratio test against the model without them: ``statistic`` (2 x the
+        gain in log-likelihood), ``df`` (the number of coefficients) and ``p_value`` (chi-squared)."""
+        from scipy.stats import chi2
+
+        self.check_is_fitted()
+        if self.design_ is None:
+            raise ValueError(f"this {type(self).__name__} was fitted without covariates")
+        stat = max(2.0 * (self.loglik_ - self.result_.extra["loglik without covariates"]), 0.0)
+        df = len(self.result_.linear)
+        return {"statistic": stat, "df": df, "p_value": float(chi2.sf(stat, df))}
 
     # the prediction contract -----------------------------------------------------------------------
     def _p(self) -> tuple[float, ...]:
         # from the fit result, so that editing the params_ copy cannot change predictions unseen
+        if self.design_ is not None:
+            raise ValueError(f"this {type(self).__name__} has covariates: its parameters differ by customer; "
+                             "predict per customer")
         return tuple(self.result_.params[n] for n in self.param_names)
 
     def param_draws(self, interval: float | None = None, max_draws: int = DEFAULT_DRAWS) -> np.ndarray:
@@ -303,17 +383,36 @@ class SummaryModel(Predictor):
         covariance of the log-parameters by the delta method), from a fixed seed so that predictions
         repeat exactly."""
         self.check_is_fitted()
+        if self.design_ is not None:
+            raise ValueError(f"this {type(self).__name__} has covariates: its parameters differ by customer; "
+                             "predict per customer (group_draws(summary) gives them)")
+        return self._estimate_draws(interval, max_draws)[:, None, :]
+
+    def _estimate_draws(self, interval: float | None, max_draws: int) -> np.ndarray:
+        """Every estimated quantity as draws (draw, quantity): the estimate, or with an ``interval``
+        ``max_draws`` draws of its asymptotic normal on the working scale (:class:`FitResult`)."""
         check_max_draws(max_draws)
-        theta = np.array(self._p())
+        res = self.result_
+        estimate = np.array([res.params[n] for n in res.param_names])
         if interval is None:
-            return theta[None, None, :]
-        cov = self.result_.cov_log
+            return estimate[None, :]
+        cov = res.cov_log
         if not np.all(np.isfinite(cov)):
             raise ValueError(f"this {type(self).__name__} fit has no standard errors (its Hessian is singular), "
                              "so its predictions have no intervals; predict without interval=")
         # (a seed per model class: a purchase and a spend model's draws are independent when paired)
         rng = np.random.default_rng([PARAM_DRAWS_SEED, zlib.crc32(self.model_name.encode())])
-        return np.exp(rng.multivariate_normal(np.log(theta), cov, size=max_draws, method="eigh"))[:, None, :]
+        return res.from_working(rng.multivariate_normal(res.working(), cov, size=max_draws, method="eigh"))
+
+    def group_draws(self, summary: pd.DataFrame, interval: float | None = None,
+                    max_draws: int = DEFAULT_DRAWS) -> tuple[np.ndarray, np.ndarray]:
+        """The parameters as draws per covariate pattern of ``summary``'s customers (with covariates;
+        :mod:`.covariate_effects`), else :meth:`Predictor.group_draws`."""
+        self.check_is_fitted()
+        if self.design_ is None:
+            return super().group_draws(summary, interval, max_draws)
+        Zu, codes = patterns(self.design_.matrix(summary))
+        return self._effects(self.design_).group_params(self._estimate_draws(interval, max_draws), Zu), codes
 
     # reporting and persistence -----------------------------------------------------------------------
     #: How the model was fitted, and what :meth:`estimates` shows (the report's captions).

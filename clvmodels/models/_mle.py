@@ -4,6 +4,10 @@ numpy and scipy only. A model supplies a function returning the weighted log-lik
 analytic gradient with respect to the natural parameters (and optionally one that adds the analytic
 Hessian); this module optimises it over log-parameters with L-BFGS-B and Newton steps, takes the Hessian
 analytically or by forward differences of the analytic gradient, and returns a frozen :class:`FitResult`.
+
+Covariate coefficients are real-valued, not positive: a fit names them (``linear``), and they are
+optimised, bounded and reported on their own scale while the other parameters are on the log scale (the
+"working scale").
 """
 
 from __future__ import annotations
@@ -111,16 +115,29 @@ class FitResult:
     message: str
     time_unit: str | None = None
     extra: dict = field(default_factory=dict)
+    #: The real-valued parameters (covariate coefficients); every other parameter is positive.
+    linear: tuple[str, ...] = ()
 
     @property
     def k(self) -> int:
         return len(self.param_names)
 
+    def working(self) -> np.ndarray:
+        """The parameters on the working scale: logs of the positive ones, the linear ones as they are."""
+        return np.array([self.params[n] if n in self.linear else math.log(self.params[n]) for n in self.param_names])
+
+    def from_working(self, values: np.ndarray) -> np.ndarray:
+        """Parameters (last axis in ``param_names`` order) from working-scale values: the inverse of
+        :meth:`working`."""
+        is_linear = np.array([n in self.linear for n in self.param_names])
+        return np.where(is_linear, values, np.exp(np.where(is_linear, 0.0, values)))
+
     @property
     def cov_log(self) -> np.ndarray:
-        """Covariance of the log-parameters (the delta method: cov / outer(theta, theta))."""
-        theta = np.array([self.params[n] for n in self.param_names])
-        return np.asarray(self.cov) / np.outer(theta, theta)
+        """Covariance on the working scale: of the log-parameters (the delta method: cov / outer(theta,
+        theta)), the linear parameters' entries as they are."""
+        scale = np.array([1.0 if n in self.linear else self.params[n] for n in self.param_names])
+        return np.asarray(self.cov) / np.outer(scale, scale)
 
     @property
     def aic(self) -> float:
@@ -131,13 +148,17 @@ class FitResult:
         return self.k * math.log(self.n_obs) - 2 * self.loglik
 
     def conf_int(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
-        """Wald intervals on the log scale: ``{name: (lower, upper)}``."""
+        """Wald intervals on the log scale (on their own scale for the linear parameters):
+        ``{name: (lower, upper)}``."""
         if not 0 < level < 1:
             raise ValueError(f"level must be between 0 and 1 (e.g. 0.95), got {level!r}")
         z = ndtri(0.5 + level / 2)
         out = {}
         for name in self.param_names:
             value, se = self.params[name], self.se[name]
+            if name in self.linear:
+                out[name] = (value - z * se, value + z * se) if np.isfinite(se) else (-np.inf, np.inf)
+                continue
             half = z * se / value if value > 0 and np.isfinite(se) else np.inf
             out[name] = (value * math.exp(-half), value * math.exp(half)) if np.isfinite(half) else (0.0, np.inf)
         return out
@@ -185,35 +206,67 @@ def _remember_last(fun):
     return remembered
 
 
-def _neg_log_space(loglik_grad: LogLikGrad) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
-    """Negative log-likelihood and gradient over log-parameters (chain rule: d/dlog(x) = x d/dx)."""
+class _Working:
+    """The working scale of a fit's parameters: the log of each positive parameter; a linear one (a
+    covariate coefficient) times ``reach``, the largest |value| of its covariate, so that one working unit
+    moves some customer's log-parameter by one, as it does for the log-parameters. The bounds LOG_BOUND
+    and LOG_EDGE then apply to what the parameters do to the customers, and the optimiser sees every
+    parameter on a like scale."""
+
+    def __init__(self, k: int, linear: dict[int, float] | None = None) -> None:
+        self.is_linear = np.zeros(k, dtype=bool)
+        self.reach = np.ones(k)
+        for j, reach in (linear or {}).items():
+            self.is_linear[j], self.reach[j] = True, reach
+
+    def theta(self, x: np.ndarray) -> np.ndarray:
+        return np.where(self.is_linear, x / self.reach, np.exp(np.where(self.is_linear, 0.0, x)))
+
+    def to_working(self, theta: np.ndarray) -> np.ndarray:
+        theta = np.asarray(theta, dtype=np.float64)
+        return np.where(self.is_linear, theta * self.reach, np.log(np.where(self.is_linear, 1.0, theta)))
+
+    def slope(self, theta: np.ndarray) -> np.ndarray:
+        """d theta / d working value, per parameter."""
+        return np.where(self.is_linear, 1.0 / self.reach, theta)
+
+    def beyond(self, x: np.ndarray, bound: float) -> bool:
+        return bool(np.any(~(np.abs(x) <= bound)))
+
+
+def _neg_log_space(loglik_grad: LogLikGrad, scale: _Working | None = None) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """Negative log-likelihood and gradient over the working scale (chain rule: d/dlog(x) = x d/dx)."""
 
     def fun(log_theta: np.ndarray) -> tuple[float, np.ndarray]:
-        if not np.all(np.abs(log_theta) <= LOG_BOUND):  # past any parameter the data can identify
+        work = scale or _Working(len(log_theta))
+        if work.beyond(log_theta, LOG_BOUND):  # past any parameter the data can identify
             return np.inf, np.zeros_like(log_theta)
-        theta = np.exp(log_theta)
+        theta = work.theta(log_theta)
         ll, grad = loglik_grad(theta)
         if not np.isfinite(ll):
             return np.inf, np.zeros_like(log_theta)
-        return -ll, -(grad * theta)
+        return -ll, -(grad * work.slope(theta))
 
     return _remember_last(fun)
 
 
-def _neg_log_space_hess(loglik_grad_hess: LogLikGradHess) -> Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]:
-    """Negative log-likelihood, gradient and Hessian over log-parameters: with theta = e^x,
-    d/dx_i = theta_i d/dtheta_i and d2/dx_i dx_j = theta_i theta_j d2/dtheta_i dtheta_j + [i = j] theta_i d/dtheta_i."""
+def _neg_log_space_hess(loglik_grad_hess: LogLikGradHess, scale: _Working | None = None) -> Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]:
+    """Negative log-likelihood, gradient and Hessian over the working scale: with theta = e^x,
+    d/dx_i = theta_i d/dtheta_i and d2/dx_i dx_j = theta_i theta_j d2/dtheta_i dtheta_j + [i = j] theta_i d/dtheta_i
+    (a linear parameter's slope is 1 and its diagonal term 0)."""
 
     def fun(log_theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         k = len(log_theta)
-        if not np.all(np.abs(log_theta) <= LOG_BOUND):
+        work = scale or _Working(k)
+        if work.beyond(log_theta, LOG_BOUND):
             return np.inf, np.zeros(k), np.zeros((k, k))
-        theta = np.exp(log_theta)
+        theta = work.theta(log_theta)
         ll, grad, hess = loglik_grad_hess(theta)
         if not np.isfinite(ll):
             return np.inf, np.zeros(k), np.zeros((k, k))
-        g = grad * theta
-        return -ll, -g, -(np.outer(theta, theta) * hess + np.diag(g))
+        slope = work.slope(theta)
+        g = grad * slope
+        return -ll, -g, -(np.outer(slope, slope) * hess + np.diag(np.where(work.is_linear, 0.0, g)))
 
     return _remember_last(fun)
 
@@ -336,8 +389,12 @@ def fit_mle(
     presolve: LogLikGrad | None = None,
     diagnose: Callable[[dict[str, float]], str] | None = None,
     hessian: LogLikGradHess | None = None,
+    linear: dict[str, float] | None = None,
 ) -> FitResult:
     """Maximise a log-likelihood over positive parameters; raise ConvergenceError with advice on failure.
+
+    ``linear`` names the real-valued parameters (covariate coefficients), each with the largest |value|
+    of its covariate (the module docstring's working scale); their ``start`` values may be any number.
 
     ``presolve``, the log-likelihood of a subsample, if given, is maximised first (loosely) to start the
     full optimisation close to the optimum: fewer evaluations on the full data. ``diagnose``, given the
@@ -348,12 +405,14 @@ def fit_mle(
     """
     from scipy import optimize  # loaded on first fit: keeps `import clvmodels` light
 
-    fun = _neg_log_space(loglik_grad)
-    second = _neg_log_space_hess(hessian) if hessian is not None else None
-    x0 = np.clip(np.log(np.asarray(start, dtype=np.float64)), -LOG_BOUND, LOG_BOUND)
+    linear = dict(linear or {})
+    work = _Working(len(param_names), {list(param_names).index(n): reach for n, reach in linear.items()})
+    fun = _neg_log_space(loglik_grad, work)
+    second = _neg_log_space_hess(hessian, work) if hessian is not None else None
+    x0 = np.clip(work.to_working(start), -LOG_BOUND, LOG_BOUND)
     approx = None
     if presolve is not None:
-        pre_fun = _neg_log_space(presolve)
+        pre_fun = _neg_log_space(presolve, work)
         pre = optimize.minimize(pre_fun, x0, jac=True, method="L-BFGS-B",
                                 options={"maxiter": maxiter, "ftol": 1e-10})
         if np.all(np.isfinite(pre.x)):
@@ -377,12 +436,12 @@ def fit_mle(
         newton = _newton(fun, res.x, res.fun, second)
     x, f, hess, converged, decrement, grad_norm, steps = newton
     iterations += steps
-    theta = np.exp(x)
+    theta = work.theta(x)
     if not converged:
         raise ConvergenceError(
             f"{model}: the optimiser did not converge ({message}; largest gradient {grad_norm:.3g}; "
             f"parameters {_shown(param_names, theta, diagnose)}). " + (advice or "Check the data, or try another time unit."))
-    if np.any(np.abs(x) > LOG_EDGE):
+    if work.beyond(x, LOG_EDGE):
         raise ConvergenceError(
             f"{model}: a parameter ran to the edge of its range ({_shown(param_names, theta, diagnose)}): the data do "
             "not identify the model. " + advice)
@@ -393,7 +452,7 @@ def fit_mle(
         cov_log = np.linalg.inv(hess)
     except np.linalg.LinAlgError:
         cov_log = np.full_like(hess, np.nan)
-    jac = np.diag(theta)
+    jac = np.diag(work.slope(theta))
     cov = jac @ cov_log @ jac
     cov.flags.writeable = False
     se = np.sqrt(np.where(np.diag(cov) >= 0, np.diag(cov), np.nan))
@@ -416,4 +475,5 @@ def fit_mle(
         message=f"Newton decrement {decrement:.1e}, largest log-scale gradient {grad_norm:.1e}",
         time_unit=time_unit,
         extra=dict(extra or {}),
+        linear=tuple(n for n in param_names if n in linear),
     )

@@ -502,9 +502,9 @@ class BetaGeoBetaBinom(BetaGeoBetaBinomPredictions, SummaryModel):
         self._set_result(result, fingerprint((ux, ut, uT), uw))
         return self
 
-    def _set_result(self, result: FitResult, fingerprint_: str) -> None:
+    def _set_result(self, result: FitResult, fingerprint_: str, design: Any = None) -> None:
         # the period is kept in extra["period"]: a model file's time_unit holds D, W or M only
-        super()._set_result(result, fingerprint_)
+        super()._set_result(result, fingerprint_, design)
         period = result.extra.get("period", result.time_unit)
         if period is not None and period not in PERIODS:
             raise DataError(f"a BG/BB fit's period must be one of {', '.join(PERIODS)}, got {period!r}")

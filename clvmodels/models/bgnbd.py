@@ -41,6 +41,7 @@ __all__ = [
     "BetaGeoFit",
     "loglik_terms",
     "loglik_and_grad",
+    "group_loglik_and_grad",
     "p_alive",
     "expected_purchases_new",
     "conditional_expected_purchases",
@@ -83,21 +84,44 @@ def loglik_terms(r, alpha, a, b, x, t_x, T, *, dropout_at_zero: bool = False) ->
 
 
 class Prepared:
-    """Data arranged for fast repeated likelihood evaluation: distinct frequencies (the special
-    functions depend on x only) and the customers with a second term of eq. (6) apart (the repeat buyers;
-    with dropout at zero, everyone)."""
+    """Data arranged for fast repeated likelihood evaluation: distinct (group, frequency) pairs (the special
+    functions depend on the group's parameters and x only) and the customers with a second term of eq. (6)
+    apart (the repeat buyers; with dropout at zero, everyone). ``group`` gives each row's parameter group
+    (covariate pattern; default: one group)."""
 
-    def __init__(self, x, t_x, T, w, dropout_at_zero: bool = False) -> None:
+    def __init__(self, x, t_x, T, w, dropout_at_zero: bool = False, group=None) -> None:
         self.x, self.t_x, self.T, self.w = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T, w))
         self.z = float(dropout_at_zero)
-        self.xu, self.inv = np.unique(self.x, return_inverse=True)
+        self.group = np.zeros(len(self.x), dtype=np.int64) if group is None else np.asarray(group, dtype=np.int64)
+        self.n_groups = int(self.group.max()) + 1 if len(self.group) else 1
+        (self.pair_group, self.xu), self.inv = np.unique(np.stack([self.group, self.x]), axis=1, return_inverse=True)
+        self.pair_group, self.inv = self.pair_group.astype(np.int64), self.inv.ravel()
         self.pos = np.flatnonzero(self.x + self.z > 0)
         self.x_p, self.t_x_p, self.T_p, self.w_p = self.x[self.pos], self.t_x[self.pos], self.T[self.pos], self.w[self.pos]
-        self.inv_p = self.inv[self.pos]
+        self.inv_p, self.group_p = self.inv[self.pos], self.group[self.pos]
+
+    def at(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray | float:
+        """A per-group parameter at the given rows' groups (a number when there is one group)."""
+        return values[0] if self.n_groups == 1 else values[rows]
+
+    def totals(self, w: np.ndarray, columns: list, rows: np.ndarray) -> np.ndarray:
+        """Weighted sums of per-row ``columns`` by group: (groups, len(columns))."""
+        if self.n_groups == 1:
+            return np.array([[np.dot(w, c) if np.ndim(c) else c * w.sum() for c in columns]])
+        return np.stack([np.bincount(rows, weights=w * c, minlength=self.n_groups) for c in columns], axis=1)
 
 
 def loglik_and_grad(theta: np.ndarray, x, t_x, T, w, prepared: Prepared | None = None) -> tuple[float, np.ndarray]:
-    """Weighted total log-likelihood of eq. (6) and its analytic gradient in (r, alpha, a, b).
+    """Weighted total log-likelihood of eq. (6) and its analytic gradient in (r, alpha, a, b) (one set of
+    parameters for every customer: :func:`group_loglik_and_grad` with one group)."""
+    d = prepared if prepared is not None else Prepared(x, t_x, T, w)
+    ll, grad = group_loglik_and_grad(np.asarray(theta, dtype=np.float64)[None, :], d)
+    return ll, grad[0]
+
+
+def group_loglik_and_grad(theta: np.ndarray, d: Prepared) -> tuple[float, np.ndarray]:
+    """Weighted total log-likelihood of eq. (6) with parameters per group (``theta`` (groups, 4): r, alpha,
+    a, b; each row's group from ``d``), and its gradient in each group's parameters (groups, 4).
 
     Writing eq. (6) as shared(x) + logaddexp(term1, term2), with term2 = -inf when x + z = 0, the weight
     of the second term is w2 = exp(term2 - logaddexp(...)) and
@@ -105,10 +129,11 @@ def loglik_and_grad(theta: np.ndarray, x, t_x, T, w, prepared: Prepared | None =
     d/dalpha = r/alpha - (r+x) [(1-w2)/(alpha+T) + w2/(alpha+t_x)],
     d/da = psi(a+b) - psi(a+b+x+z) + w2/a,
     d/db = psi(b+x+z) - psi(b) + psi(a+b) - psi(a+b+x+z) - w2/(b+x+z-1)
-    (z = 1 with dropout at zero, from ``prepared``; the data arguments are ignored when it is given).
+    (z = 1 with dropout at zero, from ``d``).
     """
-    d = prepared if prepared is not None else Prepared(x, t_x, T, w)
-    r, alpha, a, b = theta
+    r_g, alpha_g, a_g, b_g = theta.T
+    pg = d.pair_group
+    r, alpha, a, b = (d.at(v, pg) for v in (r_g, alpha_g, a_g, b_g))
     xu, xzu = d.xu, d.xu + d.z
     log_alpha = np.log(alpha)
     shared_u = gammaln(r + xu) - gammaln(r) + r * log_alpha + betaln(a, b + xzu) - betaln(a, b)
@@ -116,33 +141,31 @@ def loglik_and_grad(theta: np.ndarray, x, t_x, T, w, prepared: Prepared | None =
     d_r_u = digamma(r + xu) - digamma(r) + log_alpha
     d_b_u = digamma(b + xzu) - digamma(b) + dab_u
     # every customer: the first term alone
+    r, alpha = d.at(r_g, d.group), d.at(alpha_g, d.group)
     log_aT = np.log(alpha + d.T)
     k = r + d.x
     ll_rows = shared_u[d.inv] - k * log_aT
-    g_r = d_r_u[d.inv] - log_aT
-    g_alpha = r / alpha - k / (alpha + d.T)
-    g_a = dab_u[d.inv]
-    g_b = d_b_u[d.inv]
     ll = float(np.dot(d.w, ll_rows))
-    grad = np.array([np.dot(d.w, g_r), np.dot(d.w, g_alpha), np.dot(d.w, g_a), np.dot(d.w, g_b)])
+    grad = d.totals(d.w, [d_r_u[d.inv] - log_aT, r / alpha - k / (alpha + d.T), dab_u[d.inv], d_b_u[d.inv]], d.group)
     if d.pos.size:
         # repeat buyers: replace term1 by logaddexp(term1, term2) and correct the gradient by w2
         with np.errstate(divide="ignore"):
-            log_ratio = (np.log(a) - np.log(np.maximum(b + xzu - 1, 1e-300)))[d.inv_p]
-        k_p = r + d.x_p
+            log_ratio = (np.log(a_g)[pg] if d.n_groups > 1 else np.log(a_g[0])) - np.log(np.maximum(b + xzu - 1, 1e-300))
+        r_p, alpha_p, b_p = (d.at(v, d.group_p) for v in (r_g, alpha_g, b_g))
+        k_p = r_p + d.x_p
         log_aT_p = log_aT[d.pos]
-        log_atx = np.log(alpha + d.t_x_p)
+        log_atx = np.log(alpha_p + d.t_x_p)
         term1 = -k_p * log_aT_p
-        term2 = log_ratio - k_p * log_atx
+        term2 = log_ratio[d.inv_p] - k_p * log_atx
         lse = np.logaddexp(term1, term2)
         w2 = np.exp(term2 - lse)
         ll += float(np.dot(d.w_p, lse - term1))
-        grad += np.array([
-            np.dot(d.w_p, w2 * (log_aT_p - log_atx)),
-            np.dot(d.w_p, k_p * w2 * (1.0 / (alpha + d.T_p) - 1.0 / (alpha + d.t_x_p))),
-            np.dot(d.w_p, w2) / a,
-            -np.dot(d.w_p, w2 / np.maximum(b + d.x_p + d.z - 1, 1e-300)),
-        ])
+        second = d.totals(d.w_p, [w2 * (log_aT_p - log_atx),
+                                  k_p * w2 * (1.0 / (alpha_p + d.T_p) - 1.0 / (alpha_p + d.t_x_p)),
+                                  w2,
+                                  -w2 / np.maximum(b_p + d.x_p + d.z - 1, 1e-300)], d.group_p)
+        second[:, 2] /= a_g
+        grad += second
     return ll, grad
 
 
@@ -392,13 +415,26 @@ class BetaGeoFit(BetaGeoPredictions, SummaryModel):
     """The maximum-likelihood fit of the BG/NBD and, with ``dropout_at_zero``, the MBG/NBD (not itself a
     registered model: :class:`BetaGeo` and :class:`clvmodels.models.mbgnbd.ModifiedBetaGeo` are)."""
 
+    #: Fader & Hardie (2007) section 4: alpha_i = alpha exp(-c'z) (a positive coefficient raises the
+    #: purchase rate), a_i = a exp(c'z) and b_i = b exp(c'z) (the dropout probability's Beta).
+    covariate_signs = {"alpha": -1, "a": 1, "b": 1}
+
+    def __init__(self, covariates: list[str] | None = None, maxiter: int = 2000,
+                 start: dict[str, float] | None = None) -> None:
+        super().__init__(maxiter, start)
+        self.covariates = covariates
+
     def fit(self, summary: pd.DataFrame, *, weights: Any = None, time_unit: str | None = None) -> "BetaGeoFit":
-        """Fit to a customer summary (frequency, recency, T); identical rows are compressed into weights.
+        """Fit to a customer summary (frequency, recency, T, and the ``covariates`` columns); identical
+        rows are compressed into weights.
 
         ``weights`` (array or column name) counts how many customers each row stands for.
         """
         x, t_x, T, w = self._prepare(summary, weights)
         self._require_repeat_buyers(x, w)
+        if self.covariates:
+            self._fit_covariates(summary, (x, t_x, T), w, weights, time_unit)
+            return self
         (ux, ut, uT), uw = compress(x, t_x, T, weights=w)
         data = Prepared(ux, ut, uT, uw, self.dropout_at_zero)
         sub = subsample(uw)
@@ -416,6 +452,13 @@ class BetaGeoFit(BetaGeoPredictions, SummaryModel):
         self._set_result(result, fingerprint((ux, ut, uT), uw))
         return self
 
+    def _group_objective(self, arrays, w, codes):
+        """Eq. (6) with parameters per covariate pattern (:func:`group_loglik_and_grad`)."""
+        x, t_x, T = arrays
+        (ux, ut, uT, ug), uw = compress(x, t_x, T, codes, weights=w)
+        data = Prepared(ux, ut, uT, uw, self.dropout_at_zero, group=ug)
+        return (lambda theta: group_loglik_and_grad(theta, data)), len(uw), fingerprint((ux, ut, uT, ug), uw)
+
     # population-level predictions (the fitted point) -----------------------------------------------
     def purchase_probabilities_new(self, t: Horizon, n_max: int = 10) -> pd.Series:
         """P(X(t) = n) for a newly acquired customer, n = 0..n_max (eq. 8)."""
@@ -429,6 +472,14 @@ class BetaGeo(BetaGeoFit):
 
     Parameters
     ----------
+    covariates
+        Summary columns of static customer attributes (channel, region, ...) that act on the purchase rate
+        and the dropout probability (Fader & Hardie 2007): alpha_i = alpha exp(-c'z_i), a_i = a exp(c'z_i),
+        b_i = b exp(c'z_i), z_i the customer's covariates (categorical columns dummy-coded against their
+        first level in sorted order, numeric ones as given; :class:`clvmodels.data.covariates.CovariateDesign`).
+        The fit then also estimates the coefficients c (``params_["alpha: channel[web]"]``) and tests them
+        against the model without covariates (:meth:`likelihood_ratio_test`); r, alpha, a and b are the
+        reference customers' (z = 0). Predictions need the same columns.
     maxiter
         Maximum L-BFGS-B iterations.
     start

@@ -24,6 +24,7 @@ from ..errors import DataError
 from ..files import write_text
 from ..timeunits import TIME_UNITS
 from ._mle import FitResult
+from .covariate_effects import CovariateEffects
 
 #: A fitted estimator of :mod:`clvmodels.models` (a ``SummaryModel``; the estimators import this module).
 SummaryModel = Any
@@ -141,11 +142,41 @@ def _check_start(value: Any, field: str, check: Fields, cls: type) -> Any:
     return {k: check.number(start[k], f"{field}.{k}", low=0.0, strict=True) for k in cls.param_names}
 
 
+def _check_covariates(value: Any, field: str, check: Fields, cls: type) -> list[str] | None:
+    if value is None:
+        return None
+    names = check.sequence(value, field)
+    if not names:
+        check.fail(field, "a list of column names (or null)", value)
+    return [check.text(v, f"{field}[{i}]") for i, v in enumerate(names)]
+
+
 #: How each constructor option of the maximum-likelihood models is checked when loaded.
 OPTION_CHECKS: dict[str, Callable[[Any, str, Fields, type], Any]] = {
     "maxiter": lambda v, f, c, cls: c.integer(v, f, low=1),
     "start": _check_start,
+    "covariates": _check_covariates,
 }
+
+
+def _design_from_dict(value: Any, columns: list[str], check: Fields, where: str):
+    """The fitted covariate design a model file holds, every value checked (the columns must be the
+    ``covariates`` option's)."""
+    from ..data.covariates import CovariateDesign
+
+    d = check.mapping(value, where, keys=("columns", "kinds", "levels"))
+    if d["columns"] != columns:
+        check.fail(f"{where}.columns", "the covariates option's columns " + ", ".join(columns), d["columns"])
+    kinds = check.mapping(d["kinds"], f"{where}.kinds", keys=tuple(columns))
+    for col in columns:
+        check.text(kinds[col], f"{where}.kinds.{col}", choices=("categorical", "numeric"))
+    categorical = tuple(c for c in columns if kinds[c] == "categorical")
+    levels = check.mapping(d["levels"], f"{where}.levels", keys=categorical)
+    for col in categorical:
+        values = check.sequence(levels[col], f"{where}.levels.{col}")
+        if len(values) < 2 or any(isinstance(v, (dict, list)) or v is None for v in values):
+            check.fail(f"{where}.levels.{col}", "a list of at least two levels (text, numbers or true/false)", values)
+    return CovariateDesign.from_dict(d)
 
 
 def model_to_dict(model: SummaryModel) -> dict[str, Any]:
@@ -169,6 +200,7 @@ def model_to_dict(model: SummaryModel) -> dict[str, Any]:
         "message": res.message,
         "extra": plain(dict(res.extra)),
         "fingerprint": model.fingerprint_,
+        "covariates": model.design_.to_dict() if model.design_ is not None else None,
         "fitted_attributes": {k: plain(getattr(model, k)) for k in type(model).saved_attributes
                               if hasattr(model, k)},
     }
@@ -178,15 +210,24 @@ def model_from_dict(d: Any, check: Fields, where: str, key: str | None = None) -
     """The fitted model described by ``d`` (an entry of a model file), every value checked."""
     d = check.mapping(d, where)
     cls = _model_class(d, check, where, key)
-    names = cls.param_names
-    k = len(names)
-    if d.get("param_names") != list(names):
-        check.fail(f"{where}.param_names", "the list " + ", ".join(names), d.get("param_names"))
     options = check.mapping(d.get("options"), f"{where}.options", allowed=cls.option_names())
     options = {name: cls.option_checks[name](value, f"{where}.options.{name}", check, cls)
                for name, value in options.items()}
+    design, linear = None, ()
+    if options.get("covariates"):
+        design = _design_from_dict(d.get("covariates"), options["covariates"], check, f"{where}.covariates")
+        effects = CovariateEffects(cls.param_names, cls.covariate_signs, design.names_)
+        names, linear = tuple(effects.names), tuple(effects.coefficient_names)
+    elif d.get("covariates") is not None:
+        check.fail(f"{where}.covariates", "null for a model without the covariates option", d.get("covariates"))
+    else:
+        names = cls.param_names
+    k = len(names)
+    if d.get("param_names") != list(names):
+        check.fail(f"{where}.param_names", "the list " + ", ".join(names), d.get("param_names"))
     params = check.mapping(d.get("params"), f"{where}.params", keys=names)
-    params = {n: check.number(params[n], f"{where}.params.{n}", low=0.0, strict=True) for n in names}
+    params = {n: (check.number(params[n], f"{where}.params.{n}") if n in linear
+                  else check.number(params[n], f"{where}.params.{n}", low=0.0, strict=True)) for n in names}
     se = check.mapping(d.get("se"), f"{where}.se", keys=names)
     nan = float("nan")
     se = {n: check.number(se[n], f"{where}.se.{n}", low=0.0, none=True) for n in names}
@@ -217,9 +258,9 @@ def model_from_dict(d: Any, check: Fields, where: str, key: str | None = None) -
         iterations=check.integer(d.get("iterations"), f"{where}.iterations", low=0),
         message=check.text(d.get("message"), f"{where}.message"),
         time_unit=check.text(d.get("time_unit"), f"{where}.time_unit", choices=TIME_UNITS, none=True),
-        extra=dict(extra))
+        extra=dict(extra), linear=linear)
     model = cls(**options)
-    model._set_result(result, fingerprint)
+    model._set_result(result, fingerprint, design)
     for name, value in attributes.items():
         setattr(model, name, value)
     return model

@@ -174,8 +174,7 @@ class PurchasePredictions(Predictor):
         """P(Y(t) = n | history) for n = 0..n_max (columns), averaged over the parameter draws; the rest
         of the mass is above n_max."""
         x, t_x, T = self.prediction_arrays(summary)
-        cdf = self.cdf_kernel(self.param_draws(None, max_draws), self.segment_index(summary), x, t_x, T,
-                              self._units(t), n_max)
+        cdf = self.cdf_kernel(*self.group_draws(summary, None, max_draws), x, t_x, T, self._units(t), n_max)
         return pd.DataFrame(np.diff(cdf, axis=1, prepend=0.0), index=summary.index,
                             columns=pd.RangeIndex(n_max + 1, name="n"))
 
@@ -184,7 +183,7 @@ class PurchasePredictions(Predictor):
         """(positions, P(Y(t) <= n | history)) chunks over the parameter draws, the support sized from each
         customer's predictive mean (:func:`sized_cdfs`)."""
         x, t_x, T = self.prediction_arrays(summary)
-        draws, seg = self.param_draws(None, max_draws), self.segment_index(summary)
+        draws, seg = self.group_draws(summary, None, max_draws)
         mean = self.expected_purchases(summary, t, max_draws=max_draws).to_numpy()
         tt = self._units(t)
 

@@ -1,0 +1,206 @@
+"""Models with static customer covariates (Fader & Hardie 2007, "Incorporating time-invariant covariates
+into the Pareto/NBD and BG/NBD models"): the likelihood per covariate pattern equals the per-customer
+formula, its gradient is exact, the fit recovers simulated coefficients, the likelihood-ratio test, the
+predictions with per-customer parameters, and model files."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import clvmodels as clv
+from clvmodels import DataError
+from clvmodels.data.covariates import CovariateDesign
+from clvmodels.data.processes import draw_purchases
+from clvmodels.models import bgnbd
+from clvmodels.models.covariate_effects import CovariateEffects, patterns
+
+#: The BG/NBD's CDNOW-sample estimates (Fader, Hardie & Lee 2005), per week: the reference customers'.
+BASE = {"r": 0.2426, "alpha": 4.4135, "a": 0.7929, "b": 2.4258}
+#: True coefficients of the simulations: channel web and partner against direct (the first level, so the
+#: reference), and a numeric age (decades).
+TRUE = {"alpha: channel[partner]": 0.5, "alpha: channel[web]": -0.4, "alpha: age": 0.3,
+        "a: channel[partner]": -0.5, "a: channel[web]": 0.0, "a: age": 0.0,
+        "b: channel[partner]": 0.0, "b: channel[web]": 0.4, "b: age": -0.2}
+
+
+def simulate(n: int, seed: int, coefficients: dict = TRUE, model: str = "bgnbd") -> pd.DataFrame:
+    """BG/NBD (or MBG/NBD) customers whose parameters follow covariates by FH (2007): alpha_i =
+    alpha exp(-c'z), a_i = a exp(c'z), b_i = b exp(c'z); ages T uniform on 20-78 weeks."""
+    rng = np.random.default_rng(seed)
+    channel = rng.choice(["direct", "web", "partner"], n, p=[0.5, 0.3, 0.2])
+    age = rng.integers(2, 8, n).astype(float)
+    Z = np.stack([channel == "partner", channel == "web", age], axis=1).astype(float)
+    names = ["channel[partner]", "channel[web]", "age"]
+    c = {p: np.array([coefficients.get(f"{p}: {k}", 0.0) for k in names]) for p in ("alpha", "a", "b")}
+    alpha = BASE["alpha"] * np.exp(-Z @ c["alpha"])
+    a, b = BASE["a"] * np.exp(Z @ c["a"]), BASE["b"] * np.exp(Z @ c["b"])
+    truth = {"lambda_": rng.gamma(BASE["r"], 1.0 / alpha), "p_dropout": rng.beta(a, b)}
+    T = rng.uniform(20.0, 78.0, n)
+    state, idx, times = draw_purchases(model, truth, BASE, T, rng)
+    last = np.zeros(n)
+    np.maximum.at(last, idx, times)
+    return pd.DataFrame({"frequency": state["n_repeat"].astype(float), "recency": last, "T": T,
+                         "channel": channel, "age": age},
+                        index=pd.RangeIndex(n, name="customer_id"))
+
+
+@pytest.fixture(scope="module")
+def customers():
+    return simulate(20_000, seed=7)
+
+
+@pytest.fixture(scope="module")
+def fitted(customers):
+    return clv.BetaGeo(covariates=["channel", "age"]).fit(customers, time_unit="W")
+
+
+def objective(summary: pd.DataFrame, columns: list[str], dropout_at_zero: bool = False):
+    """The covariate model's log-likelihood and gradient in every estimated quantity, from the public pieces."""
+    design = CovariateDesign(columns).fit(summary)
+    Zu, codes = patterns(design.matrix(summary))
+    effects = CovariateEffects(bgnbd.PARAMS, clv.BetaGeo.covariate_signs, design.names_)
+    x, t_x, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    data = bgnbd.Prepared(x, t_x, T, np.ones(len(x)), dropout_at_zero, group=codes)
+
+    def fun(full):
+        theta_g = effects.group_params(full, Zu)
+        ll, grad_g = bgnbd.group_loglik_and_grad(theta_g, data)
+        return ll, effects.gradient(grad_g, theta_g, full, Zu)
+
+    return fun, effects, design, Zu, codes
+
+
+@pytest.mark.parametrize("dropout_at_zero", [False, True])
+def test_the_pattern_likelihood_is_the_per_customer_formula_and_its_gradient_exact(dropout_at_zero):
+    summary = simulate(600, seed=3)
+    fun, effects, design, Zu, codes = objective(summary, ["channel", "age"], dropout_at_zero)
+    rng = np.random.default_rng(0)
+    full = np.concatenate([list(BASE.values()), rng.normal(0, 0.3, len(effects.coefficient_names))])
+    ll, grad = fun(full)
+    # the per-customer formula with each customer's own parameters (FHL 2005 eq. 6 / MBG/NBD)
+    theta_i = effects.group_params(full, Zu)[codes]
+    x, t_x, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    direct = bgnbd.loglik_terms(*theta_i.T, x, t_x, T, dropout_at_zero=dropout_at_zero).sum()
+    assert ll == pytest.approx(direct, rel=1e-12)
+    # central differences
+    h = 1e-6
+    numeric = np.array([(fun(full + h * e)[0] - fun(full - h * e)[0]) / (2 * h) for e in np.eye(len(full))])
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-4)
+
+
+def test_the_fit_recovers_the_simulated_coefficients(fitted):
+    table = fitted.estimates()
+    truth = {**BASE, **TRUE}
+    assert list(table.index) == list(truth)
+    for name, value in truth.items():
+        est, se = table.loc[name, "estimate"], table.loc[name, "se"]
+        assert abs(est - value) < 4 * se, (name, est, value, se)
+    # the coefficients' intervals are Wald intervals on their own scale (they may be negative)
+    name = "alpha: channel[web]"
+    lo, hi = table.loc[name, "lower 95%"], table.loc[name, "upper 95%"]
+    est, se = table.loc[name, "estimate"], table.loc[name, "se"]
+    assert lo < 0 and lo == pytest.approx(est - 1.959964 * se) and hi == pytest.approx(est + 1.959964 * se)
+
+
+def test_the_likelihood_ratio_test_against_the_model_without_covariates(customers, fitted):
+    plain = clv.BetaGeo().fit(customers, time_unit="W")
+    test = fitted.likelihood_ratio_test()
+    assert test["df"] == 9
+    assert test["statistic"] == pytest.approx(2 * (fitted.loglik_ - plain.loglik_), rel=1e-9)
+    assert test["p_value"] < 1e-10
+    assert "LR test vs no covariates" in fitted.summary() and "reference 'direct'" in fitted.summary()
+    # a covariate that does nothing: the test does not reject it
+    noise = customers.assign(coin=np.random.default_rng(5).choice(["heads", "tails"], len(customers)))
+    null = clv.BetaGeo(covariates=["coin"]).fit(noise, time_unit="W")
+    assert null.loglik_ >= plain.loglik_ - 1e-6
+    assert null.likelihood_ratio_test()["p_value"] > 0.01
+
+
+def test_predictions_use_each_customers_parameters(customers, fitted):
+    head = customers.iloc[:300]
+    Zu, codes = patterns(fitted.design_.matrix(head))
+    effects = fitted._effects(fitted.design_)
+    full = np.array([fitted.params_[n] for n in effects.names])
+    theta_i = effects.group_params(full, Zu)[codes].T
+    x, t_x, T = (head[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    np.testing.assert_allclose(fitted.expected_purchases(head, 26),
+                               bgnbd.conditional_expected_purchases(*theta_i, x, t_x, T, 26.0), rtol=1e-12)
+    np.testing.assert_allclose(fitted.p_alive(head), bgnbd.p_alive(*theta_i, x, t_x, T), rtol=1e-12)
+    # customers differing only in channel get different forecasts; the interval brackets the estimate
+    pair = pd.DataFrame({"frequency": [2.0, 2.0], "recency": [30.0, 30.0], "T": [52.0, 52.0],
+                         "channel": ["direct", "partner"], "age": [4.0, 4.0]})
+    ci = fitted.expected_purchases(pair, "1y", interval=0.9)
+    assert ci.iloc[1, 0] > ci.iloc[0, 0]
+    assert np.all((ci.iloc[:, 1] < ci.iloc[:, 0]) & (ci.iloc[:, 0] < ci.iloc[:, 2]))
+
+
+def test_interval_draws_follow_the_estimates_sampling_distribution(fitted):
+    draws = fitted._estimate_draws(0.9, 4000)
+    work = fitted.result_.from_working
+    assert draws.shape == (4000, 13)
+    is_linear = np.array([n in fitted.result_.linear for n in fitted.result_.param_names])
+    working = np.where(is_linear, draws, np.log(np.where(is_linear, 1.0, draws)))
+    np.testing.assert_allclose(working.mean(axis=0), fitted.result_.working(), atol=0.1 * np.sqrt(np.diag(fitted.result_.cov_log)).max())
+    np.testing.assert_allclose(np.cov(working.T), fitted.result_.cov_log, atol=0.1 * np.abs(fitted.result_.cov_log).max())
+    assert work(fitted.result_.working()) == pytest.approx([fitted.params_[n] for n in fitted.result_.param_names])
+
+
+def test_weights_give_the_same_fit_as_expanded_rows():
+    summary = simulate(3000, seed=11)
+    summary[["recency", "T"]] = np.ceil(summary[["recency", "T"]])  # whole weeks, as a weekly log gives
+    cols = ["frequency", "recency", "T", "channel", "age"]
+    counted = summary.groupby(cols).size().rename("n").reset_index()
+    assert len(counted) < 0.8 * len(summary)
+    expanded = clv.BetaGeo(covariates=["channel", "age"]).fit(summary)
+    weighted = clv.BetaGeo(covariates=["channel", "age"]).fit(counted, weights="n")
+    for name, value in expanded.params_.items():
+        assert weighted.params_[name] == pytest.approx(value, rel=1e-6, abs=1e-8), name
+
+
+def test_the_mbg_nbd_takes_covariates_too():
+    summary = simulate(5000, seed=4, model="mbgnbd")
+    model = clv.ModifiedBetaGeo(covariates=["channel"]).fit(summary)
+    assert model.result_.linear == ("alpha: channel[partner]", "alpha: channel[web]", "a: channel[partner]",
+                                    "a: channel[web]", "b: channel[partner]", "b: channel[web]")
+    assert model.params_["alpha: channel[partner]"] > 0  # partner customers buy more often (alpha 0.5 in the truth)
+    assert np.all(model.p_alive(summary.head(50)) < 1)
+
+
+def test_population_quantities_are_refused_with_covariates(fitted):
+    with pytest.raises(ValueError, match="differ by customer"):
+        fitted.param_draws()
+    with pytest.raises(ValueError, match="differ by customer"):
+        fitted.expected_purchases_new(10)
+    with pytest.raises(ValueError, match="differ by customer"):
+        fitted.purchase_probabilities_new(10)
+
+
+def test_predictions_need_the_covariates_and_refuse_unseen_levels(customers, fitted):
+    with pytest.raises(DataError, match="covariate columns are not in the summary") as caught:
+        fitted.expected_purchases(customers.drop(columns="age").head(), 10)
+    assert caught.value.columns == ("age",)
+    other = customers.head(4).copy()
+    other.loc[2, "channel"] = "catalogue"
+    with pytest.raises(DataError, match="'catalogue' was not seen in fitting.*customers 2"):
+        fitted.p_alive(other)
+    assert fitted.input_columns() == ["frequency", "recency", "T", "channel", "age"]
+
+
+def test_model_files_keep_the_design_and_refuse_an_edited_one(tmp_path, customers, fitted):
+    path = tmp_path / "cov.json"
+    fitted.save(path)
+    loaded = clv.BetaGeo.load(path)
+    assert loaded.design_.to_dict() == fitted.design_.to_dict()
+    assert loaded.result_.linear == fitted.result_.linear
+    head = customers.head(200)
+    pd.testing.assert_frame_equal(loaded.expected_purchases(head, 52, interval=0.9),
+                                  fitted.expected_purchases(head, 52, interval=0.9))
+    content = json.loads(path.read_text())
+    content["models"]["bgnbd"]["covariates"]["levels"]["channel"] = ["app"]
+    content.pop("sha256")
+    content["sha256"] = clv.models.persistence.checksum(content)
+    path.write_text(json.dumps(content))
+    with pytest.raises(DataError, match=r"covariates\.levels\.channel must be a list of at least two levels"):
+        clv.BetaGeo.load(path)
