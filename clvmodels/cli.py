@@ -79,7 +79,26 @@ def _read_log(args: argparse.Namespace):
         csv_options["decimal_separator"] = ","
     return read_transactions(args.transactions, customer=args.customer, date=args.date, amount=args.amount,
                              date_format=args.date_format, returns=args.returns, observation_end=args.log_end,
-                             csv_options=csv_options)
+                             csv_options=csv_options, attributes=_attributes(getattr(args, "attributes", None)))
+
+
+def _attributes(text: str | None) -> dict[str, str] | None:
+    """--attributes channel,region:last as {column: rule} (rule "first" unless given)."""
+    if not text:
+        return None
+    from .data.transactions import ATTRIBUTE_RULES
+
+    rules = {}
+    for item in _column_list(text, "--attributes"):
+        column, _, rule = item.partition(":")
+        rule = rule.strip() or "first"
+        if rule not in ATTRIBUTE_RULES or not column.strip():
+            raise DataError(f"--attributes takes COLUMN or COLUMN:RULE, RULE one of {', '.join(ATTRIBUTE_RULES)}; "
+                            f"got {item!r}")
+        if column.strip() in rules:
+            raise DataError(f"--attributes names {column.strip()!r} twice")
+        rules[column.strip()] = rule
+    return rules
 
 
 def _holdout_end(args: argparse.Namespace) -> str | None:
@@ -141,6 +160,14 @@ def _model_names(text: str, keys: dict[str, str]) -> list[str]:
     return names
 
 
+def _column_list(text: str, flag: str) -> list[str]:
+    """Comma-separated column names (no empty ones, no repeats)."""
+    names = [c.strip() for c in text.split(",")]
+    if not all(names) or len(set(names)) != len(names):
+        raise DataError(f"{flag} takes comma-separated column names, each once, e.g. channel,region; got {text!r}")
+    return names
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
     from . import models as m
     from .files import read_summary, table_format
@@ -167,8 +194,12 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if not unit:
         raise DataError("the summary does not say its time unit (CSV files cannot): pass --time-unit D, W or M (for a "
                         "summary by period, its period: D, W, M or Y)")
+    covariates = _column_list(args.covariates, "--covariates") if args.covariates else None
     if args.bayes:
         from .bayes.persistence import BAYES_MODELS
+
+        if covariates:
+            raise DataError("--covariates is for maximum likelihood fits (without --bayes) for now")
 
         bayes = {cls.mle_class.short_name: cls for cls in BAYES_MODELS.values()}
         name = next((n for n in names if MODEL_REGISTRY[keys[n]].role == "purchase"), names[0])
@@ -193,8 +224,20 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if given:
         raise DataError(f"--{given[0].replace('_', '-')} needs --bayes (maximum likelihood does not sample)")
     models = {name: MODEL_REGISTRY[keys[name]]() for name in names}
+    if covariates:
+        takers = [n for n in names if "covariates" in models[n].option_names()]
+        if not takers or (chosen and len(takers) < len(names)):
+            others = [n for n in names if n not in takers]
+            raise DataError(f"--covariates: {', '.join(others)} take{'s' if len(others) == 1 else ''} no covariates "
+                            f"(those that do: {', '.join(n for n, c in keys.items() if 'covariates' in MODEL_REGISTRY[c].option_names())})")
+        for name in takers:
+            models[name].set_params(covariates=covariates)
     for model in models.values():  # bad rows are refused whichever model they concern
         model.validate(summary)
+    left = [n for n in names if covariates and n not in takers]
+    if left:
+        _say(args, f"--covariates {','.join(covariates)} act on {', '.join(takers)}; {', '.join(left)} is fitted "
+                   "without them (it takes none)")
     fitted, failed = {}, {}
     for name in names:
         try:
@@ -412,6 +455,9 @@ def _build_parser() -> argparse.ArgumentParser:
                        description="Summarise a transaction log (CSV or Parquet) per customer: frequency, "
                                    "recency, T, monetary_value (and holdout columns with --calibration-end).")
     p.add_argument("--amount", help="amount column (optional)")
+    p.add_argument("--attributes", help="customer attribute columns to carry into the summary, comma-separated, "
+                   "each COLUMN or COLUMN:RULE: first (the earliest transaction's value, the default), last, or "
+                   "mode (the most frequent), from the transactions up to the summary's end; e.g. channel,region:last")
     p.add_argument("--end", help="observation end date (default: the log's end); with --calibration-end, "
                    "the end of the holdout")
     p.add_argument("--calibration-end", help="split at this date: calibration summary + holdout columns")
@@ -437,6 +483,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    "bgnbd, mbgnbd, pnbd, bgcnbd, mbgcnbd (at the k maximum likelihood chooses), bgbb or gamma-gamma; "
                    "posterior saved beside the model file as NAME.posterior.<sha256>.nc")
     p.add_argument("--segment", help="with --bayes: segment column, partially pooled")
+    p.add_argument("--covariates", help="comma-separated summary columns of static customer attributes (e.g. "
+                   "channel,region) acting on the purchase and dropout rates (bgnbd, mbgnbd); text columns are "
+                   "categories (the first level in sorted order the reference), numbers are used as given")
     p.add_argument("--draws", type=_sampler_option("draws"), help="with --bayes: draws per chain (default 1000)")
     p.add_argument("--tune", type=_sampler_option("tune"), help="with --bayes: tuning steps per chain (default 1000)")
     p.add_argument("--chains", type=_sampler_option("chains"), help="with --bayes: chains (default 4)")
@@ -583,6 +632,7 @@ _FLAGS = {"returns": "--returns", "date_format": "--date-format", "time_unit": "
 _PHRASES = [  # whole phrases first: their keywords mean something else in the command line
     (re.compile(r"read_transactions\(\.\.\., observation_end='([^']*)'\)"), r"--log-end \1"),
     (re.compile(r"decimal_separator=','"), "--decimal-comma"),
+    (re.compile(r"read_transactions\(\.\.\., attributes=\[([^\]]*)\]\)"), r"clvmodels summarize ... --attributes \1"),
     (re.compile(r"\bcsv_options\b"), "--delimiter, --decimal-comma, --encoding and --quote"),
 ]
 _KEYWORD = re.compile(r"(?<![/\\])\b(" + "|".join(_FLAGS) + r")=('([^']*)'|\"([^\"]*)\"|[^\s,;)]+)")

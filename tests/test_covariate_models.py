@@ -204,3 +204,40 @@ def test_model_files_keep_the_design_and_refuse_an_edited_one(tmp_path, customer
     path.write_text(json.dumps(content))
     with pytest.raises(DataError, match=r"covariates\.levels\.channel must be a list of at least two levels"):
         clv.BetaGeo.load(path)
+
+
+def test_the_command_line_carries_a_channel_from_the_log_into_the_fit_and_the_scores(tmp_path):
+    from tests.cli_run import run_cli
+
+    sim = clv.simulate(3000, rng=9, segments={"web": (0.5, {"alpha": 2.0}), "store": (0.5, {"alpha": 8.0})})
+    log = sim.transactions.rename(columns={"customer_id": "cust", "date": "day", "segment": "channel"})
+    log.to_csv(tmp_path / "log.csv", index=False)
+    out = run_cli("summarize", tmp_path / "log.csv", "--customer", "cust", "--date", "day", "--amount", "amount",
+                  "--attributes", "channel", "-o", tmp_path / "s.csv")
+    assert out.returncode == 0, out.stderr
+    summary = pd.read_csv(tmp_path / "s.csv", index_col=0)
+    assert summary["channel"].value_counts().to_dict() == {"store": 1500, "web": 1500}
+    out = run_cli("fit", tmp_path / "s.csv", "--time-unit", "W", "--covariates", "channel", "-o", tmp_path / "m.json")
+    assert out.returncode == 0, out.stderr
+    assert "gamma-gamma is fitted without them" in out.stderr and "LR test vs no covariates" in out.stderr
+    model = clv.load_models(tmp_path / "m.json")["bgnbd"]
+    # web customers' alpha is a quarter of store's: the coefficient on the purchase rate is ln 4
+    coef, se = model.params_["alpha: channel[web]"], model.result_.se["alpha: channel[web]"]
+    assert abs(coef - np.log(4.0)) < 4 * se
+    out = run_cli("predict", tmp_path / "m.json", tmp_path / "s.csv", "--time-unit", "W", "--horizons", "1y",
+                  "--annual-discount-rate", "0.1", "-o", tmp_path / "scores.csv")
+    assert out.returncode == 0, out.stderr
+    scores = pd.read_csv(tmp_path / "scores.csv", index_col=0).join(summary["channel"])
+    means = scores.groupby("channel")["expected_purchases_1y"].mean()
+    assert means["web"] > 1.5 * means["store"]
+    # a summary without the column, and bad flags: one line each, exit 2
+    summary.drop(columns="channel").to_csv(tmp_path / "bare.csv")
+    for args in [("predict", tmp_path / "m.json", tmp_path / "bare.csv", "--time-unit", "W", "-o", tmp_path / "x.csv"),
+                 ("fit", tmp_path / "s.csv", "--time-unit", "W", "--covariates", "region", "-o", tmp_path / "x.json"),
+                 ("fit", tmp_path / "s.csv", "--time-unit", "W", "--model", "gamma-gamma", "--covariates", "channel",
+                  "-o", tmp_path / "x.json"),
+                 ("summarize", tmp_path / "log.csv", "--customer", "cust", "--date", "day", "--attributes",
+                  "channel:often", "-o", tmp_path / "x.csv")]:
+        out = run_cli(*args)
+        assert out.returncode == 2 and out.stderr.count("\n") == 1, (args, out.stderr)
+    assert not (tmp_path / "x.csv").exists() and not (tmp_path / "x.json").exists()

@@ -163,8 +163,9 @@ class CovariateDesign:
     def _check_present(self, summary: pd.DataFrame) -> None:
         missing = [c for c in self.columns if c not in summary.columns]
         if missing:
-            raise DataError("covariate columns are not in the summary (add them per customer, e.g. "
-                            "summary['channel'] = ...)", columns=missing)
+            raise DataError("covariate columns are not in the summary: carry them from the transaction log "
+                            f"(read_transactions(..., attributes=[{','.join(missing)}])) or add them per customer",
+                            columns=missing)
 
     def _check_complete(self, summary: pd.DataFrame, col: str) -> None:
         values = summary[col]

@@ -198,6 +198,8 @@ def period_summary(
             out[column] = out[column].to_numpy(dtype=np.int64)
     if calibration_end is not None:
         out["holdout_duration"] = np.int64(end_per - cal_per)
+    if log.attributes:
+        out = out.join(log.attribute_values(cal_end), how="left")
     out.attrs.update(time_unit=period, period=PERIOD_NAMES[period], observation_end=cal_end.isoformat())
     if calibration_end is not None:
         out.attrs.update(calibration_end=cal_end.isoformat(), holdout_end=end.isoformat())

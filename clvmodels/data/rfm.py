@@ -112,11 +112,14 @@ def summary_end(observation_end: Any, first_date, last_date, declared_end=None):
     return end
 
 
-def _finish(df: pd.DataFrame) -> pd.DataFrame:
+def _finish(df: pd.DataFrame, log: TransactionLog, end) -> pd.DataFrame:
+    """The summary indexed by customer, counts as integers, and the log's attributes as of ``end``."""
     out = df.set_index("customer_id")
     out["frequency"] = out["frequency"].to_numpy(dtype=np.int64)
     if "holdout_frequency" in out:
         out["holdout_frequency"] = out["holdout_frequency"].to_numpy(dtype=np.int64)
+    if log.attributes:
+        out = out.join(log.attribute_values(end), how="left")
     return out
 
 
@@ -152,13 +155,14 @@ def rfm_summary(
     -------
     DataFrame
         Indexed by ``customer_id`` (sorted), columns ``frequency`` (int), ``recency``, ``T``, ``litt`` and,
-        when the log has amounts, ``monetary_value``. Customers whose first purchase is after ``observation_end``
+        when the log has amounts, ``monetary_value``; then the log's attributes, each customer's value
+        picked from the transactions up to ``observation_end`` (``read_transactions(attributes=...)``). Customers whose first purchase is after ``observation_end``
         are not in it. ``attrs`` records the time unit, observation end and number of purchases used.
     """
     unit = check_unit(time_unit)
     log = as_log(transactions, customer, date, amount, read_options)
     end = summary_end(observation_end, log.first_date, log.last_date, log.declared_end)
-    out = _finish(log.query(summary_sql(log.has_amount, False, unit), {"cal_end": end}))
+    out = _finish(log.query(summary_sql(log.has_amount, False, unit), {"cal_end": end}), log, end)
     out.attrs.update(time_unit=unit, observation_end=end.isoformat(),
                      n_purchases=int(out["frequency"].sum() + len(out)))
     return out
@@ -217,7 +221,8 @@ def calibration_holdout(
     unit = check_unit(time_unit)
     log = as_log(transactions, customer, date, amount, read_options)
     cal_end, hold_end = split_dates(calibration_end, holdout_end, log.first_date, log.observation_end)
-    out = _finish(log.query(summary_sql(log.has_amount, True, unit), {"cal_end": cal_end, "hold_end": hold_end}))
+    out = _finish(log.query(summary_sql(log.has_amount, True, unit), {"cal_end": cal_end, "hold_end": hold_end}),
+                  log, cal_end)
     out["holdout_duration"] = (hold_end - cal_end).days / unit_days(unit)
     out.attrs.update(time_unit=unit, calibration_end=cal_end.isoformat(), holdout_end=hold_end.isoformat())
     return out

@@ -18,6 +18,7 @@ import itertools
 import os
 from dataclasses import dataclass
 from datetime import date as _date
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -26,7 +27,13 @@ import pandas as pd
 from ..errors import DataError, warn
 from ..files import private_temp_dir
 
-__all__ = ["TransactionLog", "read_transactions", "RETURNS_POLICIES", "CSV_OPTIONS", "ISO_TIMESTAMP",
+#: How a customer's attribute is picked from their transactions (:func:`read_transactions`).
+ATTRIBUTE_RULES = ("first", "last", "mode")
+#: Column names a summary uses, which attributes cannot take.
+_SUMMARY_NAMES = ("frequency", "recency", "T", "litt", "monetary_value", "holdout_frequency",
+                  "holdout_monetary_value", "holdout_spend", "holdout_duration")
+
+__all__ = ["TransactionLog", "read_transactions", "ATTRIBUTE_RULES", "attribute_rules", "RETURNS_POLICIES", "CSV_OPTIONS", "ISO_TIMESTAMP",
            "AMOUNT_LIMIT", "validation_checks", "check_amount_scale", "combine_errors", "to_date"]
 
 #: How negative amounts (returns, refunds) are treated; see :func:`read_transactions`.
@@ -232,6 +239,31 @@ class TransactionLog:
         self.last_date: _date = last
         self.declared_end: _date | None = stats.get("observation_end")
         self.observation_end: _date = self.declared_end or last
+        self.attributes: dict[str, str] = dict(stats.get("attributes", {}))
+
+    def attribute_values(self, end: _date) -> pd.DataFrame:
+        """Each customer's attributes (:func:`read_transactions`' ``attributes``) from the transactions up
+        to ``end``: a DataFrame indexed by customer_id, one column per attribute."""
+        if not self.attributes:
+            return pd.DataFrame(index=pd.Index([], name="customer_id"))
+        picks = []
+        for i, (col, rule) in enumerate(self.attributes.items()):
+            a = f"_attr_{i}"
+            if rule == "mode":
+                picks.append(f"(SELECT first({a} ORDER BY n DESC, t0, {a}) FROM (SELECT {a}, count(*) AS n, "
+                             f"min(_ts) AS t0 FROM attribute_rows AS r WHERE r.customer_id = c.customer_id AND "
+                             f"{a} IS NOT NULL AND CAST(_ts AS DATE) <= $end GROUP BY {a})) AS {_ident(col)}")
+            else:
+                order = "_ts" if rule == "first" else "_ts DESC"
+                picks.append(f"first({a} ORDER BY {order}, {a}) FILTER (WHERE {a} IS NOT NULL) AS {_ident(col)}")
+        plain = [p for p, rule in zip(picks, self.attributes.values()) if rule != "mode"]
+        modes = [p for p, rule in zip(picks, self.attributes.values()) if rule == "mode"]
+        sql = (f"SELECT customer_id{''.join(', ' + p for p in plain)} FROM attribute_rows "
+               "WHERE CAST(_ts AS DATE) <= $end GROUP BY customer_id")
+        if modes:
+            sql = f"SELECT c.*{''.join(', ' + p for p in modes)} FROM ({sql}) AS c"
+        out = self._con.execute(sql, {"end": end}).fetchdf().set_index("customer_id")
+        return out[list(self.attributes)]
 
     @functools.cached_property
     def n_customers(self) -> int:
@@ -412,6 +444,7 @@ def read_transactions(
     observation_end: Any = None,
     returns: str = "error",
     csv_options: dict[str, Any] | None = None,
+    attributes: Mapping[str, str] | Sequence[str] | None = None,
 ) -> TransactionLog:
     """Read, validate and merge a transaction log.
 
@@ -442,6 +475,14 @@ def read_transactions(
         or ``","``; with ``","`` an amount holding a point is not a number), ``encoding`` (``"utf-8"``,
         ``"utf-16"`` or ``"latin-1"``), ``header`` (bool) and ``skip`` (lines). Values are type-checked and
         written as escaped literals. CSV files only.
+    attributes
+        Columns of customer attributes (channel, region, ...) that summaries carry per customer, each with
+        the rule that picks one value per customer from the customer's transactions up to the summary's
+        end: ``"first"`` (the value of the earliest transaction: the acquisition channel), ``"last"``
+        (the latest) or ``"mode"`` (the most frequent; a tie goes to the value seen first). A list takes
+        ``"first"`` for each. Rows where the attribute is missing are skipped; a customer with no value
+        gets a missing value. Transactions at the same time are taken in order of value. CSV values are
+        typed as DuckDB detects them (numbers stay numbers).
 
     Returns
     -------
@@ -472,6 +513,7 @@ def read_transactions(
     wanted = [c for c in (customer, date, amount) if c is not None]
     if len(set(wanted)) != len(wanted):
         raise DataError("customer, date and amount must be three different columns", columns=wanted)
+    rules = attribute_rules(attributes, wanted)
 
     csv_options = dict(csv_options or {})
     con, tmpdir = _connect()
@@ -483,14 +525,14 @@ def read_transactions(
                 raise DataError(f"date_format={date_format!r} is not a valid strptime format "
                                 f"({str(exc).splitlines()[0].split(': ', 1)[-1]})") from None
         _, description, dtypes, decimal = _register_source(con, source, wanted, csv_options)
-        missing_cols = [c for c in wanted if c not in dtypes]
+        missing_cols = [c for c in [*wanted, *rules] if c not in dtypes]
         if missing_cols:
             available = ", ".join(list(dtypes)[:20])
             raise DataError(f"missing column{'s' if len(missing_cols) > 1 else ''} in {description} "
                             f"(available: {available})", columns=missing_cols)
         try:
             log = _validate_and_merge(con, description, customer, date, amount, dtypes, date_format, end, returns,
-                                      decimal)
+                                      decimal, rules)
         except (duckdb.InvalidInputException, duckdb.IOException) as exc:  # the file, read past the sniffer
             if isinstance(source, pd.DataFrame):
                 raise
@@ -503,7 +545,27 @@ def read_transactions(
     return log
 
 
-def _validate_and_merge(con, description, customer, date, amount, dtypes, date_format, end, returns, decimal):
+def attribute_rules(attributes: Mapping[str, str] | Sequence[str] | None, taken: list[str]) -> dict[str, str]:
+    """``{column: rule}`` from :func:`read_transactions`' ``attributes`` (checked: known rules, no column of
+    the log's own, no summary column name)."""
+    if attributes is None:
+        return {}
+    if isinstance(attributes, str):
+        raise ValueError(f"attributes must be a list of columns or a mapping column -> rule, e.g. "
+                         f"{{{attributes!r}: 'first'}}, not the string {attributes!r}")
+    rules = dict(attributes) if isinstance(attributes, Mapping) else {c: "first" for c in attributes}
+    bad = {c: r for c, r in rules.items() if r not in ATTRIBUTE_RULES}
+    if bad:
+        raise ValueError(f"attribute rules must be one of {', '.join(ATTRIBUTE_RULES)}; got {bad}")
+    clash = [c for c in rules if c in taken or c in _SUMMARY_NAMES or c == "customer_id"]
+    if clash:
+        raise DataError("an attribute cannot be the customer, date or amount column, or have a summary "
+                        "column's name (customer_id, frequency, recency, T, ...)", columns=clash)
+    return rules
+
+
+def _validate_and_merge(con, description, customer, date, amount, dtypes, date_format, end, returns, decimal,
+                        rules=None):
     cust = _ident(customer)
     text_ids = dtypes[customer] == "VARCHAR"
     cust_missing = f"({cust} IS NULL OR trim({cust}) = '')" if text_ids else f"({cust} IS NULL)"
@@ -514,6 +576,8 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
     if amount is not None:
         amount_missing, amount_parsed = _amount_expression(amount, dtypes[amount], decimal)
         select += [f"{amount_missing} AS _amount_missing", f"{amount_parsed} AS amount"]
+    rules = rules or {}
+    select += [f"{_ident(c)} AS _attr_{i}" for i, c in enumerate(rules)]
     con.execute(f"CREATE VIEW parsed AS SELECT {', '.join(select)} FROM src")
 
     checks = validation_checks(customer, date, amount, date_format, returns, end)
@@ -571,6 +635,11 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
     if stats["n_duplicated_rows"]:
         warn(f"{stats['n_duplicated_rows']:,} of {n_rows:,} rows in {description} repeat an earlier row exactly "
              "(same customer, timestamp and amount); they are kept and their amounts added to that day")
+    if rules:
+        # the attributes' rows, kept apart so that each summary picks its values up to its own end
+        attrs = ", ".join(f"_attr_{i}" for i in range(len(rules)))
+        con.execute(f"CREATE TABLE attribute_rows AS SELECT customer_id, _ts, {attrs} FROM parsed {keep}")
+        stats["attributes"] = rules
     con.execute("DROP VIEW parsed")
     con.execute("DROP VIEW src")
     return TransactionLog(con, "daily", has_amount=amount is not None, source=description, stats=stats)

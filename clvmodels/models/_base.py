@@ -262,6 +262,10 @@ class SummaryModel(Predictor):
         """Check a summary's columns and values as ``fit`` does, without fitting: DataError names the bad
         rows and columns. (A summary that passes can still leave the model unidentified: ``fit`` says so.)"""
         self._prepare(summary, weights)
+        if getattr(self, "covariates", None):
+            from ..data.covariates import CovariateDesign
+
+            CovariateDesign(list(self.covariates)).fit(summary)
 
     # fitting helpers --------------------------------------------------------------------------------
     def _prepare(self, summary: pd.DataFrame, weights: Any) -> tuple[np.ndarray, ...]:
