@@ -219,7 +219,7 @@ def test_the_command_line_carries_a_channel_from_the_log_into_the_fit_and_the_sc
     assert summary["channel"].value_counts().to_dict() == {"store": 1500, "web": 1500}
     out = run_cli("fit", tmp_path / "s.csv", "--time-unit", "W", "--covariates", "channel", "-o", tmp_path / "m.json")
     assert out.returncode == 0, out.stderr
-    assert "gamma-gamma is fitted without them" in out.stderr and "LR test vs no covariates" in out.stderr
+    assert out.stderr.count("LR test vs no covariates") == 2  # BG/NBD's and Gamma-Gamma's
     model = clv.load_models(tmp_path / "m.json")["bgnbd"]
     # web customers' alpha is a quarter of store's: the coefficient on the purchase rate is ln 4
     coef, se = model.params_["alpha: channel[web]"], model.result_.se["alpha: channel[web]"]
@@ -234,10 +234,75 @@ def test_the_command_line_carries_a_channel_from_the_log_into_the_fit_and_the_sc
     summary.drop(columns="channel").to_csv(tmp_path / "bare.csv")
     for args in [("predict", tmp_path / "m.json", tmp_path / "bare.csv", "--time-unit", "W", "-o", tmp_path / "x.csv"),
                  ("fit", tmp_path / "s.csv", "--time-unit", "W", "--covariates", "region", "-o", tmp_path / "x.json"),
-                 ("fit", tmp_path / "s.csv", "--time-unit", "W", "--model", "gamma-gamma", "--covariates", "channel",
+                 ("fit", tmp_path / "s.csv", "--time-unit", "W", "--model", "nbd", "--covariates", "channel",
                   "-o", tmp_path / "x.json"),
                  ("summarize", tmp_path / "log.csv", "--customer", "cust", "--date", "day", "--attributes",
                   "channel:often", "-o", tmp_path / "x.csv")]:
         out = run_cli(*args)
         assert out.returncode == 2 and out.stderr.count("\n") == 1, (args, out.stderr)
     assert not (tmp_path / "x.csv").exists() and not (tmp_path / "x.json").exists()
+
+
+def spend_summary(n: int, seed: int, effect: float = 0.7) -> pd.DataFrame:
+    """Gamma-Gamma spend (FHL 2005 JMR): zbar of x ~ Poisson + 1 purchases, each Gamma(p, nu), nu ~ Gamma(q,
+    rate gamma_i), gamma_i = gamma exp(effect [channel = web]); CDNOW's p, q, gamma."""
+    rng = np.random.default_rng(seed)
+    p, q, gamma = 6.25, 3.74, 15.44
+    channel = rng.choice(["direct", "web"], n)
+    gamma_i = gamma * np.exp(effect * (channel == "web"))
+    nu = rng.gamma(q, 1.0 / gamma_i)
+    x = rng.poisson(2.0, n).astype(float)
+    zbar = np.where(x > 0, rng.gamma(np.maximum(p * x, 1e-9), 1.0 / (np.maximum(x, 1) * nu)), 0.0)
+    return pd.DataFrame({"frequency": x, "monetary_value": zbar, "channel": channel},
+                        index=pd.RangeIndex(n, name="customer_id"))
+
+
+def test_gamma_gamma_with_covariates_scales_each_customers_spend():
+    from clvmodels.models import gamma_gamma
+
+    summary = spend_summary(8000, seed=2)
+    model = clv.GammaGamma(covariates=["channel"]).fit(summary)
+    coef, se = model.params_["gamma: channel[web]"], model.result_.se["gamma: channel[web]"]
+    assert abs(coef - 0.7) < 4 * se and se < 0.1
+    assert model.likelihood_ratio_test()["p_value"] < 1e-6
+    # the pattern likelihood is the per-customer formula; its gradient exact
+    repeat = summary[summary["frequency"] > 0]
+    design = CovariateDesign(["channel"]).fit(summary)
+    Zu, codes = patterns(design.matrix(repeat))
+    effects = CovariateEffects(gamma_gamma.PARAMS, clv.GammaGamma.covariate_signs, design.names_)
+    x, m = repeat["frequency"].to_numpy(float), repeat["monetary_value"].to_numpy(float)
+    (pair_group, xu), inv = np.unique(np.stack([codes, x]), axis=1, return_inverse=True)
+    pairs = (xu, inv.ravel(), pair_group.astype(np.int64))
+
+    def fun(full):
+        theta_g = effects.group_params(full, Zu)
+        ll, grad_g = gamma_gamma.group_loglik_and_grad(theta_g, x, m, np.ones(len(x)), pairs)
+        return ll, effects.gradient(grad_g, theta_g, full, Zu)
+
+    full = np.array([5.0, 3.0, 12.0, 0.4])
+    theta_i = effects.group_params(full, Zu)[codes].T
+    assert fun(full)[0] == pytest.approx(gamma_gamma.loglik_terms(*theta_i, x, m).sum(), rel=1e-12)
+    h = 1e-6
+    numeric = [(fun(full + h * e)[0] - fun(full - h * e)[0]) / (2 * h) for e in np.eye(4)]
+    np.testing.assert_allclose(fun(full)[1], numeric, rtol=1e-5, atol=1e-4)
+    # predictions: eq. (5) with each customer's gamma
+    head = summary.head(100)
+    Zh, ch = patterns(model.design_.matrix(head))
+    est = np.array([model.params_[n] for n in effects.names])
+    expected = gamma_gamma.conditional_expected_spend(*effects.group_params(est, Zh)[ch].T,
+                                                      head["frequency"].to_numpy(float), head["monetary_value"].to_numpy(float))
+    np.testing.assert_allclose(model.expected_spend(head), expected, rtol=1e-12)
+
+
+def test_customer_value_combines_two_models_with_covariates(customers, fitted):
+    rng = np.random.default_rng(8)
+    with_spend = customers.assign(monetary_value=np.where(customers["frequency"] > 0, rng.gamma(6.0, 5.0, len(customers)), 0.0))
+    spend = clv.GammaGamma(covariates=["channel"]).fit(with_spend)
+    head = with_spend.head(400)
+    value = clv.customer_value(fitted, spend, head, ["1y"], annual_discount_rate=0.1, interval=0.8)
+    discount = 1 / 1.1  # a purchase within the year is worth at least this share of its spend today, at 10%
+    assert np.all(value["value_1y"] <= value["expected_purchases_1y"] * value["expected_spend"] + 1e-9)
+    assert np.all(value["value_1y"] >= discount * value["expected_purchases_1y"] * value["expected_spend"] - 1e-9)
+    np.testing.assert_allclose(value["expected_spend"], spend.expected_spend(head), rtol=1e-12)
+    np.testing.assert_allclose(value["expected_purchases_1y"], fitted.expected_purchases(head, "1y"), rtol=1e-12)
+    assert np.all(value["value_1y lower 80%"] <= value["value_1y upper 80%"])

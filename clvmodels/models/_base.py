@@ -319,7 +319,8 @@ class SummaryModel(Predictor):
     def _group_objective(self, arrays: tuple[np.ndarray, ...], w: np.ndarray, codes: np.ndarray):
         """For a fit with covariates: (the weighted log-likelihood and its gradient per group of
         ``codes``, ``theta`` (groups, parameters) -> (ll, gradient (groups, parameters)); the number of
-        distinct rows; the data's fingerprint). Each model that takes covariates defines it."""
+        customers it counts; the number of distinct rows; the data's fingerprint). Each model that takes
+        covariates defines it."""
         raise NotImplementedError(f"{type(self).__name__} does not take covariates")
 
     def _fit_covariates(self, summary: pd.DataFrame, arrays: tuple[np.ndarray, ...], w: np.ndarray,
@@ -337,7 +338,7 @@ class SummaryModel(Predictor):
                                                                              time_unit=time_unit)
         Zu, codes = patterns(Z)
         effects = self._effects(design)
-        objective, n_unique, fingerprint_ = self._group_objective(arrays, w, codes)
+        objective, n_obs, n_unique, fingerprint_ = self._group_objective(arrays, w, codes)
 
         def loglik_grad(full: np.ndarray) -> tuple[float, np.ndarray]:
             theta_g = effects.group_params(full, Zu)
@@ -347,14 +348,14 @@ class SummaryModel(Predictor):
         reach = np.max(np.abs(Zu), axis=0)
         start = np.concatenate([plain._p(), np.zeros(len(effects.coefficient_names))])
         result = fit_mle(
-            self.title, effects.names, loglik_grad, start, n_obs=float(w.sum()), n_unique=n_unique,
+            self.title, effects.names, loglik_grad, start, n_obs=n_obs, n_unique=n_unique,
             time_unit=plain.time_unit_, maxiter=self.maxiter,
             advice="A covariate level with few customers, or none who bought again, cannot be estimated: "
                    "merge rare levels, or leave the covariate out.",
             linear={name: float(reach[k % len(reach)]) for k, name in enumerate(effects.coefficient_names)})
         stat = max(2.0 * (result.loglik - plain.loglik_), 0.0)
         df = len(effects.coefficient_names)
-        extra = {**result.extra, "covariates": design.description,
+        extra = {**plain.result_.extra, **result.extra, "covariates": design.description,
                  "covariate effects": ", ".join(f"{p} x exp({'+' if s > 0 else '-'}c'z)"
                                                 for p, s in self.covariate_signs.items()),
                  "LR test vs no covariates": f"chi2 = {stat:.2f}, df = {df}, p = {chi2.sf(stat, df):.3g}",

@@ -457,7 +457,8 @@ class BetaGeoFit(BetaGeoPredictions, SummaryModel):
         x, t_x, T = arrays
         (ux, ut, uT, ug), uw = compress(x, t_x, T, codes, weights=w)
         data = Prepared(ux, ut, uT, uw, self.dropout_at_zero, group=ug)
-        return (lambda theta: group_loglik_and_grad(theta, data)), len(uw), fingerprint((ux, ut, uT, ug), uw)
+        return ((lambda theta: group_loglik_and_grad(theta, data)), float(uw.sum()), len(uw),
+                fingerprint((ux, ut, uT, ug), uw))
 
     # population-level predictions (the fitted point) -----------------------------------------------
     def purchase_probabilities_new(self, t: Horizon, n_max: int = 10) -> pd.Series:

@@ -19,7 +19,8 @@ from ..draws import DEFAULT_DRAWS
 from ._base import Predictor, SummaryModel, bad_rows, fit_time_unit
 from ._mle import compress, fingerprint, fit_mle, subsample
 
-__all__ = ["GammaGamma", "GammaGammaPredictions", "loglik_terms", "loglik_and_grad", "conditional_expected_spend"]
+__all__ = ["GammaGamma", "GammaGammaPredictions", "loglik_terms", "loglik_and_grad", "group_loglik_and_grad",
+           "conditional_expected_spend"]
 
 PARAMS = ("p", "q", "gamma")
 #: |Spearman correlation| between frequency and spend above which the independence assumption is flagged.
@@ -37,25 +38,44 @@ def loglik_terms(p, q, gamma, x, zbar) -> np.ndarray:
 
 
 def loglik_and_grad(theta: np.ndarray, x, zbar, w, x_groups=None) -> tuple[float, np.ndarray]:
-    """Weighted total log-likelihood of eq. (3) and its analytic gradient in (p, q, gamma).
+    """Weighted total log-likelihood of eq. (3) and its analytic gradient in (p, q, gamma) (one set of
+    parameters for every customer: :func:`group_loglik_and_grad` with one group).
 
-    The gamma functions depend on x only: evaluated once per distinct x
-    (``x_groups = np.unique(x, return_inverse=True)``, computed here if not given) and gathered.
-    """
-    p, q, gamma = theta
+    ``x_groups = np.unique(x, return_inverse=True)`` may be given (computed here if not)."""
     xu, inv = x_groups if x_groups is not None else np.unique(x, return_inverse=True)
-    pxu = p * xu
+    ll, grad = group_loglik_and_grad(np.asarray(theta, dtype=np.float64)[None, :], x, zbar, w, (xu, inv, None))
+    return ll, grad[0]
+
+
+def group_loglik_and_grad(theta: np.ndarray, x, zbar, w, pairs) -> tuple[float, np.ndarray]:
+    """Weighted total log-likelihood of eq. (3) with parameters per group (``theta`` (groups, 3): p, q,
+    gamma), and its gradient in each group's parameters (groups, 3).
+
+    The gamma functions depend on the group's p, q and x only: evaluated once per distinct (group, x)
+    pair and gathered. ``pairs`` = (each pair's x, each row's pair, each pair's group), the last None for
+    one group.
+    """
+    xu, inv, pair_group = pairs
+    one = pair_group is None
+    p_g, q_g, gamma_g = theta.T
+    p_u, q_u = (p_g[0], q_g[0]) if one else (p_g[pair_group], q_g[pair_group])
+    p, q, gamma = (p_g[0], q_g[0], gamma_g[0]) if one else (p_u[inv], q_u[inv], gamma_g[pair_group][inv])
+    pxu = p_u * xu
     log_x = np.log(xu)[inv]
     log_z = np.log(zbar)
     log_denom = np.log(gamma + x * zbar)
     px = p * x
-    terms = ((gammaln(pxu + q) - gammaln(pxu) - gammaln(q))[inv] + q * np.log(gamma) + (px - 1) * log_z
+    terms = ((gammaln(pxu + q_u) - gammaln(pxu) - gammaln(q_u))[inv] + q * np.log(gamma) + (px - 1) * log_z
              + px * log_x - (px + q) * log_denom)
-    psi = digamma(pxu + q)
+    psi = digamma(pxu + q_u)
     d_p = x * ((psi - digamma(pxu))[inv] + log_z + log_x - log_denom)
-    d_q = (psi - digamma(q))[inv] + np.log(gamma) - log_denom
+    d_q = (psi - digamma(q_u))[inv] + np.log(gamma) - log_denom
     d_gamma = q / gamma - (px + q) / (gamma + x * zbar)
-    return float(np.dot(w, terms)), np.array([np.dot(w, d_p), np.dot(w, d_q), np.dot(w, d_gamma)])
+    if one:
+        return float(np.dot(w, terms)), np.array([[np.dot(w, d_p), np.dot(w, d_q), np.dot(w, d_gamma)]])
+    rows = pair_group[inv]
+    grad = np.stack([np.bincount(rows, weights=w * d, minlength=len(theta)) for d in (d_p, d_q, d_gamma)], axis=1)
+    return float(np.dot(w, terms)), grad
 
 
 def conditional_expected_spend(p, q, gamma, x, zbar) -> np.ndarray:
@@ -114,6 +134,16 @@ class GammaGammaPredictions(Predictor):
 class GammaGamma(GammaGammaPredictions, SummaryModel):
     """Gamma-Gamma spend model fitted by maximum likelihood on customers with frequency > 0.
 
+    Parameters
+    ----------
+    covariates
+        Summary columns of static customer attributes that scale each customer's expected spend per
+        purchase by exp(c'z): gamma_i = gamma exp(c'z_i) (categorical columns dummy-coded against their
+        first level in sorted order, numeric ones as given). p, q and gamma are then the reference
+        customers' (z = 0); the fit also tests the coefficients (:meth:`likelihood_ratio_test`).
+    maxiter, start
+        As for :class:`clvmodels.BetaGeo`.
+
     Attributes
     ----------
     params_ : dict
@@ -127,10 +157,23 @@ class GammaGamma(GammaGammaPredictions, SummaryModel):
     model_name = "GammaGamma"
     short_name, title = "gamma-gamma", "Gamma-Gamma"
     saved_attributes = {"frequency_spend_correlation_": (-1.0, 1.0)}
+    #: gamma_i = gamma exp(c'z): each customer's expected spend per purchase, p gamma_i / (q - 1), is
+    #: scaled by exp(c'z) (the gamma rate parameter of nu scaled as in Fader & Hardie 2007).
+    covariate_signs = {"gamma": 1}
+
+    def __init__(self, covariates: list[str] | None = None, maxiter: int = 2000,
+                 start: dict[str, float] | None = None) -> None:
+        super().__init__(maxiter, start)
+        self.covariates = covariates
 
     def fit(self, summary: pd.DataFrame, *, weights: Any = None, time_unit: str | None = None) -> "GammaGamma":
-        """Fit to the customers with frequency > 0 (columns frequency, monetary_value)."""
+        """Fit to the customers with frequency > 0 (columns frequency, monetary_value, and the
+        ``covariates`` columns)."""
         x, m, w = self._prepare(summary, weights)
+        if self.covariates:  # (the fit without them, inside, checks the data and measures the correlation)
+            self._fit_covariates(summary, (x, m), w, weights, time_unit)
+            self.frequency_spend_correlation_ = self.result_.extra["frequency-spend Spearman"]
+            return self
         repeat = (x > 0) & (w > 0)
         if repeat.sum() < 2:
             raise DataError("Gamma-Gamma needs at least two customers with repeat purchases "
@@ -168,6 +211,17 @@ class GammaGamma(GammaGammaPredictions, SummaryModel):
         self.frequency_spend_correlation_ = corr
         self._set_result(result, fingerprint((ux, um), uw))
         return self
+
+    def _group_objective(self, arrays, w, codes):
+        """Eq. (3) with parameters per covariate pattern, on the repeat buyers
+        (:func:`group_loglik_and_grad`)."""
+        x, m = arrays
+        repeat = (x > 0) & (w > 0)
+        (ux, um, ug), uw = compress(x[repeat], m[repeat], codes[repeat], weights=w[repeat])
+        (pair_group, xu), inv = np.unique(np.stack([ug, ux]), axis=1, return_inverse=True)
+        pairs = (xu, inv.ravel(), pair_group.astype(np.int64))
+        return ((lambda theta: group_loglik_and_grad(theta, ux, um, uw, pairs)), float(uw.sum()), len(uw),
+                fingerprint((ux, um, ug), uw))
 
     def population_mean_spend(self) -> float:
         """Mean spend per transaction across customers, p gamma / (q - 1)."""
