@@ -306,3 +306,59 @@ def test_customer_value_combines_two_models_with_covariates(customers, fitted):
     np.testing.assert_allclose(value["expected_spend"], spend.expected_spend(head), rtol=1e-12)
     np.testing.assert_allclose(value["expected_purchases_1y"], fitted.expected_purchases(head, "1y"), rtol=1e-12)
     assert np.all(value["value_1y lower 80%"] <= value["value_1y upper 80%"])
+
+
+def pareto_summary(n: int, seed: int) -> pd.DataFrame:
+    """Pareto/NBD customers (FHL 2005's CDNOW estimates) whose alpha and beta follow a channel by FH
+    (2007): alpha_i = alpha exp(-0.6 [web]), beta_i = beta exp(-0.8 [web])."""
+    rng = np.random.default_rng(seed)
+    params = {"r": 0.5533, "alpha": 10.578, "s": 0.6062, "beta": 11.67}
+    channel = rng.choice(["direct", "web"], n)
+    web = (channel == "web").astype(float)
+    lam = rng.gamma(params["r"], 1.0 / (params["alpha"] * np.exp(-0.6 * web)))
+    mu = rng.gamma(params["s"], 1.0 / (params["beta"] * np.exp(-0.8 * web)))
+    truth = {"lambda_": lam, "mu_": mu, "lifetime": rng.exponential(1.0 / mu)}
+    T = rng.uniform(30.0, 78.0, n)
+    state, idx, times = draw_purchases("pnbd", truth, params, T, rng)
+    last = np.zeros(n)
+    np.maximum.at(last, idx, times)
+    return pd.DataFrame({"frequency": state["n_repeat"].astype(float), "recency": last, "T": T,
+                         "channel": channel}, index=pd.RangeIndex(n, name="customer_id"))
+
+
+def test_pareto_nbd_with_covariates():
+    from clvmodels.models import pnbd
+
+    summary = pareto_summary(20_000, seed=5)
+    model = clv.ParetoNBD(covariates=["channel"]).fit(summary, time_unit="W")
+    for name, truth in (("alpha: channel[web]", 0.6), ("beta: channel[web]", 0.8)):
+        assert abs(model.params_[name] - truth) < 4 * model.result_.se[name], (name, model.params_[name])
+    assert model.likelihood_ratio_test()["p_value"] < 1e-6
+    # the pattern likelihood is the per-customer formula, its gradient exact (a small sample)
+    small = summary.head(400)
+    design = CovariateDesign(["channel"]).fit(small)
+    Zu, codes = patterns(design.matrix(small))
+    effects = CovariateEffects(pnbd.PARAMS, clv.ParetoNBD.covariate_signs, design.names_)
+    x, t_x, T = (small[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    data = pnbd.Prepared(x, t_x, T, np.ones(len(x)), group=codes)
+
+    def fun(full):
+        theta_g = effects.group_params(full, Zu)
+        ll, grad_g = pnbd.group_loglik_and_grad(theta_g, data)
+        return ll, effects.gradient(grad_g, theta_g, full, Zu)
+
+    full = np.array([0.5, 9.0, 0.7, 8.0, 0.9, -0.3])  # alpha and beta cross over: both sides of the integral
+    theta_i = effects.group_params(full, Zu)[codes].T
+    assert fun(full)[0] == pytest.approx(pnbd.loglik_terms(*theta_i, x, t_x, T).sum(), rel=1e-12)
+    h = 1e-6
+    numeric = [(fun(full + h * e)[0] - fun(full - h * e)[0]) / (2 * h) for e in np.eye(6)]
+    np.testing.assert_allclose(fun(full)[1], numeric, rtol=1e-5, atol=1e-4)
+    # predictions with each customer's own parameters
+    head = summary.head(200)
+    Zh, ch = patterns(model.design_.matrix(head))
+    est = np.array([model.params_[n] for n in effects.names])
+    theta_h = effects.group_params(est, Zh)[ch].T
+    xh, txh, Th = (head[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    np.testing.assert_allclose(model.p_alive(head), pnbd.p_alive(*theta_h, xh, txh, Th), rtol=1e-12)
+    np.testing.assert_allclose(model.expected_purchases(head, 39),
+                               pnbd.conditional_expected_purchases(*theta_h, xh, txh, Th, 39.0), rtol=1e-10)

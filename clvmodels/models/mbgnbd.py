@@ -21,6 +21,8 @@ class ModifiedBetaGeo(BetaGeoFit):
 
     Parameters
     ----------
+    covariates
+        Summary columns of static customer attributes, acting as in :class:`clvmodels.BetaGeo`.
     maxiter
         Maximum L-BFGS-B iterations.
     start

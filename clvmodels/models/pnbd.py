@@ -49,6 +49,7 @@ __all__ = [
     "ParetoNBDPredictions",
     "loglik_terms",
     "loglik_and_grad",
+    "group_loglik_and_grad",
     "loglik_grad_hess",
     "log_integral",
     "p_alive",
@@ -326,17 +327,40 @@ def _total(w, v) -> float:
 
 
 class Prepared:
-    """Data arranged for repeated likelihood evaluation: the distinct frequencies and their total weights
-    (the gamma functions depend on x only)."""
+    """Data arranged for repeated likelihood evaluation: the distinct (group, frequency) pairs and their
+    total weights (the gamma functions depend on r and x only). ``group`` gives each row's parameter
+    group (covariate pattern; default: one group)."""
 
-    def __init__(self, x, t_x, T, w) -> None:
+    def __init__(self, x, t_x, T, w, group=None) -> None:
         self.x, self.t_x, self.T, self.w = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T, w))
-        self.xu, self.inv = np.unique(self.x, return_inverse=True)
-        self.wu = np.bincount(self.inv.ravel(), weights=self.w, minlength=len(self.xu))
+        self.group = np.zeros(len(self.x), dtype=np.int64) if group is None else np.asarray(group, dtype=np.int64)
+        self.n_groups = int(self.group.max()) + 1 if len(self.group) else 1
+        (pair_group, self.xu), inv = np.unique(np.stack([self.group, self.x]), axis=1, return_inverse=True)
+        self.pair_group, self.inv = pair_group.astype(np.int64), inv.ravel()
+        self.wu = np.bincount(self.inv, weights=self.w, minlength=len(self.xu))
+        self.wg = np.bincount(self.group, weights=self.w, minlength=self.n_groups)
+
+    def totals(self, columns: list) -> np.ndarray:
+        """Weighted sums of per-row ``columns`` by group: (groups, len(columns))."""
+        if self.n_groups == 1:
+            return np.array([[_total(self.w, c) for c in columns]])
+        return np.stack([np.bincount(self.group, weights=self.w * c, minlength=self.n_groups) for c in columns],
+                        axis=1)
 
 
 def loglik_and_grad(theta, x, t_x, T, w, prepared: Prepared | None = None) -> tuple[float, np.ndarray]:
-    """Weighted total log-likelihood (FHL note, section 3) and its analytic gradient in (r, alpha, s, beta).
+    """Weighted total log-likelihood (FHL note, section 3) and its analytic gradient in (r, alpha, s, beta)
+    (one set of parameters for every customer: :func:`group_loglik_and_grad` with one group)."""
+    d = prepared if prepared is not None else Prepared(x, t_x, T, w)
+    if len(d.x) == 0:
+        return 0.0, np.zeros(4)
+    ll, grad = group_loglik_and_grad(np.asarray(theta, dtype=np.float64).reshape(1, 4), d)
+    return ll, grad[0]
+
+
+def group_loglik_and_grad(theta: np.ndarray, d: Prepared) -> tuple[float, np.ndarray]:
+    """Weighted total log-likelihood (FHL note, section 3) with parameters per group (``theta`` (groups,
+    4): r, alpha, s, beta; each row's group from ``d``), and its gradient in each group's parameters.
 
     With p = P(alive) (the alive term's share of the bracket) and <.> the mean over the dropout-time
     integrand,
@@ -345,30 +369,33 @@ def loglik_and_grad(theta, x, t_x, T, w, prepared: Prepared | None = None) -> tu
     d/ds = ln beta - p ln(beta+T) + (1-p) (1/s - <ln(beta+tau)>),
     d/dbeta = s/beta - p s/(beta+T) - (1-p) (s+1) <1/(beta+tau)>.
     """
-    d = prepared if prepared is not None else Prepared(x, t_x, T, w)
-    r, alpha, s, beta = (float(v) for v in theta)
-    n = len(d.x)
+    one = d.n_groups == 1
+    r_g, alpha_g, s_g, beta_g = theta.T
+    r, alpha, s, beta = ((v[0] for v in (r_g, alpha_g, s_g, beta_g)) if one
+                         else (v[d.group] for v in (r_g, alpha_g, s_g, beta_g)))
     log_f0, log_si, means, _, alpha_low = _log_terms(r, alpha, s, beta, d.x, d.t_x, d.T, moments=True)
     lse = np.logaddexp(log_f0, log_si)
     p = np.exp(log_f0 - lse)
     dead = np.exp(log_si - lse)   # 1 - p, to full relative precision where it is tiny
     m_lp, m_ip, m_lq, m_iq = means
-    if alpha_low:
-        l_a, i_a, l_b, i_b = m_lp, m_ip, m_lq, m_iq
+    if np.ndim(alpha_low) == 0:
+        l_a, i_a, l_b, i_b = (m_lp, m_ip, m_lq, m_iq) if alpha_low else (m_lq, m_iq, m_lp, m_ip)
     else:
-        l_a, i_a, l_b, i_b = m_lq, m_iq, m_lp, m_ip
-    xu = d.xu
-    ll_u = gammaln(r + xu) - gammaln(r)
-    dr_u = digamma(r + xu) - digamma(r)
-    ll = _total(d.wu, ll_u) + _total(d.w, lse) + float(d.w.sum()) * (r * np.log(alpha) + s * np.log(beta))
+        l_a, i_a = np.where(alpha_low, m_lp, m_lq), np.where(alpha_low, m_ip, m_iq)
+        l_b, i_b = np.where(alpha_low, m_lq, m_lp), np.where(alpha_low, m_iq, m_ip)
+    r_u = r_g[d.pair_group]
+    ll_u = gammaln(r_u + d.xu) - gammaln(r_u)
+    dr_u = digamma(r_u + d.xu) - digamma(r_u)
+    outside = r_g * np.log(alpha_g) + s_g * np.log(beta_g)   # per group, times its customers
+    ll = _total(d.wu, ll_u) + _total(d.w, lse) + _total(d.wg, outside)
     k = r + d.x
-    g_r = -p * np.log(alpha + d.T) - dead * l_a   # (+ psi(r+x) - psi(r) + ln alpha, summed by x below)
+    g_r = -p * np.log(alpha + d.T) - dead * l_a   # (+ psi(r+x) - psi(r) + ln alpha, summed by pair below)
     g_alpha = r / alpha - k * (p / (alpha + d.T) + dead * i_a)
     with np.errstate(divide="ignore", invalid="ignore"):
         g_s = np.log(beta) - p * np.log(beta + d.T) + dead * (1.0 / s - l_b)
     g_beta = s / beta - p * s / (beta + d.T) - dead * (s + 1.0) * i_b
-    grad = np.array([_total(d.w, g) for g in (g_r, g_alpha, g_s, g_beta)]) if n else np.zeros(4)
-    grad[0] += _total(d.wu, dr_u) + float(d.w.sum()) * np.log(alpha)
+    grad = d.totals([g_r, g_alpha, g_s, g_beta])
+    grad[:, 0] += np.bincount(d.pair_group, weights=d.wu * dr_u, minlength=d.n_groups) + d.wg * np.log(alpha_g)
     return ll, grad
 
 
@@ -670,6 +697,12 @@ class ParetoNBD(ParetoNBDPredictions, SummaryModel):
 
     Parameters
     ----------
+    covariates
+        Summary columns of static customer attributes acting on the purchase and dropout rates (Fader &
+        Hardie 2007): alpha_i = alpha exp(-c'z_i), beta_i = beta exp(-c'z_i) (categorical columns
+        dummy-coded against their first level in sorted order, numeric ones as given); r, alpha, s and
+        beta are then the reference customers' (z = 0), and the fit also tests the coefficients
+        (:meth:`likelihood_ratio_test`).
     maxiter
         Maximum optimiser iterations.
     start
@@ -690,6 +723,15 @@ class ParetoNBD(ParetoNBDPredictions, SummaryModel):
 
     model_name = "ParetoNBD"
     short_name, title = "pnbd", "Pareto/NBD"
+    #: Fader & Hardie (2007) section 2: alpha_i = alpha exp(-c'z) and beta_i = beta exp(-c'z), so that a
+    #: positive coefficient raises the purchase rate lambda ~ Gamma(r, alpha_i) or the dropout rate
+    #: mu ~ Gamma(s, beta_i).
+    covariate_signs = {"alpha": -1, "beta": -1}
+
+    def __init__(self, covariates: list[str] | None = None, maxiter: int = 2000,
+                 start: dict[str, float] | None = None) -> None:
+        super().__init__(maxiter, start)
+        self.covariates = covariates
 
     def fit(self, summary: pd.DataFrame, *, weights: Any = None, time_unit: str | None = None) -> "ParetoNBD":
         """Fit to a customer summary (frequency, recency, T); identical rows are compressed into weights
@@ -699,6 +741,9 @@ class ParetoNBD(ParetoNBDPredictions, SummaryModel):
         """
         x, t_x, T, w = self._prepare(summary, weights)
         self._require_repeat_buyers(x, w)
+        if self.covariates:
+            self._fit_covariates(summary, (x, t_x, T), w, weights, time_unit)
+            return self
         (ux, ut, uT), uw = compress(x, t_x, T, weights=w)
         data = Prepared(ux, ut, uT, uw)
         sub = subsample(uw)
@@ -716,6 +761,14 @@ class ParetoNBD(ParetoNBDPredictions, SummaryModel):
             hessian=lambda theta: loglik_grad_hess(theta, None, None, None, None, data))
         self._set_result(result, fingerprint((ux, ut, uT), uw))
         return self
+
+    def _group_objective(self, arrays, w, codes):
+        """The likelihood with parameters per covariate pattern (:func:`group_loglik_and_grad`)."""
+        x, t_x, T = arrays
+        (ux, ut, uT, ug), uw = compress(x, t_x, T, codes, weights=w)
+        data = Prepared(ux, ut, uT, uw, group=ug)
+        return ((lambda theta: group_loglik_and_grad(theta, data)), float(uw.sum()), len(uw),
+                fingerprint((ux, ut, uT, ug), uw))
 
     def discounted_expected_transactions(self, summary: pd.DataFrame, delta: float) -> pd.Series:
         """DERT of each customer (:func:`dert`) at continuous discount rate ``delta`` per time unit of the
