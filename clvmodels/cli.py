@@ -484,8 +484,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    "posterior saved beside the model file as NAME.posterior.<sha256>.nc")
     p.add_argument("--segment", help="with --bayes: segment column, partially pooled")
     p.add_argument("--covariates", help="comma-separated summary columns of static customer attributes (e.g. "
-                   "channel,region) acting on the purchase and dropout rates (bgnbd, mbgnbd); text columns are "
-                   "categories (the first level in sorted order the reference), numbers are used as given")
+                   "channel,region; summarize --attributes carries them from a log) acting on the purchase and "
+                   "dropout rates, and on spend for gamma-gamma; text columns are categories (the first level in "
+                   "sorted order the reference), numbers are used as given")
     p.add_argument("--draws", type=_sampler_option("draws"), help="with --bayes: draws per chain (default 1000)")
     p.add_argument("--tune", type=_sampler_option("tune"), help="with --bayes: tuning steps per chain (default 1000)")
     p.add_argument("--chains", type=_sampler_option("chains"), help="with --bayes: chains (default 4)")

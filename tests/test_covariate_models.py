@@ -25,23 +25,30 @@ TRUE = {"alpha: channel[partner]": 0.5, "alpha: channel[web]": -0.4, "alpha: age
         "b: channel[partner]": 0.0, "b: channel[web]": 0.4, "b: age": -0.2}
 
 
-def simulate(n: int, seed: int, coefficients: dict = TRUE, model: str = "bgnbd") -> pd.DataFrame:
-    """BG/NBD (or MBG/NBD) customers whose parameters follow covariates by FH (2007): alpha_i =
-    alpha exp(-c'z), a_i = a exp(c'z), b_i = b exp(c'z); ages T uniform on 20-78 weeks."""
+def simulate(n: int, seed: int, coefficients: dict = TRUE, model: str = "bgnbd", k: int = 1) -> pd.DataFrame:
+    """BG/NBD (or MBG/NBD, or with ``model="bgcnbd"`` Erlang-k gaps) customers whose parameters follow
+    covariates by FH (2007): alpha_i = alpha exp(-c'z), a_i = a exp(c'z), b_i = b exp(c'z); ages T uniform
+    on 20-78 weeks. With k > 1, alpha is the Erlang phases' rate: the base alpha over k."""
     rng = np.random.default_rng(seed)
     channel = rng.choice(["direct", "web", "partner"], n, p=[0.5, 0.3, 0.2])
     age = rng.integers(2, 8, n).astype(float)
     Z = np.stack([channel == "partner", channel == "web", age], axis=1).astype(float)
     names = ["channel[partner]", "channel[web]", "age"]
     c = {p: np.array([coefficients.get(f"{p}: {k}", 0.0) for k in names]) for p in ("alpha", "a", "b")}
-    alpha = BASE["alpha"] * np.exp(-Z @ c["alpha"])
+    alpha = BASE["alpha"] / k * np.exp(-Z @ c["alpha"])
     a, b = BASE["a"] * np.exp(Z @ c["a"]), BASE["b"] * np.exp(Z @ c["b"])
     truth = {"lambda_": rng.gamma(BASE["r"], 1.0 / alpha), "p_dropout": rng.beta(a, b)}
     T = rng.uniform(20.0, 78.0, n)
-    state, idx, times = draw_purchases(model, truth, BASE, T, rng)
+    state, idx, times = draw_purchases(model, truth, {**BASE, "k": k}, T, rng)
     last = np.zeros(n)
     np.maximum.at(last, idx, times)
-    return pd.DataFrame({"frequency": state["n_repeat"].astype(float), "recency": last, "T": T,
+    # litt: the sum of the logs of each customer's inter-purchase times (idx and times in purchase order)
+    order = np.lexsort([times, idx])
+    idx, times = idx[order], times[order]
+    gaps = np.diff(times)
+    repeat = idx[1:] == idx[:-1]
+    litt = np.bincount(idx[1:][repeat], weights=np.log(gaps[repeat]), minlength=n)
+    return pd.DataFrame({"frequency": state["n_repeat"].astype(float), "recency": last, "T": T, "litt": litt,
                          "channel": channel, "age": age},
                         index=pd.RangeIndex(n, name="customer_id"))
 
@@ -362,3 +369,42 @@ def test_pareto_nbd_with_covariates():
     np.testing.assert_allclose(model.p_alive(head), pnbd.p_alive(*theta_h, xh, txh, Th), rtol=1e-12)
     np.testing.assert_allclose(model.expected_purchases(head, 39),
                                pnbd.conditional_expected_purchases(*theta_h, xh, txh, Th, 39.0), rtol=1e-10)
+
+
+def test_the_cnbd_k_takes_covariates_at_the_k_chosen_without_them():
+    from clvmodels.models import cnbd
+
+    summary = simulate(8000, seed=12, model="bgcnbd", k=2)
+    model = clv.BetaGeoCNBD(covariates=["channel"]).fit(summary, time_unit="W")
+    assert model.k_ == 2 and model.result_.extra["k chosen"].startswith("by likelihood")
+    for name in ("alpha: channel[partner]", "alpha: channel[web]"):
+        assert abs(model.params_[name] - TRUE[name]) < 4 * model.result_.se[name], (name, model.params_[name])
+    # the pattern likelihood is the per-customer formula, its gradient exact
+    small = summary.head(500)
+    design = CovariateDesign(["channel", "age"]).fit(small)
+    Zu, codes = patterns(design.matrix(small))
+    effects = CovariateEffects(cnbd.PARAMS, clv.BetaGeoCNBD.covariate_signs, design.names_)
+    x, t_x, T, litt = (small[c].to_numpy(float) for c in ("frequency", "recency", "T", "litt"))
+    timing = float(np.sum(litt - x * np.log(1.0)))  # k = 2: (k - 1) litt - x log((k - 1)!)
+    data = cnbd.CNBDData(x, t_x, T, np.ones(len(x)), 2, False, timing, group=codes)
+
+    def fun(full):
+        theta_g = effects.group_params(full, Zu)
+        ll, grad_g = cnbd.group_loglik_and_grad(theta_g, data)
+        return ll, effects.gradient(grad_g, theta_g, full, Zu)
+
+    full = np.array([0.3, 2.0, 0.8, 2.5, 0.4, -0.3, 0.2, -0.4, 0.1, 0.05, 0.2, 0.3, -0.1])
+    theta_i = effects.group_params(full, Zu)[codes].T
+    assert fun(full)[0] == pytest.approx(cnbd.loglik_terms(*theta_i, x, t_x, T, litt, k=2).sum(), rel=1e-12)
+    h = 1e-6
+    numeric = [(fun(full + h * e)[0] - fun(full - h * e)[0]) / (2 * h) for e in np.eye(len(full))]
+    np.testing.assert_allclose(fun(full)[1], numeric, rtol=1e-5, atol=1e-4)
+    # predictions with each customer's own parameters
+    head = summary.head(150)
+    Zh, ch = patterns(model.design_.matrix(head))
+    names = model._effects(model.design_).names
+    est = np.array([model.params_[n] for n in names])
+    theta_h = model._effects(model.design_).group_params(est, Zh)[ch].T
+    xh, txh, Th = (head[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    np.testing.assert_allclose(model.expected_purchases(head, 26),
+                               cnbd.conditional_expected_purchases(*theta_h, xh, txh, Th, 26.0, k=2), rtol=1e-9)

@@ -316,10 +316,12 @@ class SummaryModel(Predictor):
     def _effects(self, design: Any) -> CovariateEffects:
         return CovariateEffects(self.param_names, self.covariate_signs, design.names_)
 
-    def _group_objective(self, arrays: tuple[np.ndarray, ...], w: np.ndarray, codes: np.ndarray):
+    def _group_objective(self, arrays: tuple[np.ndarray, ...], w: np.ndarray, codes: np.ndarray,
+                         plain: "SummaryModel"):
         """For a fit with covariates: (the weighted log-likelihood and its gradient per group of
         ``codes``, ``theta`` (groups, parameters) -> (ll, gradient (groups, parameters)); the number of
-        customers it counts; the number of distinct rows; the data's fingerprint). Each model that takes
+        customers it counts; the number of distinct rows; the data's fingerprint). ``plain`` is the fit
+        without covariates (whose choices, such as a CNBD-k's k, this fit keeps). Each model that takes
         covariates defines it."""
         raise NotImplementedError(f"{type(self).__name__} does not take covariates")
 
@@ -338,7 +340,7 @@ class SummaryModel(Predictor):
                                                                              time_unit=time_unit)
         Zu, codes = patterns(Z)
         effects = self._effects(design)
-        objective, n_obs, n_unique, fingerprint_ = self._group_objective(arrays, w, codes)
+        objective, n_obs, n_unique, fingerprint_ = self._group_objective(arrays, w, codes, plain)
 
         def loglik_grad(full: np.ndarray) -> tuple[float, np.ndarray]:
             theta_g = effects.group_params(full, Zu)

@@ -419,8 +419,8 @@ class BetaGeoFit(BetaGeoPredictions, SummaryModel):
     #: purchase rate), a_i = a exp(c'z) and b_i = b exp(c'z) (the dropout probability's Beta).
     covariate_signs = {"alpha": -1, "a": 1, "b": 1}
 
-    def __init__(self, covariates: list[str] | None = None, maxiter: int = 2000,
-                 start: dict[str, float] | None = None) -> None:
+    def __init__(self, maxiter: int = 2000, start: dict[str, float] | None = None,
+                 covariates: list[str] | None = None) -> None:
         super().__init__(maxiter, start)
         self.covariates = covariates
 
@@ -452,7 +452,7 @@ class BetaGeoFit(BetaGeoPredictions, SummaryModel):
         self._set_result(result, fingerprint((ux, ut, uT), uw))
         return self
 
-    def _group_objective(self, arrays, w, codes):
+    def _group_objective(self, arrays, w, codes, plain):
         """Eq. (6) with parameters per covariate pattern (:func:`group_loglik_and_grad`)."""
         x, t_x, T = arrays
         (ux, ut, uT, ug), uw = compress(x, t_x, T, codes, weights=w)

@@ -51,7 +51,8 @@ from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
 from .persistence import OPTION_CHECKS
 from .purchase import CDF_CELLS, PurchasePredictions
 
-__all__ = ["BetaGeoCNBD", "CNBDFit", "CNBDPredictions", "loglik_terms", "loglik_and_grad", "p_alive",
+__all__ = ["BetaGeoCNBD", "CNBDFit", "CNBDPredictions", "loglik_terms", "loglik_and_grad", "group_loglik_and_grad",
+           "p_alive",
            "survival_given_alive", "conditional_expected_purchases", "MAX_K"]
 
 PARAMS = ("r", "alpha", "a", "b")
@@ -116,17 +117,27 @@ def p_alive(r, alpha, a, b, x, t_x, T, *, k: int, dropout_at_zero: bool = False)
 
 class CNBDData:
     """Distinct (x, t_x, T) rows with their weights, for repeated likelihood evaluation at one k; the
-    timing density's share, which no parameter changes, is the constant ``timing``. The distinct x
-    (``xs``), each row's among them (``xi``) and their total weights (``wx``): what depends on x alone is
-    evaluated once per x."""
+    timing density's share, which no parameter changes, is the constant ``timing``. ``group`` gives each
+    row's parameter group (covariate pattern; default: one group). The distinct (group, x) pairs (``xs``,
+    ``pair_group``), each row's pair (``xi``) and the pairs' total weights (``wx``): what depends on the
+    parameters and x alone is evaluated once per pair."""
 
-    def __init__(self, x, t_x, T, w, k: int, dropout_at_zero: bool, timing: float = 0.0) -> None:
+    def __init__(self, x, t_x, T, w, k: int, dropout_at_zero: bool, timing: float = 0.0, group=None) -> None:
         self.x, self.t_x, self.T, self.w = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T, w))
         self.k, self.z, self.timing = int(k), float(dropout_at_zero), float(timing)
         self.g = self.T - self.t_x
-        self.xs, xi = np.unique(self.x, return_inverse=True)
-        self.xi = xi.ravel()
+        self.group = np.zeros(len(self.x), dtype=np.int64) if group is None else np.asarray(group, dtype=np.int64)
+        self.n_groups = int(self.group.max()) + 1 if len(self.group) else 1
+        (pair_group, self.xs), xi = np.unique(np.stack([self.group, self.x]), axis=1, return_inverse=True)
+        self.pair_group, self.xi = pair_group.astype(np.int64), xi.ravel()
         self.wx = np.bincount(self.xi, weights=self.w, minlength=len(self.xs))
+        self.wg = np.bincount(self.group, weights=self.w, minlength=self.n_groups)
+
+    def by_group(self, values: np.ndarray, index: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """The sums of w * values by group (``index``: each value's group), (groups,)."""
+        if self.n_groups == 1:
+            return np.array([float(np.dot(w, values))])
+        return np.bincount(index, weights=w * values, minlength=self.n_groups)
 
 
 #: Rows of a likelihood evaluation computed together.
@@ -134,7 +145,15 @@ _LL_ROWS = 65536
 
 
 def loglik_and_grad(theta: np.ndarray, data: CNBDData) -> tuple[float, np.ndarray]:
-    """Weighted total log-likelihood (plus ``data.timing``) and its gradient in (r, alpha, a, b).
+    """Weighted total log-likelihood (plus ``data.timing``) and its gradient in (r, alpha, a, b) (one set
+    of parameters for every customer: :func:`group_loglik_and_grad` with one group)."""
+    ll, grad = group_loglik_and_grad(np.asarray(theta, dtype=np.float64).reshape(1, 4), data)
+    return ll, grad[0]
+
+
+def group_loglik_and_grad(theta: np.ndarray, data: CNBDData) -> tuple[float, np.ndarray]:
+    """Weighted total log-likelihood (plus ``data.timing``) with parameters per group (``theta`` (groups,
+    4): r, alpha, a, b), and its gradient in each group's parameters (groups, 4).
 
     The first term's phases sum to Gamma(R) (alpha+T)^-R Z (R = r+kx, Z of :func:`p_alive`), so each
     customer's log-likelihood is r ln alpha - ln Gamma(r) + ln B(a, b+x+z)/B(a, b) + ln Gamma(R)
@@ -142,27 +161,31 @@ def loglik_and_grad(theta: np.ndarray, data: CNBDData) -> tuple[float, np.ndarra
     odds of "gone" (d = -inf if x+z = 0). With p = 1/(1 + e^d) (P(alive)), the derivatives are
     psi(R) - ln(alpha+T) + p Z_R/Z + (1-p) ln(1 + g/(alpha+t_x)) in r, -p (R + Z_j/Z)/(alpha+T)
     - (1-p) R/(alpha+t_x) in alpha (Z_R = dZ/dR, Z_j = gamma dZ/dgamma, gamma = g/(alpha+T)), and in a and b
-    those of the beta functions, plus (1-p)/a and -(1-p)/(b+x+z-1); what depends on x alone is summed
-    once per distinct x.
+    those of the beta functions, plus (1-p)/a and -(1-p)/(b+x+z-1); what depends on the parameters and x
+    alone is summed once per (group, x) pair.
     """
-    r, alpha, a, b = (float(v) for v in theta)
-    k, z, xs, wx = data.k, data.z, data.xs, data.wx
-    R_x, q_x = r + k * xs, b + xs + z
+    k, z, xs, wx, pg = data.k, data.z, data.xs, data.wx, data.pair_group
+    r_g, alpha_g, a_g, b_g = theta.T
+    one = data.n_groups == 1
+    r_x, a_x, b_x = (v[0] for v in (r_g, a_g, b_g)) if one else (v[pg] for v in (r_g, a_g, b_g))
+    R_x, q_x = r_x + k * xs, b_x + xs + z
     gone_x = xs + z > 0
     with np.errstate(divide="ignore"):
-        odds_x = np.where(gone_x, math.log(a) - np.log(np.where(gone_x, q_x - 1, 1.0)), -np.inf)
-    W = float(wx.sum())
-    ll = float(np.dot(wx, betaln(a, q_x) + gammaln(R_x))) + W * (r * math.log(alpha) - gammaln(r) - betaln(a, b))
-    d_ab = digamma(a + b) - digamma(a + q_x)
-    g_r = float(np.dot(wx, digamma(R_x))) + W * (math.log(alpha) - digamma(r))
-    g_alpha = W * r / alpha
-    g_a = float(np.dot(wx, d_ab))
-    g_b = float(np.dot(wx, d_ab + digamma(q_x) - digamma(b)))
+        odds_x = np.where(gone_x, np.log(a_x) - np.log(np.where(gone_x, q_x - 1, 1.0)), -np.inf)
+    W = data.wg
+    ll = float(np.dot(wx, betaln(a_x, q_x) + gammaln(R_x))) + float(
+        np.dot(W, r_g * np.log(alpha_g) - gammaln(r_g) - betaln(a_g, b_g)))
+    d_ab = digamma(a_x + b_x) - digamma(a_x + q_x)
+    g_r = data.by_group(digamma(R_x), pg, wx) + W * (np.log(alpha_g) - digamma(r_g))
+    g_alpha = W * r_g / alpha_g
+    g_a = data.by_group(d_ab, pg, wx)
+    g_b = data.by_group(d_ab + digamma(q_x) - digamma(b_x), pg, wx)
     gone_w = np.zeros(len(xs))
     for s in range(0, len(data.w), _LL_ROWS):
         rows = slice(s, s + _LL_ROWS)
-        xi, w, g = data.xi[rows], data.w[rows], data.g[rows]
+        xi, w, g, grp = data.xi[rows], data.w[rows], data.g[rows], data.group[rows]
         R = R_x[xi]
+        alpha = alpha_g[0] if one else alpha_g[grp]
         A, lead = alpha + data.T[rows], alpha + data.t_x[rows]
         Z, Z_R, Z_j = _phase_sum(R, g / A, k, derivatives=True)
         log_A, log_Z, lg = np.log(A), np.log(Z), np.log1p(g / lead)
@@ -171,12 +194,12 @@ def loglik_and_grad(theta: np.ndarray, data: CNBDData) -> tuple[float, np.ndarra
         p_gone = np.where(d > 0, 1.0, e) / (1.0 + e)
         p = 1.0 - p_gone
         ll += float(np.dot(w, log_Z - R * log_A + np.maximum(d, 0.0) + np.log1p(e)))
-        g_r += float(np.dot(w, p * (Z_R / Z) - log_A + p_gone * lg))
-        g_alpha -= float(np.dot(w, p * (R + Z_j / Z) / A + p_gone * R / lead))
+        g_r = g_r + data.by_group(p * (Z_R / Z) - log_A + p_gone * lg, grp, w)
+        g_alpha = g_alpha - data.by_group(p * (R + Z_j / Z) / A + p_gone * R / lead, grp, w)
         gone_w += np.bincount(xi, weights=w * p_gone, minlength=len(xs))
-    g_a += float(gone_w.sum()) / a
-    g_b -= float(np.dot(gone_w, np.where(gone_x, 1.0 / np.where(gone_x, q_x - 1, 1.0), 0.0)))
-    return ll + data.timing, np.array([g_r, g_alpha, g_a, g_b])
+    g_a = g_a + data.by_group(np.ones(len(xs)), pg, gone_w) / a_g
+    g_b = g_b - data.by_group(np.where(gone_x, 1.0 / np.where(gone_x, q_x - 1, 1.0), 0.0), pg, gone_w)
+    return ll + data.timing, np.stack([g_r, g_alpha, g_a, g_b], axis=1)
 
 
 # --- predictions -----------------------------------------------------------------------------------
@@ -473,8 +496,9 @@ class CNBDFit(CNBDPredictions, SummaryModel):
         ... is fitted until the log-likelihood has fallen twice in a row, or ``max_k``.
     max_k
         The largest k tried when ``k`` is None.
-    maxiter, start
-        As for :class:`clvmodels.BetaGeo`.
+    maxiter, start, covariates
+        As for :class:`clvmodels.BetaGeo` (covariates act on alpha, a and b alike; k is the one the fit
+        without covariates chooses).
 
     Attributes
     ----------
@@ -489,11 +513,16 @@ class CNBDFit(CNBDPredictions, SummaryModel):
                      "max_k": lambda v, f, c, cls: c.integer(v, f, low=1)}
     saved_attributes = {"k_": (1.0, 1000.0)}
 
+    #: As the BG/NBD's (Fader & Hardie 2007): alpha_i = alpha exp(-c'z) scales the Erlang phases' rate
+    #: (a positive coefficient raises the purchase rate), a_i = a exp(c'z) and b_i = b exp(c'z).
+    covariate_signs = {"alpha": -1, "a": 1, "b": 1}
+
     def __init__(self, k: int | None = None, max_k: int = MAX_K, maxiter: int = 2000,
-                 start: dict[str, float] | None = None) -> None:
+                 start: dict[str, float] | None = None, covariates: list[str] | None = None) -> None:
         super().__init__(maxiter=maxiter, start=start)
         self.k = k
         self.max_k = max_k
+        self.covariates = covariates
 
     def input_columns(self) -> list[str]:
         """frequency, recency, T and litt (the timing statistic the likelihood reads)."""
@@ -531,6 +560,10 @@ class CNBDFit(CNBDPredictions, SummaryModel):
             raise ValueError(f"max_k must be a whole number >= 1, got {self.max_k!r}")
         self._require_repeat_buyers(x, w)
         litt = self._litt(summary, x, t_x) if self.k != 1 else np.zeros_like(x)
+        if self.covariates:  # k: the fit without covariates' choice
+            self._fit_covariates(summary, (x, t_x, T, litt), w, weights, time_unit)
+            self.k_ = int(self.result_.extra["k"])
+            return self
         unit = fit_time_unit(summary, time_unit)
         (ux, ut, uT), uw = compress(x, t_x, T, weights=w)
         sub = subsample(uw)
@@ -551,6 +584,17 @@ class CNBDFit(CNBDPredictions, SummaryModel):
         # the data: the distinct rows, and the timing statistic (which enters the likelihood through its sum)
         self._set_result(result, fingerprint((ux, ut, uT, np.array([float(k_best), float(np.dot(w, litt))])), uw))
         return self
+
+    def _group_objective(self, arrays, w, codes, plain):
+        """The likelihood at the k of the fit without covariates, with parameters per covariate pattern
+        (:func:`group_loglik_and_grad`)."""
+        x, t_x, T, litt = arrays
+        k = plain.k_
+        timing = float(np.dot(w, (k - 1) * litt - x * gammaln(k)))
+        (ux, ut, uT, ug), uw = compress(x, t_x, T, codes, weights=w)
+        data = CNBDData(ux, ut, uT, uw, k, self.dropout_at_zero, timing, group=ug)
+        return ((lambda theta: group_loglik_and_grad(theta, data)), float(uw.sum()), len(uw),
+                fingerprint((ux, ut, uT, ug, np.array([float(k), float(np.dot(w, litt))])), uw))
 
     def _fit_k(self, k, ux, ut, uT, uw, sub, timing, median_T, unit):
         data = CNBDData(ux, ut, uT, uw, k, self.dropout_at_zero, timing)

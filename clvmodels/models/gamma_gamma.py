@@ -161,8 +161,8 @@ class GammaGamma(GammaGammaPredictions, SummaryModel):
     #: scaled by exp(c'z) (the gamma rate parameter of nu scaled as in Fader & Hardie 2007).
     covariate_signs = {"gamma": 1}
 
-    def __init__(self, covariates: list[str] | None = None, maxiter: int = 2000,
-                 start: dict[str, float] | None = None) -> None:
+    def __init__(self, maxiter: int = 2000, start: dict[str, float] | None = None,
+                 covariates: list[str] | None = None) -> None:
         super().__init__(maxiter, start)
         self.covariates = covariates
 
@@ -212,7 +212,7 @@ class GammaGamma(GammaGammaPredictions, SummaryModel):
         self._set_result(result, fingerprint((ux, um), uw))
         return self
 
-    def _group_objective(self, arrays, w, codes):
+    def _group_objective(self, arrays, w, codes, plain):
         """Eq. (3) with parameters per covariate pattern, on the repeat buyers
         (:func:`group_loglik_and_grad`)."""
         x, m = arrays

@@ -728,8 +728,8 @@ class ParetoNBD(ParetoNBDPredictions, SummaryModel):
     #: mu ~ Gamma(s, beta_i).
     covariate_signs = {"alpha": -1, "beta": -1}
 
-    def __init__(self, covariates: list[str] | None = None, maxiter: int = 2000,
-                 start: dict[str, float] | None = None) -> None:
+    def __init__(self, maxiter: int = 2000, start: dict[str, float] | None = None,
+                 covariates: list[str] | None = None) -> None:
         super().__init__(maxiter, start)
         self.covariates = covariates
 
@@ -762,7 +762,7 @@ class ParetoNBD(ParetoNBDPredictions, SummaryModel):
         self._set_result(result, fingerprint((ux, ut, uT), uw))
         return self
 
-    def _group_objective(self, arrays, w, codes):
+    def _group_objective(self, arrays, w, codes, plain):
         """The likelihood with parameters per covariate pattern (:func:`group_loglik_and_grad`)."""
         x, t_x, T = arrays
         (ux, ut, uT, ug), uw = compress(x, t_x, T, codes, weights=w)
