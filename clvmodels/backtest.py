@@ -416,7 +416,7 @@ def backtest(
                 continue
             actual = {lab: calibration_holdout(log, cut, ends[lab], time_unit=time_unit) for lab in available}
             summary = actual[available[0]]
-            summary = summary[[c for c in RFM_COLUMNS if c in summary.columns]]
+            summary = summary[[c for c in (*RFM_COLUMNS, *log.attributes) if c in summary.columns]]
             for cand in candidates:
                 bar.set_postfix_str(f"{cut} {cand.label}")
                 try:
@@ -449,7 +449,8 @@ def backtest(
                         if target == "purchases":
                             m.update(calibration_metrics)
                         if target == "purchases" and purchase.role == "purchase":
-                            expected_total = purchase.expected_cumulative_purchases(-summary["T"].to_numpy(), [h_units])[0]
+                            expected_total = purchase.expected_cumulative_purchases(
+                                -summary["T"].to_numpy(), [h_units], summary=_own(purchase, summary))[0]
                             actual_total = summary["frequency"].sum() + act["purchases"].sum()
                             m["cumulative_error_pct"] = float(100 * (expected_total - actual_total) / actual_total)
                         metric_rows += [{"cutoff": cut.isoformat(), "model": cand.label, "horizon": lab,
@@ -495,6 +496,12 @@ def backtest(
     return result
 
 
+def _own(model, summary: pd.DataFrame) -> pd.DataFrame | None:
+    """The summary when ``model``'s customers have parameters of their own (covariates), else None: the
+    population's tracking curve is one evaluation for all customers."""
+    return summary if getattr(model, "covariates", None) else None
+
+
 def _tracking(log: TransactionLog, cut: _date, end: _date, summary: pd.DataFrame, candidates, fits, key,
               time_unit: str) -> pd.DataFrame:
     """Actual and expected repeat purchases per period (of one time unit) from the log's first day to
@@ -513,7 +520,8 @@ def _tracking(log: TransactionLog, cut: _date, end: _date, summary: pd.DataFrame
     for cand in candidates:
         purchase = fits.get((key, cand.label), (None,))[0]  # (None: it failed to fit)
         if purchase is not None and purchase.role == "purchase":
-            cum = purchase.expected_cumulative_purchases(birth, out["period"].to_numpy(float))
+            cum = purchase.expected_cumulative_purchases(birth, out["period"].to_numpy(float),
+                                                         summary=_own(purchase, summary))
             out[cand.label] = np.diff(cum, prepend=0.0)
     out.attrs.update(start=log.first_date.isoformat(), cutoff_period=(cut - log.first_date).days / per,
                      time_unit=time_unit)

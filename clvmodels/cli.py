@@ -198,8 +198,6 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if args.bayes:
         from .bayes.persistence import BAYES_MODELS
 
-        if covariates:
-            raise DataError("--covariates is for maximum likelihood fits (without --bayes) for now")
 
         bayes = {cls.mle_class.short_name: cls for cls in BAYES_MODELS.values()}
         name = next((n for n in names if MODEL_REGISTRY[keys[n]].role == "purchase"), names[0])
@@ -213,7 +211,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         cls = bayes[name]
         options = {name: getattr(args, flag) for name, flag in _SAMPLER_FLAGS.items()
                    if getattr(args, flag) is not None}
-        hb = cls(segment=args.segment, **options).fit(summary, time_unit=unit)
+        hb = cls(segment=args.segment, covariates=covariates, **options).fit(summary, time_unit=unit)
         _say(args, hb.summary())
         for path in hb.save(args.output):
             _say(args, f"wrote {path}")

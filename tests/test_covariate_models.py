@@ -176,8 +176,8 @@ def test_the_mbg_nbd_takes_covariates_too():
 
 
 def test_population_quantities_are_refused_with_covariates(fitted):
-    with pytest.raises(ValueError, match="differ by customer"):
-        fitted.param_draws()
+    reference = fitted.param_draws()  # the reference customers' (z = 0)
+    assert reference.shape == (1, 1, 4) and reference[0, 0, 1] == fitted.params_["alpha"]
     with pytest.raises(ValueError, match="differ by customer"):
         fitted.expected_purchases_new(10)
     with pytest.raises(ValueError, match="differ by customer"):
@@ -408,3 +408,37 @@ def test_the_cnbd_k_takes_covariates_at_the_k_chosen_without_them():
     xh, txh, Th = (head[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     np.testing.assert_allclose(model.expected_purchases(head, 26),
                                cnbd.conditional_expected_purchases(*theta_h, xh, txh, Th, 26.0, k=2), rtol=1e-9)
+
+
+def test_backtests_score_candidates_with_covariates_from_the_logs_attributes():
+    from clvmodels.backtest import Candidate
+
+    sim = clv.simulate(2000, rng=9, segments={"web": (0.5, {"alpha": 2.0}), "store": (0.5, {"alpha": 8.0})})
+    log = clv.read_transactions(sim.transactions.rename(columns={"segment": "channel"}), amount="amount",
+                                attributes=["channel"])
+    res = clv.backtest(log, calibration_end="2021-01-01", horizons=["26W"],
+                       models=[Candidate("BG/NBD + channel", clv.BetaGeo(covariates=["channel"]),
+                                         clv.GammaGamma(covariates=["channel"])),
+                               Candidate("BG/NBD", clv.BetaGeo(), clv.GammaGamma())])
+    assert res.failures.empty
+    m = res.metrics.set_index(["model", "target", "metric"])["value"]
+    for model in ("BG/NBD + channel", "BG/NBD"):
+        assert np.isfinite(m[(model, "purchases", "cumulative_error_pct")]) and np.isfinite(m[(model, "spend", "mae")])
+    # the population's tracking curve is the sum of each channel's, each at its own parameters (FHL 2005 eq. 9)
+    cal = clv.calibration_holdout(log, "2021-01-01")
+    covariate = clv.BetaGeo(covariates=["channel"]).fit(cal)
+    birth, times = -cal["T"].to_numpy(), np.array([10.0, 26.0])
+    by_channel = 0.0
+    for channel in ("store", "web"):
+        z = np.array([float(channel == "web")])
+        theta = covariate._effects(covariate.design_).group_params(
+            np.array([covariate.params_[n] for n in covariate.result_.param_names]), z[None, :])[0]
+        ages = times[:, None] - birth[cal["channel"].to_numpy() == channel][None, :]
+        by_channel = by_channel + bgnbd.expected_purchases_new(*theta, np.maximum(ages, 0.0)).sum(axis=1)
+    total = covariate.expected_cumulative_purchases(birth, times, summary=cal)
+    np.testing.assert_allclose(total, by_channel, rtol=1e-12)
+    plain = clv.BetaGeo().fit(cal)
+    np.testing.assert_allclose(plain.expected_cumulative_purchases(birth, times, summary=cal),
+                               plain.expected_cumulative_purchases(birth, times), rtol=1e-12)
+    with pytest.raises(ValueError, match="differ by customer"):
+        covariate.expected_cumulative_purchases(birth, times)

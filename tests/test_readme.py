@@ -30,6 +30,14 @@ def test_quick_start_and_model_blocks_run(tmp_path, monkeypatch):
     family = next(b for b in BLOCKS if "clv.ParetoNBD().fit(cal)" in b)
     exec(compile(family, "README family", "exec"), namespace)
     assert namespace["cn"].k_ == 1 and namespace["pn"].loglik_ == pytest.approx(-9594.98, abs=0.01)
+    covariates = next(b for b in BLOCKS if 'clv.BetaGeo(covariates=["cohort"])' in b)
+    exec(compile(covariates, "README covariates", "exec"), namespace)
+    bg, gg = namespace["bg"], namespace["gg"]
+    test = bg.likelihood_ratio_test()
+    assert (round(test["statistic"], 2), test["df"], round(test["p_value"], 3)) == (2.56, 6, 0.862)
+    assert round(bg.params_["alpha: cohort[1997-02]"], 3) == 0.099
+    assert round(bg.result_.se["alpha: cohort[1997-02]"], 3) == 0.128
+    assert round(gg.likelihood_ratio_test()["p_value"], 3) == 0.789
 
 
 def test_printed_summary_in_readme_is_current():

@@ -77,9 +77,9 @@ class _BayesCNBD(CNBDPredictions, PurchaseBayes):
 
     def __init__(self, segment: str | None = None, draws: int = 1000, tune: int = 1000, chains: int = 4,
                  sampler: str = "nutpie", random_seed: int | None = None, target_accept: float | None = None, *,
-                 k: int | None = None) -> None:
+                 covariates: list[str] | None = None, k: int | None = None) -> None:
         super().__init__(segment=segment, draws=draws, tune=tune, chains=chains, sampler=sampler,
-                         random_seed=random_seed, target_accept=target_accept)
+                         random_seed=random_seed, target_accept=target_accept, covariates=covariates)
         self.k = k
 
     @property
@@ -93,7 +93,7 @@ class _BayesCNBD(CNBDPredictions, PurchaseBayes):
         return float(getattr(self.mle_, "k_", 1)) + 1.0
 
     def _mle_options(self) -> dict:
-        return {"k": self.k}
+        return {**super()._mle_options(), "k": self.k}
 
     def _segment_mle_options(self) -> dict:
         return {"k": int(self.mle_.k_)}   # (each segment alone at the k the whole fit chose)

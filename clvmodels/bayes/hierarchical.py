@@ -128,7 +128,8 @@ class _BayesModel(Predictor):
             BAYES_MODELS[cls.__name__] = cls
 
     def __init__(self, segment: str | None = None, draws: int = 1000, tune: int = 1000, chains: int = 4,
-                 sampler: str = "nutpie", random_seed: int | None = None, target_accept: float | None = None) -> None:
+                 sampler: str = "nutpie", random_seed: int | None = None, target_accept: float | None = None, *,
+                 covariates: list[str] | None = None) -> None:
         self.segment = segment
         self.draws = draws
         self.tune = tune
@@ -136,6 +137,12 @@ class _BayesModel(Predictor):
         self.sampler = sampler
         self.random_seed = random_seed
         self.target_accept = target_accept
+        self.covariates = covariates
+
+    @property
+    def design_(self):
+        """The covariate design (the maximum-likelihood twin's, fitted with the same covariates), or None."""
+        return getattr(self.mle_, "design_", None) if hasattr(self, "mle_") else None
 
     def save(self, path) -> list:
         """Save as JSON metadata plus a netCDF posterior beside it (see :mod:`clvmodels.bayes.persistence`)."""
@@ -192,12 +199,13 @@ class _BayesModel(Predictor):
         raise NotImplementedError
 
     def _mle_options(self) -> dict:
-        """Options of the maximum-likelihood fit that starts the chains."""
-        return {}
+        """Options of the maximum-likelihood fit that starts the chains (with the covariates, if any)."""
+        return {"covariates": self.covariates} if self.covariates else {}
 
     def _segment_mle_options(self) -> dict:
-        """Options of each segment's own maximum-likelihood fit (once the whole summary is fitted)."""
-        return self._mle_options()
+        """Options of each segment's own maximum-likelihood fit (once the whole summary is fitted; without
+        covariates, whose levels a segment may lack: these fits only guide the sampler)."""
+        return {k: v for k, v in self._mle_options().items() if k != "covariates"}
 
     def _total_loglik(self, params, data, seg, w):
         """PyTensor weighted total log-likelihood; ``params`` are scalars or per-segment vectors."""
@@ -216,7 +224,13 @@ class _BayesModel(Predictor):
             weights = as_float_array(summary, weights)
         elif weights is not None:
             weights = np.asarray(weights, dtype=np.float64)
-        data, useg, w, prior_mu = self._prepare(summary, seg, time_unit, weights)
+        groups = seg
+        if self.covariates:  # groups of customers sharing their segment and covariates (the rows' codes)
+            from ..data.covariates import CovariateDesign
+
+            (group_seg, Zg), groups = _covariate_groups(seg, CovariateDesign(list(self.covariates)).fit(summary)
+                                                        .matrix(summary))
+        data, useg, w, prior_mu = self._prepare(summary, groups, time_unit, weights)
         k = len(self.param_names)
         start = np.log([self.mle_.params_[name] for name in self.param_names])
         hierarchical = self.segment is not None
@@ -226,6 +240,8 @@ class _BayesModel(Predictor):
                                          columns=list(self.coordinate_names))
         coords = {"param": list(self.param_names), "coordinate": list(self.coordinate_names),
                   "segment": [str(s) for s in labels]}
+        if self.covariates:
+            coords["coefficient"] = self._effects().coefficient_names
         with pm.Model(coords=coords) as model:
             if hierarchical:
                 coords_start = self._coordinates(start[None, :])[0][0]
@@ -244,6 +260,8 @@ class _BayesModel(Predictor):
                 params = [theta[j] for j in range(k)]
                 for j, name in enumerate(self.param_names):
                     pm.Deterministic(name, theta[j])
+            if self.covariates:
+                params = self._covariate_params(params, group_seg, Zg, hierarchical)
             pm.Potential("loglik", self._total_loglik(params, data, useg, w))
         if self.sampler == "nutpie":
             from . import sampling
@@ -263,6 +281,42 @@ class _BayesModel(Predictor):
         self.time_unit_ = self.mle_.time_unit_
         self._diagnose(self._target_accept(len(labels)))
         return self
+
+    def _effects(self):
+        from ..models.covariate_effects import CovariateEffects
+
+        return CovariateEffects(self.param_names, self.mle_class.covariate_signs, self.design_.names_)
+
+    def _covariate_params(self, params: list, group_seg: np.ndarray, Zg: np.ndarray, hierarchical: bool) -> list:
+        """PyTensor: each group's parameters (one vector per parameter, over the groups of
+        :func:`_covariate_groups`) from the segment's (or the population's) and the coefficients ``coef``
+        ~ Normal(0, 2 / reach), reach the covariate's largest |value| (a priori the covariate moves some
+        customer's log-parameter by Normal(0, 2), as the log-parameters' own priors allow); the same
+        formula as :meth:`clvmodels.models.covariate_effects.CovariateEffects.apply`."""
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        effects = self._effects()
+        reach = np.max(np.abs(Zg), axis=0)
+        n_cov = len(effects.covariates)
+        mle_coef = np.array([self.mle_.params_[n] for n in effects.coefficient_names])
+        coef = pm.Normal("coef", 0.0, np.tile(2.0 / reach, len(effects.acted)), dims="coefficient",
+                         initval=mle_coef)
+        cols = [p[group_seg] if hierarchical else pt.ones(len(Zg)) * p for p in params]
+        for e, j in enumerate(effects.acted):
+            cols[j] = cols[j] * pt.exp(effects.sign[e] * pt.dot(Zg, coef[e * n_cov:(e + 1) * n_cov]))
+        return cols
+
+    def group_draws(self, summary: pd.DataFrame, interval: float | None = None,
+                    max_draws: int = DEFAULT_DRAWS) -> tuple[np.ndarray, np.ndarray]:
+        """The posterior draws per group of customers sharing their segment and covariates (draw, group,
+        parameter), and each customer's group; without covariates, per segment."""
+        if not self.covariates:
+            return super().group_draws(summary, interval, max_draws)
+        base = self.param_draws(interval, max_draws)
+        (group_seg, Zg), codes = _covariate_groups(self.segment_index(summary), self.design_.matrix(summary))
+        coef = self.idata_.posterior["coef"].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
+        return self._effects().apply(base[:, group_seg, :], thin(coef, max_draws), Zg), codes
 
     def _segment_fits(self, summary: pd.DataFrame, seg: np.ndarray, n_segments: int,
                       weights: np.ndarray | None, time_unit: str | None) -> list:
@@ -341,7 +395,8 @@ class _BayesModel(Predictor):
         import arviz as az
 
         self.check_is_fitted()
-        return az.summary(self.idata_, var_names=list(self.param_names), round_to="none")
+        return az.summary(self.idata_, var_names=[*self.param_names, *(["coef"] if self.covariates else [])],
+                          round_to="none")
 
     @property
     def divergences_(self) -> int:
@@ -463,6 +518,16 @@ class _BayesModel(Predictor):
         return pd.DataFrame(rows)
 
 
+def _covariate_groups(seg: np.ndarray, Z: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """The groups of customers sharing their segment and covariates: ((each group's segment, its covariates
+    (groups, covariates)), each customer's group)."""
+    from ..models.covariate_effects import patterns
+
+    Zu, pattern = patterns(Z)
+    (group_seg, group_pattern), codes = np.unique(np.stack([seg, pattern]), axis=1, return_inverse=True)
+    return (group_seg.astype(np.int64), Zu[group_pattern]), codes.ravel().astype(np.int64)
+
+
 def _pair_coordinates(log_theta: np.ndarray, pairs) -> tuple[np.ndarray, np.ndarray]:
     """Sampling coordinates of log-parameters (rows) by pairs of parameters, and their Jacobians (row,
     coordinate, log-parameter). A ``("rate", i, j)`` pair of a gamma's shape i and scale j gives (log shape,
@@ -568,7 +633,7 @@ class BayesGammaGamma(GammaGammaPredictions, _BayesModel):
     title = "Gamma-Gamma"
 
     def _prepare(self, summary, seg, time_unit, weights):
-        self.mle_ = self.mle_class().fit(summary, weights=weights, time_unit=time_unit)
+        self.mle_ = self.mle_class(**self._mle_options()).fit(summary, weights=weights, time_unit=time_unit)
         x, m = (as_float_array(summary, c) for c in ("frequency", "monetary_value"))
         rep = x > 0
         (ux, um, useg), w = compress(x[rep], m[rep], seg[rep].astype(np.float64),

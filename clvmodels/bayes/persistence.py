@@ -21,7 +21,8 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..files import temp_path, write_text
-from ..models.persistence import Fields, checksum, model_from_dict, model_to_dict, plain, read_checked, read_json
+from ..models.persistence import (OPTION_CHECKS, Fields, checksum, model_from_dict, model_to_dict, plain, read_checked,
+                                  read_json)
 from ..data.periods import PERIODS
 from ..timeunits import TIME_UNITS
 from .options import SAMPLER_OPTIONS, check_sampler_option
@@ -113,6 +114,8 @@ def _options(value: object, check: Fields, cls: type) -> dict:
     for name, v in options.items():
         if name == "segment":
             checked[name] = check.text(v, "options.segment", none=True)
+        elif name == "covariates":
+            checked[name] = OPTION_CHECKS["covariates"](v, "options.covariates", check, cls)
         elif name in own:
             checked[name] = own[name](v, f"options.{name}", check, cls)
         else:
@@ -148,6 +151,8 @@ def load_bayes(path: str | os.PathLike):
     time_unit = check.text(content.get("time_unit"), "time_unit", choices=tuple(dict.fromkeys(TIME_UNITS + PERIODS)),
                            none=True)
     mle = model_from_dict(content.get("mle"), check, "mle", key=cls.mle_class.__name__)
+    if (mle.get_params().get("covariates") or None) != (options.get("covariates") or None):
+        check.fail("mle.options.covariates", "the model's covariates", mle.get_params().get("covariates"))
     if mle.time_unit_ != time_unit:
         check.fail("mle.time_unit", f"the model's time unit {time_unit!r}", mle.time_unit_)
     digest = check.digest(content.get("posterior_sha256"), "posterior_sha256")

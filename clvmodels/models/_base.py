@@ -195,6 +195,13 @@ class Predictor(Estimator):
         """A fitted model's segment column with its labels in axis order: empty for one population."""
         return {}
 
+    def refuse_covariates(self, what: str) -> None:
+        """ValueError for ``what`` (a population-level quantity) when the model has covariates: its
+        parameters differ by customer."""
+        if getattr(self, "covariates", None):
+            raise ValueError(f"{what} needs one set of parameters, and this {type(self).__name__} has covariates: "
+                             "its parameters differ by customer; predict per customer")
+
     def input_columns(self) -> list[str]:
         """The summary columns fitting and predictions read (known before fitting): the data columns, then
         any segment column."""
@@ -379,21 +386,17 @@ class SummaryModel(Predictor):
     # the prediction contract -----------------------------------------------------------------------
     def _p(self) -> tuple[float, ...]:
         # from the fit result, so that editing the params_ copy cannot change predictions unseen
-        if self.design_ is not None:
-            raise ValueError(f"this {type(self).__name__} has covariates: its parameters differ by customer; "
-                             "predict per customer")
+        self.refuse_covariates("a population-level quantity")
         return tuple(self.result_.params[n] for n in self.param_names)
 
     def param_draws(self, interval: float | None = None, max_draws: int = DEFAULT_DRAWS) -> np.ndarray:
         """The parameters as draws (draw, segment = 1, parameter): the estimate as one draw; with an
         ``interval``, ``max_draws`` draws from the estimate's asymptotic normal on the log scale (the
         covariance of the log-parameters by the delta method), from a fixed seed so that predictions
-        repeat exactly."""
+        repeat exactly. With covariates, the reference customers' (z = 0; predictions read
+        :meth:`group_draws`)."""
         self.check_is_fitted()
-        if self.design_ is not None:
-            raise ValueError(f"this {type(self).__name__} has covariates: its parameters differ by customer; "
-                             "predict per customer (group_draws(summary) gives them)")
-        return self._estimate_draws(interval, max_draws)[:, None, :]
+        return self._estimate_draws(interval, max_draws)[:, None, :len(self.param_names)]
 
     def _estimate_draws(self, interval: float | None, max_draws: int) -> np.ndarray:
         """Every estimated quantity as draws (draw, quantity): the estimate, or with an ``interval``

@@ -183,7 +183,7 @@ class FitResult:
         stats_rows = [("log-likelihood", f"{self.loglik:.4f}"), ("AIC", f"{self.aic:.2f}"), ("BIC", f"{self.bic:.2f}"),
                       ("customers", f"{self.n_obs:,.0f}"), ("distinct rows", f"{self.n_unique:,}"),
                       ("converged", f"{self.converged} ({self.iterations} iterations, {self.message})")]
-        stats_rows += [(k, str(v)) for k, v in self.extra.items()]
+        stats_rows += [(k, f"{v:.10g}" if isinstance(v, float) else str(v)) for k, v in self.extra.items()]
         width = max(len(k) for k, _ in stats_rows)
         lines += [f"{k:<{width}}  {v}" for k, v in stats_rows]
         return "\n".join(lines)

@@ -65,11 +65,18 @@ class CovariateEffects:
         """Per-group parameters (..., groups, parameters) from ``full`` (..., len(names)), the model's
         parameters then the coefficients, and the groups' covariates ``Zu`` (groups, covariates)."""
         full = np.asarray(full, dtype=np.float64)
-        n_par, n_cov = len(self.param_names), len(self.covariates)
-        base = full[..., :n_par]
-        coef = full[..., n_par:].reshape(*full.shape[:-1], len(self.acted), n_cov)
-        out = np.repeat(base[..., None, :], len(Zu), axis=-2)
-        scale = np.exp(self.sign[:, None] * np.einsum("...ek,gk->...eg", coef, Zu))  # (..., effects, groups)
+        n_par = len(self.param_names)
+        base = np.repeat(full[..., None, :n_par], len(Zu), axis=-2)
+        return self.apply(base, full[..., n_par:], Zu)
+
+    def apply(self, base: np.ndarray, coef: np.ndarray, Zg: np.ndarray) -> np.ndarray:
+        """Per-group parameters (..., groups, parameters) from each group's parameters at z = 0 ``base``
+        (..., groups, parameters; a hierarchy's segment values), the coefficients ``coef`` (...,
+        len(coefficient_names)) and each group's covariates ``Zg`` (groups, covariates)."""
+        coef = np.asarray(coef, dtype=np.float64)
+        coef = coef.reshape(*coef.shape[:-1], len(self.acted), len(self.covariates))
+        out = np.array(base, dtype=np.float64)
+        scale = np.exp(self.sign[:, None] * np.einsum("...ek,gk->...eg", coef, Zg))  # (..., effects, groups)
         out[..., self.acted] *= np.swapaxes(scale, -1, -2)
         return out
 

@@ -211,20 +211,37 @@ class PurchasePredictions(Predictor):
     def expected_purchases_new(self, t: Any, max_draws: int = DEFAULT_DRAWS) -> np.ndarray | float:
         """E[X(t)] for a newly acquired customer of the population (averaged over the parameter draws);
         ``t`` may be an array of numbers of units."""
+        self.refuse_covariates("a newly acquired customer's purchases")
         draws = self.param_draws(None, max_draws)
         if draws.shape[1] != 1:
             raise ValueError("a newly acquired customer's purchases need one population; this model has "
                              "segments: predict per customer instead")
-        tt = self._units_array(t)
-        out = np.mean([self.expected_new_kernel(tuple(d[0]), tt) for d in draws], axis=0)
+        return self._expected_new(draws[:, 0], self._units_array(t))
+
+    def _expected_new(self, draws: np.ndarray, t: np.ndarray) -> np.ndarray | float:
+        """E[X(t)] at one group's parameter draws (draw, parameter), averaged over the draws."""
+        out = np.mean([self.expected_new_kernel(tuple(d), t) for d in draws], axis=0)
         return float(out) if np.ndim(out) == 0 else out
 
-    def expected_cumulative_purchases(self, first_purchase: Any, times: Any, *, incremental: bool = False) -> np.ndarray:
+    def expected_cumulative_purchases(self, first_purchase: Any, times: Any, *, incremental: bool = False,
+                                      summary: pd.DataFrame | None = None,
+                                      max_draws: int = DEFAULT_DRAWS) -> np.ndarray:
         """Tracking curve: expected cumulative repeat purchases of a cohort at each time in ``times``,
         each customer counted from its own ``first_purchase`` (same clock and unit;
         :func:`cohort_cumulative`). With ``incremental=True``, the expected purchases between consecutive
-        times (the first from time 0)."""
-        cum = cohort_cumulative(self.expected_purchases_new, first_purchase, times)
+        times (the first from time 0).
+
+        ``summary`` (the customers of ``first_purchase``, in its order) gives each customer their own
+        parameters: needed for a model with covariates or segments, whose customers differ."""
+        if summary is None:
+            cum = cohort_cumulative(self.expected_purchases_new, first_purchase, times)
+        else:
+            draws, codes = self.group_draws(summary, None, max_draws)
+            birth = np.asarray(first_purchase, dtype=np.float64)
+            if birth.shape != codes.shape:
+                raise ValueError(f"first_purchase has {birth.size} values for the summary's {codes.size} customers")
+            cum = sum(cohort_cumulative(lambda age, g=g: self._expected_new(draws[:, g], age), birth[codes == g], times)
+                      for g in np.unique(codes))
         return np.diff(cum, prepend=0.0) if incremental else cum
 
     def purchase_cdf(self, summary: pd.DataFrame, t: Horizon, counts: Any,
