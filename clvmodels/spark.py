@@ -314,6 +314,9 @@ def score(summary, purchase_model=None, spend_model=None, horizons: Sequence[Hor
     for model in (purchase_model, spend_model):
         for column, labels in (model.segments() if model is not None else {}).items():
             probe[column] = labels[0]
+        design = getattr(model, "design_", None)
+        for column in (design.columns if design is not None else []):  # a value of each covariate seen in fitting
+            probe[column] = [design.levels_[column][0] if design.kinds_[column] == "categorical" else 0.0]
     example = score_customers(probe, purchase_model, spend_model, **options)
     models = summary.sparkSession.sparkContext.broadcast((purchase_model, spend_model))
 

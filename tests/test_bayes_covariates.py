@@ -75,3 +75,18 @@ def test_segments_are_pooled_alongside_the_covariates(customers):
         segments = (post[name].sel(segment="north") / post[name].sel(segment="south")).to_numpy().ravel()
         np.testing.assert_allclose(np.sort(ratio), np.sort(segments), rtol=1e-12)
     assert "coef[alpha: channel[web]]" in model.diagnostics().index
+
+
+def test_the_spend_twin_takes_covariates_too(customers):
+    # (the other purchase twins share BayesBetaGeo's code path; their likelihoods take per-group parameters
+    # as the hierarchies' segments do, tests/test_bayes_family.py)
+    summary = customers.assign(monetary_value=np.where(
+        customers["frequency"] > 0, np.random.default_rng(3).gamma(6.0, 4.0, len(customers))
+        * np.where(customers["channel"] == "web", 1.5, 1.0), 0.0))
+    model = clv.BayesGammaGamma(covariates=["channel"], draws=300, tune=300, chains=2, random_seed=4).fit(summary)
+    table = model.diagnostics()
+    for coefficient in model.mle_.result_.linear:
+        row = table.loc[f"coef[{coefficient}]"]
+        assert abs(row["mean"] - model.mle_.params_[coefficient]) < 0.3 * row["sd"], coefficient
+    row = table.loc["coef[gamma: channel[web]]"]  # web customers spend 1.5 times as much: log 1.5 = 0.405
+    assert abs(row["mean"] - np.log(1.5)) < 3 * row["sd"]

@@ -208,6 +208,20 @@ def test_hierarchical_fit_collects_segments(spark):
     np.testing.assert_allclose(scored.to_numpy(), score_customers(pdf, hb_p, horizons=["1y"]).to_numpy(), rtol=1e-9)
 
 
+def test_models_with_covariates_fit_and_score_equal_pandas(spark):
+    sim = clv.simulate(1500, rng=6, segments={"web": (0.5, {"alpha": 2.0}), "shop": (0.5, {"alpha": 8.0})})
+    pdf = clv.rfm_summary(sim.transactions, time_unit="W")
+    pdf["channel"] = sim.customers.loc[pdf.index, "segment"]
+    sdf = spark.createDataFrame(pdf.reset_index())
+    bg = cs.fit(clv.BetaGeo(covariates=["channel"]), sdf, time_unit="W")
+    gg = cs.fit(clv.GammaGamma(covariates=["channel"]), sdf, time_unit="W")
+    bg_p, gg_p = clv.BetaGeo(covariates=["channel"]).fit(pdf), clv.GammaGamma(covariates=["channel"]).fit(pdf)
+    for name in bg_p.params_:
+        assert bg.params_[name] == pytest.approx(bg_p.params_[name], rel=1e-9)
+    same(cs.score(sdf, bg, gg, horizons=["1y"], interval=0.9),
+         score_customers(pdf, bg_p, gg_p, ("1y",), interval=0.9))
+
+
 def test_fit_and_score_refuse_missing_columns_and_unfitted_models(cal_pair):
     sdf, _ = cal_pair
     with pytest.raises(DataError, match="monetary_value"):
