@@ -16,6 +16,8 @@ BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
 
 
 def test_quick_start_and_model_blocks_run(tmp_path, monkeypatch):
+    import clvmodels as clv
+
     monkeypatch.chdir(tmp_path)  # the blocks save models
     namespace: dict = {}
     quick = next(b for b in BLOCKS if "In five lines" in README.split(b)[0][-200:] or "customer_value(bg, gg, cal" in b)
@@ -38,6 +40,17 @@ def test_quick_start_and_model_blocks_run(tmp_path, monkeypatch):
     assert round(bg.params_["alpha: cohort[1997-02]"], 3) == 0.099
     assert round(bg.result_.se["alpha: cohort[1997-02]"], 3) == 0.128
     assert round(gg.likelihood_ratio_test()["p_value"], 3) == 0.789
+    frequency = next(b for b in BLOCKS if "clv.FrequencyGammaGamma().fit(cal)" in b)
+    exec(compile(frequency, "README frequency spend", "exec"), namespace)
+    fg, cal = namespace["fg"], namespace["cal"]
+    assert round(fg.params_["gamma: log(1 + frequency)"], 3) == 0.225
+    assert round(fg.result_.se["gamma: log(1 + frequency)"], 3) == 0.041
+    assert f"{fg.likelihood_ratio_test()['p_value']:.1e}" == "3.4e-08"
+    buyers = cal[cal["holdout_frequency"] > 0]
+    mae = {name: round(float(np.abs(buyers["holdout_frequency"] * m.expected_spend(buyers)
+                                    - buyers["holdout_spend"]).mean()), 2)
+           for name, m in (("frequency", fg), ("plain", clv.GammaGamma().fit(cal)))}
+    assert mae == {"frequency": 40.19, "plain": 40.06}
 
 
 def test_printed_summary_in_readme_is_current():

@@ -198,7 +198,7 @@ class Predictor(Estimator):
     def refuse_covariates(self, what: str) -> None:
         """ValueError for ``what`` (a population-level quantity) when the model has covariates: its
         parameters differ by customer."""
-        if getattr(self, "covariates", None):
+        if getattr(self, "has_covariates", False):
             raise ValueError(f"{what} needs one set of parameters, and this {type(self).__name__} has covariates: "
                              "its parameters differ by customer; predict per customer")
 
@@ -320,8 +320,31 @@ class SummaryModel(Predictor):
     #: model that takes covariates sets it and has a ``covariates`` option.
     covariate_signs: ClassVar[dict[str, int]] = {}
 
+    #: Covariates a model derives from the summary's own columns, by name (e.g. log(1 + frequency) for a
+    #: spend model that depends on purchasing): always in its design, before the ``covariates`` option's.
+    derived_covariates: ClassVar[dict[str, Any]] = {}
+    #: The model without the derived covariates (the likelihood-ratio test's null; default: the class).
+    plain_class: ClassVar[type | None] = None
+
+    @property
+    def has_covariates(self) -> bool:
+        """Whether the model's parameters differ by customer through covariates (given or derived)."""
+        return bool(getattr(self, "covariates", None) or self.derived_covariates)
+
+    def covariate_names(self, design: Any) -> list[str]:
+        """The design's columns: the derived covariates, then those of ``design`` (a fitted
+        :class:`~clvmodels.data.covariates.CovariateDesign`, or None)."""
+        return [*self.derived_covariates, *(design.names_ if design is not None else [])]
+
+    def covariate_matrix(self, summary: pd.DataFrame, design: Any) -> np.ndarray:
+        """The covariates of ``summary``'s customers, (customers, len(covariate_names(design)))."""
+        parts = [np.asarray(f(summary), dtype=np.float64)[:, None] for f in self.derived_covariates.values()]
+        if design is not None:
+            parts.append(design.matrix(summary))
+        return np.concatenate(parts, axis=1)
+
     def _effects(self, design: Any) -> CovariateEffects:
-        return CovariateEffects(self.param_names, self.covariate_signs, design.names_)
+        return CovariateEffects(self.param_names, self.covariate_signs, self.covariate_names(design))
 
     def _group_objective(self, arrays: tuple[np.ndarray, ...], w: np.ndarray, codes: np.ndarray,
                          plain: "SummaryModel"):
@@ -341,10 +364,10 @@ class SummaryModel(Predictor):
 
         from ..data.covariates import CovariateDesign
 
-        design = CovariateDesign(list(self.covariates)).fit(summary)
-        Z = design.matrix(summary)
-        plain = type(self)(**{**self.get_params(), "covariates": None}).fit(summary, weights=weights,
-                                                                             time_unit=time_unit)
+        design = CovariateDesign(list(self.covariates)).fit(summary) if getattr(self, "covariates", None) else None
+        Z = self.covariate_matrix(summary, design)
+        plain = (self.plain_class or type(self))(**{**self.get_params(), "covariates": None}).fit(
+            summary, weights=weights, time_unit=time_unit)
         Zu, codes = patterns(Z)
         effects = self._effects(design)
         objective, n_obs, n_unique, fingerprint_ = self._group_objective(arrays, w, codes, plain)
@@ -364,7 +387,9 @@ class SummaryModel(Predictor):
             linear={name: float(reach[k % len(reach)]) for k, name in enumerate(effects.coefficient_names)})
         stat = max(2.0 * (result.loglik - plain.loglik_), 0.0)
         df = len(effects.coefficient_names)
-        extra = {**plain.result_.extra, **result.extra, "covariates": design.description,
+        described = [*(f"{name}: derived from the summary" for name in self.derived_covariates),
+                     *([design.description] if design is not None else [])]
+        extra = {**plain.result_.extra, **result.extra, "covariates": "; ".join(described),
                  "covariate effects": ", ".join(f"{p} x exp({'+' if s > 0 else '-'}c'z)"
                                                 for p, s in self.covariate_signs.items()),
                  "LR test vs no covariates": f"chi2 = {stat:.2f}, df = {df}, p = {chi2.sf(stat, df):.3g}",
@@ -377,7 +402,7 @@ class SummaryModel(Predictor):
         from scipy.stats import chi2
 
         self.check_is_fitted()
-        if self.design_ is None:
+        if not self.has_covariates:
             raise ValueError(f"this {type(self).__name__} was fitted without covariates")
         stat = max(2.0 * (self.loglik_ - self.result_.extra["loglik without covariates"]), 0.0)
         df = len(self.result_.linear)
@@ -419,9 +444,9 @@ class SummaryModel(Predictor):
         """The parameters as draws per covariate pattern of ``summary``'s customers (with covariates;
         :mod:`.covariate_effects`), else :meth:`Predictor.group_draws`."""
         self.check_is_fitted()
-        if self.design_ is None:
+        if not self.has_covariates:
             return super().group_draws(summary, interval, max_draws)
-        Zu, codes = patterns(self.design_.matrix(summary))
+        Zu, codes = patterns(self.covariate_matrix(summary, self.design_))
         return self._effects(self.design_).group_params(self._estimate_draws(interval, max_draws), Zu), codes
 
     # reporting and persistence -----------------------------------------------------------------------

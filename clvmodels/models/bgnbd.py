@@ -432,7 +432,7 @@ class BetaGeoFit(BetaGeoPredictions, SummaryModel):
         """
         x, t_x, T, w = self._prepare(summary, weights)
         self._require_repeat_buyers(x, w)
-        if self.covariates:
+        if self.has_covariates:
             self._fit_covariates(summary, (x, t_x, T), w, weights, time_unit)
             return self
         (ux, ut, uT), uw = compress(x, t_x, T, weights=w)

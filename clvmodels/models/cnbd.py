@@ -560,7 +560,7 @@ class CNBDFit(CNBDPredictions, SummaryModel):
             raise ValueError(f"max_k must be a whole number >= 1, got {self.max_k!r}")
         self._require_repeat_buyers(x, w)
         litt = self._litt(summary, x, t_x) if self.k != 1 else np.zeros_like(x)
-        if self.covariates:  # k: the fit without covariates' choice
+        if self.has_covariates:  # k: the fit without covariates' choice
             self._fit_covariates(summary, (x, t_x, T, litt), w, weights, time_unit)
             self.k_ = int(self.result_.extra["k"])
             return self

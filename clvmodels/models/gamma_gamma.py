@@ -8,13 +8,14 @@ the repeat transactions), and assumes spend is independent of purchase frequency
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.special import digamma, gammaln
 
-from ..errors import DataError, warn
+from ..errors import DataError, DataWarning, warn
 from ..draws import DEFAULT_DRAWS
 from ._base import Predictor, SummaryModel, bad_rows, fit_time_unit
 from ._mle import compress, fingerprint, fit_mle, subsample
@@ -25,6 +26,8 @@ __all__ = ["GammaGamma", "GammaGammaPredictions", "loglik_terms", "loglik_and_gr
 PARAMS = ("p", "q", "gamma")
 #: |Spearman correlation| between frequency and spend above which the independence assumption is flagged.
 CORRELATION_WARNING = 0.3
+#: The start of that warning's message (a fit with covariates decides on it once, not its inner fit).
+CORRELATION_MESSAGE = "frequency and monetary_value are correlated"
 
 
 def loglik_terms(p, q, gamma, x, zbar) -> np.ndarray:
@@ -170,9 +173,12 @@ class GammaGamma(GammaGammaPredictions, SummaryModel):
         """Fit to the customers with frequency > 0 (columns frequency, monetary_value, and the
         ``covariates`` columns)."""
         x, m, w = self._prepare(summary, weights)
-        if self.covariates:  # (the fit without them, inside, checks the data and measures the correlation)
-            self._fit_covariates(summary, (x, m), w, weights, time_unit)
+        if self.has_covariates:  # (the fit without them, inside, checks the data and measures the correlation)
+            with warnings.catch_warnings():  # (whether the correlation matters is this model's to say, below)
+                warnings.filterwarnings("ignore", CORRELATION_MESSAGE, DataWarning)
+                self._fit_covariates(summary, (x, m), w, weights, time_unit)
             self.frequency_spend_correlation_ = self.result_.extra["frequency-spend Spearman"]
+            self._warn_dependence(self.frequency_spend_correlation_)
             return self
         repeat = (x > 0) & (w > 0)
         if repeat.sum() < 2:
@@ -191,9 +197,7 @@ class GammaGamma(GammaGammaPredictions, SummaryModel):
         counts = w.astype(np.int64) if np.array_equal(w, np.round(w)) and w.sum() <= 1e8 else None
         xs, ms = (x, m) if counts is None or np.all(counts == 1) else (np.repeat(x, counts), np.repeat(m, counts))
         corr = float(stats.spearmanr(xs, ms).statistic) if np.unique(xs).size > 1 else 0.0
-        if abs(corr) > CORRELATION_WARNING:
-            warn(f"frequency and monetary_value are correlated (Spearman {corr:+.2f}) among repeat buyers; "
-                 "Gamma-Gamma assumes spend is independent of purchase frequency")
+        self._warn_dependence(corr)
         (ux, um), uw = compress(x, m, weights=w)
         # Start at the method-of-moments-like point: q = 2 gives mean spend p*gamma; p = 1.
         start = np.array([self.start[k] for k in PARAMS]) if self.start else np.array(
@@ -211,6 +215,15 @@ class GammaGamma(GammaGammaPredictions, SummaryModel):
         self.frequency_spend_correlation_ = corr
         self._set_result(result, fingerprint((ux, um), uw))
         return self
+
+    def _warn_dependence(self, corr: float) -> None:
+        """Warn (once, with what helps) when spend and frequency are correlated among repeat buyers and this
+        model assumes them independent (no frequency covariate)."""
+        if abs(corr) > CORRELATION_WARNING and not any("frequency" in name for name in self.derived_covariates):
+            warn(f"frequency and monetary_value are correlated (Spearman {corr:+.2f}) among repeat buyers; "
+                 "Gamma-Gamma assumes spend is independent of purchase frequency: FrequencyGammaGamma "
+                 "(--model gamma-gamma-frequency) lets spend per purchase follow frequency; compare the two "
+                 "in a backtest")
 
     def _group_objective(self, arrays, w, codes, plain):
         """Eq. (3) with parameters per covariate pattern, on the repeat buyers

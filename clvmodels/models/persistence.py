@@ -213,15 +213,15 @@ def model_from_dict(d: Any, check: Fields, where: str, key: str | None = None) -
     options = check.mapping(d.get("options"), f"{where}.options", allowed=cls.option_names())
     options = {name: cls.option_checks[name](value, f"{where}.options.{name}", check, cls)
                for name, value in options.items()}
-    design, linear = None, ()
+    design, linear, names = None, (), cls.param_names
     if options.get("covariates"):
         design = _design_from_dict(d.get("covariates"), options["covariates"], check, f"{where}.covariates")
-        effects = CovariateEffects(cls.param_names, cls.covariate_signs, design.names_)
-        names, linear = tuple(effects.names), tuple(effects.coefficient_names)
     elif d.get("covariates") is not None:
         check.fail(f"{where}.covariates", "null for a model without the covariates option", d.get("covariates"))
-    else:
-        names = cls.param_names
+    if design is not None or cls.derived_covariates:
+        effects = CovariateEffects(cls.param_names, cls.covariate_signs,
+                                   [*cls.derived_covariates, *(design.names_ if design is not None else [])])
+        names, linear = tuple(effects.names), tuple(effects.coefficient_names)
     k = len(names)
     if d.get("param_names") != list(names):
         check.fail(f"{where}.param_names", "the list " + ", ".join(names), d.get("param_names"))
