@@ -25,6 +25,7 @@ from .models import BetaGeo, FitResult, GammaGamma, load_model, load_models, sav
 from .value import customer_value
 from .persistence import load, save
 from .backtest import BacktestResult, backtest  # noqa: E402 - binds clvmodels.backtest to the function
+from .selection import SelectedModel, select_model
 
 #: Modules loaded on first use (they import matplotlib, openpyxl or PyMC), as attributes: ``clv.plots``.
 _LAZY_MODULES = ("plots", "report", "segments", "value_table", "scoring", "spark")
@@ -76,4 +77,6 @@ __all__ = [
     "customer_value",
     "backtest",
     "BacktestResult",
+    "select_model",
+    "SelectedModel",
 ]

@@ -328,3 +328,12 @@ def test_the_blocks_polynomial_by_powers_equals_horners_rule(k, monkeypatch):
     horner = C.expected_given_alive(*args, k=k)
     assert np.all(np.isfinite(powers)) and np.all(powers > 0)
     np.testing.assert_allclose(powers, horner, rtol=1e-12, atol=0)
+
+
+def test_the_gradient_stays_finite_where_b_underflows_against_one():
+    # b + x - 1 rounds to 0 for x = 1 and b < 1e-16: an optimiser's step there (a short window in
+    # select_model) must get a finite objective and gradient, not a division by zero
+    x, t_x, T = np.array([1.0, 0.0, 3.0]), np.array([2.0, 0.0, 5.0]), np.array([6.0, 6.0, 8.0])
+    data = C.CNBDData(x, t_x, T, np.ones(3), 2, False)
+    ll, grad = C.loglik_and_grad(np.array([0.5, 2.0, 0.8, 1e-20]), data)
+    assert np.isfinite(ll) and np.all(np.isfinite(grad))

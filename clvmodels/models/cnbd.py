@@ -171,7 +171,7 @@ def group_loglik_and_grad(theta: np.ndarray, data: CNBDData) -> tuple[float, np.
     R_x, q_x = r_x + k * xs, b_x + xs + z
     gone_x = xs + z > 0
     with np.errstate(divide="ignore"):
-        odds_x = np.where(gone_x, np.log(a_x) - np.log(np.where(gone_x, q_x - 1, 1.0)), -np.inf)
+        odds_x = np.where(gone_x, np.log(a_x) - np.log(np.maximum(np.where(gone_x, q_x - 1, 1.0), 1e-300)), -np.inf)
     W = data.wg
     ll = float(np.dot(wx, betaln(a_x, q_x) + gammaln(R_x))) + float(
         np.dot(W, r_g * np.log(alpha_g) - gammaln(r_g) - betaln(a_g, b_g)))
@@ -198,7 +198,8 @@ def group_loglik_and_grad(theta: np.ndarray, data: CNBDData) -> tuple[float, np.
         g_alpha = g_alpha - data.by_group(p * (R + Z_j / Z) / A + p_gone * R / lead, grp, w)
         gone_w += np.bincount(xi, weights=w * p_gone, minlength=len(xs))
     g_a = g_a + data.by_group(np.ones(len(xs)), pg, gone_w) / a_g
-    g_b = g_b - data.by_group(np.where(gone_x, 1.0 / np.where(gone_x, q_x - 1, 1.0), 0.0), pg, gone_w)
+    g_b = g_b - data.by_group(np.where(gone_x, 1.0 / np.maximum(np.where(gone_x, q_x - 1, 1.0), 1e-300), 0.0),
+                              pg, gone_w)
     return ll + data.timing, np.stack([g_r, g_alpha, g_a, g_b], axis=1)
 
 

@@ -1,0 +1,315 @@
+"""The model chosen by validation: rolling-origin backtests inside the calibration window.
+
+:func:`select_model` cuts the log at several origins before ``calibration_end`` (each with a holdout of
+``horizon`` that ends by ``calibration_end``: the transactions after it, which the user will score on,
+are never read), fits every candidate purchase model and spend model on each origin's calibration
+summary, and scores their forecasts of the holdout:
+
+- purchase models by the mean log predictive score of each customer's holdout count, log P(Y = y |
+  history) (a strictly proper scoring rule for counts: Gneiting & Raftery 2007, JASA 102(477); Czado,
+  Gneiting & Held 2009), with the RMSE, MAE and aggregate error of the expected counts beside it;
+- spend models by the mean absolute error of each buying customer's holdout spend given their holdout
+  purchases (their number times the model's expected spend per purchase), with the RMSE beside it.
+
+The winners (the highest mean log score; the lowest mean spend error) are refitted on the whole
+calibration window and returned as a :class:`SelectedModel`, which answers the contract's calls and
+carries the evidence: every candidate's scores per origin, and the ranking.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .backtest import score
+from .data.rfm import RFM_COLUMNS, calibration_holdout, rfm_summary
+from .data.transactions import TransactionLog, read_transactions, to_date
+from .draws import DEFAULT_DRAWS
+from .errors import ConvergenceError, DataError, DataWarning
+from .models import MODEL_REGISTRY
+from .models._base import Estimator
+from .progress import progress
+from .timeunits import Horizon, horizon_days, unit_days
+
+__all__ = ["select_model", "SelectedModel", "default_purchase_candidates", "default_spend_candidates"]
+
+#: A customer's predictive probability of their holdout count is floored here before its log (a model that
+#: gives an observed count probability 0 scores log(1e-300), about -690, not minus infinity).
+PROBABILITY_FLOOR = 1e-300
+
+
+def default_purchase_candidates(covariates: Sequence[str] | None = None) -> list[Estimator]:
+    """Every registered continuous-time purchase model (BG/NBD first), and with ``covariates`` each one that
+    takes them again with them."""
+    plain = [cls() for cls in MODEL_REGISTRY.values() if cls.role == "purchase" and not cls.discrete_time]
+    with_covariates = [type(m)(covariates=list(covariates)) for m in plain
+                       if covariates and "covariates" in m.option_names()]
+    return plain + with_covariates
+
+
+def default_spend_candidates(covariates: Sequence[str] | None = None) -> list[Estimator]:
+    """Every registered spend model (Gamma-Gamma and the one whose spend follows frequency), and with
+    ``covariates`` each again with them."""
+    plain = [cls() for cls in MODEL_REGISTRY.values() if cls.role == "spend"]
+    return plain + [type(m)(covariates=list(covariates)) for m in plain if covariates]
+
+
+def _label(model: Estimator) -> str:
+    covariates = getattr(model, "covariates", None)
+    return f"{model.title}" + (f" with {', '.join(covariates)}" if covariates else "")
+
+
+def _origins(first, end, horizon_days_: float, folds: int, step_days: float) -> list:
+    """Origins (cut-off dates) whose holdout of ``horizon_days_`` ends by ``end``, ``step_days`` apart,
+    the latest first; each leaves at least as much history before it as its holdout."""
+    out = []
+    for k in range(folds):
+        cut = end - timedelta(days=int(np.ceil(horizon_days_ + k * step_days)))
+        if (cut - first).days >= horizon_days_:
+            out.append(cut)
+    return out
+
+
+class SelectedModel:
+    """The purchase model (and spend model) chosen by :func:`select_model`, fitted on the whole calibration
+    window, answering the contract's calls; and the evidence for the choice.
+
+    Attributes
+    ----------
+    purchase_model_, spend_model_
+        The fitted winners (``spend_model_`` None for a log without amounts).
+    evidence_ : DataFrame
+        Every candidate's score per origin: columns ``origin``, ``role`` (purchase or spend),
+        ``candidate``, ``metric``, ``value``, ``message``; a failed fit's ``metric`` is ``"error"``, its value
+        NaN and its message the error's.
+    ranking_ : DataFrame
+        Per role and candidate: each metric's mean over the origins, the origins it won, its rank.
+    reason_ : str
+        Why the winners won, in one paragraph.
+    calibration_end_, horizon_days_
+        The window and the holdout length the origins used.
+    """
+
+    def __init__(self, purchase_model, spend_model, evidence: pd.DataFrame, ranking: pd.DataFrame, reason: str,
+                 calibration_end, horizon_days_: float) -> None:
+        self.purchase_model_ = purchase_model
+        self.spend_model_ = spend_model
+        self.evidence_ = evidence
+        self.ranking_ = ranking
+        self.reason_ = reason
+        self.calibration_end_ = calibration_end
+        self.horizon_days_ = horizon_days_
+
+    def __repr__(self) -> str:
+        spend = f", {_label(self.spend_model_)}" if self.spend_model_ is not None else ""
+        return f"SelectedModel({_label(self.purchase_model_)}{spend})"
+
+    # the contract's calls, by the winners ----------------------------------------------------------
+    def p_alive(self, summary, interval=None, max_draws=DEFAULT_DRAWS):
+        return self.purchase_model_.p_alive(summary, interval, max_draws)
+
+    def expected_purchases(self, summary, t: Horizon, interval=None, max_draws=DEFAULT_DRAWS):
+        return self.purchase_model_.expected_purchases(summary, t, interval, max_draws)
+
+    def purchase_interval(self, summary, t: Horizon, level=0.9, max_draws=DEFAULT_DRAWS):
+        return self.purchase_model_.purchase_interval(summary, t, level, max_draws)
+
+    def purchase_probabilities(self, summary, t: Horizon, n_max=10, max_draws=DEFAULT_DRAWS):
+        return self.purchase_model_.purchase_probabilities(summary, t, n_max, max_draws)
+
+    def expected_spend(self, summary, interval=None, max_draws=DEFAULT_DRAWS):
+        if self.spend_model_ is None:
+            raise ValueError("the log had no amounts: no spend model was chosen")
+        return self.spend_model_.expected_spend(summary, interval, max_draws)
+
+    def customer_value(self, summary, horizons=("1y", "2y", "3y"), annual_discount_rate: float = 0.10,
+                       interval: float | None = None, **options) -> pd.DataFrame:
+        """:func:`clvmodels.customer_value` of the two winners."""
+        from .value import customer_value
+
+        if self.spend_model_ is None:
+            raise ValueError("the log had no amounts: value needs a spend model; expected_purchases is the forecast")
+        return customer_value(self.purchase_model_, self.spend_model_, summary, horizons,
+                              annual_discount_rate=annual_discount_rate, interval=interval, **options)
+
+
+def _fit_quietly(template, summary: pd.DataFrame, time_unit: str):
+    """A fitted copy of ``template`` (data warnings about the origin's summary, such as Gamma-Gamma's
+    correlation note, are the final fit's to give, once)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        return copy.deepcopy(template).fit(summary, time_unit=time_unit)
+
+
+def select_model(
+    transactions: TransactionLog | pd.DataFrame | str,
+    calibration_end: Any = None,
+    *,
+    horizon: Horizon | None = None,
+    folds: int = 3,
+    purchase_candidates: Sequence[Estimator] | None = None,
+    spend_candidates: Sequence[Estimator] | None = None,
+    covariates: Sequence[str] | None = None,
+    time_unit: str = "W",
+    show_progress: bool = True,
+    **read_options: Any,
+) -> SelectedModel:
+    """Choose the purchase model (and spend model) by rolling-origin validation inside the calibration
+    window (module docstring), and fit the winners on the whole window.
+
+    Parameters
+    ----------
+    transactions
+        A :class:`TransactionLog` or anything :func:`read_transactions` reads (with ``read_options``; read
+        with ``attributes=`` to offer ``covariates``).
+    calibration_end
+        The end of the window the choice may look at (default: the log's end). Nothing after it is read.
+    horizon
+        Each origin's holdout (default: a quarter of the window, in whole weeks).
+    folds
+        Origins, the latest ``horizon`` before ``calibration_end`` and each earlier one half a horizon
+        before the next; an origin with less history before it than its holdout is skipped.
+    purchase_candidates, spend_candidates
+        Unfitted models to compare (default: :func:`default_purchase_candidates`,
+        :func:`default_spend_candidates`; spend only for a log with amounts).
+    covariates
+        Summary columns (the log's attributes) for the candidates' covariate variants.
+    time_unit
+        Unit of the summaries.
+    """
+    if isinstance(transactions, TransactionLog):
+        log = transactions
+    else:
+        read_options.setdefault("amount", "amount")
+        log = read_transactions(transactions, **read_options)
+    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 1:
+        raise ValueError(f"folds must be a whole number >= 1, got {folds!r}")
+    end = log.observation_end if calibration_end is None else to_date(calibration_end, "calibration_end")
+    if end > log.observation_end:
+        raise DataError(f"calibration_end {end} is after the end of the log ({log.observation_end})")
+    window = (end - log.first_date).days
+    h_days = (horizon_days(horizon, time_unit) if horizon is not None
+              else max(7.0, 7.0 * np.floor(window / 4 / 7)))
+    origins = _origins(log.first_date, end, h_days, folds, h_days / 2)
+    if not origins:
+        raise DataError(f"the window from {log.first_date} to {end} is too short for a holdout of {h_days:g} days "
+                        "with as much history before it: give a shorter horizon= or a later calibration_end")
+    purchase = list(purchase_candidates) if purchase_candidates is not None else default_purchase_candidates(covariates)
+    spend = ([] if not log.has_amount else
+             list(spend_candidates) if spend_candidates is not None else default_spend_candidates(covariates))
+    if not purchase:
+        raise ValueError("give at least one purchase model")
+    labels = [_label(m) for m in (*purchase, *spend)]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"candidates repeat: {labels}")
+    keep = (*RFM_COLUMNS, *log.attributes)
+    rows: list[dict] = []
+    with progress(len(origins) * (len(purchase) + len(spend)), "select_model", enabled=show_progress) as bar:
+        for cut in origins:
+            hold_end = cut + timedelta(days=int(np.floor(h_days)))
+            data = calibration_holdout(log, cut, hold_end, time_unit=time_unit)
+            summary = data[[c for c in keep if c in data.columns]]
+            t = (hold_end - cut).days / unit_days(time_unit)
+            y = data["holdout_frequency"].to_numpy(np.float64)
+            for model in purchase:
+                bar.set_postfix_str(f"{cut} {_label(model)}")
+                rows += _score_purchase(model, summary, y, t, time_unit, cut)
+                bar.update()
+            buyers = y > 0
+            for model in spend:
+                bar.set_postfix_str(f"{cut} {_label(model)}")
+                rows += _score_spend(model, summary, data, buyers, time_unit, cut)
+                bar.update()
+    evidence = pd.DataFrame(rows, columns=["origin", "role", "candidate", "metric", "value", "message"])
+    ranking = _ranking(evidence)
+    final = rfm_summary(log, end, time_unit)
+    final = final[[c for c in keep if c in final.columns]]
+    winners, reasons = {}, []
+    for role, candidates, metric in (("purchase", purchase, "log_score"), ("spend", spend, "spend_mae")):
+        if not candidates:
+            continue
+        table = ranking[ranking["role"] == role]
+        best = table.index[0]
+        model = next(m for m in candidates if _label(m) == best)
+        winners[role] = copy.deepcopy(model).fit(final, time_unit=time_unit)
+        reasons.append(_reason(role, table, metric, len(origins)))
+    reason = (f"Chosen by {len(origins)} rolling origin{'s' if len(origins) > 1 else ''} inside the window to "
+              f"{end} (holdouts of {h_days:g} days, none after {end}): " + " ".join(reasons))
+    return SelectedModel(winners["purchase"], winners.get("spend"), evidence, ranking, reason, end, h_days)
+
+
+def _score_purchase(model, summary, y, t, time_unit, cut) -> list[dict]:
+    label, origin = _label(model), cut.isoformat()
+    try:
+        fitted = _fit_quietly(model, summary, time_unit)
+        expected = fitted.expected_purchases(summary, t).to_numpy()
+        cdf = fitted.purchase_cdf(summary, t, y)
+    except (DataError, ConvergenceError, ArithmeticError) as exc:
+        return [{"origin": origin, "role": "purchase", "candidate": label, "metric": "error", "value": np.nan,
+                 "message": str(exc)}]
+    p = np.maximum(cdf["at_most"].to_numpy() - cdf["below"].to_numpy(), PROBABILITY_FLOOR)
+    metrics = {"log_score": float(np.mean(np.log(p)))}
+    metrics.update({k: v for k, v in score(expected, y).items() if k in ("rmse", "mae", "aggregate_error_pct")})
+    return [{"origin": origin, "role": "purchase", "candidate": label, "metric": k, "value": v}
+            for k, v in metrics.items()]
+
+
+def _score_spend(model, summary, data, buyers, time_unit, cut) -> list[dict]:
+    label, origin = _label(model), cut.isoformat()
+    try:
+        fitted = _fit_quietly(model, summary, time_unit)
+        per_purchase = fitted.expected_spend(summary[buyers]).to_numpy()
+    except (DataError, ConvergenceError, ValueError) as exc:
+        return [{"origin": origin, "role": "spend", "candidate": label, "metric": "error", "value": np.nan,
+                 "message": str(exc)}]
+    predicted = data["holdout_frequency"].to_numpy(np.float64)[buyers] * per_purchase
+    actual = data["holdout_spend"].to_numpy(np.float64)[buyers]
+    err = predicted - actual
+    return [{"origin": origin, "role": "spend", "candidate": label, "metric": k, "value": float(v)}
+            for k, v in (("spend_mae", np.mean(np.abs(err))), ("spend_rmse", np.sqrt(np.mean(err ** 2))))]
+
+
+def _ranking(evidence: pd.DataFrame) -> pd.DataFrame:
+    """Mean of each metric over the origins per (role, candidate), the origins each candidate won, and the
+    rank (purchase: highest mean log score; spend: lowest mean spend MAE; a candidate that failed at any
+    origin ranks last)."""
+    parts = []
+    for role, key, better in (("purchase", "log_score", "max"), ("spend", "spend_mae", "min")):
+        ev = evidence[evidence["role"] == role]
+        if ev.empty:
+            continue
+        table = ev[ev["metric"] != "error"].pivot_table(index="candidate", columns="metric", values="value",
+                                                        aggfunc="mean")
+        failed = set(ev.loc[ev["metric"] == "error", "candidate"])
+        table = table.reindex(list(dict.fromkeys(ev["candidate"])))
+        per_origin = ev[ev["metric"] == key].pivot_table(index="origin", columns="candidate", values="value")
+        best = per_origin.max(axis=1) if better == "max" else per_origin.min(axis=1)
+        # (every candidate within rounding of an origin's best wins it: a BG/CNBD-k at k = 1 is the BG/NBD)
+        won = per_origin.sub(best, axis=0).abs().le(1e-12 * best.abs().to_numpy()[:, None] + 1e-15).sum()
+        table["origins_won"] = won.reindex(table.index).fillna(0).astype(int)
+        table["failed"] = [c in failed for c in table.index]
+        order = table[key].where(~table["failed"])
+        # ties keep the candidates' order (the family's simplest first)
+        table = table.loc[order.sort_values(ascending=better == "min", na_position="last", kind="stable").index]
+        table.insert(0, "rank", np.arange(1, len(table) + 1))
+        table.insert(0, "role", role)
+        parts.append(table)
+    return pd.concat(parts) if parts else pd.DataFrame()
+
+
+def _reason(role: str, table: pd.DataFrame, metric: str, n_origins: int) -> str:
+    best = table.index[0]
+    what = "mean log predictive score of the holdout purchases" if role == "purchase" else \
+        "mean absolute error of the buyers' holdout spend"
+    text = (f"{best} has the {'highest' if role == 'purchase' else 'lowest'} {what} ({table.loc[best, metric]:.4f}; "
+            f"best at {table.loc[best, 'origins_won']} of {n_origins} origins)")
+    if len(table) > 1:
+        runner = table.index[1]
+        text += f", ahead of {runner} ({table.loc[runner, metric]:.4f})"
+    return text + "."
