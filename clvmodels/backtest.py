@@ -46,14 +46,15 @@ from .data.rfm import RFM_COLUMNS, calibration_holdout
 from .data.transactions import TransactionLog, read_transactions, to_date
 from .errors import ConvergenceError, DataError, warn
 from .files import write_table, write_text
+from .metrics import interval_coverage, pit_coverage, score
 from .models import MODEL_REGISTRY, model_keys
 from .models.gamma_gamma import GammaGamma
 from .models.heuristics import HEURISTICS
 from .progress import progress
 from .timeunits import Horizon, horizon_days, horizon_label, unit_days
 
-__all__ = ["Candidate", "default_candidates", "candidate_names", "DEFAULT_CANDIDATES", "backtest", "BacktestResult",
-           "score"]
+__all__ = ["Candidate", "AutoCandidate", "default_candidates", "candidate_names", "DEFAULT_CANDIDATES", "backtest",
+           "BacktestResult", "score", "interval_coverage", "pit_coverage"]
 
 TARGETS = ("purchases", "spend")
 
@@ -71,13 +72,39 @@ class Candidate:
     purchase: Any
     spend: Any = None
 
-    def fitted(self, summary: pd.DataFrame, time_unit: str, *, spend: bool = True) -> tuple[Any, Any]:
-        """Fitted copies of the purchase and the spend model (None without ``spend``: purchases only)."""
+    def forecasts_spend(self) -> bool:
+        """Whether the candidate forecasts spend: a spend model, or a purchase model with its own."""
+        return self.spend is not None or hasattr(self.purchase, "expected_spend")
+
+    def fitted(self, summary: pd.DataFrame, time_unit: str, *, spend: bool = True, log: Any = None,
+               cutoff: Any = None) -> tuple[Any, Any]:
+        """Fitted copies of the purchase and the spend model (None without ``spend``: purchases only), on
+        the calibration ``summary`` (of ``log`` up to ``cutoff``)."""
         purchase = copy.deepcopy(self.purchase).fit(summary, time_unit=time_unit)
         if not spend:
             return purchase, None
         spend_model = copy.deepcopy(self.spend).fit(summary, time_unit=time_unit) if self.spend is not None else purchase
         return purchase, spend_model
+
+
+class AutoCandidate(Candidate):
+    """The model chosen by validation (:func:`clvmodels.select_model`) at each cut-off: its rolling origins
+    lie before the cut-off, so the holdout the backtest scores stays unseen. ``options`` go to
+    :func:`~clvmodels.select_model` (``folds``, ``horizon``, ``purchase_candidates``, ...)."""
+
+    def __init__(self, label: str = "Chosen by validation", **options: Any) -> None:
+        super().__init__(label, None)
+        self.options = options
+
+    def forecasts_spend(self) -> bool:
+        return True  # (the spend model chosen alongside)
+
+    def fitted(self, summary: pd.DataFrame, time_unit: str, *, spend: bool = True, log: Any = None,
+               cutoff: Any = None) -> tuple[Any, Any]:
+        from .selection import select_model
+
+        chosen = select_model(log, cutoff, time_unit=time_unit, show_progress=False, **self.options)
+        return chosen.purchase_model_, (chosen.spend_model_ if spend else None)
 
 
 #: The formulas by short name.
@@ -90,17 +117,18 @@ def candidate_names() -> tuple[str, ...]:
     period are not the backtest's), and the formulas'."""
     purchase = tuple(key for key, name in model_keys().items()
                      if MODEL_REGISTRY[name].role == "purchase" and not MODEL_REGISTRY[name].discrete_time)
-    return purchase + tuple(FORMULAS)
+    return purchase + tuple(FORMULAS) + ("auto",)
 
 
 #: The candidates backtested by default (command line ``--models``): every purchase model with Gamma-Gamma,
-#: and the formulas.
-DEFAULT_CANDIDATES = candidate_names()
+#: and the formulas ("auto", the model chosen by validation, on request: it refits every model per origin).
+DEFAULT_CANDIDATES = tuple(n for n in candidate_names() if n != "auto")
 
 
 def default_candidates(names: Sequence[str] = DEFAULT_CANDIDATES) -> list[Candidate]:
-    """Purchase models + Gamma-Gamma by short name ("bgnbd": BG/NBD + Gamma-Gamma) and the formulas, each
-    in its per-customer and population forms."""
+    """Purchase models + Gamma-Gamma by short name ("bgnbd": BG/NBD + Gamma-Gamma), the formulas, each in
+    its per-customer and population forms, and "auto": the models chosen by validation at each cut-off
+    (:class:`AutoCandidate`)."""
     known = candidate_names()
     by_period = [n for n in names if n in model_keys() and n not in known]
     if by_period:
@@ -116,6 +144,9 @@ def default_candidates(names: Sequence[str] = DEFAULT_CANDIDATES) -> list[Candid
     keys = model_keys()
     out = []
     for name in names:
+        if name == "auto":
+            out.append(AutoCandidate())
+            continue
         if name in FORMULAS:
             for per_customer in (True, False):
                 h = FORMULAS[name](per_customer=per_customer)
@@ -124,53 +155,6 @@ def default_candidates(names: Sequence[str] = DEFAULT_CANDIDATES) -> list[Candid
         model = MODEL_REGISTRY[keys[name]]
         out.append(Candidate(f"{model.title} + Gamma-Gamma", model(), GammaGamma()))
     return out
-
-
-def interval_coverage(below: np.ndarray, at_most: np.ndarray, level: float) -> float:
-    """Share of counts y inside the equal-tailed ``level`` interval [lower, upper] of their predictive
-    distribution, from P(Y < y) and P(Y <= y): y >= lower iff P(Y <= y) >= (1 - level)/2, and
-    y <= upper iff P(Y < y) < (1 + level)/2 (the rule of ``purchase_interval``, held equal by a test)."""
-    tail = (1 - level) / 2
-    inside = (np.asarray(at_most) >= tail - 1e-12) & (np.asarray(below) < 1 - tail - 1e-12)
-    return float(inside.mean())
-
-
-def pit_coverage(below: np.ndarray, at_most: np.ndarray, level: float) -> float:
-    """Expected share of randomised PIT values U ~ Uniform[below, at_most] inside the central ``level``
-    interval [(1 - level)/2, (1 + level)/2] (Czado, Gneiting & Held 2009): equal to ``level`` for a
-    calibrated discrete forecast, with no randomness in the score itself."""
-    lo, hi = (1 - level) / 2, (1 + level) / 2
-    below, at_most = np.asarray(below, dtype=np.float64), np.asarray(at_most, dtype=np.float64)
-    width = at_most - below
-    overlap = np.clip(np.minimum(at_most, hi) - np.maximum(below, lo), 0.0, None)
-    point = (below >= lo) & (below <= hi)  # a zero-width range: U = below
-    share = np.where(width > 0, overlap / np.where(width > 0, width, 1.0), point.astype(float))
-    return float(share.mean())
-
-
-def score(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
-    """The point-forecast metrics of the module docstring for one (model, horizon, target)."""
-    from scipy import stats
-
-    predicted, actual = np.asarray(predicted, dtype=float), np.asarray(actual, dtype=float)
-    total = actual.sum()
-    err = predicted - actual
-    n_top = max(1, int(np.ceil(0.1 * len(actual))))
-    # customers tied at the decile's edge share the remaining places equally (the expectation under a
-    # random order), so that the share does not depend on row order (e.g. a constant forecast gets 10%)
-    edge = np.sort(predicted)[::-1][n_top - 1]
-    above, tied = predicted > edge, predicted == edge
-    captured = actual[above].sum() + actual[tied].sum() * (n_top - above.sum()) / tied.sum()
-    spearman = (float(stats.spearmanr(predicted, actual).statistic)
-                if np.ptp(predicted) > 0 and np.ptp(actual) > 0 else float("nan"))
-    return {
-        "aggregate_error_pct": float(100 * err.sum() / total) if total else float("nan"),
-        "mae": float(np.abs(err).mean()),
-        "rmse": float(np.sqrt((err ** 2).mean())),
-        "wape": float(np.abs(err).sum() / total) if total else float("nan"),
-        "spearman": spearman,
-        "top_decile_share": float(captured / total) if total else float("nan"),
-    }
 
 
 def _deciles(predicted: np.ndarray, actual: np.ndarray) -> pd.DataFrame:
@@ -394,7 +378,7 @@ def backtest(
     if not candidates:
         raise ValueError("give at least one model to backtest")
     if "spend" in targets:
-        spendless = [c.label for c in candidates if c.spend is None and not hasattr(c.purchase, "expected_spend")]
+        spendless = [c.label for c in candidates if not c.forecasts_spend()]
         if spendless:
             raise ValueError(f"candidate {spendless[0]!r} forecasts no spend: give it a spend model "
                              "(Candidate(label, purchase, spend=GammaGamma())), or read the log without amounts")
@@ -420,7 +404,8 @@ def backtest(
             for cand in candidates:
                 bar.set_postfix_str(f"{cut} {cand.label}")
                 try:
-                    purchase, spend_model = cand.fitted(summary, time_unit, spend="spend" in targets)
+                    purchase, spend_model = cand.fitted(summary, time_unit, spend="spend" in targets, log=log,
+                                                        cutoff=cut)
                 except (DataError, ConvergenceError) as exc:  # one candidate's failure is a result too
                     failures.append({"cutoff": cut.isoformat(), "model": cand.label, "error": type(exc).__name__,
                                      "message": str(exc)})

@@ -168,12 +168,48 @@ def _column_list(text: str, flag: str) -> list[str]:
     return names
 
 
+def _fit_auto(args: argparse.Namespace) -> int:
+    """fit LOG --model auto: the models chosen by validation (clvmodels.select_model), saved to -o."""
+    from . import models as m
+    from .data import read_transactions
+    from .files import write_table
+    from .selection import select_model
+
+    if not (args.customer and args.date):
+        raise DataError("--model auto reads a transaction log: give --customer and --date (and --amount for spend)")
+    if args.bayes or args.segment:
+        raise DataError("--model auto chooses among maximum-likelihood models; fit the chosen one with --bayes after")
+    if not str(args.output).endswith(".json"):
+        raise DataError(f"the model file must be .json, got {args.output!r}")
+    if args.evidence and not str(args.evidence).endswith(".csv"):
+        raise DataError(f"--evidence writes a .csv file, got {args.evidence!r}")
+    covariates = _column_list(args.covariates, "--covariates") if args.covariates else None
+    log = read_transactions(args.summary, customer=args.customer, date=args.date, amount=args.amount,
+                            date_format=args.date_format, attributes=_attributes(args.attributes))
+    chosen = select_model(log, args.calibration_end, covariates=covariates, time_unit=args.time_unit or "W",
+                          show_progress=not args.quiet)
+    _say(args, chosen.summary())
+    fitted = {type(w).short_name: w for w in (chosen.purchase_model_, chosen.spend_model_) if w is not None}
+    if args.evidence:
+        write_table(chosen.evidence_, args.evidence)
+        _say(args, f"wrote {args.evidence}")
+    m.save_models(fitted, args.output)
+    _say(args, f"wrote {args.output}")
+    return 0
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
     from . import models as m
     from .files import read_summary, table_format
     from .models.persistence import MODEL_REGISTRY, model_keys
 
     keys = model_keys()
+    log_flags = [f for f in ("customer", "date", "amount", "date_format", "attributes", "calibration_end", "evidence")
+                 if getattr(args, f) is not None]
+    if args.model == "auto":
+        return _fit_auto(args)
+    if log_flags:
+        raise DataError(f"--{log_flags[0].replace('_', '-')} goes with --model auto (fit then reads a transaction log)")
     if args.model is not None:
         _model_names(args.model, keys)  # (unknown names refused before the summary is read)
     if not str(args.output).endswith(".json"):
@@ -472,9 +508,19 @@ def _build_parser() -> argparse.ArgumentParser:
                        description="Fit a purchase model (BG/NBD, NBD, BG/BB on a summary by period) and/or Gamma-Gamma by maximum likelihood to a "
                                    "summary from "
                                    "'clvmodels summarize'.")
-    p.add_argument("summary", help="summary .csv or .parquet")
+    p.add_argument("summary", help="summary .csv or .parquet; with --model auto, the transaction log (CSV or Parquet)")
     p.add_argument("--model", help=f"comma-separated: {', '.join(model_keys())} (default: bgnbd,gamma-gamma, "
-                   "or bgnbd for a summary without amounts)")
+                   "or bgnbd for a summary without amounts); or auto: the purchase and spend models chosen by "
+                   "rolling-origin validation on a transaction log (with --customer, --date, --amount)")
+    p.add_argument("--customer", help="with --model auto: the log's customer id column")
+    p.add_argument("--date", help="with --model auto: the log's date column")
+    p.add_argument("--amount", help="with --model auto: the log's amount column (optional)")
+    p.add_argument("--date-format", help="with --model auto: strptime format for text/integer dates")
+    p.add_argument("--attributes", help="with --model auto: customer attribute columns of the log, as for "
+                   "summarize (with --covariates, the covariate variants compete too)")
+    p.add_argument("--calibration-end", help="with --model auto: the end of the window the choice looks at and the "
+                   "models are fitted on (default: the log's end); nothing after it is read")
+    p.add_argument("--evidence", help="with --model auto: write every candidate's scores per origin here (.csv)")
     p.add_argument("--time-unit", choices=["D", "W", "M", "Y"], help="the summary's time unit, or period for a "
                    "summary by period (Y: by year, BG/BB only); Parquet summaries carry it, CSV summaries need it")
     p.add_argument("--bayes", action="store_true", help="Bayesian model (PyMC + nutpie), one per file: --model "
@@ -494,7 +540,7 @@ def _build_parser() -> argparse.ArgumentParser:
                         "can remove divergent transitions at the cost of time (default 0.95 with --segment, 0.995 below five "
                         "segments, else 0.8)")
     p.add_argument("-o", "--output", required=True, help="model file (.json)")
-    p.set_defaults(func=_cmd_fit, inputs=["summary"], outputs=["output"], folders=[])
+    p.set_defaults(func=_cmd_fit, inputs=["summary"], outputs=["output", "evidence"], folders=[])
 
     p = sub.add_parser("predict", parents=[common], help="models + summary -> per-customer scores",
                        description="Score customers: P(alive), expected purchases per horizon and, with a "

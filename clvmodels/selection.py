@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .backtest import score
+from .metrics import log_score, score
 from .data.rfm import RFM_COLUMNS, calibration_holdout, rfm_summary
 from .data.transactions import TransactionLog, read_transactions, to_date
 from .draws import DEFAULT_DRAWS
@@ -109,6 +109,16 @@ class SelectedModel:
     def __repr__(self) -> str:
         spend = f", {_label(self.spend_model_)}" if self.spend_model_ is not None else ""
         return f"SelectedModel({_label(self.purchase_model_)}{spend})"
+
+    def summary(self) -> str:
+        """The choice and its evidence as text: the reason, then each role's ranking with its metrics."""
+        parts = [self.reason_]
+        for role in ("purchase", "spend"):
+            table = self.ranking_[self.ranking_["role"] == role].drop(columns="role").dropna(axis=1, how="all")
+            if not table.empty:
+                parts += ["", f"{role} models (means over the origins):",
+                          table.to_string(float_format=lambda v: f"{v:.4f}")]
+        return "\n".join(parts)
 
     # the contract's calls, by the winners ----------------------------------------------------------
     def p_alive(self, summary, interval=None, max_draws=DEFAULT_DRAWS):
@@ -253,8 +263,7 @@ def _score_purchase(model, summary, y, t, time_unit, cut) -> list[dict]:
     except (DataError, ConvergenceError, ArithmeticError) as exc:
         return [{"origin": origin, "role": "purchase", "candidate": label, "metric": "error", "value": np.nan,
                  "message": str(exc)}]
-    p = np.maximum(cdf["at_most"].to_numpy() - cdf["below"].to_numpy(), PROBABILITY_FLOOR)
-    metrics = {"log_score": float(np.mean(np.log(p)))}
+    metrics = {"log_score": log_score(cdf["below"].to_numpy(), cdf["at_most"].to_numpy())}
     metrics.update({k: v for k, v in score(expected, y).items() if k in ("rmse", "mae", "aggregate_error_pct")})
     return [{"origin": origin, "role": "purchase", "candidate": label, "metric": k, "value": v}
             for k, v in metrics.items()]

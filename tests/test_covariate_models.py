@@ -301,6 +301,7 @@ def test_gamma_gamma_with_covariates_scales_each_customers_spend():
     np.testing.assert_allclose(model.expected_spend(head), expected, rtol=1e-12)
 
 
+@pytest.mark.slow  # (2-4 s: the fast tier keeps the others of this file)
 def test_customer_value_combines_two_models_with_covariates(customers, fitted):
     rng = np.random.default_rng(8)
     with_spend = customers.assign(monetary_value=np.where(customers["frequency"] > 0, rng.gamma(6.0, 5.0, len(customers)), 0.0))
@@ -333,6 +334,7 @@ def pareto_summary(n: int, seed: int) -> pd.DataFrame:
                          "channel": channel}, index=pd.RangeIndex(n, name="customer_id"))
 
 
+@pytest.mark.slow  # (2-4 s: the fast tier keeps the others of this file)
 def test_pareto_nbd_with_covariates():
     from clvmodels.models import pnbd
 

@@ -80,6 +80,7 @@ def test_predictions_are_eq_5_with_each_customers_gamma_and_x0_gets_the_referenc
     assert model.expected_spend(summary[summary["frequency"] == 0]).iloc[0] == pytest.approx(p * gamma / (q - 1))
 
 
+@pytest.mark.slow  # (2-4 s: the fast tier keeps the others of this file)
 def test_a_log_with_netted_returns_fits_and_scores():
     sim = clv.simulate(1500, rng=2)
     tx = sim.transactions.copy()

@@ -25,6 +25,7 @@ def test_origins_and_holdouts_lie_inside_the_window(chosen):
     assert "Chosen by 3 rolling origins" in chosen.reason_ and chosen.reason_.count("ahead of") == 2
 
 
+@pytest.mark.slow  # (2-4 s: the fast tier keeps the others of this file)
 def test_the_choice_never_reads_the_log_after_the_calibration_end(cdnow_df, chosen):
     # the same log with every purchase after the end replaced by a flood of large ones: the same choice
     after = cdnow_df[cdnow_df["date"] > pd.Timestamp(END)]
@@ -101,3 +102,37 @@ def test_it_is_not_fooled_by_customers_of_each_family():
     assert sum(right.values()) >= 8, right
     assert all(sum(right[(f, s)] for s in (1, 2, 3)) >= 1 for f in truth_of), right
     assert max(losses) < 0.002, losses
+
+
+@pytest.mark.slow  # (2-4 s: the fast tier keeps the others of this file)
+def test_the_backtest_candidate_auto_chooses_at_each_cutoff(cdnow_tx, chosen):
+    from clvmodels.backtest import Candidate, default_candidates
+
+    auto = clv.backtest(cdnow_tx, END, ["39W"], models=default_candidates(["auto"]), show_progress=False)
+    # at the cut-off, the same choice as select_model's: the same forecasts as its winners as a candidate
+    fixed = clv.backtest(cdnow_tx, END, ["39W"], show_progress=False,
+                         models=[Candidate("winners", type(chosen.purchase_model_)(), type(chosen.spend_model_)())])
+    got = auto.metrics.set_index(["target", "metric"])["value"]
+    want = fixed.metrics.set_index(["target", "metric"])["value"]
+    pd.testing.assert_series_equal(got, want)
+    assert set(auto.metrics["model"]) == {"Chosen by validation"}
+
+
+@pytest.mark.slow  # (2-4 s: the fast tier keeps the others of this file)
+def test_the_command_line_fits_the_chosen_models_from_a_log(tmp_path, cdnow_df, chosen):
+    from tests.cli_run import run_cli
+
+    cdnow_df.to_csv(tmp_path / "log.csv", index=False)
+    out = run_cli("fit", tmp_path / "log.csv", "--model", "auto", "--customer", "customer_id", "--date", "date",
+                  "--amount", "amount", "--calibration-end", END, "--evidence", tmp_path / "ev.csv",
+                  "-o", tmp_path / "m.json")
+    assert out.returncode == 0, out.stderr
+    assert chosen.reason_ in out.stderr and "purchase models (means over the origins):" in out.stderr
+    models = clv.load_models(tmp_path / "m.json")
+    assert set(models) == {type(chosen.purchase_model_).short_name, type(chosen.spend_model_).short_name}
+    evidence = pd.read_csv(tmp_path / "ev.csv")
+    assert len(evidence) == len(chosen.evidence_)
+    for args in [("--model", "auto", "-o", tmp_path / "x.json"),
+                 ("--customer", "customer_id", "-o", tmp_path / "x.json")]:
+        out = run_cli("fit", tmp_path / "log.csv", *args)
+        assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
