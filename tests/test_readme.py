@@ -51,6 +51,16 @@ def test_quick_start_and_model_blocks_run(tmp_path, monkeypatch):
                                     - buyers["holdout_spend"]).mean()), 2)
            for name, m in (("frequency", fg), ("plain", clv.GammaGamma().fit(cal)))}
     assert mae == {"frequency": 40.19, "plain": 40.06}
+    selection = next(b for b in BLOCKS if "clv.select_model(clv.load_cdnow()" in b)
+    with pytest.warns(DataWarning, match=CDNOW_REPEATS):
+        exec(compile(selection, "README selection", "exec"), namespace)
+    ranking = namespace["chosen"].ranking_
+    purchase, spend = ranking[ranking["role"] == "purchase"], ranking[ranking["role"] == "spend"]
+    assert list(purchase.index[:2]) == ["BG/NBD", "BG/CNBD-k"] and list(spend.index) == [
+        "Gamma-Gamma with frequency", "Gamma-Gamma"]
+    shown = {name: round(purchase.loc[name, "log_score"], 4) for name in ("BG/NBD", "MBG/NBD", "Pareto/NBD", "NBD")}
+    assert shown == {"BG/NBD": -0.4911, "MBG/NBD": -0.4911, "Pareto/NBD": -0.4953, "NBD": -0.5157}
+    assert [round(v, 2) for v in spend["spend_mae"]] == [25.31, 25.43]
 
 
 def test_printed_summary_in_readme_is_current():
