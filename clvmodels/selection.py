@@ -31,7 +31,7 @@ from .metrics import log_score, score
 from .data.rfm import RFM_COLUMNS, calibration_holdout, rfm_summary
 from .data.transactions import TransactionLog, read_transactions, to_date
 from .draws import DEFAULT_DRAWS
-from .errors import ConvergenceError, DataError, DataWarning
+from .errors import ConvergenceError, DataError, DataWarning, warn
 from .models import MODEL_REGISTRY
 from .models._base import Estimator
 from .progress import progress
@@ -244,7 +244,15 @@ def select_model(
     for role, candidates, metric in (("purchase", purchase, "log_score"), ("spend", spend, "spend_mae")):
         if not candidates:
             continue
-        table = ranking[ranking["role"] == role]
+        table = ranking[ranking["role"] == role] if len(ranking) else ranking
+        if table.empty:  # (every candidate failed at every origin)
+            errors = evidence.loc[(evidence["role"] == role) & (evidence["metric"] == "error"), "message"]
+            text = (f"no {role} model could be fitted at any origin (first error: {errors.iloc[0]})")
+            if role == "purchase":
+                raise DataError(text)
+            warn(f"{text}: only the purchase model is chosen; spend needs amounts that vary within customers")
+            reasons.append(f"{text[0].upper()}{text[1:]}.")
+            continue
         best = table.index[0]
         model = next(m for m in candidates if _label(m) == best)
         winners[role] = copy.deepcopy(model).fit(final, time_unit=time_unit)
@@ -291,6 +299,8 @@ def _ranking(evidence: pd.DataFrame) -> pd.DataFrame:
     parts = []
     for role, key, better in (("purchase", "log_score", "max"), ("spend", "spend_mae", "min")):
         ev = evidence[evidence["role"] == role]
+        # an origin where no candidate could be fitted tells them nothing apart
+        ev = ev[ev["origin"].isin(ev.loc[ev["metric"] != "error", "origin"])]
         if ev.empty:
             continue
         table = ev[ev["metric"] != "error"].pivot_table(index="candidate", columns="metric", values="value",

@@ -63,6 +63,13 @@ def fitted(customers):
     return clv.BetaGeo(covariates=["channel", "age"]).fit(customers, time_unit="W")
 
 
+def assert_gradient(fun, full: np.ndarray) -> None:
+    """``fun(full)``'s gradient against central differences of its value."""
+    h = 1e-6
+    numeric = [(fun(full + h * e)[0] - fun(full - h * e)[0]) / (2 * h) for e in np.eye(len(full))]
+    np.testing.assert_allclose(fun(full)[1], numeric, rtol=1e-5, atol=1e-4)
+
+
 def objective(summary: pd.DataFrame, columns: list[str], dropout_at_zero: bool = False):
     """The covariate model's log-likelihood and gradient in every estimated quantity, from the public pieces."""
     design = CovariateDesign(columns).fit(summary)
@@ -92,9 +99,7 @@ def test_the_pattern_likelihood_is_the_per_customer_formula_and_its_gradient_exa
     direct = bgnbd.loglik_terms(*theta_i.T, x, t_x, T, dropout_at_zero=dropout_at_zero).sum()
     assert ll == pytest.approx(direct, rel=1e-12)
     # central differences
-    h = 1e-6
-    numeric = np.array([(fun(full + h * e)[0] - fun(full - h * e)[0]) / (2 * h) for e in np.eye(len(full))])
-    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-4)
+    assert_gradient(fun, full)
 
 
 def test_the_fit_recovers_the_simulated_coefficients(fitted):
@@ -289,9 +294,7 @@ def test_gamma_gamma_with_covariates_scales_each_customers_spend():
     full = np.array([5.0, 3.0, 12.0, 0.4])
     theta_i = effects.group_params(full, Zu)[codes].T
     assert fun(full)[0] == pytest.approx(gamma_gamma.loglik_terms(*theta_i, x, m).sum(), rel=1e-12)
-    h = 1e-6
-    numeric = [(fun(full + h * e)[0] - fun(full - h * e)[0]) / (2 * h) for e in np.eye(4)]
-    np.testing.assert_allclose(fun(full)[1], numeric, rtol=1e-5, atol=1e-4)
+    assert_gradient(fun, full)
     # predictions: eq. (5) with each customer's gamma
     head = summary.head(100)
     Zh, ch = patterns(model.design_.matrix(head))
@@ -359,9 +362,7 @@ def test_pareto_nbd_with_covariates():
     full = np.array([0.5, 9.0, 0.7, 8.0, 0.9, -0.3])  # alpha and beta cross over: both sides of the integral
     theta_i = effects.group_params(full, Zu)[codes].T
     assert fun(full)[0] == pytest.approx(pnbd.loglik_terms(*theta_i, x, t_x, T).sum(), rel=1e-12)
-    h = 1e-6
-    numeric = [(fun(full + h * e)[0] - fun(full - h * e)[0]) / (2 * h) for e in np.eye(6)]
-    np.testing.assert_allclose(fun(full)[1], numeric, rtol=1e-5, atol=1e-4)
+    assert_gradient(fun, full)
     # predictions with each customer's own parameters
     head = summary.head(200)
     Zh, ch = patterns(model.design_.matrix(head))
@@ -398,9 +399,7 @@ def test_the_cnbd_k_takes_covariates_at_the_k_chosen_without_them():
     full = np.array([0.3, 2.0, 0.8, 2.5, 0.4, -0.3, 0.2, -0.4, 0.1, 0.05, 0.2, 0.3, -0.1])
     theta_i = effects.group_params(full, Zu)[codes].T
     assert fun(full)[0] == pytest.approx(cnbd.loglik_terms(*theta_i, x, t_x, T, litt, k=2).sum(), rel=1e-12)
-    h = 1e-6
-    numeric = [(fun(full + h * e)[0] - fun(full - h * e)[0]) / (2 * h) for e in np.eye(len(full))]
-    np.testing.assert_allclose(fun(full)[1], numeric, rtol=1e-5, atol=1e-4)
+    assert_gradient(fun, full)
     # predictions with each customer's own parameters
     head = summary.head(150)
     Zh, ch = patterns(model.design_.matrix(head))

@@ -136,3 +136,19 @@ def test_the_command_line_fits_the_chosen_models_from_a_log(tmp_path, cdnow_df, 
                  ("--customer", "customer_id", "-o", tmp_path / "x.json")]:
         out = run_cli("fit", tmp_path / "log.csv", *args)
         assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+
+
+def test_spend_models_that_cannot_be_fitted_leave_the_purchase_choice(cdnow_df):
+    # every purchase costs the same: no spend model can separate spend within and between customers
+    with pytest.warns(clv.DataWarning, match="repeat an earlier row"):
+        log = clv.read_transactions(cdnow_df.assign(amount=10.0), amount="amount")
+    with pytest.warns(clv.DataWarning, match="no spend model could be fitted at any origin.*cost the same each time"):
+        chosen = clv.select_model(log, calibration_end=END, folds=1, show_progress=False,
+                                  purchase_candidates=[clv.BetaGeo(), clv.NBD()])
+    assert chosen.spend_model_ is None and isinstance(chosen.purchase_model_, clv.BetaGeo)
+    assert "No spend model could be fitted" in chosen.reason_
+    # nobody buys twice: no purchase model can separate purchasing from dropout
+    once = clv.read_transactions(cdnow_df.drop_duplicates("customer_id"), amount="amount")
+    with pytest.raises(clv.DataError, match="no purchase model could be fitted at any origin.*no customer has a repeat"):
+        clv.select_model(once, folds=1, show_progress=False,
+                         purchase_candidates=[clv.BetaGeo(), clv.ParetoNBD()])

@@ -35,6 +35,7 @@ from ..timeunits import Horizon
 from ._base import SummaryModel, fit_time_unit
 from .purchase import PurchasePredictions, cohort_cumulative
 from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
+from .covariate_effects import group_pairs
 
 __all__ = [
     "BetaGeo",
@@ -92,10 +93,7 @@ class Prepared:
     def __init__(self, x, t_x, T, w, dropout_at_zero: bool = False, group=None) -> None:
         self.x, self.t_x, self.T, self.w = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T, w))
         self.z = float(dropout_at_zero)
-        self.group = np.zeros(len(self.x), dtype=np.int64) if group is None else np.asarray(group, dtype=np.int64)
-        self.n_groups = int(self.group.max()) + 1 if len(self.group) else 1
-        (self.pair_group, self.xu), self.inv = np.unique(np.stack([self.group, self.x]), axis=1, return_inverse=True)
-        self.pair_group, self.inv = self.pair_group.astype(np.int64), self.inv.ravel()
+        self.group, self.n_groups, self.pair_group, self.xu, self.inv = group_pairs(group, self.x)
         self.pos = np.flatnonzero(self.x + self.z > 0)
         self.x_p, self.t_x_p, self.T_p, self.w_p = self.x[self.pos], self.t_x[self.pos], self.T[self.pos], self.w[self.pos]
         self.inv_p, self.group_p = self.inv[self.pos], self.group[self.pos]

@@ -48,6 +48,7 @@ from scipy.special import betaln, digamma, expit, gammaln, logsumexp
 from ..errors import DataError
 from ._base import SummaryModel, as_float_array, bad_rows, fit_time_unit
 from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
+from .covariate_effects import group_pairs
 from .persistence import OPTION_CHECKS
 from .purchase import CDF_CELLS, PurchasePredictions
 
@@ -126,10 +127,7 @@ class CNBDData:
         self.x, self.t_x, self.T, self.w = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T, w))
         self.k, self.z, self.timing = int(k), float(dropout_at_zero), float(timing)
         self.g = self.T - self.t_x
-        self.group = np.zeros(len(self.x), dtype=np.int64) if group is None else np.asarray(group, dtype=np.int64)
-        self.n_groups = int(self.group.max()) + 1 if len(self.group) else 1
-        (pair_group, self.xs), xi = np.unique(np.stack([self.group, self.x]), axis=1, return_inverse=True)
-        self.pair_group, self.xi = pair_group.astype(np.int64), xi.ravel()
+        self.group, self.n_groups, self.pair_group, self.xs, self.xi = group_pairs(group, self.x)
         self.wx = np.bincount(self.xi, weights=self.w, minlength=len(self.xs))
         self.wg = np.bincount(self.group, weights=self.w, minlength=self.n_groups)
 

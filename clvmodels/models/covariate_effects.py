@@ -21,13 +21,24 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["CovariateEffects", "patterns"]
+__all__ = ["CovariateEffects", "patterns", "group_pairs"]
 
 
 def patterns(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct rows of a design matrix (groups, covariates) and each customer's group."""
     Zu, codes = np.unique(np.asarray(Z, dtype=np.float64), axis=0, return_inverse=True)
     return Zu, codes.ravel().astype(np.int64)
+
+
+def group_pairs(group: np.ndarray | None, x: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's parameter group (all 0 for ``group`` None), the number of groups, and the distinct (group,
+    x) pairs, the unit at which a likelihood's special functions of the parameters and the frequency are
+    evaluated: (group, n_groups, each pair's group, each pair's x, each row's pair)."""
+    x = np.asarray(x, dtype=np.float64)
+    group = np.zeros(len(x), dtype=np.int64) if group is None else np.asarray(group, dtype=np.int64)
+    n_groups = int(group.max()) + 1 if len(group) else 1
+    (pair_group, xu), inverse = np.unique(np.stack([group.astype(np.float64), x]), axis=1, return_inverse=True)
+    return group, n_groups, pair_group.astype(np.int64), xu, inverse.ravel()
 
 
 class CovariateEffects:

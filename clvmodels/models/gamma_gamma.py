@@ -19,6 +19,7 @@ from ..errors import DataError, DataWarning, warn
 from ..draws import DEFAULT_DRAWS
 from ._base import Predictor, SummaryModel, bad_rows, fit_time_unit
 from ._mle import compress, fingerprint, fit_mle, subsample
+from .covariate_effects import group_pairs
 
 __all__ = ["GammaGamma", "GammaGammaPredictions", "loglik_terms", "loglik_and_grad", "group_loglik_and_grad",
            "conditional_expected_spend"]
@@ -231,8 +232,8 @@ class GammaGamma(GammaGammaPredictions, SummaryModel):
         x, m = arrays
         repeat = (x > 0) & (w > 0)
         (ux, um, ug), uw = compress(x[repeat], m[repeat], codes[repeat], weights=w[repeat])
-        (pair_group, xu), inv = np.unique(np.stack([ug, ux]), axis=1, return_inverse=True)
-        pairs = (xu, inv.ravel(), pair_group.astype(np.int64))
+        _, _, pair_group, xu, inv = group_pairs(ug, ux)
+        pairs = (xu, inv, pair_group)
         return ((lambda theta: group_loglik_and_grad(theta, ux, um, uw, pairs)), float(uw.sum()), len(uw),
                 fingerprint((ux, um, ug), uw))
 

@@ -42,6 +42,7 @@ from scipy.special import digamma, expit, exprel, gammaln, hyperu, polygamma, xl
 
 from ._base import SummaryModel, fit_time_unit
 from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
+from .covariate_effects import group_pairs
 from .purchase import PurchasePredictions, cohort_cumulative
 
 __all__ = [
@@ -333,10 +334,7 @@ class Prepared:
 
     def __init__(self, x, t_x, T, w, group=None) -> None:
         self.x, self.t_x, self.T, self.w = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T, w))
-        self.group = np.zeros(len(self.x), dtype=np.int64) if group is None else np.asarray(group, dtype=np.int64)
-        self.n_groups = int(self.group.max()) + 1 if len(self.group) else 1
-        (pair_group, self.xu), inv = np.unique(np.stack([self.group, self.x]), axis=1, return_inverse=True)
-        self.pair_group, self.inv = pair_group.astype(np.int64), inv.ravel()
+        self.group, self.n_groups, self.pair_group, self.xu, self.inv = group_pairs(group, self.x)
         self.wu = np.bincount(self.inv, weights=self.w, minlength=len(self.xu))
         self.wg = np.bincount(self.group, weights=self.w, minlength=self.n_groups)
 
