@@ -171,7 +171,6 @@ def _column_list(text: str, flag: str) -> list[str]:
 def _fit_auto(args: argparse.Namespace) -> int:
     """fit LOG --model auto: the models chosen by validation (clvmodels.select_model), saved to -o."""
     from . import models as m
-    from .data import read_transactions
     from .files import write_table
     from .selection import select_model
 
@@ -184,14 +183,15 @@ def _fit_auto(args: argparse.Namespace) -> int:
     if args.evidence and not str(args.evidence).endswith(".csv"):
         raise DataError(f"--evidence writes a .csv file, got {args.evidence!r}")
     covariates = _column_list(args.covariates, "--covariates") if args.covariates else None
-    log = read_transactions(args.summary, customer=args.customer, date=args.date, amount=args.amount,
-                            date_format=args.date_format, attributes=_attributes(args.attributes))
+    args.transactions = args.summary
+    args.returns = args.returns or "error"
+    log = _read_log(args)
     chosen = select_model(log, args.calibration_end, covariates=covariates, time_unit=args.time_unit or "W",
                           show_progress=not args.quiet)
     _say(args, chosen.summary())
     fitted = {type(w).short_name: w for w in (chosen.purchase_model_, chosen.spend_model_) if w is not None}
     if args.evidence:
-        write_table(chosen.evidence_, args.evidence)
+        write_table(chosen.evidence_, args.evidence, index=False)
         _say(args, f"wrote {args.evidence}")
     m.save_models(fitted, args.output)
     _say(args, f"wrote {args.output}")
@@ -204,9 +204,12 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from .models.persistence import MODEL_REGISTRY, model_keys
 
     keys = model_keys()
-    log_flags = [f for f in ("customer", "date", "amount", "date_format", "attributes", "calibration_end", "evidence")
-                 if getattr(args, f) is not None]
-    if args.model == "auto":
+    log_flags = [f for f in ("customer", "date", "amount", "date_format", "attributes", "calibration_end", "evidence",
+                             "returns", "log_end", "delimiter", "encoding", "quote") if getattr(args, f) is not None]
+    log_flags += ["decimal_comma"] if args.decimal_comma else []
+    if args.model is not None and "auto" in _model_names(args.model, {**keys, "auto": "auto"}):
+        if args.model.strip() != "auto":
+            raise DataError(f"--model {args.model}: auto chooses among the models itself; give --model auto alone")
         return _fit_auto(args)
     if log_flags:
         raise DataError(f"--{log_flags[0].replace('_', '-')} goes with --model auto (fit then reads a transaction log)")
@@ -245,6 +248,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         if len(names) > 1:
             _say(args, f"--bayes fits one model per file: {name} here; the others each with --model NAME")
         cls = bayes[name]
+        if covariates and "covariates" not in cls.mle_class.option_names():
+            raise DataError(f"--covariates: {name} takes no covariates")
         options = {name: getattr(args, flag) for name, flag in _SAMPLER_FLAGS.items()
                    if getattr(args, flag) is not None}
         hb = cls(segment=args.segment, covariates=covariates, **options).fit(summary, time_unit=unit)
@@ -516,6 +521,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", help="with --model auto: the log's date column")
     p.add_argument("--amount", help="with --model auto: the log's amount column (optional)")
     p.add_argument("--date-format", help="with --model auto: strptime format for text/integer dates")
+    p.add_argument("--returns", choices=["error", "drop", "net"],
+                   help="with --model auto: negative amounts: refuse (default), drop, or net against the same day")
+    p.add_argument("--log-end", help="with --model auto: the date the log is complete up to")
+    p.add_argument("--delimiter", help="with --model auto: CSV field delimiter (default: detected)")
+    p.add_argument("--decimal-comma", action="store_true", help="with --model auto: CSV amounts use a decimal comma")
+    p.add_argument("--encoding", help="with --model auto: CSV text encoding: utf-8 (default), utf-16 or latin-1")
+    p.add_argument("--quote", help="with --model auto: CSV quote character (default: detected)")
     p.add_argument("--attributes", help="with --model auto: customer attribute columns of the log, as for "
                    "summarize (with --covariates, the covariate variants compete too)")
     p.add_argument("--calibration-end", help="with --model auto: the end of the window the choice looks at and the "
@@ -677,7 +689,7 @@ _FLAGS = {"returns": "--returns", "date_format": "--date-format", "time_unit": "
 _PHRASES = [  # whole phrases first: their keywords mean something else in the command line
     (re.compile(r"read_transactions\(\.\.\., observation_end='([^']*)'\)"), r"--log-end \1"),
     (re.compile(r"decimal_separator=','"), "--decimal-comma"),
-    (re.compile(r"read_transactions\(\.\.\., attributes=\[([^\]]*)\]\)"), r"clvmodels summarize ... --attributes \1"),
+    (re.compile(r"read_transactions\(\.\.\., attributes=\[([^\]]*)\]\)"), r"--attributes \1"),
     (re.compile(r"\bcsv_options\b"), "--delimiter, --decimal-comma, --encoding and --quote"),
 ]
 _KEYWORD = re.compile(r"(?<![/\\])\b(" + "|".join(_FLAGS) + r")=('([^']*)'|\"([^\"]*)\"|[^\s,;)]+)")

@@ -47,7 +47,9 @@ PROBABILITY_FLOOR = 1e-300
 def default_purchase_candidates(covariates: Sequence[str] | None = None) -> list[Estimator]:
     """Every registered continuous-time purchase model (BG/NBD first), and with ``covariates`` each one that
     takes them again with them."""
-    plain = [cls() for cls in MODEL_REGISTRY.values() if cls.role == "purchase" and not cls.discrete_time]
+    # (the simplest first, so that a tie keeps it: the CNBD-k models, with their k, after the models they generalise)
+    plain = sorted((cls() for cls in MODEL_REGISTRY.values() if cls.role == "purchase" and not cls.discrete_time),
+                   key=lambda m: len(m.option_names()))
     with_covariates = [type(m)(covariates=list(covariates)) for m in plain
                        if covariates and "covariates" in m.option_names()]
     return plain + with_covariates
@@ -62,7 +64,7 @@ def default_spend_candidates(covariates: Sequence[str] | None = None) -> list[Es
 
 def _label(model: Estimator) -> str:
     covariates = getattr(model, "covariates", None)
-    return f"{model.title}" + (f" with {', '.join(covariates)}" if covariates else "")
+    return f"{model.title}" + (f" (covariates: {', '.join(covariates)})" if covariates else "")
 
 
 def _origins(first, end, horizon_days_: float, folds: int, step_days: float) -> list:
@@ -215,6 +217,12 @@ def select_model(
              list(spend_candidates) if spend_candidates is not None else default_spend_candidates(covariates))
     if not purchase:
         raise ValueError("give at least one purchase model")
+    wanted = {c for m in (*purchase, *spend) for c in (getattr(m, "covariates", None) or [])}
+    missing = sorted(wanted - set(log.attributes))
+    if missing:
+        raise DataError(f"covariates {', '.join(missing)} are not attributes of the log: read it with "
+                        f"read_transactions(..., attributes=[{','.join(missing)}]) (attributes: "
+                        f"{', '.join(log.attributes) or 'none'})", columns=missing)
     labels = [_label(m) for m in (*purchase, *spend)]
     if len(set(labels)) != len(labels):
         raise ValueError(f"candidates repeat: {labels}")
@@ -273,6 +281,7 @@ def _score_purchase(model, summary, y, t, time_unit, cut) -> list[dict]:
                  "message": str(exc)}]
     metrics = {"log_score": log_score(cdf["below"].to_numpy(), cdf["at_most"].to_numpy())}
     metrics.update({k: v for k, v in score(expected, y).items() if k in ("rmse", "mae", "aggregate_error_pct")})
+    metrics["abs_aggregate_error_pct"] = abs(metrics["aggregate_error_pct"])  # (its mean over origins: no cancelling)
     return [{"origin": origin, "role": "purchase", "candidate": label, "metric": k, "value": v}
             for k, v in metrics.items()]
 
@@ -313,8 +322,9 @@ def _ranking(evidence: pd.DataFrame) -> pd.DataFrame:
         won = per_origin.sub(best, axis=0).abs().le(1e-12 * best.abs().to_numpy()[:, None] + 1e-15).sum()
         table["origins_won"] = won.reindex(table.index).fillna(0).astype(int)
         table["failed"] = [c in failed for c in table.index]
-        order = table[key].where(~table["failed"])
-        # ties keep the candidates' order (the family's simplest first)
+        # ties, to 9 significant digits, keep the candidates' order (the family's simplest first): a BG/CNBD-k at
+        # k = 1 is the BG/NBD up to rounding
+        order = table[key].where(~table["failed"]).map(lambda v: float(f"{v:.9g}"))
         table = table.loc[order.sort_values(ascending=better == "min", na_position="last", kind="stable").index]
         table.insert(0, "rank", np.arange(1, len(table) + 1))
         table.insert(0, "role", role)
@@ -330,5 +340,8 @@ def _reason(role: str, table: pd.DataFrame, metric: str, n_origins: int) -> str:
             f"best at {table.loc[best, 'origins_won']} of {n_origins} origins)")
     if len(table) > 1:
         runner = table.index[1]
-        text += f", ahead of {runner} ({table.loc[runner, metric]:.4f})"
+        if f"{table.loc[runner, metric]:.9g}" == f"{table.loc[best, metric]:.9g}":
+            text += f", tied with {runner} (the same forecasts: the simpler model is kept)"
+        else:
+            text += f", ahead of {runner} ({table.loc[runner, metric]:.4f})"
     return text + "."

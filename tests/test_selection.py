@@ -22,7 +22,8 @@ def test_origins_and_holdouts_lie_inside_the_window(chosen):
     assert (origins + pd.Timedelta(days=chosen.horizon_days_) <= pd.Timestamp(END)).all()
     counts = chosen.evidence_.groupby(["role", "candidate"])["origin"].nunique()
     assert (counts == 3).all() and len(counts) == 8  # six purchase models, two spend models
-    assert "Chosen by 3 rolling origins" in chosen.reason_ and chosen.reason_.count("ahead of") == 2
+    assert "Chosen by 3 rolling origins" in chosen.reason_
+    assert "tied with BG/CNBD-k (the same forecasts" in chosen.reason_ and "ahead of Gamma-Gamma" in chosen.reason_
 
 
 @pytest.mark.slow  # (2-4 s: the fast tier keeps the others of this file)
@@ -152,3 +153,48 @@ def test_spend_models_that_cannot_be_fitted_leave_the_purchase_choice(cdnow_df):
     with pytest.raises(clv.DataError, match="no purchase model could be fitted at any origin.*no customer has a repeat"):
         clv.select_model(once, folds=1, show_progress=False,
                          purchase_candidates=[clv.BetaGeo(), clv.ParetoNBD()])
+
+
+@pytest.mark.slow  # (14 s of command-line runs)
+def test_mistakes_a_new_user_made_are_refused_in_one_line(tmp_path, cdnow_df):
+    # found by a new user's session: each was an exit 0 that did nothing, an exit 1, or a wrong hint
+    from tests.cli_run import run_cli
+
+    log = cdnow_df.drop_duplicates().assign(channel=lambda d: np.where(d["customer_id"] % 2 == 0, "web", "store"))
+    log.to_csv(tmp_path / "log.csv", index=False)
+    flags = ("--customer", "customer_id", "--date", "date", "--amount", "amount", "-o", tmp_path / "m.json")
+    cases = {
+        # covariates that are not attributes of the log: every covariate candidate failed, exit 0
+        ("--model", "auto", "--covariates", "channel"): "covariates channel are not attributes of the log: read it "
+                                                         "with --attributes channel",
+        ("--model", "auto,bgnbd"): "auto chooses among the models itself; give --model auto alone",
+    }
+    for args, message in cases.items():
+        out = run_cli("fit", tmp_path / "log.csv", *args, *flags)
+        assert out.returncode == 2 and message in out.stderr and out.stderr.count("\n") == 1, out.stderr
+    # a log with returns: --returns on fit --model auto (the refusal named a flag fit did not have)
+    returns = log.head(40).assign(amount=-1.0, date=log["date"].head(40) + pd.Timedelta(days=1))
+    pd.concat([log, returns]).to_csv(tmp_path / "returns.csv", index=False)
+    out = run_cli("fit", tmp_path / "returns.csv", "--model", "auto", "--returns", "drop", "--attributes", "channel",
+                  "--covariates", "channel", *flags)
+    assert out.returncode == 0, out.stderr
+    summary = clv.rfm_summary(log, END).assign(channel="web")
+    summary.to_csv(tmp_path / "s.csv")
+    for args, message in {("--bayes", "--model", "bgnbd", "--segment", "channel", "--covariates", "channel"):
+                          "'channel' is the segment column and a covariate",
+                          ("--covariates", "holdout_frequency"): "a summary's own column cannot be a covariate",
+                          ("--covariates", "chanel"): "its other columns: channel"}.items():
+        out = run_cli("fit", tmp_path / "s.csv", "--time-unit", "W", *args, "-o", tmp_path / "x.json")
+        assert out.returncode == 2 and message in out.stderr and out.stderr.count("\n") == 1, (args, out.stderr)
+
+
+def test_ties_keep_the_simpler_model_whatever_the_order(cdnow_tx):
+    # the BG/CNBD-k chooses k = 1 on CDNOW: the BG/NBD's forecasts; the simpler model is kept and said so
+    for candidates in ([clv.BetaGeo(), clv.BetaGeoCNBD()], [clv.BetaGeoCNBD(), clv.BetaGeo()]):
+        chosen = clv.select_model(cdnow_tx, calibration_end=END, folds=1, show_progress=False,
+                                  purchase_candidates=candidates, spend_candidates=[clv.GammaGamma()])
+        assert type(chosen.purchase_model_).__name__ == ("BetaGeo" if candidates[0].title == "BG/NBD" else "BetaGeoCNBD")
+        assert "tied with" in chosen.reason_
+    default = clv.selection.default_purchase_candidates()
+    assert [type(m).__name__ for m in default].index("ModifiedBetaGeo") < [
+        type(m).__name__ for m in default].index("ModifiedBetaGeoCNBD")

@@ -219,6 +219,11 @@ class _BayesModel(Predictor):
         link_blas()
         import pymc as pm
 
+        if self.covariates and "covariates" not in self.mle_class.option_names():
+            raise DataError(f"{self.title} takes no covariates")
+        if self.covariates and self.segment in self.covariates:
+            raise DataError(f"{self.segment!r} is the segment column and a covariate: give it as one or the other",
+                            columns=[self.segment])
         seg, labels = self._segments(summary)
         if isinstance(weights, str):
             weights = as_float_array(summary, weights)
@@ -451,6 +456,7 @@ class _BayesModel(Predictor):
             f"{self.chains} chains x {self.draws} draws, {self.sampler})",
             diag.to_string(float_format=lambda v: f"{v:.4g}"),
             f"divergences: {self.divergences_}",
+            *([f"covariates: {self.design_.description}"] if self.design_ is not None else []),
         ])
 
     # predictions --------------------------------------------------------------------------------

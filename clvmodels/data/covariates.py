@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from .columns import SUMMARY_COLUMNS
 
 __all__ = ["CovariateDesign"]
 
@@ -128,7 +129,8 @@ class CovariateDesign:
                 who, rows, n = _customers(summary, unseen)
                 new = ", ".join(map(repr, sorted(pd.unique(as_object[unseen]), key=str)[:_SHOWN]))
                 raise DataError(f"level {new} was not seen in fitting (levels: {', '.join(map(repr, levels))}); "
-                                f"customers {who}", columns=[col], rows=rows, n_rows=n)
+                                f"customers {who}: map it to a level seen in fitting, or refit on a summary that "
+                                "has it", columns=[col], rows=rows, n_rows=n)
             parts.append(np.stack([(as_object == level).to_numpy(dtype=np.float64) for level in levels[1:]],
                                   axis=1))
         return np.concatenate(parts, axis=1)
@@ -161,11 +163,16 @@ class CovariateDesign:
         return design
 
     def _check_present(self, summary: pd.DataFrame) -> None:
+        taken = [c for c in self.columns if c in SUMMARY_COLUMNS]
+        if taken:
+            raise DataError("a summary's own column cannot be a covariate (frequency, recency, T and the holdout "
+                            "columns describe the purchases the model explains or forecasts)", columns=taken)
         missing = [c for c in self.columns if c not in summary.columns]
         if missing:
-            raise DataError("covariate columns are not in the summary: carry them from the transaction log "
-                            f"(read_transactions(..., attributes=[{','.join(missing)}])) or add them per customer",
-                            columns=missing)
+            others = [str(c) for c in summary.columns if c not in SUMMARY_COLUMNS]
+            raise DataError("covariate columns are not in the summary (its other columns: "
+                            f"{', '.join(others[:20]) or 'none'}): carry a column of the transaction log with "
+                            "read_transactions(..., attributes=[...]), or add one per customer", columns=missing)
 
     def _check_complete(self, summary: pd.DataFrame, col: str) -> None:
         values = summary[col]

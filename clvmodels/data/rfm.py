@@ -27,13 +27,12 @@ import pandas as pd
 
 from ..errors import DataError, warn
 from ..timeunits import check_unit, unit_days
+from .columns import HOLDOUT_COLUMNS, RFM_COLUMNS
 from .transactions import TransactionLog, read_transactions, to_date
 
 __all__ = ["rfm_summary", "calibration_holdout", "acquisition_cohorts", "summary_sql", "split_dates", "as_log",
            "summary_end", "RFM_COLUMNS", "HOLDOUT_COLUMNS"]
 
-RFM_COLUMNS = ("frequency", "recency", "T", "litt", "monetary_value")
-HOLDOUT_COLUMNS = ("holdout_frequency", "holdout_monetary_value", "holdout_spend", "holdout_duration")
 
 
 def as_log(transactions: Any, customer: str, date: str, amount: str | None, read_options: dict) -> TransactionLog:

@@ -26,12 +26,10 @@ import pandas as pd
 
 from ..errors import DataError, warn
 from ..files import private_temp_dir
+from .columns import SUMMARY_COLUMNS
 
 #: How a customer's attribute is picked from their transactions (:func:`read_transactions`).
 ATTRIBUTE_RULES = ("first", "last", "mode")
-#: Column names a summary uses, which attributes cannot take.
-_SUMMARY_NAMES = ("frequency", "recency", "T", "litt", "monetary_value", "holdout_frequency",
-                  "holdout_monetary_value", "holdout_spend", "holdout_duration")
 
 __all__ = ["TransactionLog", "read_transactions", "ATTRIBUTE_RULES", "attribute_rules", "RETURNS_POLICIES", "CSV_OPTIONS", "ISO_TIMESTAMP",
            "AMOUNT_LIMIT", "validation_checks", "check_amount_scale", "combine_errors", "to_date"]
@@ -557,7 +555,7 @@ def attribute_rules(attributes: Mapping[str, str] | Sequence[str] | None, taken:
     bad = {c: r for c, r in rules.items() if r not in ATTRIBUTE_RULES}
     if bad:
         raise ValueError(f"attribute rules must be one of {', '.join(ATTRIBUTE_RULES)}; got {bad}")
-    clash = [c for c in rules if c in taken or c in _SUMMARY_NAMES or c == "customer_id"]
+    clash = [c for c in rules if c in taken or c in SUMMARY_COLUMNS or c == "customer_id"]
     if clash:
         raise DataError("an attribute cannot be the customer, date or amount column, or have a summary "
                         "column's name (customer_id, frequency, recency, T, ...)", columns=clash)

@@ -382,8 +382,9 @@ class SummaryModel(Predictor):
         result = fit_mle(
             self.title, effects.names, loglik_grad, start, n_obs=n_obs, n_unique=n_unique,
             time_unit=plain.time_unit_, maxiter=self.maxiter,
-            advice="A covariate level with few customers, or none who bought again, cannot be estimated: "
-                   "merge rare levels, or leave the covariate out.",
+            advice="A covariate level with few customers (or none who bought again), or a numeric covariate "
+                   "that hardly varies or varies over thousands, cannot be estimated well: merge rare levels, "
+                   "rescale the numeric covariate (e.g. to units of its standard deviation), or leave it out.",
             linear={name: float(reach[k % len(reach)]) for k, name in enumerate(effects.coefficient_names)})
         stat = max(2.0 * (result.loglik - plain.loglik_), 0.0)
         df = len(effects.coefficient_names)
