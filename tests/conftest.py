@@ -14,7 +14,8 @@ LONGEST_FIRST = [
     "test_spark.py",            # about 200
     "test_notebooks.py",        # about 130
     "test_bayes.py",            # about 110
-    "test_bayes_covariates.py", # about 80
+    "test_bayes_covariates.py", # about 100
+    "test_selection.py",        # about 80
     "test_contract.py",         # about 60
     "test_backtest.py",         # about 60
     "test_cnbd.py",             # about 55

@@ -61,8 +61,8 @@ def test_predictions_read_each_customers_parameters_from_the_draws(customers, po
 
 
 def test_segments_are_pooled_alongside_the_covariates(customers):
-    summary = customers.head(2500).assign(region=np.where(np.arange(2500) % 3 == 0, "north", "south"))
-    model = clv.BayesBetaGeo(segment="region", covariates=["channel"], draws=200, tune=200, chains=2,
+    summary = customers.head(1500).assign(region=np.where(np.arange(1500) % 3 == 0, "north", "south"))
+    model = clv.BayesBetaGeo(segment="region", covariates=["channel"], draws=150, tune=150, chains=2,
                              random_seed=2).fit(summary, time_unit="W")
     draws, codes = model.group_draws(summary.head(60))
     assert draws.shape[1] == len(np.unique(codes)) <= 6 and draws.shape[2] == 4

@@ -77,14 +77,14 @@ def test_a_window_too_short_is_refused(cdnow_tx):
 @pytest.mark.slow
 def test_it_is_not_fooled_by_customers_of_each_family():
     """20,000 customers per run from each family (the simulator's published parameters; the NBD with r =
-    0.5, alpha = 8), three seeds: the generating family is chosen in most runs, and the chosen model's
-    log score on the real holdout (after the calibration end) is never materially below the true family's.
-    Measured: 10 of 12 runs choose the generating family (Pareto/NBD 1 of 3: MBG/NBD, within 0.0002 of
-    its log score); 2-4 s per run."""
+    0.5, alpha = 8), two seeds: the generating family is chosen in most runs, and the chosen model's log
+    score on the real holdout (after the calibration end) is never materially below the true family's.
+    Measured with seeds 1-3: 10 of 12 runs choose the generating family (Pareto/NBD 1 of 3: MBG/NBD,
+    within 0.0002 of its log score); with seeds 1-2 (here), 7 of 8; 2-4 s per run."""
     truth_of = {"bgnbd": clv.BetaGeo, "pnbd": clv.ParetoNBD, "mbgnbd": clv.ModifiedBetaGeo, "nbd": clv.NBD}
     right, losses = {}, []
     for family, cls in truth_of.items():
-        for seed in (1, 2, 3):
+        for seed in (1, 2):
             params = {"r": 0.5, "alpha": 8.0, "p": 6.25, "q": 3.74, "gamma": 15.44} if family == "nbd" else None
             sim = clv.simulate(20_000, params=params, rng=seed, model=family, duration="2y", acquisition="26W")
             log = clv.read_transactions(sim.transactions.drop(columns="amount"))
@@ -100,8 +100,8 @@ def test_it_is_not_fooled_by_customers_of_each_family():
                 return np.mean(np.log(np.maximum(cdf["at_most"] - cdf["below"], 1e-300)))
 
             losses.append(log_score(cls().fit(cal)) - log_score(chosen.purchase_model_))
-    assert sum(right.values()) >= 8, right
-    assert all(sum(right[(f, s)] for s in (1, 2, 3)) >= 1 for f in truth_of), right
+    assert sum(right.values()) >= 6, right
+    assert all(sum(right[(f, s)] for s in (1, 2)) >= 1 for f in truth_of), right
     assert max(losses) < 0.002, losses
 
 
@@ -175,8 +175,7 @@ def test_mistakes_a_new_user_made_are_refused_in_one_line(tmp_path, cdnow_df):
     # a log with returns: --returns on fit --model auto (the refusal named a flag fit did not have)
     returns = log.head(40).assign(amount=-1.0, date=log["date"].head(40) + pd.Timedelta(days=1))
     pd.concat([log, returns]).to_csv(tmp_path / "returns.csv", index=False)
-    out = run_cli("fit", tmp_path / "returns.csv", "--model", "auto", "--returns", "drop", "--attributes", "channel",
-                  "--covariates", "channel", *flags)
+    out = run_cli("fit", tmp_path / "returns.csv", "--model", "auto", "--returns", "drop", *flags)
     assert out.returncode == 0, out.stderr
     summary = clv.rfm_summary(log, END).assign(channel="web")
     summary.to_csv(tmp_path / "s.csv")

@@ -195,10 +195,19 @@ class Predictor(Estimator):
         """A fitted model's segment column with its labels in axis order: empty for one population."""
         return {}
 
+    #: Covariates a model derives from the summary's own columns, by name (e.g. log(1 + frequency) for a
+    #: spend model that depends on purchasing): always in its design, before the ``covariates`` option's.
+    derived_covariates: ClassVar[dict[str, Any]] = {}
+
+    @property
+    def has_covariates(self) -> bool:
+        """Whether the model's parameters differ by customer through covariates (given or derived)."""
+        return bool(getattr(self, "covariates", None) or self.derived_covariates)
+
     def refuse_covariates(self, what: str) -> None:
         """ValueError for ``what`` (a population-level quantity) when the model has covariates: its
         parameters differ by customer."""
-        if getattr(self, "has_covariates", False):
+        if self.has_covariates:
             raise ValueError(f"{what} needs one set of parameters, and this {type(self).__name__} has covariates: "
                              "its parameters differ by customer; predict per customer")
 
@@ -320,16 +329,8 @@ class SummaryModel(Predictor):
     #: model that takes covariates sets it and has a ``covariates`` option.
     covariate_signs: ClassVar[dict[str, int]] = {}
 
-    #: Covariates a model derives from the summary's own columns, by name (e.g. log(1 + frequency) for a
-    #: spend model that depends on purchasing): always in its design, before the ``covariates`` option's.
-    derived_covariates: ClassVar[dict[str, Any]] = {}
     #: The model without the derived covariates (the likelihood-ratio test's null; default: the class).
     plain_class: ClassVar[type | None] = None
-
-    @property
-    def has_covariates(self) -> bool:
-        """Whether the model's parameters differ by customer through covariates (given or derived)."""
-        return bool(getattr(self, "covariates", None) or self.derived_covariates)
 
     def covariate_names(self, design: Any) -> list[str]:
         """The design's columns: the derived covariates, then those of ``design`` (a fitted
