@@ -47,3 +47,15 @@ def test_bad_attributes_are_refused(log):
         clv.rfm_summary(log, attributes={"channel": "often"})
     with pytest.raises(ValueError, match="not the string"):
         clv.rfm_summary(log, attributes="channel")
+
+
+def test_a_day_cancelled_by_its_returns_gives_no_attribute(log):
+    # customer 1's first day is bought on the web and returned the same day (returns="net" removes the
+    # day): their first channel is the one of the purchases that remain
+    cancelled = pd.DataFrame({"customer_id": [1], "date": pd.to_datetime(["2024-01-01"]), "amount": [-10.0],
+                              "channel": ["web"], "age": [30]})
+    netted = clv.read_transactions(pd.concat([log, cancelled]), amount="amount", returns="net",
+                                   attributes=["channel"])
+    assert netted.n_cancelled_days == 1
+    summary = clv.rfm_summary(netted, observation_end="2024-03-15")
+    assert summary.loc[1, "channel"] == "store"

@@ -636,7 +636,10 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
     if rules:
         # the attributes' rows, kept apart so that each summary picks its values up to its own end
         attrs = ", ".join(f"_attr_{i}" for i in range(len(rules)))
-        con.execute(f"CREATE TABLE attribute_rows AS SELECT customer_id, _ts, {attrs} FROM parsed {keep}")
+        # (of the purchase days the log keeps: a day its returns cancelled gives no attribute)
+        con.execute(f"CREATE TABLE attribute_rows AS SELECT p.customer_id, p._ts, {attrs} FROM parsed AS p "
+                    "SEMI JOIN daily AS d ON p.customer_id = d.customer_id AND CAST(p._ts AS DATE) = d.date "
+                    + keep.replace("WHERE amount", "WHERE p.amount"))
         stats["attributes"] = rules
     con.execute("DROP VIEW parsed")
     con.execute("DROP VIEW src")
