@@ -90,11 +90,13 @@ class Candidate:
 class AutoCandidate(Candidate):
     """The model chosen by validation (:func:`clvmodels.select_model`) at each cut-off: its rolling origins
     lie before the cut-off, so the holdout the backtest scores stays unseen. ``options`` go to
-    :func:`~clvmodels.select_model` (``folds``, ``horizon``, ``purchase_candidates``, ...)."""
+    :func:`~clvmodels.select_model` (``folds``, ``horizon``, ``purchase_candidates``, ...). ``selections_``
+    keeps each cut-off's :class:`~clvmodels.SelectedModel` (its evidence and calibrated totals)."""
 
     def __init__(self, label: str = "Chosen by validation", **options: Any) -> None:
         super().__init__(label, None)
         self.options = options
+        self.selections_: dict[str, Any] = {}
 
     def forecasts_spend(self) -> bool:
         return True  # (the spend model chosen alongside)
@@ -104,6 +106,7 @@ class AutoCandidate(Candidate):
         from .selection import select_model
 
         chosen = select_model(log, cutoff, time_unit=time_unit, show_progress=False, **self.options)
+        self.selections_[str(cutoff)] = chosen
         return chosen.purchase_model_, (chosen.spend_model_ if spend else None)
 
 

@@ -380,14 +380,17 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from .backtest import backtest
     from .bayes.hierarchical import BayesBetaGeo, BayesGammaGamma
     from .data import CDNOW_CALIBRATION_END, acquisition_cohorts, load_cdnow, read_transactions, rfm_summary
     from .files import write_table
-    from .models import BetaGeo, GammaGamma, save_models
+    from .models import save_models
     from .progress import progress
     from .report import build_report
     from .segments import at_risk
+    from .selection import select_model
     from .value_table import value_table, write_value_table
 
     out = Path(args.output)
@@ -402,10 +405,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         summary["cohort"] = acquisition_cohorts(log).reindex(summary.index)
         written.append(write_table(summary, out / "cdnow_summary.csv"))
         bar.update()
-        bar.set_postfix_str("fitting BG/NBD and Gamma-Gamma (maximum likelihood)")
-        bg, gg = BetaGeo().fit(summary), GammaGamma().fit(summary)
-        save_models({"bgnbd": bg, "gamma-gamma": gg}, out / "cdnow_models.json")
+        bar.set_postfix_str("choosing the models by validation (maximum likelihood)")
+        chosen = select_model(log, time_unit="W", show_progress=False)
+        purchase, spend = chosen.purchase_model_, chosen.spend_model_
+        save_models({type(purchase).short_name: purchase, type(spend).short_name: spend}, out / "cdnow_models.json")
         written.append(out / "cdnow_models.json")
+        written.append(write_table(chosen.evidence_, out / "selection_evidence.csv", index=False))
         bar.update()
         bar.set_postfix_str("sampling the Bayesian hierarchy by acquisition month")
         options = {"segment": "cohort", "chains": args.chains, "draws": args.draws, "tune": args.draws,
@@ -421,27 +426,34 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         written.append(write_table(result.metrics, out / "backtest_metrics.csv", index=False))
         bar.update()
         bar.set_postfix_str("valuing every customer")
-        table = value_table(hb, hg, summary, interval=0.9)
+        table = value_table(purchase, spend, summary, interval=0.9)
         for name in ("cdnow_customer_value.csv", "cdnow_customer_value.parquet", "cdnow_customer_value.xlsx"):
             written.append(write_value_table(table, out / name))
         risk = at_risk(table, value="value_1y")
         written.append(write_table(risk, out / "cdnow_at_risk.csv"))
         bar.update()
         bar.set_postfix_str("writing the report")
-        report = build_report(summary, backtest=result, log=log, value_table=table,
-                              models={"BG/NBD": bg, "Gamma-Gamma": gg, "Bayesian BG/NBD by cohort": hb,
+        report = build_report(summary, backtest=result, log=log, value_table=table, selection=chosen,
+                              models={f"{purchase.label} (chosen)": purchase,
+                                      f"{spend.label} (chosen)": spend, "Bayesian BG/NBD by cohort": hb,
                                       "Bayesian Gamma-Gamma by cohort": hg},
                               shrinkage={"Bayesian BG/NBD by cohort": hb.shrinkage(summary)},
                               title="CDNOW: what is each customer worth, and which forecast to trust")
         written += report.save(out / "report.html")
         bar.update()
     _say(args, f"CDNOW sample: {log!r} ({log.n_duplicated_rows} rows repeat an earlier row exactly; kept)")
-    _say(args, bg.summary() + "\n")
+    _say(args, chosen.summary() + "\n")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        _say(args, "the customers' totals (value discounted at 10% a year), 90% intervals from the origins' errors:\n"
+             + chosen.totals(summary).round(0).to_string() + "\n")
+    _say(args, purchase.summary() + "\n")
     _say(args, hb.summary() + "\n")
-    for line in report.sections[0].blocks[:2]:
+    conclusion = next(sec for sec in report.sections if sec.title == "Conclusion")
+    for line in conclusion.blocks[:2]:
         _say(args, line[1] + "\n")
     top = table.sort_values("value_1y", ascending=False).head(5)
-    _say(args, "top customers by 1-year value (10% a year), posterior mean and 90% interval:\n"
+    _say(args, f"top customers by 1-year value (10% a year; {purchase.label} + {spend.label}), "
+               "90% interval:\n"
          + top[["frequency", "p_alive", "value_1y", "value_1y lower 90%", "value_1y upper 90%", "rfm_segment"]]
          .round(2).to_string())
     _say(args, "wrote:")

@@ -8,13 +8,17 @@ predictive intervals, and the log predictive score of counts.
 - ``wape``: sum |predicted - actual| / sum actual;
 - ``spearman``: rank correlation of predicted and actual (NaN when either is the same for everyone);
 - ``top_decile_share``: share of the actual total captured by the 10% of customers predicted highest.
+
+``total_interval`` turns the errors of a model's totals at earlier origins into an interval for its next
+total (the errors a model makes because its assumptions fail, such as purchase rates that drift, are
+measured, not assumed away).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["score", "interval_coverage", "pit_coverage", "log_score", "PROBABILITY_FLOOR"]
+__all__ = ["score", "interval_coverage", "pit_coverage", "log_score", "total_interval", "PROBABILITY_FLOOR"]
 
 #: A customer's predictive probability of their count is floored here before its log (a model that gives
 #: an observed count probability 0 scores log(1e-300), about -690, not minus infinity).
@@ -73,3 +77,31 @@ def score(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
         "spearman": spearman,
         "top_decile_share": float(captured / total) if total else float("nan"),
     }
+
+
+def total_interval(expected: float, predicted: np.ndarray, actual: np.ndarray, level: float,
+                   scale: float = 1.0) -> tuple[float, float]:
+    """The ``level`` interval of a total forecast ``expected`` from the same model's totals at earlier origins.
+
+    The log errors l_k = log(actual_k / predicted_k) of the n origins are taken as independent draws of
+    Normal(0, sigma^2), and the next total's error as one more from Normal(0, (scale sigma)^2): with
+    s^2 = mean(l_k^2) (n degrees of freedom: no mean is estimated), log(actual / expected) / (scale s)
+    follows Student's t with n degrees of freedom, so the interval is expected x exp(-+ t_n((1 + level) / 2)
+    scale s). It holds what the origins measured: the parameters' uncertainty, the customers' own noise and
+    the model's misfit, such as drifting purchase rates; it is as wide as that misfit varies between origins,
+    and as reliable as n is large. ``scale`` carries the errors to a longer forecast than the origins'.
+
+    Returns
+    -------
+    (lower, upper); (nan, nan) without an origin whose totals are both positive.
+    """
+    from scipy import stats
+
+    predicted, actual = np.asarray(predicted, dtype=np.float64), np.asarray(actual, dtype=np.float64)
+    ok = (predicted > 0) & (actual > 0)
+    n = int(ok.sum())
+    if n == 0 or not expected > 0:
+        return float("nan"), float("nan")
+    s = float(np.sqrt(np.mean(np.log(actual[ok] / predicted[ok]) ** 2)))
+    half = float(stats.t.ppf((1 + level) / 2, n)) * s * scale
+    return float(expected * np.exp(-half)), float(expected * np.exp(half))

@@ -26,7 +26,7 @@ from .files import atomic_path, write_text
 __all__ = ["Report", "Section", "build_report", "conclusions"]
 
 #: Sections in the order a reader meets them; ``build_report`` includes those it has material for.
-SECTION_TITLES = ("Conclusion", "Data overview", "Fitted models", "Backtest", "Bayesian models",
+SECTION_TITLES = ("Model choice", "Conclusion", "Data overview", "Fitted models", "Backtest", "Bayesian models",
                   "Top customers", "Segments")
 
 
@@ -256,8 +256,35 @@ def _overview(summary: pd.DataFrame, log) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["", "value"])
 
 
+def _model_choice(sec: Section, selection, summary: pd.DataFrame | None, annual_discount_rate: float) -> None:
+    """The section the report opens with: which models, why, and what they forecast in total."""
+    pair = selection.purchase_model_.label + (
+        f" for purchases and {selection.spend_model_.label} for spend per purchase"
+        if selection.spend_model_ is not None else " for purchases (the log has no amounts: no spend or value)")
+    sec.text(f"The forecasts come from {pair}, chosen by validation. {selection.reason_}")
+    if summary is not None:
+        totals = selection.totals(summary, annual_discount_rate=annual_discount_rate)
+        sec.table(totals, f"Totals over the {len(summary):,} customers: expected purchases"
+                  + (f" and value (discounted at {annual_discount_rate:.0%} a year)" if "value" in totals else "")
+                  + ", with 90% intervals")
+        first = totals.iloc[0]
+        sec.text("The intervals are calibrated on the chosen models' own errors: at each rolling origin inside the "
+                 "window they forecast the holdout's total, and the spread of those errors (on a log scale, with "
+                 f"Student's t for {int(first['origins'])} origin(s)) sets the interval's width. They include what "
+                 "parameter uncertainty leaves out, such as purchase rates that drift after acquisition. The origins' "
+                 f"holdouts were {selection.horizon_days_:g} days; a longer horizon's interval is widened in "
+                 "proportion to its length, as a drift's error grows.")
+    ranking = selection.ranking_.drop(columns=["failed"], errors="ignore")
+    for role in ("purchase", "spend"):
+        table = ranking[ranking["role"] == role].drop(columns="role").dropna(axis=1, how="all")
+        if not table.empty:
+            sec.table(table, f"The {role} models compared (means over the rolling origins; rank 1 was chosen)")
+    sec.table(selection.origin_totals_, "The chosen models' total forecast of each origin's holdout, and the actual total")
+
+
 def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: dict[str, Any] | None = None,
                  value_table: pd.DataFrame | None = None, log=None, shrinkage: dict[str, pd.DataFrame] | None = None,
+                 selection=None, annual_discount_rate: float = 0.10,
                  title: str = "Customer lifetime value: which forecast to trust", top_n: int = 20) -> Report:
     """Assemble the report from what was computed (any argument but ``summary`` may be left out).
 
@@ -265,6 +292,9 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
     ----------
     summary
         The customer summary the models were fitted on (data overview; left out, the section is too).
+    selection
+        A :class:`clvmodels.SelectedModel`: the report opens with the choice, its evidence and the customers'
+        totals at 1, 2 and 3 years (value discounted at ``annual_discount_rate``) with calibrated intervals.
     backtest
         A :class:`clvmodels.BacktestResult`: metrics, ranking per horizon, every backtest figure, and the
         generated conclusion.
@@ -282,6 +312,8 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
     from . import plots
 
     sections: dict[str, Section] = {t: Section(t) for t in SECTION_TITLES}
+    if selection is not None:
+        _model_choice(sections["Model choice"], selection, summary, annual_discount_rate)
     if backtest is not None:
         sec = sections["Conclusion"]
         for target in backtest.targets:

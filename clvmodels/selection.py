@@ -27,15 +27,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .metrics import log_score, score
 from .data.rfm import RFM_COLUMNS, calibration_holdout, rfm_summary
 from .data.transactions import TransactionLog, read_transactions, to_date
-from .draws import DEFAULT_DRAWS
+from .draws import DEFAULT_DRAWS, bound_names
 from .errors import ConvergenceError, DataError, DataWarning, warn
 from .models import MODEL_REGISTRY
+from .metrics import log_score, score, total_interval
 from .models._base import Estimator
 from .progress import progress
-from .timeunits import Horizon, horizon_days, unit_days
+from .timeunits import Horizon, horizon_days, horizon_label, unit_days
 
 __all__ = ["select_model", "SelectedModel", "default_purchase_candidates", "default_spend_candidates"]
 
@@ -60,11 +60,6 @@ def default_spend_candidates(covariates: Sequence[str] | None = None) -> list[Es
     ``covariates`` each again with them."""
     plain = [cls() for cls in MODEL_REGISTRY.values() if cls.role == "spend"]
     return plain + [type(m)(covariates=list(covariates)) for m in plain if covariates]
-
-
-def _label(model: Estimator) -> str:
-    covariates = getattr(model, "covariates", None)
-    return f"{model.title}" + (f" (covariates: {', '.join(covariates)})" if covariates else "")
 
 
 def _origins(first, end, horizon_days_: float, folds: int, step_days: float) -> list:
@@ -94,12 +89,16 @@ class SelectedModel:
         Per role and candidate: each metric's mean over the origins, the origins it won, its rank.
     reason_ : str
         Why the winners won, in one paragraph.
+    origin_totals_ : DataFrame
+        Per origin, the winners' forecast of the holdout's total purchases and spend, and the actual totals
+        (``purchases_expected``, ``purchases_actual``, ``spend_expected``, ``spend_actual``): what
+        :meth:`totals` calibrates its intervals on.
     calibration_end_, horizon_days_
         The window and the holdout length the origins used.
     """
 
     def __init__(self, purchase_model, spend_model, evidence: pd.DataFrame, ranking: pd.DataFrame, reason: str,
-                 calibration_end, horizon_days_: float) -> None:
+                 calibration_end, horizon_days_: float, origin_totals: pd.DataFrame) -> None:
         self.purchase_model_ = purchase_model
         self.spend_model_ = spend_model
         self.evidence_ = evidence
@@ -107,10 +106,11 @@ class SelectedModel:
         self.reason_ = reason
         self.calibration_end_ = calibration_end
         self.horizon_days_ = horizon_days_
+        self.origin_totals_ = origin_totals
 
     def __repr__(self) -> str:
-        spend = f", {_label(self.spend_model_)}" if self.spend_model_ is not None else ""
-        return f"SelectedModel({_label(self.purchase_model_)}{spend})"
+        spend = f", {self.spend_model_.label}" if self.spend_model_ is not None else ""
+        return f"SelectedModel({self.purchase_model_.label}{spend})"
 
     def summary(self) -> str:
         """The choice and its evidence as text: the reason, then each role's ranking with its metrics."""
@@ -121,6 +121,42 @@ class SelectedModel:
                 parts += ["", f"{role} models (means over the origins):",
                           table.to_string(float_format=lambda v: f"{v:.4f}")]
         return "\n".join(parts)
+
+    def totals(self, summary: pd.DataFrame, horizons: Sequence[Horizon] = ("1y", "2y", "3y"), level: float = 0.9,
+               annual_discount_rate: float = 0.10) -> pd.DataFrame:
+        """The customers' total expected purchases (and discounted value, with a spend model) per horizon,
+        with ``level`` intervals calibrated on the winners' totals at the rolling origins
+        (:func:`clvmodels.metrics.total_interval`; value's interval from the origins' spend totals).
+
+        The origins' holdouts are ``horizon_days_`` long. A longer horizon's log error is taken to grow in
+        proportion to its length (as the error of a drift in purchase rates does: its interval's scale is
+        the origins' times horizon / ``horizon_days_``); a shorter one keeps the origins' scale. The benchmark
+        ``bench_selection.py`` states how often the intervals covered the actual totals on CDNOW.
+
+        Returns
+        -------
+        DataFrame indexed by horizon: ``customers``, ``purchases``, ``purchases lower``, ``purchases upper``
+        (with a spend model also ``value``, ``value lower``, ``value upper``), and ``origins``: how many
+        origins the intervals rest on.
+        """
+        ot = self.origin_totals_
+        value = (self.customer_value(summary, horizons, annual_discount_rate=annual_discount_rate)
+                 if self.spend_model_ is not None else None)
+        rows = []
+        for h in horizons:
+            label = horizon_label(h, self.purchase_model_.time_unit_)
+            row = {"horizon": label, "customers": len(summary)}
+            scale = max(1.0, horizon_days(h, self.purchase_model_.time_unit_) / self.horizon_days_)
+            row["purchases"] = float(self.purchase_model_.expected_purchases(summary, h).sum())
+            row[bound_names("purchases", level)[0]], row[bound_names("purchases", level)[1]] = total_interval(
+                row["purchases"], ot["purchases_expected"], ot["purchases_actual"], level, scale)
+            if value is not None:
+                row["value"] = float(value[f"value_{label}"].sum())
+                row[bound_names("value", level)[0]], row[bound_names("value", level)[1]] = total_interval(
+                    row["value"], ot["spend_expected"], ot["spend_actual"], level, scale)
+            row["origins"] = int(np.isfinite(ot["purchases_expected"]).sum())
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("horizon")
 
     # the contract's calls, by the winners ----------------------------------------------------------
     def p_alive(self, summary, interval=None, max_draws=DEFAULT_DRAWS):
@@ -223,11 +259,13 @@ def select_model(
         raise DataError(f"covariates {', '.join(missing)} are not attributes of the log: read it with "
                         f"read_transactions(..., attributes=[{','.join(missing)}]) (attributes: "
                         f"{', '.join(log.attributes) or 'none'})", columns=missing)
-    labels = [_label(m) for m in (*purchase, *spend)]
+    labels = [m.label for m in (*purchase, *spend)]
     if len(set(labels)) != len(labels):
         raise ValueError(f"candidates repeat: {labels}")
     keep = (*RFM_COLUMNS, *log.attributes)
     rows: list[dict] = []
+    forecasts: dict[tuple[str, str], np.ndarray] = {}  # (origin, candidate): each customer's forecast
+    actual_totals: dict[str, tuple[float, float]] = {}  # origin: the holdout's total purchases and spend
     with progress(len(origins) * (len(purchase) + len(spend)), "select_model", enabled=show_progress) as bar:
         for cut in origins:
             hold_end = cut + timedelta(days=int(np.floor(h_days)))
@@ -235,14 +273,19 @@ def select_model(
             summary = data[[c for c in keep if c in data.columns]]
             t = (hold_end - cut).days / unit_days(time_unit)
             y = data["holdout_frequency"].to_numpy(np.float64)
+            actual_totals[cut.isoformat()] = (float(y.sum()), float(data["holdout_spend"].sum())
+                                              if "holdout_spend" in data else np.nan)
             for model in purchase:
-                bar.set_postfix_str(f"{cut} {_label(model)}")
-                rows += _score_purchase(model, summary, y, t, time_unit, cut)
+                bar.set_postfix_str(f"{cut} {model.label}")
+                scored, forecasts[cut.isoformat(), model.label] = _score_purchase(model, summary, y, t, time_unit,
+                                                                                    cut)
+                rows += scored
                 bar.update()
-            buyers = y > 0
             for model in spend:
-                bar.set_postfix_str(f"{cut} {_label(model)}")
-                rows += _score_spend(model, summary, data, buyers, time_unit, cut)
+                bar.set_postfix_str(f"{cut} {model.label}")
+                scored, forecasts[cut.isoformat(), model.label] = _score_spend(model, summary, data, y > 0,
+                                                                                 time_unit, cut)
+                rows += scored
                 bar.update()
     evidence = pd.DataFrame(rows, columns=["origin", "role", "candidate", "metric", "value", "message"])
     ranking = _ranking(evidence)
@@ -262,43 +305,67 @@ def select_model(
             reasons.append(f"{text[0].upper()}{text[1:]}.")
             continue
         best = table.index[0]
-        model = next(m for m in candidates if _label(m) == best)
+        model = next(m for m in candidates if m.label == best)
         winners[role] = copy.deepcopy(model).fit(final, time_unit=time_unit)
         reasons.append(_reason(role, table, metric, len(origins)))
     reason = (f"Chosen by {len(origins)} rolling origin{'s' if len(origins) > 1 else ''} inside the window to "
               f"{end} (holdouts of {h_days:g} days, none after {end}): " + " ".join(reasons))
-    return SelectedModel(winners["purchase"], winners.get("spend"), evidence, ranking, reason, end, h_days)
+    totals = _origin_totals(forecasts, actual_totals, *(winners[r].label if r in winners else None
+                                                        for r in ("purchase", "spend")))
+    return SelectedModel(winners["purchase"], winners.get("spend"), evidence, ranking, reason, end, h_days, totals)
 
 
-def _score_purchase(model, summary, y, t, time_unit, cut) -> list[dict]:
-    label, origin = _label(model), cut.isoformat()
+def _origin_totals(forecasts: dict, actual_totals: dict, purchase: str, spend: str | None) -> pd.DataFrame:
+    """The winners' total forecasts of each origin's holdout against the actual totals: purchases, and spend
+    (each customer's expected purchases times their expected spend per purchase); NaN where a winner could
+    not be fitted at that origin."""
+    rows = []
+    for origin, (purchases, spend_total) in actual_totals.items():
+        expected = forecasts.get((origin, purchase))
+        per_purchase = forecasts.get((origin, spend)) if spend is not None else None
+        rows.append({"origin": origin, "purchases_expected": np.nan if expected is None else float(expected.sum()),
+                     "purchases_actual": purchases,
+                     "spend_expected": (float(expected @ per_purchase) if expected is not None and
+                                        per_purchase is not None else np.nan),
+                     "spend_actual": spend_total if spend is not None else np.nan})
+    return pd.DataFrame(rows, columns=["origin", "purchases_expected", "purchases_actual", "spend_expected",
+                                       "spend_actual"])
+
+
+def _score_purchase(model, summary, y, t, time_unit, cut) -> tuple[list[dict], np.ndarray | None]:
+    """The evidence rows of one purchase candidate at one origin, and its customers' expected purchases
+    (None where it could not be fitted)."""
+    label, origin = model.label, cut.isoformat()
     try:
         fitted = _fit_quietly(model, summary, time_unit)
         expected = fitted.expected_purchases(summary, t).to_numpy()
         cdf = fitted.purchase_cdf(summary, t, y)
-    except (DataError, ConvergenceError, ArithmeticError) as exc:
+    except (DataError, ConvergenceError, ArithmeticError, ValueError) as exc:
         return [{"origin": origin, "role": "purchase", "candidate": label, "metric": "error", "value": np.nan,
-                 "message": str(exc)}]
+                 "message": str(exc)}], None
     metrics = {"log_score": log_score(cdf["below"].to_numpy(), cdf["at_most"].to_numpy())}
     metrics.update({k: v for k, v in score(expected, y).items() if k in ("rmse", "mae", "aggregate_error_pct")})
     metrics["abs_aggregate_error_pct"] = abs(metrics["aggregate_error_pct"])  # (its mean over origins: no cancelling)
     return [{"origin": origin, "role": "purchase", "candidate": label, "metric": k, "value": v}
-            for k, v in metrics.items()]
+            for k, v in metrics.items()], expected
 
 
-def _score_spend(model, summary, data, buyers, time_unit, cut) -> list[dict]:
-    label, origin = _label(model), cut.isoformat()
+def _score_spend(model, summary, data, buyers, time_unit, cut) -> tuple[list[dict], np.ndarray | None]:
+    """The evidence rows of one spend candidate at one origin, and every customer's expected spend per
+    purchase (None where it could not be fitted)."""
+    label, origin = model.label, cut.isoformat()
     try:
         fitted = _fit_quietly(model, summary, time_unit)
-        per_purchase = fitted.expected_spend(summary[buyers]).to_numpy()
+        per_purchase = fitted.expected_spend(summary).to_numpy()
     except (DataError, ConvergenceError, ValueError) as exc:
         return [{"origin": origin, "role": "spend", "candidate": label, "metric": "error", "value": np.nan,
-                 "message": str(exc)}]
-    predicted = data["holdout_frequency"].to_numpy(np.float64)[buyers] * per_purchase
+                 "message": str(exc)}], None
+    predicted = data["holdout_frequency"].to_numpy(np.float64)[buyers] * per_purchase[buyers]
     actual = data["holdout_spend"].to_numpy(np.float64)[buyers]
     err = predicted - actual
     return [{"origin": origin, "role": "spend", "candidate": label, "metric": k, "value": float(v)}
-            for k, v in (("spend_mae", np.mean(np.abs(err))), ("spend_rmse", np.sqrt(np.mean(err ** 2))))]
+            for k, v in (("spend_mae", np.mean(np.abs(err))), ("spend_rmse", np.sqrt(np.mean(err ** 2))))], \
+        per_purchase
 
 
 def _ranking(evidence: pd.DataFrame) -> pd.DataFrame:

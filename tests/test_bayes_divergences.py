@@ -66,8 +66,9 @@ def test_readme_examples_sample_cleanly(name, seed):
 
 
 def test_divergence_warning_names_what_helps():
-    import arviz as az
+    from clvmodels.bayes.imports import import_arviz
 
+    az = import_arviz()
     rng = np.random.default_rng(0)
     model = clv.BayesBetaGeo(chains=2)
     model.idata_ = az.from_dict(posterior={n: rng.normal(1.0, 0.1, (2, 500)) for n in ("r", "alpha", "a", "b")},
@@ -84,8 +85,9 @@ def test_divergence_warning_names_what_helps():
 def test_mixing_warning_advises_draws_in_python_and_cli_terms():
     """Chains that disagree: the warning shows R-hat to four decimals (so that it reads above 1.01) and
     advises twice the draws and tuning as keywords, which the command line says as its flags."""
-    import arviz as az
+    from clvmodels.bayes.imports import import_arviz
 
+    az = import_arviz()
     from clvmodels.cli import cli_terms
 
     rng = np.random.default_rng(0)

@@ -16,8 +16,9 @@ PARAMS = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}  # CDNOW, FHL (200
 
 @pytest.fixture(scope="module")
 def posterior(cdnow_tx):
-    import arviz as az
+    from clvmodels.bayes.imports import import_arviz
 
+    az = import_arviz()
     rng = np.random.default_rng(3)
     model = clv.BayesBetaGeo(chains=2)
     model.idata_ = az.from_dict(posterior={n: v * np.exp(rng.normal(0.0, 0.03, (2, 10))) for n, v in PARAMS.items()})

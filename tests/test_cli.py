@@ -165,7 +165,7 @@ def test_demo_runs_offline(tmp_path):
     assert written and all(os.path.exists(p) for p in written)
     names = {os.path.basename(p) for p in written}
     assert {"cdnow_summary.csv", "cdnow_models.json", "cdnow_bayes_bgnbd.json", "cdnow_bayes_gamma_gamma.json",
-            "backtest_metrics.csv",
+            "backtest_metrics.csv", "selection_evidence.csv",
             "cdnow_customer_value.csv", "cdnow_customer_value.parquet", "cdnow_customer_value.xlsx",
             "cdnow_at_risk.csv", "report.html", "report.md"} <= names
     summary = pd.read_csv(tmp_path / "demo" / "cdnow_summary.csv")
@@ -174,7 +174,16 @@ def test_demo_runs_offline(tmp_path):
     assert len(values) == 2357
     assert {"value_1y", "value_3y lower 90%", "p_alive upper 90%", "value_tier", "lifecycle_stage",
             "rfm_segment"} <= set(values.columns)
+    # the values come from the models chosen by validation, which the report opens with
+    chosen = clv.load_models(tmp_path / "demo" / "cdnow_models.json")
+    assert sorted(m.role for m in chosen.values()) == ["purchase", "spend"]
+    purchase, spend = sorted(chosen.values(), key=lambda m: m.role)
+    np.testing.assert_allclose(values["value_1y"], clv.customer_value(purchase, spend, summary.set_index(
+        "customer_id"), ["1y"])["value_1y"].to_numpy(), rtol=1e-9)
+    assert "the customers' totals" in stderr and "ArviZ" not in stderr
     html = (tmp_path / "demo" / "report.html").read_text()
+    assert html.index("<h2>Model choice</h2>") < html.index("<h2>Conclusion</h2>")
+    assert f"The forecasts come from {purchase.title} for purchases and {spend.title}" in html
     for section in ["Conclusion", "Data overview", "Fitted models", "Backtest", "Bayesian models", "Top customers",
                     "Segments"]:
         assert f"<h2>{section}</h2>" in html

@@ -34,8 +34,9 @@ def data(cal, by_month):
 @pytest.fixture(scope="module")
 def fitted(data):
     """A fitted model of every registered class."""
-    import arviz as az
+    from clvmodels.bayes.imports import import_arviz
 
+    az = import_arviz()
     models = {name: cls().fit(data(cls)) for name, cls in MODEL_REGISTRY.items()}
     rng = np.random.default_rng(5)
     for name, cls in BAYES_MODELS.items():
@@ -135,8 +136,9 @@ def test_customer_value_of_every_purchase_and_spend_model(fitted, data, referenc
 
 
 def test_draws_follow_a_replaced_posterior_and_max_draws_is_checked(fitted, cal):
-    import arviz as az
+    from clvmodels.bayes.imports import import_arviz
 
+    az = import_arviz()
     model = fitted["BayesBetaGeo"]
     before = model.param_draws()
     kept = model.idata_
@@ -251,8 +253,9 @@ def test_a_purchase_model_without_a_kernel_names_it(cal):
 
 
 def test_a_posterior_is_thinned_to_exactly_max_draws_evenly(fitted):
-    import arviz as az
+    from clvmodels.bayes.imports import import_arviz
 
+    az = import_arviz()
     model = fitted["BayesBetaGeo"]
     mle = fitted["BetaGeo"]
     # 2 chains x 750 draws: 1,500 draws, thinned to the default 1,000 (a whole-number step gave 750)

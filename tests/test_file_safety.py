@@ -114,8 +114,9 @@ def small_cal(cdnow_df):
 def two_posteriors(small_cal):
     """Two different fitted Bayesian models, built from known draws around the MLE (no sampling: these
     tests are about their files)."""
-    import arviz as az
+    from clvmodels.bayes.imports import import_arviz
 
+    az = import_arviz()
     mle = clv.BetaGeo().fit(small_cal)
     fits = []
     for seed in (1, 2):

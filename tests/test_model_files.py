@@ -72,8 +72,9 @@ def test_python_reads_models_saved_by_the_command_line(tmp_path, fitted, summary
 
 
 def test_bayesian_files_round_trip_through_save_and_load(tmp_path, fitted, summary_csv):
-    import arviz as az
+    from clvmodels.bayes.imports import import_arviz
 
+    az = import_arviz()
     cal, bg, gg = fitted
     rng = np.random.default_rng(2)
     hb = clv.BayesBetaGeo(chains=2)

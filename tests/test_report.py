@@ -55,13 +55,39 @@ def report_parts(cdnow_tx):
                            "unpooled_mle": [0.3, 0.9, 5.0, 2.0], "posterior_mean": [0.31, 0.5, 5.1, 4.0],
                            "lower 90%": [0.28, 0.3, 4.6, 3.0], "upper 90%": [0.34, 0.7, 5.6, 5.0],
                            "population_mle": [0.3, 0.3, 5.0, 5.0]})
+    chosen = clv.select_model(log, folds=2, show_progress=False, purchase_candidates=[clv.BetaGeo(), clv.ParetoNBD()])
     rep = build_report(summary, backtest=res, models={"BG/NBD": bg, "Gamma-Gamma": gg}, value_table=table, log=log,
-                       shrinkage={"Bayesian BG/NBD by cohort": shrink})
-    return rep, res, table
+                       shrinkage={"Bayesian BG/NBD by cohort": shrink}, selection=chosen)
+    return rep, res, table, chosen
+
+
+def test_the_report_opens_with_the_chosen_models_and_the_totals(report_parts):
+    rep, _, _, chosen = report_parts
+    first = rep.sections[0]
+    assert first.title == "Model choice"
+    opening = first.blocks[0][1]
+    assert opening.startswith(f"The forecasts come from {chosen.purchase_model_.title} for purchases and "
+                              f"{chosen.spend_model_.title} for spend per purchase, chosen by validation.")
+    assert chosen.reason_ in opening
+    totals = first.blocks[1][1]
+    assert list(totals.index) == ["1y", "2y", "3y"] and "value upper 90%" in totals
+    assert (totals["purchases lower 90%"] < totals["purchases"]).all() and (totals["value"] < totals["value upper 90%"]).all()
+    md = rep.to_markdown()
+    assert md.index("## Model choice") < md.index("## Conclusion")
+    assert f"| 1y | 2,357 | {totals.loc['1y', 'purchases']:,.0f} |" in md
+
+
+def test_a_report_for_a_log_without_amounts_says_so(cdnow_df):
+    log = clv.read_transactions(cdnow_df.drop(columns="amount"))
+    chosen = clv.select_model(log, folds=1, show_progress=False, purchase_candidates=[clv.BetaGeo()])
+    rep = build_report(clv.rfm_summary(log, time_unit="W"), selection=chosen)
+    assert rep.sections[0].blocks[0][1].startswith("The forecasts come from BG/NBD for purchases (the log has no "
+                                                   "amounts: no spend or value)")
+    assert "value" not in rep.sections[0].blocks[1][1]
 
 
 def test_html_is_well_formed_self_contained_and_complete(report_parts, tmp_path):
-    rep, res, table = report_parts
+    rep, res, table, _ = report_parts
     written = rep.save(tmp_path / "report.html")
     text = (tmp_path / "report.html").read_text()
     checker = _Checker()
@@ -92,7 +118,7 @@ def test_html_is_well_formed_self_contained_and_complete(report_parts, tmp_path)
 
 
 def test_conclusion_is_generated_from_the_numbers(report_parts):
-    rep, res, _ = report_parts
+    rep, res, _, _ = report_parts
     lines = conclusions(res)
     # the default backtest scores the whole family next to the formulas; Pareto/NBD ranks first on CDNOW
     family = {"BG/NBD", "BG/CNBD-k", "MBG/CNBD-k", "MBG/NBD", "NBD", "Pareto/NBD"}

@@ -67,6 +67,51 @@ def test_a_log_without_amounts_chooses_the_purchase_model_only(cdnow_df):
     assert isinstance(chosen.purchase_model_, clv.BetaGeo)
     with pytest.raises(ValueError, match="no amounts"):
         chosen.expected_spend(rfm_summary(log, END))
+    # totals: purchases only, their interval from the one origin
+    totals = chosen.totals(rfm_summary(log, END), ["1y"])
+    assert "value" not in totals and totals.loc["1y", "origins"] == 1
+    assert totals.loc["1y", "purchases lower 90%"] < totals.loc["1y", "purchases"] < totals.loc["1y", "purchases upper 90%"]
+    assert chosen.origin_totals_["spend_expected"].isna().all()
+
+
+def test_the_origins_totals_are_the_winners_forecasts_of_each_holdout(cdnow_tx, chosen):
+    ot = chosen.origin_totals_.set_index("origin")
+    assert list(ot.index) == list(chosen.evidence_["origin"].unique())
+    best = chosen.ranking_[chosen.ranking_["role"] == "purchase"].index[0]
+    ev = chosen.evidence_[(chosen.evidence_["candidate"] == best) & (chosen.evidence_["metric"] == "aggregate_error_pct")]
+    for origin, err in zip(ev["origin"], ev["value"]):
+        # the evidence's aggregate error is the same forecast's
+        row = ot.loc[origin]
+        assert 100 * (row["purchases_expected"] - row["purchases_actual"]) / row["purchases_actual"] == \
+            pytest.approx(err, rel=1e-9)
+    # one origin recomputed by hand: the winners refitted on the origin's summary, and its holdout's totals
+    origin = ot.index[0]
+    end = pd.Timestamp(origin) + pd.Timedelta(days=int(chosen.horizon_days_))
+    data = clv.calibration_holdout(cdnow_tx, origin, end, time_unit="W")
+    summary = data[["frequency", "recency", "T", "monetary_value"]]
+    p = type(chosen.purchase_model_)().fit(summary)
+    s = type(chosen.spend_model_)().fit(summary)
+    expected = p.expected_purchases(summary, data["holdout_duration"].iloc[0]).to_numpy()
+    assert ot.loc[origin, "purchases_actual"] == data["holdout_frequency"].sum()
+    assert ot.loc[origin, "purchases_expected"] == pytest.approx(expected.sum(), rel=1e-9)
+    assert ot.loc[origin, "spend_actual"] == pytest.approx(data["holdout_spend"].sum(), rel=1e-12)
+    assert ot.loc[origin, "spend_expected"] == pytest.approx(expected @ s.expected_spend(summary).to_numpy(), rel=1e-9)
+
+
+def test_totals_carry_intervals_calibrated_on_the_origins(cdnow_tx, chosen):
+    summary = rfm_summary(cdnow_tx, END)
+    totals = chosen.totals(summary, ["1y", "39W"], level=0.8, annual_discount_rate=0.0)
+    value = chosen.customer_value(summary, ["1y", "39W"], annual_discount_rate=0.0)
+    ot = chosen.origin_totals_
+    for h, weeks in (("1y", 365.25 / 7), ("39W", 39)):
+        row, scale = totals.loc[h], weeks * 7 / chosen.horizon_days_  # (the horizons are longer than the origins')
+        assert row["purchases"] == pytest.approx(value[f"expected_purchases_{h}"].sum(), rel=1e-12)
+        assert row["value"] == pytest.approx(value[f"value_{h}"].sum(), rel=1e-12)
+        assert (row["purchases lower 80%"], row["purchases upper 80%"]) == pytest.approx(clv.metrics.total_interval(
+            row["purchases"], ot["purchases_expected"], ot["purchases_actual"], 0.8, scale), rel=1e-12)
+        assert (row["value lower 80%"], row["value upper 80%"]) == pytest.approx(clv.metrics.total_interval(
+            row["value"], ot["spend_expected"], ot["spend_actual"], 0.8, scale), rel=1e-12)
+    assert totals.loc["1y", "customers"] == len(summary) and (totals["origins"] == 3).all()
 
 
 def test_a_window_too_short_is_refused(cdnow_tx):

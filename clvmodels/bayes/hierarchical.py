@@ -41,6 +41,7 @@ from ..models._mle import compress, weighted_median
 from ..models.bgnbd import BetaGeo, BetaGeoPredictions
 from ..models.gamma_gamma import GammaGamma, GammaGammaPredictions
 from .blas import link_blas
+from .imports import import_arviz, import_pymc
 from .options import SAMPLER_OPTIONS, check_sampler_option
 from .persistence import BAYES_MODELS, load_bayes, save_bayes
 
@@ -68,7 +69,7 @@ def _segment_values(mu, sigma, centred: np.ndarray, estimates: np.ndarray):
     with z_sj ~ Normal(0, 1): there the prior dominates, and centring would leave a funnel in
     (u_sj, sigma_j). Each choice gives the sampler the better-conditioned geometry (Papaspiliopoulos,
     Roberts & Skold 2007; Betancourt & Girolami 2015); the model is the same."""
-    import pymc as pm
+    pm = import_pymc()
     import pytensor.tensor as pt
 
     n_seg, k = centred.shape
@@ -98,7 +99,7 @@ FEW_SPREAD = (4.0, 20.0)
 def _spread_prior(n_segments: int, k: int):
     """The between-segment spread sigma_j of each sampling coordinate: HalfNormal(0.5), or Gamma(4, 20)
     with fewer than ``CENTRE_MIN_SEGMENTS`` segments (see the module docstring)."""
-    import pymc as pm
+    pm = import_pymc()
 
     if n_segments < CENTRE_MIN_SEGMENTS:
         return pm.Gamma("sigma_u", alpha=FEW_SPREAD[0], beta=FEW_SPREAD[1], dims="coordinate",
@@ -187,7 +188,7 @@ class _BayesModel(Predictor):
         correlated a posteriori, r and the mean purchase rate r/alpha much less; Gamma-Gamma: q and gamma
         along the spend per purchase). Each map from log-parameters to coordinates has Jacobian
         determinant 1, so the priors on the log-parameters apply unchanged, as a potential."""
-        import pymc as pm
+        pm = import_pymc()
 
         u = pm.Flat("u", dims="coordinate", initval=self._coordinates(start[None, :])[0][0])
         log_theta = self._natural(u[None, :])[0]
@@ -217,7 +218,7 @@ class _BayesModel(Predictor):
         for name in SAMPLER_OPTIONS:
             check_sampler_option(name, getattr(self, name))
         link_blas()
-        import pymc as pm
+        pm = import_pymc()
 
         if self.covariates and "covariates" not in self.mle_class.option_names():
             raise DataError(f"{self.title} takes no covariates")
@@ -298,7 +299,7 @@ class _BayesModel(Predictor):
         ~ Normal(0, 2 / reach), reach the covariate's largest |value| (a priori the covariate moves some
         customer's log-parameter by Normal(0, 2), as the log-parameters' own priors allow); the same
         formula as :meth:`clvmodels.models.covariate_effects.CovariateEffects.apply`."""
-        import pymc as pm
+        pm = import_pymc()
         import pytensor.tensor as pt
 
         effects = self._effects()
@@ -397,7 +398,7 @@ class _BayesModel(Predictor):
     # diagnostics --------------------------------------------------------------------------------
     def diagnostics(self) -> pd.DataFrame:
         """Posterior mean, sd, 94% HDI, bulk/tail ESS and R-hat of every parameter (ArviZ)."""
-        import arviz as az
+        az = import_arviz()
 
         self.check_is_fitted()
         return az.summary(self.idata_, var_names=[*self.param_names, *(["coef"] if self.covariates else [])],
@@ -561,7 +562,7 @@ def _pair_coordinates(log_theta: np.ndarray, pairs) -> tuple[np.ndarray, np.ndar
 
 def _pair_natural(u, pairs):
     """PyTensor: log-parameters (segment, param) from the coordinates of :func:`_pair_coordinates`."""
-    import pymc as pm
+    pm = import_pymc()
     import pytensor.tensor as pt
 
     cols: list = [None] * len(pairs) * 2

@@ -25,6 +25,7 @@ from ..models.persistence import (OPTION_CHECKS, Fields, checksum, model_from_di
                                   read_json)
 from ..data.periods import PERIODS
 from ..timeunits import TIME_UNITS
+from .imports import import_arviz
 from .options import SAMPLER_OPTIONS, check_sampler_option
 
 __all__ = ["save_bayes", "load_bayes", "posterior_of", "FORMAT", "FORMAT_VERSION", "BAYES_MODELS"]
@@ -138,7 +139,7 @@ def _segments(value: object, check: Fields) -> list:
 
 def load_bayes(path: str | os.PathLike):
     """Read a Bayesian model written by :func:`save_bayes`."""
-    import arviz as az
+    az = import_arviz()
 
     path = Path(path)
     content = read_checked(path, FORMAT, FORMAT_VERSION, "Bayesian model file")

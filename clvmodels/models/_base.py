@@ -114,6 +114,13 @@ class Estimator:
             setattr(self, name, value)
         return self
 
+    @property
+    def label(self) -> str:
+        """Its name for people: the title, and its covariates if any ("BG/NBD (covariates: channel)")."""
+        covariates = getattr(self, "covariates", None)
+        return getattr(self, "title", type(self).__name__) + (
+            f" (covariates: {', '.join(covariates)})" if covariates else "")
+
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         fitted = ", fitted" if hasattr(self, self._fitted_attribute) else ""
