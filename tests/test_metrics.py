@@ -25,10 +25,10 @@ def test_the_total_interval_covers_at_its_level_when_errors_are_lognormal(n):
     # covers the next total at its level (a normal quantile instead of Student's t covers 84% at n = 3, 72%
     # at n = 1)
     rng = np.random.default_rng(n)
-    reps = 20_000
+    reps = 5_000
     predicted = np.full((reps, n), 1000.0)
     actual = predicted * np.exp(rng.normal(0, 0.15, (reps, n)))
     truth = 5000.0 * np.exp(rng.normal(0, 0.15, reps))
     covered = [lo <= y <= hi for y, (lo, hi) in
                zip(truth, (total_interval(5000.0, p, a, 0.9) for p, a in zip(predicted, actual)))]
-    assert np.mean(covered) == pytest.approx(0.9, abs=0.01)
+    assert np.mean(covered) == pytest.approx(0.9, abs=0.015)  # (3.6 standard errors of 5,000 replications)
