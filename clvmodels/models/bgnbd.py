@@ -35,7 +35,7 @@ from ..timeunits import Horizon
 from ._base import SummaryModel, fit_time_unit
 from .purchase import PurchasePredictions, cohort_cumulative
 from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
-from .covariate_effects import group_pairs
+from .covariate_effects import group_pairs, group_sums
 
 __all__ = [
     "BetaGeo",
@@ -104,9 +104,7 @@ class Prepared:
 
     def totals(self, w: np.ndarray, columns: list, rows: np.ndarray) -> np.ndarray:
         """Weighted sums of per-row ``columns`` by group: (groups, len(columns))."""
-        if self.n_groups == 1:
-            return np.array([[np.dot(w, c) if np.ndim(c) else c * w.sum() for c in columns]])
-        return np.stack([np.bincount(rows, weights=w * c, minlength=self.n_groups) for c in columns], axis=1)
+        return group_sums(w, columns, rows, self.n_groups)
 
 
 def loglik_and_grad(theta: np.ndarray, x, t_x, T, w, prepared: Prepared | None = None) -> tuple[float, np.ndarray]:

@@ -48,7 +48,7 @@ from scipy.special import betaln, digamma, expit, gammaln, logsumexp
 from ..errors import DataError
 from ._base import SummaryModel, as_float_array, bad_rows, fit_time_unit
 from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
-from .covariate_effects import group_pairs
+from .covariate_effects import group_pairs, group_sums
 from .persistence import OPTION_CHECKS
 from .purchase import CDF_CELLS, PurchasePredictions
 
@@ -133,9 +133,7 @@ class CNBDData:
 
     def by_group(self, values: np.ndarray, index: np.ndarray, w: np.ndarray) -> np.ndarray:
         """The sums of w * values by group (``index``: each value's group), (groups,)."""
-        if self.n_groups == 1:
-            return np.array([float(np.dot(w, values))])
-        return np.bincount(index, weights=w * values, minlength=self.n_groups)
+        return group_sums(w, [values], index, self.n_groups)[:, 0]
 
 
 #: Rows of a likelihood evaluation computed together.

@@ -17,11 +17,11 @@ customers sharing z (a covariate pattern); its gradient follows by the chain rul
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["CovariateEffects", "patterns", "group_pairs"]
+__all__ = ["CovariateEffects", "patterns", "group_pairs", "group_sums"]
 
 
 def patterns(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -39,6 +39,16 @@ def group_pairs(group: np.ndarray | None, x: np.ndarray) -> tuple[np.ndarray, in
     n_groups = int(group.max()) + 1 if len(group) else 1
     (pair_group, xu), inverse = np.unique(np.stack([group.astype(np.float64), x]), axis=1, return_inverse=True)
     return group, n_groups, pair_group.astype(np.int64), xu, inverse.ravel()
+
+
+def group_sums(w: np.ndarray, columns: Sequence, rows: np.ndarray | None, n_groups: int,
+               dot: Callable[[np.ndarray, np.ndarray], float] = np.dot) -> np.ndarray:
+    """The sums of ``w * column`` by group for each of ``columns`` (per-row arrays, or numbers the same at
+    every row; ``rows``: each row's group): (n_groups, len(columns)). With one group each sum is ``dot(w,
+    column)`` (a likelihood's hot path may pass a dot product that wakes no BLAS thread)."""
+    if n_groups == 1:
+        return np.array([[float(dot(w, c)) if np.ndim(c) else c * float(w.sum()) for c in columns]])
+    return np.stack([np.bincount(rows, weights=w * c, minlength=n_groups) for c in columns], axis=1)
 
 
 class CovariateEffects:

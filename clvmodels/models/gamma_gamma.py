@@ -19,7 +19,7 @@ from ..errors import DataError, DataWarning, warn
 from ..draws import DEFAULT_DRAWS
 from ._base import Predictor, SummaryModel, bad_rows, fit_time_unit
 from ._mle import compress, fingerprint, fit_mle, subsample
-from .covariate_effects import group_pairs
+from .covariate_effects import group_pairs, group_sums
 
 __all__ = ["GammaGamma", "GammaGammaPredictions", "loglik_terms", "loglik_and_grad", "group_loglik_and_grad",
            "conditional_expected_spend"]
@@ -75,10 +75,7 @@ def group_loglik_and_grad(theta: np.ndarray, x, zbar, w, pairs) -> tuple[float, 
     d_p = x * ((psi - digamma(pxu))[inv] + log_z + log_x - log_denom)
     d_q = (psi - digamma(q_u))[inv] + np.log(gamma) - log_denom
     d_gamma = q / gamma - (px + q) / (gamma + x * zbar)
-    if one:
-        return float(np.dot(w, terms)), np.array([[np.dot(w, d_p), np.dot(w, d_q), np.dot(w, d_gamma)]])
-    rows = pair_group[inv]
-    grad = np.stack([np.bincount(rows, weights=w * d, minlength=len(theta)) for d in (d_p, d_q, d_gamma)], axis=1)
+    grad = group_sums(w, [d_p, d_q, d_gamma], None if one else pair_group[inv], len(theta))
     return float(np.dot(w, terms)), grad
 
 

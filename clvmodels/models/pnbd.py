@@ -42,7 +42,7 @@ from scipy.special import digamma, expit, exprel, gammaln, hyperu, polygamma, xl
 
 from ._base import SummaryModel, fit_time_unit
 from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
-from .covariate_effects import group_pairs
+from .covariate_effects import group_pairs, group_sums
 from .purchase import PurchasePredictions, cohort_cumulative
 
 __all__ = [
@@ -340,10 +340,7 @@ class Prepared:
 
     def totals(self, columns: list) -> np.ndarray:
         """Weighted sums of per-row ``columns`` by group: (groups, len(columns))."""
-        if self.n_groups == 1:
-            return np.array([[_total(self.w, c) for c in columns]])
-        return np.stack([np.bincount(self.group, weights=self.w * c, minlength=self.n_groups) for c in columns],
-                        axis=1)
+        return group_sums(self.w, columns, self.group, self.n_groups, dot=_total)
 
 
 def loglik_and_grad(theta, x, t_x, T, w, prepared: Prepared | None = None) -> tuple[float, np.ndarray]:
