@@ -272,8 +272,8 @@ def _model_choice(sec: Section, selection, summary: pd.DataFrame | None, annual_
                  "window they forecast the holdout's total, and the spread of those errors (on a log scale, with "
                  f"Student's t for {int(first['origins'])} origin(s)) sets the interval's width. They include what "
                  "parameter uncertainty leaves out, such as purchase rates that drift after acquisition. The origins' "
-                 f"holdouts were {selection.horizon_days_:g} days; a longer horizon's interval is widened in "
-                 "proportion to its length, as a drift's error grows.")
+                 f"holdouts were {selection.horizon_days_:g} days; a longer horizon's interval is widened with the "
+                 "square root of its length, as accumulated errors grow.")
     ranking = selection.ranking_.drop(columns=["failed"], errors="ignore")
     for role in ("purchase", "spend"):
         table = ranking[ranking["role"] == role].drop(columns="role").dropna(axis=1, how="all")
@@ -322,8 +322,9 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
         if "spend" not in backtest.targets:
             sec.text("The log has no amounts, so only purchases were scored: no spend or value forecasts.")
         sec.text("These verdicts come from the holdout backtest below: every model and formula was fitted on the "
-                 "data before the cut-off and scored on what customers did after it. The fitted models and the "
-                 "customer values further down use all the data.")
+                 "data before the cut-off and scored on what customers did after it."
+                 + (" The fitted models and the customer values further down use all the data."
+                    if models or value_table is not None else ""))
         if len(backtest.unavailable):
             sec.text(backtest.not_scored_text())
         if len(backtest.failures):
@@ -397,9 +398,9 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
         sec = sections["Segments"]
         sec.text(f"Total {first} over all customers: {total:,.0f}. The tables split it by the segmentations the "
                  "business uses: value tiers by quantile, lifecycle stage from P(alive) and the time since the "
-                 "last purchase, and named RFM segments. BG/NBD counts a customer as alive until a repeat purchase "
-                 "gives evidence otherwise, so customers who never came back have P(alive) = 1; their lifecycle "
-                 "stage follows the time since their purchase instead.")
+                 "last purchase, and named RFM segments. A customer's stage is the lower of what P(alive) and the time "
+                 "since their last purchase say: a model may keep P(alive) high for customers who never came back "
+                 "(BG/NBD gives them 1), so the time since their purchase moves them down the stages too.")
         for col in ("value_tier", "lifecycle_stage", "rfm_segment", "quadrant"):
             if col in value_table:
                 g = value_table.groupby(col, observed=True)

@@ -128,10 +128,12 @@ class SelectedModel:
         with ``level`` intervals calibrated on the winners' totals at the rolling origins
         (:func:`clvmodels.metrics.total_interval`; value's interval from the origins' spend totals).
 
-        The origins' holdouts are ``horizon_days_`` long. A longer horizon's log error is taken to grow in
-        proportion to its length (as the error of a drift in purchase rates does: its interval's scale is
-        the origins' times horizon / ``horizon_days_``); a shorter one keeps the origins' scale. The benchmark
-        ``bench_selection.py`` states how often the intervals covered the actual totals on CDNOW.
+        The origins' holdouts are ``horizon_days_`` long. A longer horizon's log error is taken to grow with
+        the square root of its length, as accumulated independent errors do (its interval's scale is the
+        origins' times sqrt(horizon / ``horizon_days_``)); a shorter one keeps the origins' scale. A total
+        over a longer horizon cannot be smaller than over a shorter one, so each lower bound is at least
+        those of the shorter horizons. The benchmark ``bench_selection.py`` states how often the intervals
+        covered the actual totals on CDNOW.
 
         Returns
         -------
@@ -142,11 +144,12 @@ class SelectedModel:
         ot = self.origin_totals_
         value = (self.customer_value(summary, horizons, annual_discount_rate=annual_discount_rate)
                  if self.spend_model_ is not None else None)
-        rows = []
+        rows, days = [], []
         for h in horizons:
             label = horizon_label(h, self.purchase_model_.time_unit_)
             row = {"horizon": label, "customers": len(summary)}
-            scale = max(1.0, horizon_days(h, self.purchase_model_.time_unit_) / self.horizon_days_)
+            days.append(horizon_days(h, self.purchase_model_.time_unit_))
+            scale = np.sqrt(max(1.0, days[-1] / self.horizon_days_))
             row["purchases"] = float(self.purchase_model_.expected_purchases(summary, h).sum())
             row[bound_names("purchases", level)[0]], row[bound_names("purchases", level)[1]] = total_interval(
                 row["purchases"], ot["purchases_expected"], ot["purchases_actual"], level, scale)
@@ -156,7 +159,15 @@ class SelectedModel:
                     row["value"], ot["spend_expected"], ot["spend_actual"], level, scale)
             row["origins"] = int(np.isfinite(ot["purchases_expected"]).sum())
             rows.append(row)
-        return pd.DataFrame(rows).set_index("horizon")
+        table = pd.DataFrame(rows).set_index("horizon")
+        shortest_first = np.argsort(days, kind="stable")
+        for what in ("purchases", "value"):
+            lower = bound_names(what, level)[0]
+            if lower in table:
+                bounds = table[lower].to_numpy(copy=True)
+                bounds[shortest_first] = np.fmax.accumulate(bounds[shortest_first])
+                table[lower] = bounds
+        return table
 
     # the contract's calls, by the winners ----------------------------------------------------------
     def p_alive(self, summary, interval=None, max_draws=DEFAULT_DRAWS):
@@ -368,6 +379,11 @@ def _score_spend(model, summary, data, buyers, time_unit, cut) -> tuple[list[dic
         per_purchase
 
 
+def _nine_digits(value: float) -> float:
+    """A score rounded to 9 significant digits: candidates whose scores agree that far are tied."""
+    return float(f"{value:.9g}")
+
+
 def _ranking(evidence: pd.DataFrame) -> pd.DataFrame:
     """Mean of each metric over the origins per (role, candidate), the origins each candidate won, and the
     rank (purchase: highest mean log score; spend: lowest mean spend MAE; a candidate that failed at any
@@ -383,15 +399,17 @@ def _ranking(evidence: pd.DataFrame) -> pd.DataFrame:
                                                         aggfunc="mean")
         failed = set(ev.loc[ev["metric"] == "error", "candidate"])
         table = table.reindex(list(dict.fromkeys(ev["candidate"])))
-        per_origin = ev[ev["metric"] == key].pivot_table(index="origin", columns="candidate", values="value")
+        # (scores are compared to 9 significant digits, as in the ranking: every candidate tied with an origin's
+        # best wins it, so that a BG/CNBD-k at k = 1, the BG/NBD up to rounding, wins where the BG/NBD does)
+        per_origin = ev[ev["metric"] == key].pivot_table(index="origin", columns="candidate", values="value") \
+            .apply(lambda column: column.map(_nine_digits))
         best = per_origin.max(axis=1) if better == "max" else per_origin.min(axis=1)
-        # (every candidate within rounding of an origin's best wins it: a BG/CNBD-k at k = 1 is the BG/NBD)
-        won = per_origin.sub(best, axis=0).abs().le(1e-12 * best.abs().to_numpy()[:, None] + 1e-15).sum()
+        won = per_origin.eq(best, axis=0).sum()
         table["origins_won"] = won.reindex(table.index).fillna(0).astype(int)
         table["failed"] = [c in failed for c in table.index]
         # ties, to 9 significant digits, keep the candidates' order (the family's simplest first): a BG/CNBD-k at
         # k = 1 is the BG/NBD up to rounding
-        order = table[key].where(~table["failed"]).map(lambda v: float(f"{v:.9g}"))
+        order = table[key].where(~table["failed"]).map(_nine_digits)
         table = table.loc[order.sort_values(ascending=better == "min", na_position="last", kind="stable").index]
         table.insert(0, "rank", np.arange(1, len(table) + 1))
         table.insert(0, "role", role)
@@ -407,7 +425,7 @@ def _reason(role: str, table: pd.DataFrame, metric: str, n_origins: int) -> str:
             f"best at {table.loc[best, 'origins_won']} of {n_origins} origins)")
     if len(table) > 1:
         runner = table.index[1]
-        if f"{table.loc[runner, metric]:.9g}" == f"{table.loc[best, metric]:.9g}":
+        if _nine_digits(table.loc[runner, metric]) == _nine_digits(table.loc[best, metric]):
             text += f", tied with {runner} (the same forecasts: the simpler model is kept)"
         else:
             text += f", ahead of {runner} ({table.loc[runner, metric]:.4f})"

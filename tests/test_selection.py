@@ -104,7 +104,7 @@ def test_totals_carry_intervals_calibrated_on_the_origins(cdnow_tx, chosen):
     value = chosen.customer_value(summary, ["1y", "39W"], annual_discount_rate=0.0)
     ot = chosen.origin_totals_
     for h, weeks in (("1y", 365.25 / 7), ("39W", 39)):
-        row, scale = totals.loc[h], weeks * 7 / chosen.horizon_days_  # (the horizons are longer than the origins')
+        row, scale = totals.loc[h], np.sqrt(weeks * 7 / chosen.horizon_days_)  # (both longer than the origins')
         assert row["purchases"] == pytest.approx(value[f"expected_purchases_{h}"].sum(), rel=1e-12)
         assert row["value"] == pytest.approx(value[f"value_{h}"].sum(), rel=1e-12)
         assert (row["purchases lower 80%"], row["purchases upper 80%"]) == pytest.approx(clv.metrics.total_interval(
@@ -112,6 +112,22 @@ def test_totals_carry_intervals_calibrated_on_the_origins(cdnow_tx, chosen):
         assert (row["value lower 80%"], row["value upper 80%"]) == pytest.approx(clv.metrics.total_interval(
             row["value"], ot["spend_expected"], ot["spend_actual"], 0.8, scale), rel=1e-12)
     assert totals.loc["1y", "customers"] == len(summary) and (totals["origins"] == 3).all()
+
+
+def test_a_longer_horizons_lower_bound_never_falls_below_a_shorter_ones(cdnow_tx, chosen):
+    # origins whose totals missed by a factor of 3: the interval widens faster than the total grows (in the
+    # demo, with the bound widened in proportion to the horizon, value's lower bounds fell from 36,565 at
+    # 1 year to 23,443 at 3 years)
+    import copy
+
+    wild = copy.copy(chosen)
+    wild.origin_totals_ = chosen.origin_totals_.assign(purchases_actual=lambda d: 3 * d["purchases_expected"],
+                                                       spend_actual=lambda d: d["spend_expected"] / 3)
+    summary = rfm_summary(cdnow_tx, END)
+    totals = wild.totals(summary, ["10y", "1y", "3y"])
+    for what in ("purchases", "value"):
+        lower = totals[f"{what} lower 90%"]
+        assert lower["1y"] <= lower["3y"] <= lower["10y"] and lower["3y"] == lower["1y"] < totals.loc["1y", what]
 
 
 def test_a_window_too_short_is_refused(cdnow_tx):
@@ -242,3 +258,18 @@ def test_ties_keep_the_simpler_model_whatever_the_order(cdnow_tx):
     default = clv.selection.default_purchase_candidates()
     assert [type(m).__name__ for m in default].index("ModifiedBetaGeo") < [
         type(m).__name__ for m in default].index("ModifiedBetaGeoCNBD")
+
+
+def test_candidates_tied_to_rounding_win_the_same_origins():
+    # from a new user's log: log scores -1.1138121175994 and -1.1138121177903 (the same forecasts up to
+    # rounding) won 3 and 2 origins
+    from clvmodels.selection import _ranking
+
+    rows = [{"origin": o, "role": "purchase", "candidate": c, "metric": "log_score", "value": v, "message": None}
+            for o, scores in (("2024-04-08", (-1.1138121175994, -1.1138121177903, -1.2)),
+                              ("2024-05-08", (-1.0, -1.0 + 3e-11, -1.1)))
+            for c, v in zip(("BG/NBD", "BG/CNBD-k", "NBD"), scores)]
+    ranking = _ranking(pd.DataFrame(rows))
+    assert list(ranking.index) == ["BG/NBD", "BG/CNBD-k", "NBD"]
+    assert ranking.loc["BG/NBD", "origins_won"] == ranking.loc["BG/CNBD-k", "origins_won"] == 2
+    assert ranking.loc["NBD", "origins_won"] == 0
