@@ -69,8 +69,8 @@ def _say(args: argparse.Namespace, text: str) -> None:
         print(text, file=sys.stderr)
 
 
-def _read_log(args: argparse.Namespace):
-    """The transaction log named on the command line, read with its flags (summarize, backtest)."""
+def _read_log(args: argparse.Namespace, attributes_flag: str = "--attributes"):
+    """The transaction log named on the command line, read with its flags (summarize, backtest, report)."""
     from .data import read_transactions
 
     csv_options = {key: value for key, value in (("delim", args.delimiter), ("quote", args.quote),
@@ -79,24 +79,25 @@ def _read_log(args: argparse.Namespace):
         csv_options["decimal_separator"] = ","
     return read_transactions(args.transactions, customer=args.customer, date=args.date, amount=args.amount,
                              date_format=args.date_format, returns=args.returns, observation_end=args.log_end,
-                             csv_options=csv_options, attributes=_attributes(getattr(args, "attributes", None)))
+                             csv_options=csv_options,
+                             attributes=_attributes(getattr(args, "attributes", None), attributes_flag))
 
 
-def _attributes(text: str | None) -> dict[str, str] | None:
+def _attributes(text: str | None, flag: str = "--attributes") -> dict[str, str] | None:
     """--attributes channel,region:last as {column: rule} (rule "first" unless given)."""
     if not text:
         return None
     from .data.transactions import ATTRIBUTE_RULES
 
     rules = {}
-    for item in _column_list(text, "--attributes"):
+    for item in _column_list(text, flag):
         column, _, rule = item.partition(":")
         rule = rule.strip() or "first"
         if rule not in ATTRIBUTE_RULES or not column.strip():
-            raise DataError(f"--attributes takes COLUMN or COLUMN:RULE, RULE one of {', '.join(ATTRIBUTE_RULES)}; "
+            raise DataError(f"{flag} takes COLUMN or COLUMN:RULE, RULE one of {', '.join(ATTRIBUTE_RULES)}; "
                             f"got {item!r}")
         if column.strip() in rules:
-            raise DataError(f"--attributes names {column.strip()!r} twice")
+            raise DataError(f"{flag} names {column.strip()!r} twice")
         rules[column.strip()] = rule
     return rules
 
@@ -379,40 +380,87 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
+def _say_job(args: argparse.Namespace, result, report) -> None:
+    """What the report opens with, on stderr: the choice, its evidence, the totals, the conclusion."""
     import pandas as pd
 
-    from .backtest import backtest
-    from .bayes.hierarchical import BayesBetaGeo, BayesGammaGamma
-    from .data import CDNOW_CALIBRATION_END, acquisition_cohorts, load_cdnow, read_transactions, rfm_summary
+    chosen = result.selection
+    _say(args, chosen.summary() + "\n")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        discount = (f" (value discounted at {result.annual_discount_rate:.0%} a year)"
+                    if chosen.spend_model_ is not None else "")
+        _say(args, f"the customers' totals{discount}, 90% intervals from the origins' errors:\n"
+             + chosen.totals(result.summary, annual_discount_rate=result.annual_discount_rate).round(0).to_string()
+             + "\n")
+    conclusion = next((sec for sec in report.sections if sec.title == "Conclusion"), None)
+    for line in (conclusion.blocks[:2] if conclusion else []):
+        _say(args, line[1] + "\n")
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
     from .files import write_table
+    from .job import run_job
+    from .value_table import write_value_table
+
+    if not str(args.output).lower().endswith(".html"):
+        raise DataError(f"-o writes the report: give a .html file (its .md twin is written beside it), got {args.output!r}")
+    for flag, path, kinds in (("--value-table", args.value_table, (".csv", ".parquet", ".xlsx")),
+                              ("--at-risk", args.at_risk, (".csv", ".parquet", ".xlsx"))):
+        if path and not args.amount:
+            raise DataError(f"{flag} needs --amount: customer values need the amounts of the purchases")
+        if path and not str(path).lower().endswith(kinds):
+            raise DataError(f"{flag} writes {', '.join(kinds)}, got {path!r}")
+    horizons = [h.strip() for h in args.horizons.split(",") if h.strip()]
+    args.attributes = args.segment_column
+    log = _read_log(args, attributes_flag="--segment-column")
+    result = run_job(log, horizons=horizons, annual_discount_rate=args.annual_discount_rate,
+                     show_progress=not args.quiet, on_step=lambda text: _say(args, text))
+    report = result.report(title=args.title)
+    written = [str(p) for p in report.save(args.output) if p.suffix != ".png"]
+    if args.value_table:
+        written.append(str(write_value_table(result.value_table, args.value_table)))
+    if args.at_risk:
+        written.append(str(write_table(result.at_risk, args.at_risk)))
+    _say_job(args, result, report)
+    _say(args, "wrote:")
+    for path in written:
+        print(path)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .bayes.hierarchical import BayesBetaGeo, BayesGammaGamma
+    from .data import CDNOW_CALIBRATION_END, load_cdnow, read_transactions
+    from .files import write_table
+    from .job import run_job
     from .models import save_models
     from .progress import progress
-    from .report import build_report
-    from .segments import at_risk
-    from .selection import select_model
-    from .value_table import value_table, write_value_table
+    from .value_table import write_value_table
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    with progress(6, "demo", enabled=not args.quiet) as bar:
-        bar.set_postfix_str("summarising CDNOW")
+    with progress(7, "demo", enabled=not args.quiet) as bar:
+        def step(text: str) -> None:
+            bar.set_postfix_str(text)
+            bar.update()
+
         with warnings.catch_warnings():  # CDNOW repeats 21 rows exactly; the demo says so once below
             warnings.simplefilter("ignore", DataWarning)
             log = read_transactions(load_cdnow("sample"), amount="amount")
-        summary = rfm_summary(log, time_unit="W")
-        summary["cohort"] = acquisition_cohorts(log).reindex(summary.index)
-        written.append(write_table(summary, out / "cdnow_summary.csv"))
-        bar.update()
-        bar.set_postfix_str("choosing the models by validation (maximum likelihood)")
-        chosen = select_model(log, time_unit="W", show_progress=False)
+        result = run_job(log, backtest_cutoff=CDNOW_CALIBRATION_END, backtest_horizons=["13W", "39W"],
+                         show_progress=False, on_step=step)
+        chosen, summary, table = result.selection, result.summary, result.value_table
         purchase, spend = chosen.purchase_model_, chosen.spend_model_
+        written.append(write_table(summary, out / "cdnow_summary.csv"))
         save_models({type(purchase).short_name: purchase, type(spend).short_name: spend}, out / "cdnow_models.json")
         written.append(out / "cdnow_models.json")
         written.append(write_table(chosen.evidence_, out / "selection_evidence.csv", index=False))
-        bar.update()
-        bar.set_postfix_str("sampling the Bayesian hierarchy by acquisition month")
+        written.append(write_table(result.backtest.metrics, out / "backtest_metrics.csv", index=False))
+        for name in ("cdnow_customer_value.csv", "cdnow_customer_value.parquet", "cdnow_customer_value.xlsx"):
+            written.append(write_value_table(table, out / name))
+        written.append(write_table(result.at_risk, out / "cdnow_at_risk.csv"))
+        step("sampling the Bayesian hierarchy by acquisition month")
         options = {"segment": "cohort", "chains": args.chains, "draws": args.draws, "tune": args.draws,
                    "random_seed": 1, "target_accept": args.target_accept}
         hb, hg = BayesBetaGeo(**options), BayesGammaGamma(**options)
@@ -420,37 +468,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         hg.fit(summary)
         written += hb.save(out / "cdnow_bayes_bgnbd.json")
         written += hg.save(out / "cdnow_bayes_gamma_gamma.json")
-        bar.update()
-        bar.set_postfix_str("backtesting the models and the formulas")
-        result = backtest(log, CDNOW_CALIBRATION_END, horizons=["13W", "39W"], time_unit="W", show_progress=False)
-        written.append(write_table(result.metrics, out / "backtest_metrics.csv", index=False))
-        bar.update()
-        bar.set_postfix_str("valuing every customer")
-        table = value_table(purchase, spend, summary, interval=0.9)
-        for name in ("cdnow_customer_value.csv", "cdnow_customer_value.parquet", "cdnow_customer_value.xlsx"):
-            written.append(write_value_table(table, out / name))
-        risk = at_risk(table, value="value_1y")
-        written.append(write_table(risk, out / "cdnow_at_risk.csv"))
-        bar.update()
-        bar.set_postfix_str("writing the report")
-        report = build_report(summary, backtest=result, log=log, value_table=table, selection=chosen,
-                              models={f"{purchase.label} (chosen)": purchase,
-                                      f"{spend.label} (chosen)": spend, "Bayesian BG/NBD by cohort": hb,
-                                      "Bayesian Gamma-Gamma by cohort": hg},
-                              shrinkage={"Bayesian BG/NBD by cohort": hb.shrinkage(summary)},
-                              title="CDNOW: what is each customer worth, and which forecast to trust")
+        step("writing the report")
+        report = result.report(models={"Bayesian BG/NBD by cohort": hb, "Bayesian Gamma-Gamma by cohort": hg},
+                               shrinkage={"Bayesian BG/NBD by cohort": hb.shrinkage(summary)},
+                               title="CDNOW: what is each customer worth, and which forecast to trust")
         written += report.save(out / "report.html")
         bar.update()
     _say(args, f"CDNOW sample: {log!r} ({log.n_duplicated_rows} rows repeat an earlier row exactly; kept)")
-    _say(args, chosen.summary() + "\n")
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        _say(args, "the customers' totals (value discounted at 10% a year), 90% intervals from the origins' errors:\n"
-             + chosen.totals(summary).round(0).to_string() + "\n")
+    _say_job(args, result, report)
     _say(args, purchase.summary() + "\n")
     _say(args, hb.summary() + "\n")
-    conclusion = next(sec for sec in report.sections if sec.title == "Conclusion")
-    for line in conclusion.blocks[:2]:
-        _say(args, line[1] + "\n")
     top = table.sort_values("value_1y", ascending=False).head(5)
     _say(args, f"top customers by 1-year value (10% a year; {purchase.label} + {spend.label}), "
                "90% interval:\n"
@@ -488,7 +515,7 @@ def _build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--quiet", "-q", action="store_true", help="no progress or messages on stderr")
 
-    logs = _Parser(add_help=False)  # how to read a transaction log, shared by summarize and backtest
+    logs = _Parser(add_help=False)  # how to read a transaction log, shared by summarize, backtest and report
     logs.add_argument("transactions", help="CSV or Parquet file (or a quoted glob of files)")
     logs.add_argument("--customer", required=True, help="customer id column")
     logs.add_argument("--date", required=True, help="date column")
@@ -602,6 +629,25 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figures", help="folder for the backtest figures (PNG)")
     p.set_defaults(func=_cmd_backtest, inputs=["transactions"], outputs=["output", "json", "csv"],
                    folders=["figures"])
+
+    p = sub.add_parser("report", parents=[common, logs], help="the whole job on a log -> the report (HTML)",
+                       description="The whole job on your transaction log: summary, the models chosen by validation, "
+                                   "a backtest of every model and formula, every customer's value, the at-risk "
+                                   "list, and the report, which opens with the choice and the customers' totals.")
+    p.add_argument("--amount", help="amount column (optional: without it, purchases are forecast, not value)")
+    p.add_argument("--segment-column", help="customer attribute columns to split the value by, comma-separated, "
+                   "each COLUMN or COLUMN:RULE: first (the earliest transaction's value, the default), last, or "
+                   "mode (the most frequent); e.g. channel:mode,region")
+    p.add_argument("--horizons", default="1y,2y,3y", help="value horizons, comma-separated (default 1y,2y,3y)")
+    p.add_argument("--annual-discount-rate", type=_discount_rate, default=0.10,
+                   help="annual discount rate of the values, > -1 (default 0.10)")
+    p.add_argument("--title", help="the report's title")
+    p.add_argument("--value-table", help="also write the customer value table here (.csv, .parquet or .xlsx; "
+                   "needs --amount)")
+    p.add_argument("--at-risk", help="also write the at-risk list here (.csv, .parquet or .xlsx; needs --amount)")
+    p.add_argument("-o", "--output", required=True, help="the report (.html; report.md and its figures beside it)")
+    p.set_defaults(func=_cmd_report, inputs=["transactions"], outputs=["output", "value_table", "at_risk"],
+                   folders=[])
 
     p = sub.add_parser("demo", parents=[common], help="the whole job on the bundled CDNOW data, offline")
     p.add_argument("-o", "--output", default="clvmodels-demo", help="output folder (default clvmodels-demo)")

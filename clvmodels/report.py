@@ -13,6 +13,7 @@ import html
 import io
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -284,7 +285,7 @@ def _model_choice(sec: Section, selection, summary: pd.DataFrame | None, annual_
 
 def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: dict[str, Any] | None = None,
                  value_table: pd.DataFrame | None = None, log=None, shrinkage: dict[str, pd.DataFrame] | None = None,
-                 selection=None, annual_discount_rate: float = 0.10,
+                 selection=None, annual_discount_rate: float = 0.10, segment_columns: Sequence[str] = (),
                  title: str = "Customer lifetime value: which forecast to trust", top_n: int = 20) -> Report:
     """Assemble the report from what was computed (any argument but ``summary`` may be left out).
 
@@ -295,6 +296,9 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
     selection
         A :class:`clvmodels.SelectedModel`: the report opens with the choice, its evidence and the customers'
         totals at 1, 2 and 3 years (value discounted at ``annual_discount_rate``) with calibrated intervals.
+    segment_columns
+        Columns of ``value_table`` (customer attributes such as a channel) to split the value by, after the
+        value tiers, lifecycle stages and RFM segments.
     backtest
         A :class:`clvmodels.BacktestResult`: metrics, ranking per horizon, every backtest figure, and the
         generated conclusion.
@@ -401,7 +405,7 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
                  "last purchase, and named RFM segments. A customer's stage is the lower of what P(alive) and the time "
                  "since their last purchase say: a model may keep P(alive) high for customers who never came back "
                  "(BG/NBD gives them 1), so the time since their purchase moves them down the stages too.")
-        for col in ("value_tier", "lifecycle_stage", "rfm_segment", "quadrant"):
+        for col in ("value_tier", "lifecycle_stage", "rfm_segment", "quadrant", *segment_columns):
             if col in value_table:
                 g = value_table.groupby(col, observed=True)
                 seg = pd.DataFrame({"customers": g.size(), f"total {first}": g[first].sum(),

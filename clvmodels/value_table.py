@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .draws import DEFAULT_DRAWS
 from .files import write_table
 from .segments import lifecycle_stages, net_value, rfm_scores, value_satisfaction_quadrants, value_tiers
 from .timeunits import Horizon, horizon_label
@@ -26,7 +27,7 @@ __all__ = ["value_table", "write_value_table"]
 
 def value_table(purchase_model, spend_model, summary: pd.DataFrame, horizons: Sequence[Horizon] = ("1y", "2y", "3y"),
                 annual_discount_rate: float = 0.10, *, satisfaction=None, acquisition_cost=None,
-                interval: float | None = None, time_unit: str | None = None) -> pd.DataFrame:
+                interval: float | None = None, time_unit: str | None = None, max_draws: int = DEFAULT_DRAWS) -> pd.DataFrame:
     """Build the customer value table (see the module docstring), indexed like ``summary``.
 
     Parameters
@@ -35,7 +36,7 @@ def value_table(purchase_model, spend_model, summary: pd.DataFrame, horizons: Se
         Fitted models (maximum-likelihood or Bayesian), as for :func:`clvmodels.customer_value`.
     summary
         Customer summary with frequency, recency, T and monetary_value.
-    horizons, annual_discount_rate, interval, time_unit
+    horizons, annual_discount_rate, interval, time_unit, max_draws
         Passed to :func:`clvmodels.customer_value`.
     satisfaction
         Optional satisfaction score per customer (Series aligned by index): adds ``quadrant``.
@@ -44,7 +45,7 @@ def value_table(purchase_model, spend_model, summary: pd.DataFrame, horizons: Se
     """
     unit = time_unit or getattr(purchase_model, "time_unit_", None) or summary.attrs.get("time_unit")
     values = customer_value(purchase_model, spend_model, summary, horizons, annual_discount_rate,
-                            time_unit=unit, interval=interval)
+                            time_unit=unit, interval=interval, max_draws=max_draws)
     labels = [horizon_label(h, unit) for h in horizons]
     rfm_cols = [c for c in ("frequency", "recency", "T", "monetary_value") if c in summary.columns]
     table = pd.concat([summary[rfm_cols], values], axis=1)

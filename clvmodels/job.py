@@ -1,0 +1,127 @@
+"""The whole job on one transaction log: what ``clvmodels report`` and ``clvmodels demo`` run.
+
+:func:`run_job` summarises the log per customer (with each customer's acquisition month, ``cohort``, and
+the log's attributes), chooses the purchase and spend models by validation (:func:`clvmodels.select_model`),
+backtests them with every other model and business formula at a cut-off before the log's end, values
+every customer with the chosen models (the value table, with intervals) and lists the customers at risk.
+:meth:`JobResult.report` assembles the report, which opens with the choice and the customers' totals. A
+log without amounts gets the purchase forecasts alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .backtest import AutoCandidate, BacktestResult, backtest, default_candidates
+from .data.rfm import acquisition_cohorts, rfm_summary
+from .data.transactions import TransactionLog, to_date
+from .draws import DEFAULT_DRAWS
+from .report import Report, build_report
+from .segments import at_risk
+from .selection import SelectedModel, select_model
+from .timeunits import Horizon, horizon_days, horizon_label
+from .value_table import value_table
+
+__all__ = ["JobResult", "run_job", "backtest_plan", "BACKTEST_HORIZONS"]
+
+#: Backtest horizons the job tries, longest first: it takes the longest with at least as much history
+#: before its cut-off as after it.
+BACKTEST_HORIZONS = ("52W", "39W", "26W", "13W")
+
+
+@dataclass
+class JobResult:
+    """What :func:`run_job` computed: the log, its summary (with ``cohort`` and the log's attributes), the
+    choice, the backtest (None where the log is too short for one), the value table and at-risk list (None
+    without amounts), and the settings the report states."""
+
+    log: TransactionLog
+    summary: pd.DataFrame
+    selection: SelectedModel
+    backtest: BacktestResult | None
+    value_table: pd.DataFrame | None
+    at_risk: pd.DataFrame | None
+    annual_discount_rate: float
+    segment_columns: tuple[str, ...] = field(default=())
+
+    def report(self, *, title: str | None = None, models: dict[str, Any] | None = None,
+               shrinkage: dict[str, pd.DataFrame] | None = None) -> Report:
+        """The report: the choice and the totals first, then the backtest, the chosen models (and
+        ``models``, e.g. a Bayesian hierarchy, with their ``shrinkage`` tables), the top customers and the
+        value by segment, lifecycle stage, cohort and the log's attributes."""
+        purchase, spend = self.selection.purchase_model_, self.selection.spend_model_
+        shown = {f"{m.label} (chosen)": m for m in (purchase, spend) if m is not None}
+        return build_report(self.summary, backtest=self.backtest, log=self.log, value_table=self.value_table,
+                            selection=self.selection, annual_discount_rate=self.annual_discount_rate,
+                            models={**shown, **(models or {})}, shrinkage=shrinkage,
+                            segment_columns=self.segment_columns, **({"title": title} if title else {}))
+
+
+def backtest_plan(log: TransactionLog, horizon: Horizon | None = None) -> tuple[Any, str] | None:
+    """The backtest's cut-off and horizon: the log's end minus the horizon, the longest of
+    :data:`BACKTEST_HORIZONS` (or the one given) with at least as much history before the cut-off as
+    after it; None where none has."""
+    window = (log.observation_end - log.first_date).days
+    for h in ([horizon] if horizon is not None else BACKTEST_HORIZONS):
+        days = int(np.ceil(horizon_days(h, "W")))
+        if window >= 2 * days:
+            return log.observation_end - timedelta(days=days), horizon_label(h, "W")
+    return None
+
+
+def run_job(log: TransactionLog, *, horizons: Sequence[Horizon] = ("1y", "2y", "3y"),
+            annual_discount_rate: float = 0.10, interval: float = 0.9, max_draws: int = DEFAULT_DRAWS,
+            backtest_cutoff: Any = None, backtest_horizons: Sequence[Horizon] | None = None,
+            show_progress: bool = True, on_step: Callable[[str], None] | None = None) -> JobResult:
+    """Run the whole job on ``log`` (module docstring).
+
+    Parameters
+    ----------
+    log
+        The transaction log. Its attributes (``read_transactions(..., attributes={"channel": "mode"})``)
+        are carried into the summary and the value table, and the report splits the value by them.
+    horizons, annual_discount_rate, interval, max_draws
+        The value table's horizons, discounting, interval level and draws (of the estimates' sampling
+        distribution) behind the intervals.
+    backtest_cutoff, backtest_horizons
+        The backtest's cut-off and horizons (default: :func:`backtest_plan`).
+    show_progress
+        Progress bars of the selection and the backtest.
+    on_step
+        Called with a short description before each step.
+    """
+    step = on_step or (lambda text: None)
+    step("summarising the log")
+    summary = rfm_summary(log, time_unit="W")
+    if "cohort" in summary.columns:
+        raise ValueError("the log has an attribute named cohort, the name of the acquisition month's column")
+    summary["cohort"] = acquisition_cohorts(log).reindex(summary.index)
+    segments = ("cohort", *log.attributes)
+    step("choosing the models by validation")
+    selection = select_model(log, time_unit="W", show_progress=show_progress)
+    purchase, spend = selection.purchase_model_, selection.spend_model_
+    if backtest_cutoff is not None:
+        plan = (to_date(backtest_cutoff, "backtest_cutoff"), list(backtest_horizons or BACKTEST_HORIZONS[-1:]))
+    else:
+        found = backtest_plan(log, backtest_horizons[0] if backtest_horizons else None)
+        plan = None if found is None else (found[0], [found[1]])
+    result = None
+    if plan is not None:
+        step(f"backtesting the models and the formulas from {plan[0]} over {', '.join(map(str, plan[1]))}")
+        result = backtest(log, plan[0], plan[1], default_candidates() + [AutoCandidate()], time_unit="W",
+                          interval=interval, show_progress=show_progress)
+    table = risk = None
+    if spend is not None:
+        step("valuing every customer")
+        table = value_table(purchase, spend, summary, horizons, annual_discount_rate, interval=interval,
+                            max_draws=max_draws)
+        for column in segments:
+            table[column] = summary[column]
+        risk = at_risk(table, value=f"value_{horizon_label(horizons[0], purchase.time_unit_)}")
+    return JobResult(log, summary, selection, result, table, risk, annual_discount_rate, segments)

@@ -1,0 +1,101 @@
+"""The whole job on a user's own log (clvmodels.job.run_job, `clvmodels report`): a generated log with a
+channel per customer, same-day returns, and the same log without amounts."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import clvmodels as clv
+from clvmodels.job import backtest_plan, run_job
+from tests.cli_run import run_cli
+
+
+def run(*args):
+    proc = run_cli(*args)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def orders(seed: int = 7, n: int = 500) -> pd.DataFrame:
+    """A retailer's log in its own column names: web customers buy about twice as often as store ones;
+    one purchase in 20 has a same-day return of part of it."""
+    sim = clv.simulate(n, rng=seed, start="2022-01-01", acquisition="26W", duration="130W", segments={
+        "web": (0.4, {"alpha": 3.0}), "store": (0.6, {"alpha": 6.0})})
+    tx = sim.transactions.rename(columns={"customer_id": "client", "date": "ordered_at", "amount": "total"})
+    tx["channel"] = tx.pop("segment") if "segment" in tx else sim.customers.loc[tx["client"], "segment"].to_numpy()
+    rng = np.random.default_rng(seed)
+    back = tx.sample(frac=0.05, random_state=seed).assign(total=lambda d: -np.round(d["total"] * rng.uniform(0.1, 0.5, len(d)), 2))
+    out = pd.concat([tx, back]).sort_values(["ordered_at", "client"]).reset_index(drop=True)
+    out["ordered_at"] = pd.to_datetime(out["ordered_at"]).dt.strftime("%Y-%m-%d")
+    return out
+
+
+@pytest.fixture(scope="module")
+def job():
+    log = clv.read_transactions(orders(), customer="client", date="ordered_at", amount="total", returns="net",
+                                attributes={"channel": "mode"})
+    return log, run_job(log, show_progress=False, max_draws=100)
+
+
+def test_the_job_values_every_customer_with_the_chosen_models(job):
+    log, result = job
+    table, selection = result.value_table, result.selection
+    assert len(table) == len(result.summary) == log.n_customers
+    expected = clv.customer_value(selection.purchase_model_, selection.spend_model_, result.summary, ["1y"])
+    np.testing.assert_allclose(table["value_1y"], expected["value_1y"], rtol=1e-9)
+    assert (table["channel"] == result.summary["channel"]).all() and set(table["channel"]) == {"web", "store"}
+    assert table["cohort"].str.fullmatch(r"2022-0[1-7]").all()
+    assert result.at_risk is not None and set(result.at_risk.index) <= set(table.index)
+    # the backtest: the longest horizon with as much history before its cut-off (130 weeks: 52), with the
+    # choice as a candidate
+    cut, horizon = backtest_plan(log)
+    assert horizon == "52W" and set(result.backtest.metrics["cutoff"]) == {cut.isoformat()}
+    assert "Chosen by validation" in set(result.backtest.metrics["model"])
+
+
+def test_the_report_opens_with_the_choice_and_splits_value_by_channel(job):
+    _, result = job
+    report = result.report()
+    titles = [s.title for s in report.sections]
+    assert titles[0] == "Model choice" and "Backtest" in titles
+    md = report.to_markdown()
+    assert "**By channel**" in md and "**By cohort**" in md
+
+
+@pytest.mark.slow  # (the whole job again, 5-10 s)
+def test_a_log_without_amounts_gets_purchase_forecasts_alone():
+    log = clv.read_transactions(orders().drop(columns="total"), customer="client", date="ordered_at")
+    with pytest.warns(clv.DataWarning, match="the log has no amounts: the backtest scores purchases only"):
+        result = run_job(log, show_progress=False, max_draws=100)
+    assert result.value_table is None and result.at_risk is None and result.selection.spend_model_ is None
+    assert "the log has no amounts" in result.report().sections[0].blocks[0][1]
+
+
+@pytest.mark.slow  # (three runs of the whole job through the command line)
+def test_the_command_line_report_on_a_users_log(tmp_path):
+    orders().to_csv(tmp_path / "orders.csv", index=False)
+    (tmp_path / "out").mkdir()
+    code, stdout, stderr = run("report", tmp_path / "orders.csv", "--customer", "client", "--date", "ordered_at",
+                               "--amount", "total", "--returns", "net", "--segment-column", "channel:mode",
+                               "--value-table", tmp_path / "out" / "values.xlsx", "--at-risk", tmp_path / "out" / "risk.csv",
+                               "-o", tmp_path / "out" / "report.html")
+    assert code == 0, stderr
+    written = stdout.split()
+    assert {os.path.basename(p) for p in written} >= {"report.html", "report.md", "values.xlsx", "risk.csv"}
+    values = pd.read_excel(tmp_path / "out" / "values.xlsx", index_col=0)
+    assert "channel" in values and "value_1y" in values
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert html.index("<h2>Model choice</h2>") < html.index("<h2>Backtest</h2>")
+    # without amounts: a report of purchases; asking for the value table is refused before any work
+    orders().drop(columns="total").to_csv(tmp_path / "plain.csv", index=False)
+    code, _, stderr = run("report", tmp_path / "plain.csv", "--customer", "client", "--date", "ordered_at",
+                          "-o", tmp_path / "plain.html", "-q")
+    assert code == 0, stderr and (tmp_path / "plain.html").exists()
+    code, _, stderr = run("report", tmp_path / "plain.csv", "--customer", "client", "--date", "ordered_at",
+                          "--value-table", tmp_path / "v.csv", "-o", tmp_path / "plain2.html")
+    assert code == 2 and "--value-table needs --amount" in stderr and not (tmp_path / "plain2.html").exists()
+    # the report must be .html, and never the log itself
+    code, _, stderr = run("report", tmp_path / "orders.csv", "--customer", "client", "--date", "ordered_at",
+                          "-o", tmp_path / "report.csv")
+    assert code == 2 and "-o" in stderr and stderr.count("\n") == 1
