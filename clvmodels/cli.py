@@ -415,7 +415,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     log = _read_log(args, attributes_flag="--segment-column")
     result = run_job(log, horizons=horizons, annual_discount_rate=args.annual_discount_rate,
                      show_progress=not args.quiet, on_step=lambda text: _say(args, text))
-    report = result.report(title=args.title)
+    report = result.report(title=args.title, currency=args.currency)
     written = [str(p) for p in report.save(args.output) if p.suffix != ".png"]
     if args.value_table:
         written.append(str(write_value_table(result.value_table, args.value_table)))
@@ -470,6 +470,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         written += hg.save(out / "cdnow_bayes_gamma_gamma.json")
         step("writing the report")
         report = result.report(models={"Bayesian BG/NBD by cohort": hb, "Bayesian Gamma-Gamma by cohort": hg},
+                               currency="USD",
                                shrinkage={"Bayesian BG/NBD by cohort": hb.shrinkage(summary)},
                                title="CDNOW: what is each customer worth, and which forecast to trust")
         written += report.save(out / "report.html")
@@ -642,6 +643,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--annual-discount-rate", type=_discount_rate, default=0.10,
                    help="annual discount rate of the values, > -1 (default 0.10)")
     p.add_argument("--title", help="the report's title")
+    p.add_argument("--currency", help="the amounts' currency, stated beside them in the report (e.g. EUR)")
     p.add_argument("--value-table", help="also write the customer value table here (.csv, .parquet or .xlsx; "
                    "needs --amount)")
     p.add_argument("--at-risk", help="also write the at-risk list here (.csv, .parquet or .xlsx; needs --amount)")

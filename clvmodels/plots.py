@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["plot_frequency_holdout", "plot_tracking", "plot_error_by_horizon", "plot_decile_lift", "plot_forest",
+__all__ = ["plot_frequency_holdout", "plot_tracking", "plot_error_by_horizon", "plot_decile_lift", "plot_forest", "plot_lorenz",
            "plot_posterior", "save_figures"]
 
 
@@ -151,6 +151,21 @@ def plot_forest(shrinkage: pd.DataFrame, parameter: str, *, ax=None):
     ax.set_xlabel(parameter)
     ax.set_title(f"Partial pooling of {parameter} across segments")
     ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
+
+
+def plot_lorenz(value, *, ax=None):
+    """The value's concentration: the share of the total value (y) held by the most valuable share of
+    customers (x), against the diagonal of equal values."""
+    ax = _axes(ax)
+    v = np.sort(np.asarray(value, dtype=np.float64))[::-1]
+    x = np.arange(len(v) + 1) / len(v)
+    ax.plot(x, np.concatenate([[0.0], np.cumsum(v)]) / v.sum(), color="C0", label="customers by value, highest first")
+    ax.plot([0, 1], [0, 1], color="0.5", linestyle="--", label="every customer worth the same")
+    ax.set_xlabel("share of customers")
+    ax.set_ylabel("share of value")
+    ax.set_title("Value concentration")
+    ax.legend(fontsize="small", loc="lower right")
     return ax
 
 

@@ -28,7 +28,7 @@ __all__ = ["Report", "Section", "build_report", "conclusions"]
 
 #: Sections in the order a reader meets them; ``build_report`` includes those it has material for.
 SECTION_TITLES = ("Model choice", "Conclusion", "Data overview", "Fitted models", "Backtest", "Bayesian models",
-                  "Top customers", "Segments")
+                  "Top customers", "At risk", "Segments")
 
 
 @dataclass
@@ -257,8 +257,34 @@ def _overview(summary: pd.DataFrame, log) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["", "value"])
 
 
-def _model_choice(sec: Section, selection, summary: pd.DataFrame | None, annual_discount_rate: float) -> None:
-    """The section the report opens with: which models, why, and what they forecast in total."""
+def _money(value: float, currency: str | None) -> str:
+    """An amount as the tables show it, with the currency when known."""
+    return _fmt(value) + (f" {currency}" if currency else "")
+
+
+def _the_answer(sec: Section, value_table: pd.DataFrame, at_risk: pd.DataFrame | None, first: str,
+                currency: str | None) -> None:
+    """Active customers, the value's concentration (with its Lorenz curve) and the value at stake."""
+    from . import plots
+    from .segments import value_concentration
+
+    n, active = len(value_table), float(value_table["p_alive"].sum())
+    shares = value_concentration(value_table[first])
+    text = (f"Of the {n:,} customers, {_fmt(active)} are expected to be active (the sum of their P(alive), "
+            f"{active / n:.0%}). The {' and '.join(shares.index)} of customers by {first} hold "
+            f"{' and '.join(f'{v:.0%}' for v in shares)} of it.")
+    if at_risk is not None:
+        text += (f" {len(at_risk):,} valuable customers are at risk (listed under At risk): "
+                 f"{_money(float(at_risk['value_at_stake'].sum()), currency)} of value at stake.")
+    sec.text(text)
+    sec.figure("value_concentration.png", _png(lambda ax: plots.plot_lorenz(value_table[first], ax=ax), size=(6, 4.6)),
+               f"Value concentration: the share of {first} held by the most valuable customers")
+
+
+def _model_choice(sec: Section, selection, summary: pd.DataFrame | None, annual_discount_rate: float,
+                  currency: str | None, answer) -> None:
+    """The section the report opens with: which models, why, what they forecast in total (and ``answer``,
+    called with the section: what the customers are worth), then the evidence."""
     pair = selection.purchase_model_.label + (
         f" for purchases and {selection.spend_model_.label} for spend per purchase"
         if selection.spend_model_ is not None else " for purchases (the log has no amounts: no spend or value)")
@@ -266,7 +292,8 @@ def _model_choice(sec: Section, selection, summary: pd.DataFrame | None, annual_
     if summary is not None:
         totals = selection.totals(summary, annual_discount_rate=annual_discount_rate)
         sec.table(totals, f"Totals over the {len(summary):,} customers: expected purchases"
-                  + (f" and value (discounted at {annual_discount_rate:.0%} a year)" if "value" in totals else "")
+                  + (f" and value ({currency + ', ' if currency else ''}discounted at {annual_discount_rate:.0%} a "
+                     "year)" if "value" in totals else "")
                   + ", with 90% intervals")
         first = totals.iloc[0]
         sec.text("The intervals are calibrated on the chosen models' own errors: at each rolling origin inside the "
@@ -275,6 +302,7 @@ def _model_choice(sec: Section, selection, summary: pd.DataFrame | None, annual_
                  "parameter uncertainty leaves out, such as purchase rates that drift after acquisition. The origins' "
                  f"holdouts were {selection.horizon_days_:g} days; a longer horizon's interval is widened with the "
                  "square root of its length, as accumulated errors grow.")
+    answer(sec)
     ranking = selection.ranking_.drop(columns=["failed"], errors="ignore")
     for role in ("purchase", "spend"):
         table = ranking[ranking["role"] == role].drop(columns="role").dropna(axis=1, how="all")
@@ -286,6 +314,7 @@ def _model_choice(sec: Section, selection, summary: pd.DataFrame | None, annual_
 def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: dict[str, Any] | None = None,
                  value_table: pd.DataFrame | None = None, log=None, shrinkage: dict[str, pd.DataFrame] | None = None,
                  selection=None, annual_discount_rate: float = 0.10, segment_columns: Sequence[str] = (),
+                 at_risk: pd.DataFrame | None = None, currency: str | None = None,
                  title: str = "Customer lifetime value: which forecast to trust", top_n: int = 20) -> Report:
     """Assemble the report from what was computed (any argument but ``summary`` may be left out).
 
@@ -299,6 +328,10 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
     segment_columns
         Columns of ``value_table`` (customer attributes such as a channel) to split the value by, after the
         value tiers, lifecycle stages and RFM segments.
+    at_risk
+        From :func:`clvmodels.segments.at_risk`: its value at stake in the opening, its list under At risk.
+    currency
+        The amounts' currency, stated beside every amount in a sentence and in the totals' caption.
     backtest
         A :class:`clvmodels.BacktestResult`: metrics, ranking per horizon, every backtest figure, and the
         generated conclusion.
@@ -316,8 +349,17 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
     from . import plots
 
     sections: dict[str, Section] = {t: Section(t) for t in SECTION_TITLES}
+    value_cols = ([c for c in value_table.columns if re.fullmatch(r"value_[0-9.]+[A-Za-z]+", c)]
+                  if value_table is not None else [])
+
+    def answer(sec: Section) -> None:
+        if value_table is not None:
+            _the_answer(sec, value_table, at_risk, value_cols[0], currency)
+
     if selection is not None:
-        _model_choice(sections["Model choice"], selection, summary, annual_discount_rate)
+        _model_choice(sections["Model choice"], selection, summary, annual_discount_rate, currency, answer)
+    else:
+        answer(sections["Top customers"])
     if backtest is not None:
         sec = sections["Conclusion"]
         for target in backtest.targets:
@@ -392,15 +434,24 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
                        f"{name}: partial pooling of {p} across segments")
 
     if value_table is not None:
-        value_cols = [c for c in value_table.columns if re.fullmatch(r"value_[0-9.]+[A-Za-z]+", c)]
         first = value_cols[0]
         show = ["frequency", "monetary_value", "p_alive", *value_cols, "value_tier", "lifecycle_stage", "rfm_segment"]
         top = value_table.sort_values(first, ascending=False).head(top_n)
         sections["Top customers"].table(top[[c for c in show if c in top.columns]],
                                         f"The {top_n} customers with the highest {first}")
+        if at_risk is not None:
+            sec = sections["At risk"]
+            rule = at_risk.attrs
+            sec.text(f"Valuable customers whose P(alive) has fallen: in the top {rule['top_share']:.0%} by "
+                     f"{rule['value']} if still active, with P(alive) below {rule['p_alive_below']:g} (and at least "
+                     f"{rule['p_alive_above']:g}: below it they are taken as lost). Value at stake: their value if "
+                     "active times the probability they are gone, 1 - P(alive). Contact them first.")
+            risk_cols = ["frequency", "p_alive", first, "value_if_active", "value_at_stake", "lifecycle_stage"]
+            sec.table(at_risk.head(top_n)[[c for c in risk_cols if c in at_risk.columns]],
+                      f"The {min(top_n, len(at_risk))} customers with the most value at stake, of {len(at_risk):,}")
         total = value_table[first].sum()
         sec = sections["Segments"]
-        sec.text(f"Total {first} over all customers: {total:,.0f}. The tables split it by the segmentations the "
+        sec.text(f"Total {first} over all customers: {_money(total, currency)}. The tables split it by the segmentations the "
                  "business uses: value tiers by quantile, lifecycle stage from P(alive) and the time since the "
                  "last purchase, and named RFM segments. A customer's stage is the lower of what P(alive) and the time "
                  "since their last purchase say: a model may keep P(alive) high for customers who never came back "

@@ -23,8 +23,8 @@ import pandas as pd
 from .errors import DataError
 from .timeunits import Horizon, to_units
 
-__all__ = ["value_tiers", "rfm_scores", "RFM_SEGMENTS", "value_satisfaction_quadrants", "lifecycle_stages",
-           "LIFECYCLE_STAGES", "at_risk", "net_value"]
+__all__ = ["value_tiers", "value_concentration", "rfm_scores", "RFM_SEGMENTS", "value_satisfaction_quadrants",
+           "lifecycle_stages", "LIFECYCLE_STAGES", "at_risk", "net_value"]
 
 
 def _series(values, name: str) -> pd.Series:
@@ -202,7 +202,8 @@ def at_risk(table: pd.DataFrame, *, value: str = "value_1y", p_alive_below: floa
     (value / P(alive)), which is what the customer was worth before the doubt. Value at stake: that
     value times the probability of having lost it, 1 - P(alive). Customers below ``p_alive_above`` are
     left out as already lost (their value if active is also numerically meaningless). Needs the columns
-    ``value`` and ``p_alive`` (as in the value table); returns the ``n`` customers most at stake.
+    ``value`` and ``p_alive`` (as in the value table); returns the ``n`` customers most at stake, with the
+    settings in ``attrs``.
     """
     missing = [c for c in (value, "p_alive") if c not in table.columns]
     if missing:
@@ -217,7 +218,30 @@ def at_risk(table: pd.DataFrame, *, value: str = "value_1y", p_alive_below: floa
     cut = np.quantile(if_active[alive_enough], 1 - top_share) if alive_enough.any() else np.inf
     out = table.assign(value_if_active=if_active, value_at_stake=if_active * (1 - pa))
     out = out[alive_enough & (if_active >= cut) & (pa < p_alive_below)].sort_values("value_at_stake", ascending=False)
-    return out if n is None else out.head(n)
+    out = out if n is None else out.head(n)
+    out.attrs.update(value=value, p_alive_below=p_alive_below, p_alive_above=p_alive_above, top_share=top_share)
+    return out
+
+
+def value_concentration(value, top: Sequence[float] = (0.1, 0.2)) -> pd.Series:
+    """The share of the total value held by the ``top`` fractions of customers ranked by value (the points
+    of the Lorenz curve read from the top): ``value_concentration(v)["top 10%"]`` is the share of the 10%
+    most valuable. A fraction that splits customers of equal value gives the same share whichever of them
+    is counted. Needs a positive total."""
+    v = np.sort(_series(value, "value").to_numpy(dtype=np.float64))[::-1]
+    total = v.sum()
+    if not total > 0:
+        raise DataError("value concentration needs a positive total value", columns=["value"])
+    cum = np.concatenate([[0.0], np.cumsum(v)])
+    out = {}
+    for share in top:
+        if not 0 < share <= 1:
+            raise ValueError(f"each top fraction must be in (0, 1], got {share!r}")
+        k = share * len(v)  # customers counted, possibly a fraction of the last one
+        whole = int(np.floor(k))
+        held = cum[whole] + (k - whole) * (v[whole] if whole < len(v) else 0.0)
+        out[f"top {100 * share:.10g}%"] = float(held / total)
+    return pd.Series(out, name="share of value")
 
 
 def net_value(value, acquisition_cost) -> pd.Series:

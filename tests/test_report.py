@@ -3,12 +3,14 @@
 import re
 from html.parser import HTMLParser
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import clvmodels as clv
 from clvmodels import DataError
 from clvmodels.report import SECTION_TITLES, build_report, conclusions
+from clvmodels.segments import at_risk, value_concentration
 from clvmodels.value_table import value_table
 
 VOID = {"meta", "img", "br", "hr", "link", "input"}
@@ -57,7 +59,8 @@ def report_parts(cdnow_tx):
                            "population_mle": [0.3, 0.3, 5.0, 5.0]})
     chosen = clv.select_model(log, folds=2, show_progress=False, purchase_candidates=[clv.BetaGeo(), clv.ParetoNBD()])
     rep = build_report(summary, backtest=res, models={"BG/NBD": bg, "Gamma-Gamma": gg}, value_table=table, log=log,
-                       shrinkage={"Bayesian BG/NBD by cohort": shrink}, selection=chosen)
+                       shrinkage={"Bayesian BG/NBD by cohort": shrink}, selection=chosen, at_risk=at_risk(table),
+                       currency="USD")
     return rep, res, table, chosen
 
 
@@ -75,6 +78,35 @@ def test_the_report_opens_with_the_chosen_models_and_the_totals(report_parts):
     md = rep.to_markdown()
     assert md.index("## Model choice") < md.index("## Conclusion")
     assert f"| 1y | 2,357 | {totals.loc['1y', 'purchases']:,.0f} |" in md
+
+
+def test_the_opening_says_what_the_customers_are_worth(report_parts):
+    rep, _, table, _ = report_parts
+    texts = [b[1] for b in rep.sections[0].blocks if b[0] == "text"]
+    answer = next(t for t in texts if t.startswith("Of the 2,357 customers"))
+    active = table["p_alive"].sum()
+    assert f"Of the 2,357 customers, {active:,.4g} are expected to be active" in answer
+    # the shares of the most valuable 10% (235.7 customers) and 20%, counted by hand
+    v = np.sort(table["value_1y"].to_numpy())[::-1]
+    top10 = (v[:235].sum() + 0.7 * v[235]) / v.sum()
+    top20 = (v[:471].sum() + 0.4 * v[471]) / v.sum()
+    assert f"The top 10% and top 20% of customers by value_1y hold {top10:.0%} and {top20:.0%} of it." in answer
+    risk = at_risk(table)
+    stake = risk["value_at_stake"].sum()
+    assert f"{len(risk):,} valuable customers are at risk (listed under At risk): {stake:,.0f} USD of value at stake" \
+        in answer
+    assert any(b[0] == "figure" and b[1] == "value_concentration.png" for b in rep.sections[0].blocks)
+    listed = next(s for s in rep.sections if s.title == "At risk").blocks[1][1]
+    assert list(listed.index) == list(risk.index[:20]) and "in the top 20% by value_1y" in \
+        next(s for s in rep.sections if s.title == "At risk").blocks[0][1]
+
+
+def test_value_concentration_counts_a_share_of_the_customer_at_the_edge():
+    shares = value_concentration(pd.Series([1.0, 4.0, 2.0, 3.0]), top=(0.1, 0.25, 0.5, 1.0))
+    assert list(shares) == pytest.approx([0.4 * 4 / 10, 0.4, 0.7, 1.0], rel=1e-12)
+    assert value_concentration([2.0, 1.0, 2.0, 1.0], top=(0.25,)).iloc[0] == pytest.approx(1 / 3)
+    with pytest.raises(DataError, match="positive total"):
+        value_concentration([0.0, 0.0])
 
 
 def test_a_report_for_a_log_without_amounts_says_so(cdnow_df):
@@ -103,7 +135,7 @@ def test_html_is_well_formed_self_contained_and_complete(report_parts, tmp_path)
         assert b"http" not in base64.b64decode(png)
     assert checker.h2 == list(SECTION_TITLES)  # every section, in order
     n_figures = sum(b[0] == "figure" for s in rep.sections for b in s.blocks)
-    assert n_figures == 5 + 2 and text.count("data:image/png;base64,") == n_figures  # backtest + forest plots
+    assert n_figures == 5 + 2 + 1 and text.count("data:image/png;base64,") == n_figures  # backtest + forest plots + value concentration
     # the top customer of the value table is shown, with its value
     top = table["value_1y"].idxmax()
     assert f"<td class=\"t\">{top}</td>" in text and f"{table.loc[top, 'value_1y']:,.0f}" in text
