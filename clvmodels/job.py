@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .backtest import AutoCandidate, BacktestResult, backtest, default_candidates
-from .data.rfm import acquisition_cohorts, rfm_summary
+from .data.rfm import acquisition_cohorts, purchase_history, rfm_summary
 from .data.transactions import TransactionLog, to_date
 from .draws import DEFAULT_DRAWS
 from .report import Report, build_report
@@ -121,8 +121,6 @@ def run_job(log: TransactionLog, *, horizons: Sequence[Horizon] = ("1y", "2y", "
     if spend is not None:
         step("valuing every customer")
         table = value_table(purchase, spend, summary, horizons, annual_discount_rate, interval=interval,
-                            max_draws=max_draws)
-        for column in segments:
-            table[column] = summary[column]
+                            max_draws=max_draws, history=purchase_history(log), segment_columns=segments)
         risk = at_risk(table, value=f"value_{horizon_label(horizons[0], purchase.time_unit_)}")
     return JobResult(log, summary, selection, result, table, risk, annual_discount_rate, segments)

@@ -42,13 +42,18 @@ def value_tiers(value, *, quantiles: Sequence[float] = (0.5, 0.8), thresholds: S
     """Tier of each customer by value: below the first cut "low", then "medium", from the last "high".
 
     Cuts are the value's ``quantiles`` (default: the median and the 80th percentile, so the top fifth is
-    "high") or fixed ``thresholds`` in money. Returns an ordered categorical.
+    "high") or fixed ``thresholds`` in money. Values are compared to 9 significant digits of the largest,
+    so that customers with the same history, whose values may differ in the last bits of a computation,
+    share their tier. Returns an ordered categorical.
     """
     v = _series(value, "value")
-    cuts = np.asarray(thresholds if thresholds is not None else np.quantile(v, list(quantiles)), dtype=np.float64)
+    scale = float(np.max(np.abs(v))) if len(v) else 0.0
+    decimals = 9 - int(np.ceil(np.log10(scale))) if scale > 0 else 0
+    rounded = np.round(v.to_numpy(dtype=np.float64), decimals)
+    cuts = np.asarray(thresholds if thresholds is not None else np.quantile(rounded, list(quantiles)), dtype=np.float64)
     if len(cuts) != len(labels) - 1 or np.any(np.diff(cuts) < 0):
         raise ValueError(f"need {len(labels) - 1} increasing cuts for {len(labels)} labels, got {list(cuts)}")
-    codes = np.searchsorted(cuts, v.to_numpy(dtype=np.float64), side="right")
+    codes = np.searchsorted(cuts, rounded, side="right")
     return pd.Series(pd.Categorical.from_codes(codes, categories=list(labels), ordered=True), index=v.index,
                      name="value_tier")
 

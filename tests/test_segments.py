@@ -30,6 +30,16 @@ def test_value_tiers_by_quantile_and_threshold():
         S.value_tiers(pd.Series([1.0, np.nan]))
 
 
+def test_customers_whose_values_differ_in_the_last_bits_share_their_tier():
+    # the "identical customers land in different tiers": a value computed twice can differ in its
+    # last bit, and a cut between the two split them
+    v = pd.Series([1.0, 8.0, np.nextafter(8.0, 0.0), 3.0])
+    assert list(S.value_tiers(v, thresholds=[5.0, 8.0])) == ["low", "high", "high", "low"]
+    w = pd.Series(np.r_[np.arange(8.0), 8.0, np.nextafter(8.0, 9.0)])  # the 80th percentile between the two
+    tiers = S.value_tiers(w)
+    assert tiers.iloc[8] == tiers.iloc[9]
+
+
 def test_rfm_scores_rank_and_name():
     summary = pd.DataFrame({"frequency": [0, 0, 1, 3, 8, 12, 2, 5, 0, 20],
                             "recency": [0, 0, 5, 30, 50, 51, 10, 2, 0, 52.0],
@@ -146,3 +156,46 @@ def test_value_table_has_every_column_and_exports(cdnow, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["values.csv", "values.parquet", "values.xlsx"]
     with pytest.raises(DataError, match=".csv, .parquet or .xlsx"):
         write_value_table(table, tmp_path / "values.txt")
+
+
+def test_the_management_table_speaks_crm(cdnow, cdnow_tx, tmp_path):
+    from clvmodels.data.rfm import purchase_history
+
+    summary, bg, gg = cdnow
+    summary = summary.assign(cohort=clv.acquisition_cohorts(cdnow_tx).reindex(summary.index))
+    history = purchase_history(cdnow_tx)
+    table = value_table(bg, gg, summary, interval=0.9, max_draws=50, history=history, segment_columns=["cohort"])
+    assert list(table.columns[:5]) == ["first_purchase", "last_purchase", "days_since_last_purchase",
+                                       "purchase_days", "total_spend"]
+    # the CRM columns agree with the log: customer 1 bought on 1997-01-01, -01-18, -08-02 and -12-12
+    c1 = table.loc[1]
+    assert (str(c1["first_purchase"]), str(c1["last_purchase"]), c1["days_since_last_purchase"]) == (
+        "1997-01-01", "1997-12-12", 200)
+    raw = clv.load_cdnow("sample")
+    assert c1["total_spend"] == pytest.approx(raw.loc[raw["customer_id"] == 1, "amount"].sum())
+    assert (table["purchase_days"] == summary["frequency"] + 1).all()
+    # the at-risk flag is the at-risk list, each with its reason
+    risk = S.at_risk(table, n=None)
+    assert set(table.index[table["at_risk"]]) == set(risk.index) and len(risk) > 0
+    flagged = table.loc[risk.index[0]]
+    assert flagged["at_risk_reason"].startswith(f"P(alive) {flagged['p_alive']:.2f}, below 0.5; worth ")
+    assert (table.loc[~table["at_risk"], "at_risk_reason"] == "").all()
+    assert (table["cohort"] == summary["cohort"]).all()
+    # Excel: the customers sheet with frozen header, filters and formats; the data dictionary
+    write_value_table(table, tmp_path / "values.xlsx")
+    import openpyxl
+
+    book = openpyxl.load_workbook(tmp_path / "values.xlsx")
+    assert book.sheetnames == ["customers", "data dictionary"]
+    sheet = book["customers"]
+    assert sheet.freeze_panes == "B2" and sheet.auto_filter.ref == sheet.dimensions
+    header = [c.value for c in sheet[1]]
+    assert sheet.cell(2, header.index("value_1y") + 1).number_format == "#,##0.00"
+    assert sheet.cell(2, header.index("p_alive upper 90%") + 1).number_format == "0.000"
+    words = pd.read_excel(tmp_path / "values.xlsx", sheet_name="data dictionary")
+    assert words["column"].tolist() == header
+    meaning = dict(zip(words["column"], words["meaning"]))
+    assert meaning["value_2y"] == "expected spend over the horizon 2y, discounted to today"
+    assert meaning["value_1y lower 90%"] == "the lower bound of value_1y's central 90% interval"
+    assert "CRM recency is days_since_last_purchase" in meaning["recency"]
+    assert words["meaning"].notna().all()

@@ -30,7 +30,7 @@ from ..timeunits import check_unit, unit_days
 from .columns import HOLDOUT_COLUMNS, RFM_COLUMNS
 from .transactions import TransactionLog, read_transactions, to_date
 
-__all__ = ["rfm_summary", "calibration_holdout", "acquisition_cohorts", "summary_sql", "split_dates", "as_log",
+__all__ = ["rfm_summary", "calibration_holdout", "acquisition_cohorts", "purchase_history", "summary_sql", "split_dates", "as_log",
            "summary_end", "RFM_COLUMNS", "HOLDOUT_COLUMNS"]
 
 
@@ -226,6 +226,33 @@ def calibration_holdout(
     out.attrs.update(time_unit=unit, calibration_end=cal_end.isoformat(), holdout_end=hold_end.isoformat())
     return out
 
+
+
+def purchase_history(transactions: Any, observation_end: Any = None, *, customer: str = "customer_id",
+                     date: str = "date", amount: str | None = "amount", **read_options: Any) -> pd.DataFrame:
+    """What each customer did up to ``observation_end`` (default: the log's end), in a CRM's terms.
+
+    Returns
+    -------
+    DataFrame indexed by customer_id (sorted): ``first_purchase`` and ``last_purchase`` (dates),
+    ``days_since_last_purchase`` (to ``observation_end``), ``purchase_days`` (days with a purchase: the
+    summary's frequency + 1) and, when the log has amounts, ``total_spend`` (every purchase, the first
+    included, net of the returns the log netted).
+    """
+    log = as_log(transactions, customer, date, amount, read_options)
+    end = summary_end(observation_end, log.first_date, log.last_date, log.declared_end)
+    spend = ", sum(amount) AS total_spend" if log.has_amount else ""
+    df = log.query("SELECT customer_id, min(date) AS first_purchase, max(date) AS last_purchase, "
+                   f"count(*) AS purchase_days{spend} FROM {{daily}} WHERE date <= $end GROUP BY customer_id "
+                   "ORDER BY customer_id", {"end": end})
+    out = df.set_index("customer_id")
+    for column in ("first_purchase", "last_purchase"):
+        out[column] = pd.to_datetime(out[column]).dt.date
+    out.insert(2, "days_since_last_purchase",
+               [(end - last).days for last in out["last_purchase"]])
+    out["purchase_days"] = out["purchase_days"].astype("int64")
+    out.attrs.update(observation_end=end.isoformat())
+    return out
 
 
 def acquisition_cohorts(transactions: Any, period: str = "month", *, customer: str = "customer_id",
