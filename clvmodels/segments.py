@@ -153,24 +153,28 @@ def value_satisfaction_quadrants(value, satisfaction, *, value_cut: float | None
                      name="quadrant")
 
 
-#: Lifecycle stages in order, and the rule of each (first match wins; t = time since the last purchase).
+#: Lifecycle stages in order, and the rule of each (the first that holds wins; t = time since the last
+#: purchase, age = time since the first).
 LIFECYCLE_STAGES: tuple[tuple[str, str], ...] = (
-    ("new", "first purchase within new_within"),
-    ("lost", "P(alive) < 0.2 or t > lost_after"),
-    ("at risk", "P(alive) < 0.5 or t > at_risk_after"),
-    ("cooling", "P(alive) < 0.8 or t > cooling_after"),
-    ("active", "otherwise"),
+    ("new", "age <= new_within (first purchase in the last 90 days)"),
+    ("lost", "P(alive) < 0.2, or t > lost_after (no purchase for a year)"),
+    ("declining", "P(alive) < 0.5, or t > declining_after (no purchase for 240 days)"),
+    ("growing", "age < mature_after (a customer for less than a year)"),
+    ("mature", "otherwise"),
 )
 
 
 def lifecycle_stages(summary: pd.DataFrame, p_alive, *, time_unit: str | None = None, new_within: Horizon = "90D",
-                     cooling_after: Horizon = "120D", at_risk_after: Horizon = "240D",
-                     lost_after: Horizon = "1y", thresholds: tuple[float, float, float] = (0.2, 0.5, 0.8)) -> pd.Series:
-    """Lifecycle stage per customer: new, active, cooling, at risk or lost (see :data:`LIFECYCLE_STAGES`).
+                     declining_after: Horizon = "240D", lost_after: Horizon = "1y", mature_after: Horizon = "1y",
+                     thresholds: tuple[float, float] = (0.2, 0.5)) -> pd.Series:
+    """Lifecycle stage per customer: new, growing, mature, declining or lost (:data:`LIFECYCLE_STAGES`).
 
-    ``p_alive`` comes from a purchase model; BG/NBD gives customers without repeat purchases P(alive) = 1,
-    so the time since the last purchase (T - recency, compared with the ``*_after`` horizons) moves them
-    down the stages too. ``thresholds`` are the P(alive) cuts for lost, at risk and cooling.
+    A stage agrees with both P(alive) and the time since the last purchase: the customer is lost (or
+    declining) when either says so. P(alive) alone would not do: a model can keep it high for a customer
+    who never came back (BG/NBD gives customers without repeat purchases P(alive) = 1, however long ago
+    they bought), so a one-time buyer of two years ago is lost by the time since their purchase. Among
+    the customers neither calls declining, those younger than ``mature_after`` are growing and the
+    others mature. ``thresholds`` are the P(alive) cuts for lost and declining.
     """
     unit = time_unit or summary.attrs.get("time_unit")
     if not unit:
@@ -185,17 +189,17 @@ def lifecycle_stages(summary: pd.DataFrame, p_alive, *, time_unit: str | None = 
     pa = pa_s.to_numpy(dtype=np.float64)
     if len(pa) != len(summary):
         raise DataError(f"p_alive has {len(pa):,} values for {len(summary):,} customers", columns=["p_alive"])
-    lost, risk, cool = thresholds
-    if not 0 <= lost <= risk <= cool <= 1:
+    lost, declining = thresholds
+    if not 0 <= lost <= declining <= 1:
         raise ValueError(f"thresholds must be increasing within [0, 1], got {thresholds}")
     since = (summary["T"] - summary["recency"]).to_numpy(dtype=np.float64)
     age = summary["T"].to_numpy(dtype=np.float64)
     conditions = [age <= to_units(new_within, unit),
                   (pa < lost) | (since > to_units(lost_after, unit)),
-                  (pa < risk) | (since > to_units(at_risk_after, unit)),
-                  (pa < cool) | (since > to_units(cooling_after, unit))]
+                  (pa < declining) | (since > to_units(declining_after, unit)),
+                  age < to_units(mature_after, unit)]
     names = [n for n, _ in LIFECYCLE_STAGES]
-    stage = np.select(conditions, names[:4], default="active")
+    stage = np.select(conditions, names[:4], default="mature")
     return pd.Series(pd.Categorical(stage, categories=names), index=summary.index, name="lifecycle_stage")
 
 

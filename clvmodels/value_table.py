@@ -53,8 +53,8 @@ COLUMN_DICTIONARY: dict[str, tuple[str, str]] = {
                               "or posterior draws)", "as X"),
     "value_tier": ("low, medium or high by the first horizon's value (cuts: its median and 80th percentile; "
                    "equal values share a tier)", ""),
-    "lifecycle_stage": ("new, active, cooling, at risk or lost, from P(alive) and the time since the last "
-                        "purchase", ""),
+    "lifecycle_stage": ("new, growing, mature, declining or lost: lost or declining when P(alive) or the time "
+                        "since the last purchase says so (segments.LIFECYCLE_STAGES)", ""),
     "R": ("RFM recency score, 1-5 (5: bought most recently)", "score"),
     "F": ("RFM frequency score, 1-5 (1: no repeat purchase)", "score"),
     "M": ("RFM monetary score, 1-5 (1: no repeat purchase)", "score"),

@@ -90,13 +90,16 @@ def test_quadrants_align_by_index():
 
 
 def test_lifecycle_stages_use_p_alive_and_recency():
-    summary = pd.DataFrame({"frequency": [0, 3, 3, 3, 0, 2], "recency": [0, 50, 40, 30, 0, 51.0],
-                            "T": [5, 52, 52, 52, 100, 52.0]})
-    pa = [1.0, 0.95, 0.6, 0.3, 1.0, 0.1]
+    summary = pd.DataFrame({"frequency": [0, 3, 3, 3, 0, 2, 2, 1], "recency": [0, 50, 40, 30, 0, 51.0, 20, 10],
+                            "T": [5, 53, 60, 52, 100, 52.0, 30, 52]})
+    pa = [1.0, 0.95, 0.9, 0.3, 1.0, 0.1, 0.9, 0.9]
     st = S.lifecycle_stages(summary, pa, time_unit="W")
-    # new (5 weeks old); active; cooling (P 0.6); at risk (P 0.3); lost: one purchase 100 weeks ago
-    # although BG/NBD gives P(alive) = 1 without repeats; lost (P 0.1)
-    assert list(st) == ["new", "active", "cooling", "at risk", "lost", "lost"]
+    # new (5 weeks old); mature (bought 3 weeks ago, a customer for over a year); mature (60 weeks); declining
+    # (P 0.3); lost: one purchase 100 weeks ago although BG/NBD gives P(alive) = 1 without repeats; lost
+    # (P 0.1); growing (30 weeks a customer, bought 10 weeks ago); declining: P(alive) 0.9 but no purchase
+    # for 42 weeks (more than 240 days)
+    assert list(st) == ["new", "mature", "mature", "declining", "lost", "lost", "growing", "declining"]
+    assert list(st.cat.categories) == ["new", "lost", "declining", "growing", "mature"]
     # a Series is aligned by customer, not by position
     shuffled = pd.Series(pa, index=summary.index).sort_values()
     assert list(S.lifecycle_stages(summary, shuffled, time_unit="W")) == list(st)
