@@ -415,7 +415,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     log = _read_log(args, attributes_flag="--segment-column")
     result = run_job(log, horizons=horizons, annual_discount_rate=args.annual_discount_rate,
                      show_progress=not args.quiet, on_step=lambda text: _say(args, text))
-    report = result.report(title=args.title, currency=args.currency)
+    report = result.report(title=args.title, currency=args.currency, show_ids=args.show_ids)
     written = [str(p) for p in report.save(args.output) if p.suffix != ".png"]
     if args.value_table:
         written.append(str(write_value_table(result.value_table, args.value_table)))
@@ -644,6 +644,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="annual discount rate of the values, > -1 (default 0.10)")
     p.add_argument("--title", help="the report's title")
     p.add_argument("--currency", help="the amounts' currency, stated beside them in the report (e.g. EUR)")
+    p.add_argument("--show-ids", action="store_true", help="show customer ids in the report's tables of customers "
+                   "(default: pseudonyms, so that the report can be mailed; the value table and at-risk files keep "
+                   "the ids)")
     p.add_argument("--value-table", help="also write the customer value table here (.csv, .parquet or .xlsx; "
                    "needs --amount)")
     p.add_argument("--at-risk", help="also write the at-risk list here (.csv, .parquet or .xlsx; needs --amount)")

@@ -51,16 +51,19 @@ class JobResult:
     segment_columns: tuple[str, ...] = field(default=())
 
     def report(self, *, title: str | None = None, models: dict[str, Any] | None = None,
-               shrinkage: dict[str, pd.DataFrame] | None = None, currency: str | None = None) -> Report:
+               shrinkage: dict[str, pd.DataFrame] | None = None, currency: str | None = None,
+               show_ids: bool = False) -> Report:
         """The report: the choice and the totals first, then the backtest, the chosen models (and
         ``models``, e.g. a Bayesian hierarchy, with their ``shrinkage`` tables), the top customers and the
-        value by segment, lifecycle stage, cohort and the log's attributes; amounts in ``currency``."""
+        value by segment, lifecycle stage, cohort and the log's attributes; amounts in ``currency``; customer
+        ids pseudonymised unless ``show_ids``."""
         purchase, spend = self.selection.purchase_model_, self.selection.spend_model_
         shown = {f"{m.label} (chosen)": m for m in (purchase, spend) if m is not None}
         return build_report(self.summary, backtest=self.backtest, log=self.log, value_table=self.value_table,
                             selection=self.selection, annual_discount_rate=self.annual_discount_rate,
                             models={**shown, **(models or {})}, shrinkage=shrinkage,
                             segment_columns=self.segment_columns, at_risk=self.at_risk, currency=currency,
+                            show_ids=show_ids,
                             **({"title": title} if title else {}))
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 from .draws import level_text
 from .files import atomic_path, write_text
 
-__all__ = ["Report", "Section", "build_report", "conclusions"]
+__all__ = ["Report", "Section", "build_report", "conclusions", "pseudonyms"]
 
 #: Sections in the order a reader meets them; ``build_report`` includes those it has material for.
 SECTION_TITLES = ("Model choice", "Conclusion", "Data overview", "Fitted models", "Backtest", "Bayesian models",
@@ -257,6 +257,17 @@ def _overview(summary: pd.DataFrame, log) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["", "value"])
 
 
+def pseudonyms(ids: pd.Index, key: bytes) -> pd.Index:
+    """Customer ids replaced by pseudonyms ("c-" and 10 hex digits of an HMAC-SHA256 of the id under
+    ``key``): the same customer gets the same pseudonym within one report, and without the key nobody can
+    tell which customer it is."""
+    import hashlib
+    import hmac
+
+    return pd.Index([f"c-{hmac.new(key, str(i).encode(), hashlib.sha256).hexdigest()[:10]}" for i in ids],
+                    name="customer (pseudonym)")
+
+
 def _money(value: float, currency: str | None) -> str:
     """An amount as the tables show it, with the currency when known."""
     return _fmt(value) + (f" {currency}" if currency else "")
@@ -314,7 +325,7 @@ def _model_choice(sec: Section, selection, summary: pd.DataFrame | None, annual_
 def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: dict[str, Any] | None = None,
                  value_table: pd.DataFrame | None = None, log=None, shrinkage: dict[str, pd.DataFrame] | None = None,
                  selection=None, annual_discount_rate: float = 0.10, segment_columns: Sequence[str] = (),
-                 at_risk: pd.DataFrame | None = None, currency: str | None = None,
+                 at_risk: pd.DataFrame | None = None, currency: str | None = None, show_ids: bool = False,
                  title: str = "Customer lifetime value: which forecast to trust", top_n: int = 20) -> Report:
     """Assemble the report from what was computed (any argument but ``summary`` may be left out).
 
@@ -332,6 +343,10 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
         From :func:`clvmodels.segments.at_risk`: its value at stake in the opening, its list under At risk.
     currency
         The amounts' currency, stated beside every amount in a sentence and in the totals' caption.
+    show_ids
+        Show customer ids in the tables of customers (top customers, at risk). By default they are
+        replaced by :func:`pseudonyms` under a key drawn for this report and kept nowhere, so that the
+        report can be mailed; every other number is an aggregate.
     backtest
         A :class:`clvmodels.BacktestResult`: metrics, ranking per horizon, every backtest figure, and the
         generated conclusion.
@@ -347,6 +362,11 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
         Per Bayesian hierarchical model name, its :meth:`shrinkage` table: shown with forest plots.
     """
     from . import plots
+
+    key = os.urandom(32)
+
+    def customers(table: pd.DataFrame) -> pd.DataFrame:  # (a table of customers, as the reader may see it)
+        return table if show_ids else table.set_axis(pseudonyms(table.index, key), axis=0)
 
     sections: dict[str, Section] = {t: Section(t) for t in SECTION_TITLES}
     value_cols = ([c for c in value_table.columns if re.fullmatch(r"value_[0-9.]+[A-Za-z]+", c)]
@@ -437,8 +457,9 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
         first = value_cols[0]
         show = ["frequency", "monetary_value", "p_alive", *value_cols, "value_tier", "lifecycle_stage", "rfm_segment"]
         top = value_table.sort_values(first, ascending=False).head(top_n)
-        sections["Top customers"].table(top[[c for c in show if c in top.columns]],
-                                        f"The {top_n} customers with the highest {first}")
+        sections["Top customers"].table(customers(top[[c for c in show if c in top.columns]]),
+                                        f"The {top_n} customers with the highest {first}"
+                                        + ("" if show_ids else " (ids replaced by pseudonyms)"))
         if at_risk is not None:
             sec = sections["At risk"]
             rule = at_risk.attrs
@@ -447,8 +468,9 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
                      f"{rule['p_alive_above']:g}: below it they are taken as lost). Value at stake: their value if "
                      "active times the probability they are gone, 1 - P(alive). Contact them first.")
             risk_cols = ["frequency", "p_alive", first, "value_if_active", "value_at_stake", "lifecycle_stage"]
-            sec.table(at_risk.head(top_n)[[c for c in risk_cols if c in at_risk.columns]],
-                      f"The {min(top_n, len(at_risk))} customers with the most value at stake, of {len(at_risk):,}")
+            sec.table(customers(at_risk.head(top_n)[[c for c in risk_cols if c in at_risk.columns]]),
+                      f"The {min(top_n, len(at_risk))} customers with the most value at stake, of {len(at_risk):,}"
+                      + ("" if show_ids else " (ids replaced by pseudonyms: the at-risk file has the ids)"))
         total = value_table[first].sum()
         sec = sections["Segments"]
         sec.text(f"Total {first} over all customers: {_money(total, currency)}. The tables split it by the segmentations the "

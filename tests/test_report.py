@@ -97,8 +97,27 @@ def test_the_opening_says_what_the_customers_are_worth(report_parts):
         in answer
     assert any(b[0] == "figure" and b[1] == "value_concentration.png" for b in rep.sections[0].blocks)
     listed = next(s for s in rep.sections if s.title == "At risk").blocks[1][1]
-    assert list(listed.index) == list(risk.index[:20]) and "in the top 20% by value_1y" in \
-        next(s for s in rep.sections if s.title == "At risk").blocks[0][1]
+    np.testing.assert_allclose(listed["value_at_stake"], risk["value_at_stake"].iloc[:20])
+    assert "in the top 20% by value_1y" in next(s for s in rep.sections if s.title == "At risk").blocks[0][1]
+
+
+def test_customer_ids_are_pseudonyms_unless_asked(report_parts, cdnow_tx):
+    rep, _, table, chosen = report_parts
+    top = next(s for s in rep.sections if s.title == "Top customers").blocks
+    listed = next(b[1] for b in top if b[0] == "table")
+    assert listed.index.name == "customer (pseudonym)" and listed.index.str.fullmatch(r"c-[0-9a-f]{10}").all()
+    assert not set(map(str, table.index)) & set(listed.index)
+    html = rep.to_html()
+    best = table["value_1y"].idxmax()
+    assert f"<td class=\"t\">{best}</td>" not in html
+    # the same customer keeps one pseudonym within a report, another in the next report
+    from clvmodels.report import pseudonyms
+
+    assert pseudonyms(pd.Index([best, best]), b"k")[0] == pseudonyms(pd.Index([best]), b"k")[0] != \
+        pseudonyms(pd.Index([best]), b"other")[0]
+    shown = build_report(value_table=table, at_risk=at_risk(table), show_ids=True)
+    listed = next(b[1] for b in shown.sections[0].blocks if b[0] == "table")
+    assert list(listed.index[:3]) == list(table.sort_values("value_1y", ascending=False).index[:3])
 
 
 def test_value_concentration_counts_a_share_of_the_customer_at_the_edge():
@@ -136,9 +155,10 @@ def test_html_is_well_formed_self_contained_and_complete(report_parts, tmp_path)
     assert checker.h2 == list(SECTION_TITLES)  # every section, in order
     n_figures = sum(b[0] == "figure" for s in rep.sections for b in s.blocks)
     assert n_figures == 5 + 2 + 1 and text.count("data:image/png;base64,") == n_figures  # backtest + forest plots + value concentration
-    # the top customer of the value table is shown, with its value
+    # the top customer of the value table is shown, with its value (under a pseudonym)
     top = table["value_1y"].idxmax()
-    assert f"<td class=\"t\">{top}</td>" in text and f"{table.loc[top, 'value_1y']:,.0f}" in text
+    assert re.search(rf'<tr><td class="t">c-[0-9a-f]{{10}}</td>(?:(?!</tr>).)*<td>{table.loc[top, "value_1y"]:,.4g}'
+                     '</td>', text)
     # the Markdown twin: same sections, its figures on disk
     md = (tmp_path / "report.md").read_text()
     assert [line[3:] for line in md.splitlines() if line.startswith("## ")] == list(SECTION_TITLES)
