@@ -24,3 +24,14 @@ def test_notebook_runs(path, tmp_path):
     client.execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+    # every figure renders as an image (a Figure without the inline backend shows as "<Figure size ...>")
+    plotted = [c for c in nb.cells if c.cell_type == "code" and "plots.plot_" in c.source]
+    images = [c for c in plotted if any("image/png" in o.get("data", {}) for o in c.get("outputs", []))]
+    assert len(images) == len(plotted), [c.source[:80] for c in plotted if c not in images]
+    assert path.stem not in ("02_backtest_vs_heuristics", "03_bayesian_hierarchical") or plotted
+
+
+def test_the_quick_start_starts_from_a_csv_in_the_users_column_names():
+    nb = nbformat.read(NOTEBOOKS[0], as_version=4)
+    first = next(c.source for c in nb.cells if c.cell_type == "code")
+    assert 'clv.read_transactions(path, customer="client", date="ordered_at", amount="total")' in first
