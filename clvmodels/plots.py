@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["plot_frequency_holdout", "plot_tracking", "plot_error_by_horizon", "plot_decile_lift", "plot_forest", "plot_lorenz",
-           "plot_posterior", "save_figures"]
+__all__ = ["plot_frequency_holdout", "plot_tracking", "plot_error_by_horizon", "plot_decile_lift", "plot_forest",
+           "plot_lorenz", "plot_frequency_recency", "plot_value_distribution", "plot_posterior", "save_figures"]
 
 
 def _axes(ax):
@@ -166,6 +166,47 @@ def plot_lorenz(value, *, ax=None):
     ax.set_ylabel("share of value")
     ax.set_title("Value concentration")
     ax.legend(fontsize="small", loc="lower right")
+    return ax
+
+
+def plot_frequency_recency(model, T: float, *, horizon: Any = None, max_frequency: int = 20, ax=None):
+    """A purchase model's P(alive) (or, with ``horizon``, expected purchases over it) for a customer of age
+    ``T`` by repeat purchases (rows) and recency (columns), as in Fader, Hardie & Lee (2005, Marketing
+    Science 24(2), figures 7-8): who is likely still a customer, and who will buy. A customer without repeat
+    purchases has recency 0, so that row has one value throughout."""
+    ax = _axes(ax)
+    n_rec = 40
+    rec = (np.arange(n_rec) + 0.5) * T / n_rec
+    freq = np.arange(1, max_frequency + 1)
+    grid = pd.DataFrame({"frequency": np.repeat(freq, n_rec), "recency": np.tile(rec, len(freq)), "T": float(T)})
+    grid = pd.concat([pd.DataFrame({"frequency": [0], "recency": [0.0], "T": [float(T)]}), grid], ignore_index=True)
+    values = (model.p_alive(grid) if horizon is None else model.expected_purchases(grid, horizon)).to_numpy()
+    z = np.vstack([np.full(n_rec, values[0]), values[1:].reshape(len(freq), n_rec)])
+    image = ax.imshow(z, origin="lower", aspect="auto", extent=(0, T, -0.5, max_frequency + 0.5),
+                      cmap="viridis", vmin=0, vmax=1 if horizon is None else None)
+    what = "P(alive)" if horizon is None else f"expected purchases over {horizon}"
+    ax.figure.colorbar(image, ax=ax, label=what)
+    unit = getattr(model, "time_unit_", "")
+    ax.set_xlabel(f"recency: time from the first to the last purchase ({unit})")
+    ax.set_ylabel("repeat purchases (frequency)")
+    ax.set_title(f"{model.label}: {what}, a customer of age {T:.0f} {unit}")
+    return ax
+
+
+def plot_value_distribution(value, *, ax=None, bins: int = 40):
+    """Histogram of the customers' values on a log scale (most customers are worth little, a few a lot);
+    customers valued at zero or less are counted in the title."""
+    ax = _axes(ax)
+    v = np.asarray(value, dtype=np.float64)
+    positive = v[v > 0]
+    edges = np.geomspace(positive.min(), positive.max(), bins + 1) if len(positive) else bins
+    ax.hist(positive, bins=edges, color="C0")
+    ax.set_xscale("log")
+    name = getattr(value, "name", None) or "value"
+    ax.set_xlabel(f"{name} (log scale)")
+    ax.set_ylabel("customers")
+    ax.set_title(f"Distribution of {name}" + (f" ({int((v <= 0).sum()):,} customers at 0 or less not shown)"
+                                              if (v <= 0).any() else ""))
     return ax
 
 

@@ -26,9 +26,10 @@ from .files import atomic_path, write_text
 
 __all__ = ["Report", "Section", "build_report", "conclusions", "pseudonyms"]
 
-#: Sections in the order a reader meets them; ``build_report`` includes those it has material for.
-SECTION_TITLES = ("Model choice", "Conclusion", "Data overview", "Fitted models", "Backtest", "Bayesian models",
-                  "Top customers", "At risk", "Segments")
+#: Sections in the order a reader meets them (the answer, the customers, then the evidence, and an appendix
+#: for statisticians); ``build_report`` includes those it has material for.
+SECTION_TITLES = ("Model choice", "Conclusion", "Top customers", "At risk", "Segments", "Purchase patterns",
+                  "Data overview", "Backtest", "Fitted models", "Bayesian models", "Glossary")
 
 
 @dataclass
@@ -485,4 +486,46 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
                                     f"share of {first}": (g[first].sum() / total).map(lambda v: f"{v:.1%}"),
                                     "mean P(alive)": g["p_alive"].mean()})
                 sec.table(seg, f"By {col.replace('_', ' ')}")
+    model = selection.purchase_model_ if selection is not None else None
+    if model is not None and summary is not None and not getattr(model, "has_covariates", False):
+        sec = sections["Purchase patterns"]
+        age = float(summary["T"].max())
+        unit = getattr(model, "time_unit_", "")
+        sec.text(f"What {model.label} makes of a customer's history, for a customer of the oldest age here "
+                 f"({age:.0f} {unit}): the more purchases and the longer since the last one, the less likely "
+                 "the customer is still active; a customer who bought often and recently is expected to buy most.")
+        sec.figure("p_alive_by_frequency_recency.png",
+                   _png(lambda ax: plots.plot_frequency_recency(model, age, ax=ax)),
+                   "P(alive) by repeat purchases and recency")
+        sec.figure("purchases_by_frequency_recency.png",
+                   _png(lambda ax: plots.plot_frequency_recency(model, age, horizon="1y", ax=ax)),
+                   "Expected purchases over the next year by repeat purchases and recency")
+    if value_table is not None:
+        sections["Purchase patterns"].figure(
+            "value_distribution.png", _png(lambda ax: plots.plot_value_distribution(value_table[value_cols[0]], ax=ax)),
+            f"How {value_cols[0]} is spread over the customers")
+    sections["Glossary"].table(_glossary(), "The terms, columns and labels of this report")
     return Report(title, [s for s in sections.values() if s.blocks])
+
+
+def _glossary() -> pd.DataFrame:
+    """Every term a reader meets in the report: the value table's columns, the metrics, the lifecycle
+    stages and RFM segments with their rules."""
+    from .segments import LIFECYCLE_STAGES, RFM_SEGMENTS
+    from .value_table import COLUMN_DICTIONARY
+
+    rows = [(name, meaning + (f" ({unit})" if unit else "")) for name, (meaning, unit) in COLUMN_DICTIONARY.items()]
+    rows += [
+        ("RMSE", "root mean squared error of the per-customer forecasts against what happened"),
+        ("MAE", "mean absolute error of the per-customer forecasts"),
+        ("total error %", "100 x (forecast total - actual total) / actual total"),
+        ("log score", "mean log probability a model gave each customer's actual holdout purchases (higher is "
+                      "better)"),
+        ("rolling origin", "a cut-off inside the data: models fitted before it forecast the weeks after it"),
+        ("interval", "a range that holds the quantity with the stated probability, its level"),
+        ("FM", "in the RFM segments' rules: the mean of the F and M scores, rounded half up"),
+        ("pseudonym", "c- and a code standing for a customer id, the same within one report"),
+    ]
+    rows += [(f"lifecycle: {name}", rule) for name, rule in LIFECYCLE_STAGES]
+    rows += [(f"RFM segment: {name}", rule) for name, rule in RFM_SEGMENTS]
+    return pd.DataFrame(rows, columns=["term", "meaning"])

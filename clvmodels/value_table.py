@@ -62,6 +62,10 @@ COLUMN_DICTIONARY: dict[str, tuple[str, str]] = {
     "rfm_segment": ("named RFM segment (champions, loyal, ...)", ""),
     "at_risk": ("a valuable customer whose P(alive) has fallen (segments.at_risk)", "yes/no"),
     "at_risk_reason": ("why the customer is flagged", ""),
+    "value_if_active": ("the first horizon's value if the customer is still active: value / P(alive) (at-risk "
+                        "list)", "money"),
+    "value_at_stake": ("value if active x (1 - P(alive)): what is lost if the customer has gone (at-risk list)",
+                       "money"),
     "cohort": ("month of the first purchase", ""),
     "quadrant": ("value x satisfaction quadrant", ""),
     "net_value_H": ("value_H minus the acquisition cost", "money"),

@@ -154,7 +154,8 @@ def test_html_is_well_formed_self_contained_and_complete(report_parts, tmp_path)
         assert b"http" not in base64.b64decode(png)
     assert checker.h2 == list(SECTION_TITLES)  # every section, in order
     n_figures = sum(b[0] == "figure" for s in rep.sections for b in s.blocks)
-    assert n_figures == 5 + 2 + 1 and text.count("data:image/png;base64,") == n_figures  # backtest + forest plots + value concentration
+    # backtest 5, forest plots 2, value concentration, P(alive) and purchases by frequency and recency, values
+    assert n_figures == 5 + 2 + 1 + 3 and text.count("data:image/png;base64,") == n_figures
     # the top customer of the value table is shown, with its value (under a pseudonym)
     top = table["value_1y"].idxmax()
     assert re.search(rf'<tr><td class="t">c-[0-9a-f]{{10}}</td>(?:(?!</tr>).)*<td>{table.loc[top, "value_1y"]:,.4g}'
@@ -226,7 +227,7 @@ def test_the_report_states_the_backtests_level_and_tells_formulas_by_their_role(
 def test_report_without_a_backtest_has_only_what_it_was_given():
     summary = clv.load_cdnow_summary()
     rep = build_report(summary)
-    assert [s.title for s in rep.sections] == ["Data overview"]
+    assert [s.title for s in rep.sections] == ["Data overview", "Glossary"]
     assert '<td class="t">2,357</td>' in rep.to_html()
 
 
@@ -239,3 +240,20 @@ def test_text_and_ids_are_escaped():
     out = Report("t", [sec]).to_html()
     assert "<script>" not in out and "&lt;script&gt;" in out and "<b>x</b>" not in out
     assert "&lt;id&gt;" in out and "A &amp; B &lt;models&gt;" in out
+
+
+def test_the_glossary_explains_every_column_and_label_of_the_customer_tables(report_parts):
+    rep, _, table, _ = report_parts
+    terms = set(next(s for s in rep.sections if s.title == "Glossary").blocks[0][1]["term"])
+    for title in ("Top customers", "At risk"):
+        for block in next(s for s in rep.sections if s.title == title).blocks:
+            if block[0] == "table":
+                for column in block[1].columns:
+                    assert re.sub(r"_[0-9.]+[A-Za-z]+$", "_H", column) in terms, (title, column)
+    for stage in table["lifecycle_stage"].unique():
+        assert f"lifecycle: {stage}" in terms
+    for segment in table["rfm_segment"].unique():
+        assert f"RFM segment: {segment}" in terms
+    patterns = [b[1] for b in next(s for s in rep.sections if s.title == "Purchase patterns").blocks if b[0] == "figure"]
+    assert patterns == ["p_alive_by_frequency_recency.png", "purchases_by_frequency_recency.png",
+                        "value_distribution.png"]
