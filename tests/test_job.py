@@ -74,7 +74,7 @@ def test_a_log_without_amounts_gets_purchase_forecasts_alone():
 
 @pytest.mark.slow  # (three runs of the whole job through the command line)
 def test_the_command_line_report_on_a_users_log(tmp_path):
-    orders().to_csv(tmp_path / "orders.csv", index=False)
+    orders(n=300).to_csv(tmp_path / "orders.csv", index=False)
     (tmp_path / "out").mkdir()
     code, stdout, stderr = run("report", tmp_path / "orders.csv", "--customer", "client", "--date", "ordered_at",
                                "--amount", "total", "--returns", "net", "--segment-column", "channel:mode",
@@ -88,7 +88,7 @@ def test_the_command_line_report_on_a_users_log(tmp_path):
     html = (tmp_path / "out" / "report.html").read_text()
     assert html.index("<h2>Model choice</h2>") < html.index("<h2>Backtest</h2>")
     # without amounts: a report of purchases; asking for the value table is refused before any work
-    orders().drop(columns="total").to_csv(tmp_path / "plain.csv", index=False)
+    orders(n=300).drop(columns="total").to_csv(tmp_path / "plain.csv", index=False)
     code, _, stderr = run("report", tmp_path / "plain.csv", "--customer", "client", "--date", "ordered_at",
                           "-o", tmp_path / "plain.html", "-q")
     assert code == 0, stderr and (tmp_path / "plain.html").exists()
