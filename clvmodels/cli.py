@@ -397,6 +397,30 @@ def _say_job(args: argparse.Namespace, result, report) -> None:
         _say(args, line[1] + "\n")
 
 
+def _read_satisfaction(path: str, customer: str):
+    """--satisfaction FILE: a CSV or Parquet table with the customer column (as --customer names it, or
+    customer_id) and a numeric satisfaction column; the scores by customer id (as text)."""
+    import numpy as np
+    import pandas as pd
+
+    from .files import table_format
+
+    fmt = table_format(path)
+    if fmt == "excel":
+        raise DataError(f"--satisfaction reads .csv or .parquet, got {path!r}")
+    frame = pd.read_csv(path, dtype=str) if fmt == "csv" else pd.read_parquet(path)
+    id_column = customer if customer in frame.columns else "customer_id"
+    if id_column not in frame.columns or "satisfaction" not in frame.columns:
+        raise DataError(f"--satisfaction {path} needs the columns {customer} (or customer_id) and satisfaction; "
+                        f"it has {', '.join(map(str, frame.columns))}")
+    scores = pd.to_numeric(frame["satisfaction"], errors="coerce").to_numpy(dtype=np.float64)
+    rows = np.flatnonzero(~np.isfinite(scores))
+    if len(rows):
+        raise DataError(f"--satisfaction {path}: the satisfaction column must hold a number for every customer; "
+                        f"{len(rows):,} rows do not (data rows {', '.join(str(r + 1) for r in rows[:3])})")
+    return pd.Series(scores, index=frame[id_column].astype(str), name="satisfaction")
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from .files import write_table
     from .job import run_job
@@ -411,9 +435,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if path and not str(path).lower().endswith(kinds):
             raise DataError(f"{flag} writes {', '.join(kinds)}, got {path!r}")
     horizons = [h.strip() for h in args.horizons.split(",") if h.strip()]
+    if (args.satisfaction or args.acquisition_cost is not None) and not args.amount:
+        raise DataError("--satisfaction and --acquisition-cost act on customer values, which need --amount")
+    satisfaction = _read_satisfaction(args.satisfaction, args.customer) if args.satisfaction else None
     args.attributes = args.segment_column
     log = _read_log(args, attributes_flag="--segment-column")
     result = run_job(log, horizons=horizons, annual_discount_rate=args.annual_discount_rate,
+                     satisfaction=satisfaction, acquisition_cost=args.acquisition_cost,
                      show_progress=not args.quiet, on_step=lambda text: _say(args, text))
     report = result.report(title=args.title, currency=args.currency, show_ids=args.show_ids)
     written = [str(p) for p in report.save(args.output) if p.suffix != ".png"]
@@ -489,6 +517,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         if path.suffix != ".png":
             print(path)
     return 0
+
+
+def _money(text: str) -> float:
+    """An amount of money: a finite number (argparse names the flag when this raises)."""
+    import math
+
+    try:
+        amount = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(amount):
+        raise argparse.ArgumentTypeError(f"must be a finite amount, got {text!r}")
+    return amount
 
 
 def _discount_rate(text: str) -> float:
@@ -642,6 +683,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--horizons", default="1y,2y,3y", help="value horizons, comma-separated (default 1y,2y,3y)")
     p.add_argument("--annual-discount-rate", type=_discount_rate, default=0.10,
                    help="annual discount rate of the values, > -1 (default 0.10)")
+    p.add_argument("--satisfaction", help="a .csv or .parquet table of satisfaction scores (columns: the --customer "
+                   "column or customer_id, and satisfaction; every customer needs one): adds the value x "
+                   "satisfaction quadrant (needs --amount)")
+    p.add_argument("--acquisition-cost", type=_money, help="cost of acquiring a customer: adds value net of it per "
+                   "horizon (needs --amount)")
     p.add_argument("--title", help="the report's title")
     p.add_argument("--currency", help="the amounts' currency, stated beside them in the report (e.g. EUR)")
     p.add_argument("--show-ids", action="store_true", help="show customer ids in the report's tables of customers "
@@ -651,7 +697,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    "needs --amount)")
     p.add_argument("--at-risk", help="also write the at-risk list here (.csv, .parquet or .xlsx; needs --amount)")
     p.add_argument("-o", "--output", required=True, help="the report (.html; report.md and its figures beside it)")
-    p.set_defaults(func=_cmd_report, inputs=["transactions"], outputs=["output", "value_table", "at_risk"],
+    p.set_defaults(func=_cmd_report, inputs=["transactions", "satisfaction"], outputs=["output", "value_table", "at_risk"],
                    folders=[])
 
     p = sub.add_parser("demo", parents=[common], help="the whole job on the bundled CDNOW data, offline")

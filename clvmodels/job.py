@@ -4,7 +4,8 @@
 the log's attributes), chooses the purchase and spend models by validation (:func:`clvmodels.select_model`),
 backtests them with every other model and business formula at a cut-off before the log's end, values
 every customer with the chosen models (the value table, with intervals) and lists the customers at risk.
-:meth:`JobResult.report` assembles the report, which opens with the choice and the customers' totals. A
+The log's attributes are offered to the models as covariates: each model's covariate variant competes
+with it, and validation keeps it only where it forecasts better. :meth:`JobResult.report` assembles the report, which opens with the choice and the customers' totals. A
 log without amounts gets the purchase forecasts alone.
 """
 
@@ -22,6 +23,7 @@ from .backtest import AutoCandidate, BacktestResult, backtest, default_candidate
 from .data.rfm import acquisition_cohorts, purchase_history, rfm_summary
 from .data.transactions import TransactionLog, to_date
 from .draws import DEFAULT_DRAWS
+from .errors import DataError
 from .report import Report, build_report
 from .segments import at_risk
 from .selection import SelectedModel, select_model
@@ -67,6 +69,20 @@ class JobResult:
                             **({"title": title} if title else {}))
 
 
+def _by_customer(scores: pd.Series, customers: pd.Index) -> pd.Series:
+    """``scores`` aligned with ``customers``, ids matched as text; DataError for repeated or missing ids."""
+    text = scores.index.map(str)
+    if text.duplicated().any():
+        raise DataError(f"satisfaction scores repeat customer ids (e.g. {list(text[text.duplicated()][:3])})",
+                        columns=["satisfaction"])
+    aligned = pd.Series(scores.to_numpy(), index=text).reindex(customers.map(str))
+    missing = customers[aligned.isna().to_numpy()]
+    if len(missing):
+        raise DataError(f"no satisfaction score for {len(missing):,} of {len(customers):,} customers (e.g. "
+                        f"{list(missing[:3])}): give every customer one", columns=["satisfaction"])
+    return pd.Series(aligned.to_numpy(dtype=np.float64), index=customers, name="satisfaction")
+
+
 def backtest_plan(log: TransactionLog, horizon: Horizon | None = None) -> tuple[Any, str] | None:
     """The backtest's cut-off and horizon: the log's end minus the horizon, the longest of
     :data:`BACKTEST_HORIZONS` (or the one given) with at least as much history before the cut-off as
@@ -82,6 +98,7 @@ def backtest_plan(log: TransactionLog, horizon: Horizon | None = None) -> tuple[
 def run_job(log: TransactionLog, *, horizons: Sequence[Horizon] = ("1y", "2y", "3y"),
             annual_discount_rate: float = 0.10, interval: float = 0.9, max_draws: int = DEFAULT_DRAWS,
             backtest_cutoff: Any = None, backtest_horizons: Sequence[Horizon] | None = None,
+            satisfaction: pd.Series | None = None, acquisition_cost: float | None = None,
             show_progress: bool = True, on_step: Callable[[str], None] | None = None) -> JobResult:
     """Run the whole job on ``log`` (module docstring).
 
@@ -95,6 +112,11 @@ def run_job(log: TransactionLog, *, horizons: Sequence[Horizon] = ("1y", "2y", "
         distribution) behind the intervals.
     backtest_cutoff, backtest_horizons
         The backtest's cut-off and horizons (default: :func:`backtest_plan`).
+    satisfaction
+        A satisfaction score per customer (indexed by customer id; ids are matched as text, so "42" finds
+        customer 42): the value table gets the value x satisfaction quadrant. Every customer needs a score.
+    acquisition_cost
+        Cost of acquiring a customer: the value table gets value net of it per horizon.
     show_progress
         Progress bars of the selection and the backtest.
     on_step
@@ -107,8 +129,10 @@ def run_job(log: TransactionLog, *, horizons: Sequence[Horizon] = ("1y", "2y", "
         raise ValueError("the log has an attribute named cohort, the name of the acquisition month's column")
     summary["cohort"] = acquisition_cohorts(log).reindex(summary.index)
     segments = ("cohort", *log.attributes)
+    scores = None if satisfaction is None else _by_customer(satisfaction, summary.index)  # (refused before the work)
     step("choosing the models by validation")
-    selection = select_model(log, time_unit="W", show_progress=show_progress)
+    covariates = list(log.attributes) or None  # (their covariate variants compete; validation decides)
+    selection = select_model(log, time_unit="W", covariates=covariates, show_progress=show_progress)
     purchase, spend = selection.purchase_model_, selection.spend_model_
     if backtest_cutoff is not None:
         plan = (to_date(backtest_cutoff, "backtest_cutoff"), list(backtest_horizons or BACKTEST_HORIZONS[-1:]))
@@ -118,12 +142,13 @@ def run_job(log: TransactionLog, *, horizons: Sequence[Horizon] = ("1y", "2y", "
     result = None
     if plan is not None:
         step(f"backtesting the models and the formulas from {plan[0]} over {', '.join(map(str, plan[1]))}")
-        result = backtest(log, plan[0], plan[1], default_candidates() + [AutoCandidate()], time_unit="W",
-                          interval=interval, show_progress=show_progress)
+        result = backtest(log, plan[0], plan[1], default_candidates() + [AutoCandidate(covariates=covariates)],
+                          time_unit="W", interval=interval, show_progress=show_progress)
     table = risk = None
     if spend is not None:
         step("valuing every customer")
         table = value_table(purchase, spend, summary, horizons, annual_discount_rate, interval=interval,
-                            max_draws=max_draws, history=purchase_history(log), segment_columns=segments)
+                            max_draws=max_draws, history=purchase_history(log), segment_columns=segments,
+                            satisfaction=scores, acquisition_cost=acquisition_cost)
         risk = at_risk(table, value=f"value_{horizon_label(horizons[0], purchase.time_unit_)}")
     return JobResult(log, summary, selection, result, table, risk, annual_discount_rate, segments)

@@ -52,6 +52,9 @@ def test_the_job_values_every_customer_with_the_chosen_models(job):
     cut, horizon = backtest_plan(log)
     assert horizon == "52W" and set(result.backtest.metrics["cutoff"]) == {cut.isoformat()}
     assert "Chosen by validation" in set(result.backtest.metrics["model"])
+    # the channel was offered as a covariate: each model's channel variant competed
+    candidates = set(result.selection.ranking_.index)
+    assert "BG/NBD (covariates: channel)" in candidates and "Gamma-Gamma (covariates: channel)" in candidates
 
 
 def test_the_report_opens_with_the_choice_and_splits_value_by_channel(job):
@@ -74,10 +77,15 @@ def test_a_log_without_amounts_gets_purchase_forecasts_alone():
 
 @pytest.mark.slow  # (three runs of the whole job through the command line)
 def test_the_command_line_report_on_a_users_log(tmp_path):
-    orders(n=300).to_csv(tmp_path / "orders.csv", index=False)
+    log = orders(n=300)
+    log.to_csv(tmp_path / "orders.csv", index=False)
     (tmp_path / "out").mkdir()
+    clients = sorted(log["client"].unique())
+    scores = pd.DataFrame({"client": clients, "satisfaction": np.arange(len(clients)) % 11})
+    scores.to_csv(tmp_path / "nps.csv", index=False)
     code, stdout, stderr = run("report", tmp_path / "orders.csv", "--customer", "client", "--date", "ordered_at",
                                "--amount", "total", "--returns", "net", "--segment-column", "channel:mode",
+                               "--satisfaction", tmp_path / "nps.csv", "--acquisition-cost", "12.5",
                                "--value-table", tmp_path / "out" / "values.xlsx", "--at-risk", tmp_path / "out" / "risk.csv",
                                "-o", tmp_path / "out" / "report.html")
     assert code == 0, stderr
@@ -85,6 +93,16 @@ def test_the_command_line_report_on_a_users_log(tmp_path):
     assert {os.path.basename(p) for p in written} >= {"report.html", "report.md", "values.xlsx", "risk.csv"}
     values = pd.read_excel(tmp_path / "out" / "values.xlsx", index_col=0)
     assert "channel" in values and "value_1y" in values
+    np.testing.assert_allclose(values["net_value_1y"], values["value_1y"] - 12.5)
+    median = np.median(scores["satisfaction"])
+    high = values.index.map(dict(zip(scores["client"], scores["satisfaction"]))) >= median
+    assert (values["quadrant"].str.endswith("high satisfaction") == high).all()
+    # a customer without a score is refused, naming how many
+    scores.iloc[1:].to_csv(tmp_path / "some.csv", index=False)
+    code, _, stderr = run("report", tmp_path / "orders.csv", "--customer", "client", "--date", "ordered_at",
+                          "--amount", "total", "--returns", "net", "--satisfaction", tmp_path / "some.csv",
+                          "-o", tmp_path / "some.html")
+    assert code == 2 and f"no satisfaction score for 1 of {len(clients)} customers" in stderr
     html = (tmp_path / "out" / "report.html").read_text()
     assert html.index("<h2>Model choice</h2>") < html.index("<h2>Backtest</h2>")
     # without amounts: a report of purchases; asking for the value table is refused before any work
