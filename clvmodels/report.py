@@ -24,7 +24,7 @@ import pandas as pd
 from .draws import level_text
 from .files import atomic_path, write_text
 
-__all__ = ["Report", "Section", "build_report", "conclusions", "pseudonyms"]
+__all__ = ["Report", "Section", "build_report", "conclusions", "fitted_behind", "pseudonyms"]
 
 #: Sections in the order a reader meets them (the answer, the customers, then the evidence, and an appendix
 #: for statisticians); ``build_report`` includes those it has material for.
@@ -181,9 +181,26 @@ def _png(draw, size=(10, 4.6)) -> bytes:
 
 
 def _off(pct: float) -> str:
+    """How far a total is from what happened, its number written as the tables write it."""
     if not np.isfinite(pct):
         return "of unknown distance from"
-    return f"{abs(pct):.1f}% {'below' if pct < 0 else 'above'}"
+    return f"{_fmt(abs(pct))}% {'below' if pct < 0 else 'above'}"
+
+
+def fitted_behind(result) -> dict[str, str]:
+    """The models behind each model candidate whose name does not say them (such as "Chosen by
+    validation"): {candidate: "Pareto/NBD + Gamma-Gamma with frequency"}, several pairs joined by "; "
+    when the cut-offs differ."""
+    pairs: dict[str, list[str]] = {}
+    for (_, label), (purchase, spend) in getattr(result, "fits", {}).items():
+        if result.roles.get(label) == "formula":
+            continue
+        pair = purchase.label + (f" + {spend.label}" if spend is not None and spend is not purchase else "")
+        if label not in (purchase.label, pair):
+            pairs.setdefault(label, [])
+            if pair not in pairs[label]:
+                pairs[label].append(pair)
+    return {label: "; ".join(found) for label, found in pairs.items()}
 
 
 def conclusions(result, target: str = "purchases") -> list[str]:
@@ -196,6 +213,11 @@ def conclusions(result, target: str = "purchases") -> list[str]:
         return result.roles.get(label) != "formula"
 
     level = level_text(result.interval)
+    behind = fitted_behind(result)
+
+    def named(label: str) -> str:  # a candidate's name, with the models behind it when the name hides them
+        return f"{label} ({behind[label]})" if label in behind else label
+
     lines = []
     for horizon in result.horizons:
         part = ranking[ranking["horizon"] == horizon]
@@ -204,34 +226,35 @@ def conclusions(result, target: str = "purchases") -> list[str]:
         best = part.iloc[0]
         formulas = part[~part["model"].map(_is_model)]
         agg = best.get("aggregate_error_pct", np.nan)
-        line = (f"Over {horizon}, trust {best['model']} for {target}: it has the lowest RMSE ({best['rmse']:.3g}) "
+        line = (f"Over {horizon}, trust {named(best['model'])} for {target}: it has the lowest RMSE ({_fmt(best['rmse'])}) "
                 f"and its forecast total is {_off(agg)} what happened.")
         if not _is_model(best["model"]):
             line = (f"Over {horizon}, the formula {best['model']} has the lowest RMSE for {target} "
-                    f"({best['rmse']:.3g}; its total is {_off(agg)} what happened): on this data the models did "
+                    f"({_fmt(best['rmse'])}; its total is {_off(agg)} what happened): on this data the models did "
                     "not earn their place.")
         models = part[part["model"].map(_is_model)]
         if _is_model(best["model"]) and len(models) > 1:
             second = models.iloc[1]
-            gap = second["rmse"] / best["rmse"] - 1
-            line += (f" The next model, {second['model']}, has RMSE {second['rmse']:.3g} ({gap:.1%} higher"
+            gap = max(second["rmse"] / best["rmse"] - 1, 0.0)  # (the ranking puts it second: never lower)
+            line += (f" The next model, {named(second['model'])}, has RMSE {_fmt(second['rmse'])} ({gap:.1%} higher"
                      + (": as good, for practical purposes)." if gap < 0.01 else ")."))
         if len(formulas) and _is_model(best["model"]):
             f = formulas.iloc[0]
-            line += (f" The best formula, {f['model']}, has RMSE {f['rmse']:.3g} and a total "
+            line += (f" The best formula, {f['model']}, has RMSE {_fmt(f['rmse'])} and a total "
                      f"{_off(f.get('aggregate_error_pct', np.nan))} what happened.")
         if "mae" in part:
             mae_best = part.loc[part["mae"].idxmin()]
             if (mae_best["model"] != best["model"] and not _is_model(mae_best["model"])
                     and mae_best.get("aggregate_error_pct", 0) < -30):
-                line += (f" The formula {mae_best['model']} has a lower mean absolute error ({mae_best['mae']:.3g} "
-                         f"vs {best['mae']:.3g}) only because its total is {_off(mae_best['aggregate_error_pct'])} "
-                         "what happened: near zero for customers who mostly buy nothing.")
+                line += (f" Among the formulas, {mae_best['model']} has a lower mean absolute error "
+                         f"({_fmt(mae_best['mae'])} vs {_fmt(best['mae'])}) only because its total is "
+                         f"{_off(mae_best['aggregate_error_pct'])} what happened: near zero for customers who "
+                         "mostly buy nothing.")
         if "pit_coverage" in part and np.isfinite(best.get("pit_coverage", np.nan)):
             well = abs(best["pit_coverage"] - result.interval) <= 0.05
-            line += (f" Its {level} predictive intervals are {'well' if well else 'poorly'} "
-                     f"calibrated (randomised PIT coverage {best['pit_coverage']:.0%}; plain coverage "
-                     f"{best['coverage']:.0%}, higher because counts are discrete).")
+            line += (f" {best['model']}'s {level} predictive intervals are {'well' if well else 'poorly'} "
+                     f"calibrated (randomised PIT coverage {_fmt(100 * best['pit_coverage'])}%; plain coverage "
+                     f"{_fmt(100 * best['coverage'])}%, higher because counts are discrete).")
         lines.append(line)
     return lines
 
@@ -424,9 +447,14 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
         level = level_text(backtest.interval)
         for target in backtest.targets:
             ranking = backtest.summary(target=target)
-            shown = ranking[[c for c in cols if c in ranking.columns]].rename(
-                columns={"coverage": f"{level} interval coverage", "pit_coverage": f"{level} PIT coverage"})
+            shown = ranking[[c for c in cols if c in ranking.columns]]
+            shown = shown.assign(**{c: 100 * shown[c] for c in ("coverage", "pit_coverage") if c in shown}).rename(
+                columns={"coverage": f"{level} interval coverage %", "pit_coverage": f"{level} PIT coverage %"})
             sec.table(shown, f"Ranking for {target} per horizon")
+        behind = fitted_behind(backtest)
+        if behind:
+            sec.table(pd.DataFrame({"candidate": list(behind), "models fitted": list(behind.values())}),
+                      "The models behind candidates whose name does not say them")
         if len(backtest.unavailable):
             sec.table(backtest.unavailable, "Horizons the data do not cover (not extrapolated)")
         if len(backtest.failures):

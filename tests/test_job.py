@@ -64,6 +64,12 @@ def test_the_report_opens_with_the_choice_and_splits_value_by_channel(job):
     assert titles[0] == "Model choice" and "Backtest" in titles
     md = report.to_markdown()
     assert "**By channel**" in md and "**By cohort**" in md
+    # the backtest says which models its "Chosen by validation" candidate fitted at the cut-off
+    backtest = next(s for s in report.sections if s.title == "Backtest")
+    behind = next(b[1] for b in backtest.blocks if b[0] == "table" and "models fitted" in b[1])
+    ((purchase, spend),) = [v for (_, label), v in result.backtest.fits.items() if label == "Chosen by validation"]
+    assert behind.set_index("candidate").loc["Chosen by validation", "models fitted"] == \
+        f"{purchase.label} + {spend.label}"
 
 
 @pytest.mark.slow  # (the whole job again, 5-10 s)

@@ -99,5 +99,5 @@ def test_report_and_value_table_block_runs(tmp_path, monkeypatch):
     # the conclusion quoted in the README is the one the report generates
     from clvmodels.report import conclusions
 
-    quoted = README.split('"Over 39W, trust')[1].split('" Then the data')[0]
+    quoted = README.split('"Over 39W, trust')[1].split('" Then the customers')[0]
     assert conclusions(namespace["res"])[1].startswith(("Over 39W, trust" + quoted).replace("\n", " "))

@@ -178,14 +178,20 @@ def test_conclusion_is_generated_from_the_numbers(report_parts):
     assert {f"{m} + Gamma-Gamma" for m in family} <= set(res.metrics["model"]) and res.failures.empty
     assert len(lines) == 2 and lines[1].startswith("Over 39W, trust Pareto/NBD + Gamma-Gamma for purchases")
     ranked = res.summary().query("horizon == '39W'")
-    rmse = ranked.query("rank == 1")["rmse"].iloc[0]
-    assert f"lowest RMSE ({rmse:.3g})" in lines[1] and "11.5% below what happened" in lines[1]
+    best = ranked.query("rank == 1").iloc[0]
+    # every number as the report's tables write it (4 significant digits)
+    assert f"lowest RMSE ({best['rmse']:,.4g})" in lines[1]
+    assert f"{abs(best['aggregate_error_pct']):,.4g}% below what happened" in lines[1]
     # by how much it beats the next model: the runner-up's RMSE and the gap
     second = ranked.query("rank == 2").iloc[0]
-    assert (f"The next model, {second['model']}, has RMSE {second['rmse']:.3g} "
-            f"({second['rmse'] / rmse - 1:.1%} higher: as good, for practical purposes)") in lines[1]
+    assert (f"The next model, {second['model']}, has RMSE {second['rmse']:,.4g} "
+            f"({second['rmse'] / best['rmse'] - 1:.1%} higher: as good, for practical purposes)") in lines[1]
     # the formula that wins MAE only by forecasting little is called out, with the direction
-    assert "only because its total is 70.1% below what happened" in lines[1]
+    low = ranked.loc[ranked["mae"].idxmin()]
+    assert (f"Among the formulas, {low['model']} has a lower mean absolute error ({low['mae']:,.4g} vs "
+            f"{best['mae']:,.4g}) only because its total is {abs(low['aggregate_error_pct']):,.4g}% below") in lines[1]
+    assert "Pareto/NBD + Gamma-Gamma's 90% predictive intervals are" in lines[1]
+    assert f"randomised PIT coverage {100 * best['pit_coverage']:,.4g}%" in lines[1]
     # and when a formula wins, the verdict says so
     swapped = res.metrics.copy()
     models = swapped["model"].map(res.roles) == "purchase"
@@ -217,11 +223,11 @@ def test_the_report_states_the_backtests_level_and_tells_formulas_by_their_role(
     assert res.roles == {"BG/NBD": "purchase", "my rate": "formula"}
     line = conclusions(res)[0]
     # a formula under a label of the user's own is still a formula, and the level is the one scored
-    assert "The best formula, my rate," in line and "Its 80% predictive intervals are" in line, line
+    assert "The best formula, my rate," in line and "BG/NBD's 80% predictive intervals are" in line, line
     rep = build_report(clv.rfm_summary(cdnow_tx, time_unit="W"), backtest=res)
     rep.save(tmp_path / "r.html")
     html = (tmp_path / "r.html").read_text()
-    assert "80% interval coverage" in html and "80% PIT coverage" in html and "90%" not in html
+    assert "80% interval coverage %" in html and "80% PIT coverage %" in html and "90%" not in html
 
 
 def test_report_without_a_backtest_has_only_what_it_was_given():
