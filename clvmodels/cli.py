@@ -441,7 +441,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     args.attributes = args.segment_column
     log = _read_log(args, attributes_flag="--segment-column")
     result = run_job(log, horizons=horizons, annual_discount_rate=args.annual_discount_rate,
-                     satisfaction=satisfaction, acquisition_cost=args.acquisition_cost,
+                     satisfaction=satisfaction, acquisition_cost=args.acquisition_cost, alert_after=args.alert_after,
                      show_progress=not args.quiet, on_step=lambda text: _say(args, text))
     report = result.report(title=args.title, currency=args.currency, show_ids=args.show_ids)
     written = [str(p) for p in report.save(args.output) if p.suffix != ".png"]
@@ -688,6 +688,8 @@ def _build_parser() -> argparse.ArgumentParser:
                    "satisfaction quadrant (needs --amount)")
     p.add_argument("--acquisition-cost", type=_money, help="cost of acquiring a customer: adds value net of it per "
                    "horizon (needs --amount)")
+    p.add_argument("--alert-after", help="the at-risk list also takes valuable customers without a purchase for "
+                   "longer than this duration (e.g. 180D, 26W), besides those whose P(alive) fell below 0.5")
     p.add_argument("--title", help="the report's title")
     p.add_argument("--currency", help="the amounts' currency, stated beside them in the report (e.g. EUR)")
     p.add_argument("--show-ids", action="store_true", help="show customer ids in the report's tables of customers "

@@ -99,6 +99,7 @@ def run_job(log: TransactionLog, *, horizons: Sequence[Horizon] = ("1y", "2y", "
             annual_discount_rate: float = 0.10, interval: float = 0.9, max_draws: int = DEFAULT_DRAWS,
             backtest_cutoff: Any = None, backtest_horizons: Sequence[Horizon] | None = None,
             satisfaction: pd.Series | None = None, acquisition_cost: float | None = None,
+            alert_after: Horizon | None = None,
             show_progress: bool = True, on_step: Callable[[str], None] | None = None) -> JobResult:
     """Run the whole job on ``log`` (module docstring).
 
@@ -117,6 +118,9 @@ def run_job(log: TransactionLog, *, horizons: Sequence[Horizon] = ("1y", "2y", "
         customer 42): the value table gets the value x satisfaction quadrant. Every customer needs a score.
     acquisition_cost
         Cost of acquiring a customer: the value table gets value net of it per horizon.
+    alert_after
+        The at-risk list also takes valuable customers without a purchase for longer than this (e.g.
+        ``"180D"``), besides those whose P(alive) has fallen.
     show_progress
         Progress bars of the selection and the backtest.
     on_step
@@ -149,6 +153,7 @@ def run_job(log: TransactionLog, *, horizons: Sequence[Horizon] = ("1y", "2y", "
         step("valuing every customer")
         table = value_table(purchase, spend, summary, horizons, annual_discount_rate, interval=interval,
                             max_draws=max_draws, history=purchase_history(log), segment_columns=segments,
-                            satisfaction=scores, acquisition_cost=acquisition_cost)
-        risk = at_risk(table, value=f"value_{horizon_label(horizons[0], purchase.time_unit_)}")
+                            satisfaction=scores, acquisition_cost=acquisition_cost, silent_for=alert_after)
+        risk = at_risk(table, value=f"value_{horizon_label(horizons[0], purchase.time_unit_)}", silent_for=alert_after,
+                       time_unit=purchase.time_unit_)
     return JobResult(log, summary, selection, result, table, risk, annual_discount_rate, segments)

@@ -316,6 +316,25 @@ def _the_answer(sec: Section, value_table: pd.DataFrame, at_risk: pd.DataFrame |
                f"Value concentration: the share of {first} held by the most valuable customers")
 
 
+def _two_validations(selection, backtest) -> str:
+    """How the Model choice and this backtest's verdicts relate, so that two different winners do not read
+    as a contradiction: the values use the pair chosen on all the data; the backtest judges every model
+    once, at an earlier cut-off, where the choice made then is one candidate among them."""
+    pair = selection.purchase_model_.label + (f" + {selection.spend_model_.label}" if selection.spend_model_ else "")
+    text = (f"The customer values come from {pair}, chosen by rolling origins on all the data (Model choice). "
+            "The verdicts above judge every model once, on the holdout after an earlier cut-off, so their winner "
+            "may differ.")
+    behind = fitted_behind(backtest)
+    ranking = backtest.summary(target=backtest.targets[0], by="rmse")
+    for label, models in behind.items():
+        ranks = [f"{int(r['rank'])} of {int((ranking['horizon'] == r['horizon']).sum())} at {r['horizon']}"
+                 for _, r in ranking[ranking["model"] == label].iterrows()]
+        if ranks:
+            text += (f" There, the choice made from the data before the cut-off, {label} ({models}), ranked "
+                     f"{', '.join(ranks)} by RMSE of {backtest.targets[0]}.")
+    return text
+
+
 def _model_choice(sec: Section, selection, summary: pd.DataFrame | None, annual_discount_rate: float,
                   currency: str | None, answer) -> None:
     """The section the report opens with: which models, why, what they forecast in total (and ``answer``,
@@ -415,6 +434,8 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
                  "data before the cut-off and scored on what customers did after it."
                  + (" The fitted models and the customer values further down use all the data."
                     if models or value_table is not None else ""))
+        if selection is not None:
+            sec.text(_two_validations(selection, backtest))
         if len(backtest.unavailable):
             sec.text(backtest.not_scored_text())
         if len(backtest.failures):
@@ -492,11 +513,13 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
         if at_risk is not None:
             sec = sections["At risk"]
             rule = at_risk.attrs
-            sec.text(f"Valuable customers whose P(alive) has fallen: in the top {rule['top_share']:.0%} by "
-                     f"{rule['value']} if still active, with P(alive) below {rule['p_alive_below']:g} (and at least "
-                     f"{rule['p_alive_above']:g}: below it they are taken as lost). Value at stake: their value if "
-                     "active times the probability they are gone, 1 - P(alive). Contact them first.")
-            risk_cols = ["frequency", "p_alive", first, "value_if_active", "value_at_stake", "lifecycle_stage"]
+            silent = (f", or without a purchase for more than {rule['silent_for']}" if rule.get("silent_for")
+                      else "")
+            sec.text(f"Valuable customers who may be slipping away: in the top {rule['top_share']:.0%} by "
+                     f"{rule['value']} if still active, with P(alive) below {rule['p_alive_below']:g}{silent} (and "
+                     f"P(alive) at least {rule['p_alive_above']:g}: below it they are taken as lost). Value at stake: "
+                     "their value if active times the probability they are gone, 1 - P(alive). Contact them first.")
+            risk_cols = ["frequency", "p_alive", first, "value_if_active", "value_at_stake", "lifecycle_stage", "reason"]
             sec.table(customers(at_risk.head(top_n)[[c for c in risk_cols if c in at_risk.columns]]),
                       f"The {min(top_n, len(at_risk))} customers with the most value at stake, of {len(at_risk):,}"
                       + ("" if show_ids else " (ids replaced by pseudonyms: the at-risk file has the ids)"))

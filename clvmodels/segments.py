@@ -204,31 +204,46 @@ def lifecycle_stages(summary: pd.DataFrame, p_alive, *, time_unit: str | None = 
 
 
 def at_risk(table: pd.DataFrame, *, value: str = "value_1y", p_alive_below: float = 0.5,
-            p_alive_above: float = 0.05, top_share: float = 0.2, n: int | None = 100) -> pd.DataFrame:
-    """Valuable customers whose P(alive) fell below ``p_alive_below``, ranked by value at stake.
+            p_alive_above: float = 0.05, top_share: float = 0.2, n: int | None = 100,
+            silent_for: Horizon | None = None, time_unit: str | None = None) -> pd.DataFrame:
+    """Valuable customers whose P(alive) fell below ``p_alive_below`` (or, with ``silent_for``, who have
+    not bought for longer than that), ranked by value at stake: the customers to contact.
 
     Valuable: in the top ``top_share`` of ``value`` computed as if every customer were still active
     (value / P(alive)), which is what the customer was worth before the doubt. Value at stake: that
     value times the probability of having lost it, 1 - P(alive). Customers below ``p_alive_above`` are
     left out as already lost (their value if active is also numerically meaningless). Needs the columns
-    ``value`` and ``p_alive`` (as in the value table); returns the ``n`` customers most at stake, with the
-    settings in ``attrs``.
+    ``value`` and ``p_alive`` (as in the value table; with ``silent_for`` also ``T`` and ``recency`` and the
+    time unit, from ``time_unit`` or the table's ``attrs``); returns the ``n`` customers most at stake with
+    a ``reason`` each, and the settings in ``attrs``.
     """
-    missing = [c for c in (value, "p_alive") if c not in table.columns]
+    missing = [c for c in (value, "p_alive", *(("T", "recency") if silent_for is not None else ()))
+               if c not in table.columns]
     if missing:
         raise DataError("the table lacks columns for the at-risk list", columns=missing)
     if not 0 < top_share <= 1 or not 0 <= p_alive_above < p_alive_below <= 1:
         raise ValueError("need 0 < top_share <= 1 and 0 <= p_alive_above < p_alive_below <= 1")
+    unit = time_unit or table.attrs.get("time_unit")
+    if silent_for is not None and not unit:
+        raise ValueError("silent_for needs the table's time unit: pass time_unit=...")
     v = _series(table[value], value).to_numpy(dtype=np.float64)
     pa = _series(table["p_alive"], "p_alive").to_numpy(dtype=np.float64)
     alive_enough = pa >= max(p_alive_above, 1e-300)
     if_active = np.full(len(v), np.nan)
     if_active[alive_enough] = v[alive_enough] / pa[alive_enough]
     cut = np.quantile(if_active[alive_enough], 1 - top_share) if alive_enough.any() else np.inf
-    out = table.assign(value_if_active=if_active, value_at_stake=if_active * (1 - pa))
-    out = out[alive_enough & (if_active >= cut) & (pa < p_alive_below)].sort_values("value_at_stake", ascending=False)
+    fallen = pa < p_alive_below
+    since = (table["T"] - table["recency"]).to_numpy(dtype=np.float64) if silent_for is not None else None
+    silent = since > to_units(silent_for, unit) if silent_for is not None else np.zeros(len(pa), dtype=bool)
+    reasons = [
+        "; ".join(([f"P(alive) {p:.2f}, below {p_alive_below:g}"] if f else [])
+                  + ([f"no purchase for {t:.0f} {unit}, over {silent_for}"] if q else []))
+        for p, f, q, t in zip(pa, fallen, silent, since if since is not None else pa)]
+    out = table.assign(value_if_active=if_active, value_at_stake=if_active * (1 - pa), reason=reasons)
+    out = out[alive_enough & (if_active >= cut) & (fallen | silent)].sort_values("value_at_stake", ascending=False)
     out = out if n is None else out.head(n)
-    out.attrs.update(value=value, p_alive_below=p_alive_below, p_alive_above=p_alive_above, top_share=top_share)
+    out.attrs.update(value=value, p_alive_below=p_alive_below, p_alive_above=p_alive_above, top_share=top_share,
+                     silent_for=silent_for)
     return out
 
 

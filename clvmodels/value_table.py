@@ -62,6 +62,7 @@ COLUMN_DICTIONARY: dict[str, tuple[str, str]] = {
     "rfm_segment": ("named RFM segment (champions, loyal, ...)", ""),
     "at_risk": ("a valuable customer whose P(alive) has fallen (segments.at_risk)", "yes/no"),
     "at_risk_reason": ("why the customer is flagged", ""),
+    "reason": ("why the customer is on the at-risk list", ""),
     "value_if_active": ("the first horizon's value if the customer is still active: value / P(alive) (at-risk "
                         "list)", "money"),
     "value_at_stake": ("value if active x (1 - P(alive)): what is lost if the customer has gone (at-risk list)",
@@ -91,7 +92,8 @@ def column_dictionary(table: pd.DataFrame) -> pd.DataFrame:
 def value_table(purchase_model, spend_model, summary: pd.DataFrame, horizons: Sequence[Horizon] = ("1y", "2y", "3y"),
                 annual_discount_rate: float = 0.10, *, satisfaction=None, acquisition_cost=None,
                 interval: float | None = None, time_unit: str | None = None, max_draws: int = DEFAULT_DRAWS,
-                history: pd.DataFrame | None = None, segment_columns: Sequence[str] = ()) -> pd.DataFrame:
+                history: pd.DataFrame | None = None, segment_columns: Sequence[str] = (),
+                silent_for: Horizon | None = None) -> pd.DataFrame:
     """Build the customer value table (see the module docstring), indexed like ``summary``.
 
     Parameters
@@ -110,6 +112,9 @@ def value_table(purchase_model, spend_model, summary: pd.DataFrame, horizons: Se
         From :func:`clvmodels.data.rfm.purchase_history` at the summary's end: the first columns.
     segment_columns
         Columns of ``summary`` (customer attributes such as a channel or the cohort) carried into the table.
+    silent_for
+        The at-risk flag also alerts on valuable customers without a purchase for longer than this
+        (:func:`clvmodels.segments.at_risk`).
     """
     unit = time_unit or getattr(purchase_model, "time_unit_", None) or summary.attrs.get("time_unit")
     values = customer_value(purchase_model, spend_model, summary, horizons, annual_discount_rate,
@@ -131,13 +136,12 @@ def value_table(purchase_model, spend_model, summary: pd.DataFrame, horizons: Se
     table["value_tier"] = value_tiers(table[first])
     table["lifecycle_stage"] = lifecycle_stages(summary, table["p_alive"], time_unit=unit)
     table = pd.concat([table, rfm_scores(summary)], axis=1)
-    risk = at_risk(table, value=first, n=None)
-    rule = risk.attrs
+    risk = at_risk(table, value=first, n=None, silent_for=silent_for, time_unit=unit)
     table["at_risk"] = table.index.isin(risk.index)
     table["at_risk_reason"] = ""
     table.loc[risk.index, "at_risk_reason"] = [
-        f"P(alive) {p:.2f}, below {rule['p_alive_below']:g}; worth {v:,.0f} if active (top "
-        f"{rule['top_share']:.0%})" for p, v in zip(risk["p_alive"], risk["value_if_active"])]
+        f"{why}; worth {v:,.0f} if active (top {risk.attrs['top_share']:.0%})"
+        for why, v in zip(risk["reason"], risk["value_if_active"])]
     for column in segment_columns:
         table[column] = summary[column]
     if satisfaction is not None:

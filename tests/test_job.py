@@ -64,6 +64,14 @@ def test_the_report_opens_with_the_choice_and_splits_value_by_channel(job):
     assert titles[0] == "Model choice" and "Backtest" in titles
     md = report.to_markdown()
     assert "**By channel**" in md and "**By cohort**" in md
+    # the conclusion says how the choice and the backtest's verdicts relate
+    conclusion = " ".join(b[1] for b in next(s for s in report.sections if s.title == "Conclusion").blocks)
+    chosen = result.selection
+    assert (f"The customer values come from {chosen.purchase_model_.label} + {chosen.spend_model_.label}, chosen by "
+            "rolling origins on all the data (Model choice).") in conclusion
+    ranking = result.backtest.summary(target="purchases", by="rmse")
+    rank = int(ranking.loc[ranking["model"] == "Chosen by validation", "rank"].iloc[0])
+    assert f"ranked {rank} of {len(ranking)} at 52W by RMSE of purchases." in conclusion
     # the backtest says which models its "Chosen by validation" candidate fitted at the cut-off
     backtest = next(s for s in report.sections if s.title == "Backtest")
     behind = next(b[1] for b in backtest.blocks if b[0] == "table" and "models fitted" in b[1])
@@ -92,6 +100,7 @@ def test_the_command_line_report_on_a_users_log(tmp_path):
     code, stdout, stderr = run("report", tmp_path / "orders.csv", "--customer", "client", "--date", "ordered_at",
                                "--amount", "total", "--returns", "net", "--segment-column", "channel:mode",
                                "--satisfaction", tmp_path / "nps.csv", "--acquisition-cost", "12.5",
+                               "--alert-after", "26W",
                                "--value-table", tmp_path / "out" / "values.xlsx", "--at-risk", tmp_path / "out" / "risk.csv",
                                "-o", tmp_path / "out" / "report.html")
     assert code == 0, stderr
@@ -100,6 +109,11 @@ def test_the_command_line_report_on_a_users_log(tmp_path):
     values = pd.read_excel(tmp_path / "out" / "values.xlsx", index_col=0)
     assert "channel" in values and "value_1y" in values
     np.testing.assert_allclose(values["net_value_1y"], values["value_1y"] - 12.5)
+    # the alert rule: valuable customers silent for over 26 weeks are flagged, with the reason
+    risk = pd.read_csv(tmp_path / "out" / "risk.csv", index_col=0)
+    silent = risk["reason"].str.contains("over 26W")
+    assert silent.any() and ((risk["T"] - risk["recency"])[silent] > 26).all()
+    assert set(risk.index) == set(values.index[values["at_risk"]])
     median = np.median(scores["satisfaction"])
     high = values.index.map(dict(zip(scores["client"], scores["satisfaction"]))) >= median
     assert (values["quadrant"].str.endswith("high satisfaction") == high).all()

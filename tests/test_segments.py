@@ -202,3 +202,16 @@ def test_the_management_table_speaks_crm(cdnow, cdnow_tx, tmp_path):
     assert meaning["value_1y lower 90%"] == "the lower bound of value_1y's central 90% interval"
     assert "CRM recency is days_since_last_purchase" in meaning["recency"]
     assert words["meaning"].notna().all()
+
+
+def test_at_risk_alerts_on_customers_silent_for_too_long_too():
+    table = pd.DataFrame({"value_1y": [100.0, 90.0, 80.0, 5.0, 70.0], "p_alive": [0.9, 0.3, 0.95, 0.9, 0.9],
+                          "T": [52.0] * 5, "recency": [50.0, 40.0, 10.0, 50.0, 45.0]})
+    table.attrs["time_unit"] = "W"
+    plain = S.at_risk(table, top_share=1.0)
+    assert list(plain.index) == [1] and plain.loc[1, "reason"] == "P(alive) 0.30, below 0.5"
+    silent = S.at_risk(table, top_share=1.0, silent_for="20W")  # customer 2: no purchase for 42 weeks
+    assert set(silent.index) == {1, 2} and silent.loc[2, "reason"] == "no purchase for 42 W, over 20W"
+    assert silent.attrs["silent_for"] == "20W"
+    with pytest.raises(DataError, match="columns for the at-risk list"):
+        S.at_risk(table.drop(columns="recency"), silent_for="20W")
