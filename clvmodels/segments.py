@@ -24,7 +24,7 @@ from .errors import DataError
 from .timeunits import Horizon, to_units
 
 __all__ = ["value_tiers", "value_concentration", "rfm_scores", "RFM_SEGMENTS", "value_satisfaction_quadrants",
-           "lifecycle_stages", "LIFECYCLE_STAGES", "at_risk", "net_value"]
+           "lifecycle_stages", "LIFECYCLE_STAGES", "R_CAP", "at_risk", "net_value"]
 
 
 def _series(values, name: str) -> pd.Series:
@@ -82,7 +82,11 @@ RFM_SEGMENTS: tuple[tuple[str, str], ...] = (
 )
 
 
-def rfm_scores(summary: pd.DataFrame) -> pd.DataFrame:
+#: The highest R score a lifecycle stage allows (:func:`rfm_scores` with ``lifecycle=``).
+R_CAP = {"lost": 1, "declining": 2}
+
+
+def rfm_scores(summary: pd.DataFrame, lifecycle: pd.Series | None = None) -> pd.DataFrame:
     """RFM scores 1-5 and a named segment per customer (the practitioners' RFM analysis).
 
     R scores the time since the last purchase (T - recency; recent is 5) by quintile of rank. F (repeat
@@ -90,6 +94,10 @@ def rfm_scores(summary: pd.DataFrame) -> pd.DataFrame:
     among repeat buyers: in most customer bases the majority never come back, and quintiles over everyone
     would leave the middle scores empty. Ties share the lower score. Scores are relative to this
     customer base. ``rfm_segment`` follows :data:`RFM_SEGMENTS`.
+
+    With ``lifecycle`` (:func:`lifecycle_stages`, aligned by customer) R is capped by :data:`R_CAP`, so that
+    the two labels agree: a frequent buyer whose recent silence makes them lost is not a "champion" by
+    quintile of recency, but "can't lose".
     """
     missing = [c for c in ("frequency", "recency", "T", "monetary_value") if c not in summary.columns]
     if missing:
@@ -105,8 +113,12 @@ def rfm_scores(summary: pd.DataFrame) -> pd.DataFrame:
     f_score, m_score = np.ones(len(freq), dtype=int), np.ones(len(freq), dtype=int)
     f_score[rep] = _rank_score(freq[rep], 2, 5)
     m_score[rep] = _rank_score(money[rep], 2, 5)
-    out = pd.DataFrame({"R": _rank_score(since_last, 1, 5, higher_is_better=False), "F": f_score, "M": m_score},
-                       index=summary.index)
+    r_score = _rank_score(since_last, 1, 5, higher_is_better=False)
+    if lifecycle is not None:
+        stage = lifecycle.reindex(summary.index).astype(object).to_numpy()
+        cap = np.array([R_CAP.get(s, 5) for s in stage])
+        r_score = np.minimum(r_score, cap)
+    out = pd.DataFrame({"R": r_score, "F": f_score, "M": m_score}, index=summary.index)
     out["rfm_score"] = out["R"].astype(str) + out["F"].astype(str) + out["M"].astype(str)
     env = {"R": out["R"].to_numpy(), "FM": np.floor((out["F"].to_numpy() + out["M"].to_numpy()) / 2 + 0.5)}
     label = np.full(len(out), "", dtype=object)

@@ -55,7 +55,7 @@ COLUMN_DICTIONARY: dict[str, tuple[str, str]] = {
                    "equal values share a tier)", ""),
     "lifecycle_stage": ("new, growing, mature, declining or lost: lost or declining when P(alive) or the time "
                         "since the last purchase says so (segments.LIFECYCLE_STAGES)", ""),
-    "R": ("RFM recency score, 1-5 (5: bought most recently)", "score"),
+    "R": ("RFM recency score, 1-5 (5: bought most recently; at most 1 when lost, 2 when declining)", "score"),
     "F": ("RFM frequency score, 1-5 (1: no repeat purchase)", "score"),
     "M": ("RFM monetary score, 1-5 (1: no repeat purchase)", "score"),
     "rfm_score": ("the three scores as one code (R, F, M)", ""),
@@ -135,7 +135,7 @@ def value_table(purchase_model, spend_model, summary: pd.DataFrame, horizons: Se
     first = f"value_{labels[0]}"
     table["value_tier"] = value_tiers(table[first])
     table["lifecycle_stage"] = lifecycle_stages(summary, table["p_alive"], time_unit=unit)
-    table = pd.concat([table, rfm_scores(summary)], axis=1)
+    table = pd.concat([table, rfm_scores(summary, lifecycle=table["lifecycle_stage"])], axis=1)
     risk = at_risk(table, value=first, n=None, silent_for=silent_for, time_unit=unit)
     table["at_risk"] = table.index.isin(risk.index)
     table["at_risk_reason"] = ""

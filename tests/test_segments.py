@@ -215,3 +215,17 @@ def test_at_risk_alerts_on_customers_silent_for_too_long_too():
     assert silent.attrs["silent_for"] == "20W"
     with pytest.raises(DataError, match="columns for the at-risk list"):
         S.at_risk(table.drop(columns="recency"), silent_for="20W")
+
+
+def test_rfm_segments_agree_with_the_lifecycle_stage(cdnow):
+    # the customer 1365: 15 repeat purchases, silent for 24 weeks, P(alive) 0.07 under BG/NBD; it was
+    # RFM "champions" and lifecycle "lost" at once
+    summary, bg, gg = cdnow
+    table = value_table(bg, gg, summary)
+    assert table.loc[1365, "lifecycle_stage"] == "lost" and table.loc[1365, "rfm_segment"] == "can't lose"
+    slipping = table["lifecycle_stage"].isin(["lost", "declining"])
+    assert not table.loc[slipping, "rfm_segment"].isin(["champions", "loyal", "potential loyalists",
+                                                        "new or one-off"]).any()
+    assert (table.loc[table["lifecycle_stage"] == "lost", "R"] == 1).all()
+    # without the stages, R is the plain quintile
+    assert S.rfm_scores(summary).loc[1365, "rfm_segment"] == "champions"
