@@ -77,10 +77,17 @@ def _read_log(args: argparse.Namespace, attributes_flag: str = "--attributes"):
                                                  ("encoding", args.encoding)) if value is not None}
     if args.decimal_comma:
         csv_options["decimal_separator"] = ","
-    return read_transactions(args.transactions, customer=args.customer, date=args.date, amount=args.amount,
-                             date_format=args.date_format, returns=args.returns, observation_end=args.log_end,
-                             csv_options=csv_options,
-                             attributes=_attributes(getattr(args, "attributes", None), attributes_flag))
+    attributes = _attributes(getattr(args, "attributes", None), attributes_flag)
+    try:
+        return read_transactions(args.transactions, customer=args.customer, date=args.date, amount=args.amount,
+                                 date_format=args.date_format, returns=args.returns, observation_end=args.log_end,
+                                 csv_options=csv_options, attributes=attributes)
+    except DataError as exc:
+        unknown = [c for c in exc.columns if c in (attributes or {})]
+        if unknown and exc.reason.startswith("missing column"):
+            raise DataError(f"{attributes_flag} names {', '.join(unknown)}, not a column of {args.transactions}: "
+                            f"{exc.reason.split('(', 1)[-1].rstrip(')')}") from exc
+        raise
 
 
 def _attributes(text: str | None, flag: str = "--attributes") -> dict[str, str] | None:
@@ -435,14 +442,23 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if path and not str(path).lower().endswith(kinds):
             raise DataError(f"{flag} writes {', '.join(kinds)}, got {path!r}")
     horizons = [h.strip() for h in args.horizons.split(",") if h.strip()]
-    if (args.satisfaction or args.acquisition_cost is not None) and not args.amount:
-        raise DataError("--satisfaction and --acquisition-cost act on customer values, which need --amount")
+    valued = [flag for flag, given in (("--satisfaction", args.satisfaction), ("--alert-after", args.alert_after),
+                                       ("--acquisition-cost", args.acquisition_cost is not None),
+                                       ("--currency", args.currency)) if given]
+    if valued and not args.amount:
+        raise DataError(f"{', '.join(valued)} act{'s' if len(valued) == 1 else ''} on customer values, which need --amount")
     satisfaction = _read_satisfaction(args.satisfaction, args.customer) if args.satisfaction else None
     args.attributes = args.segment_column
     log = _read_log(args, attributes_flag="--segment-column")
-    result = run_job(log, horizons=horizons, annual_discount_rate=args.annual_discount_rate,
-                     satisfaction=satisfaction, acquisition_cost=args.acquisition_cost, alert_after=args.alert_after,
-                     show_progress=not args.quiet, on_step=lambda text: _say(args, text))
+    try:
+        result = run_job(log, horizons=horizons, annual_discount_rate=args.annual_discount_rate,
+                         satisfaction=satisfaction, acquisition_cost=args.acquisition_cost,
+                         alert_after=args.alert_after, show_progress=not args.quiet,
+                         on_step=lambda text: _say(args, text))
+    except DataError as exc:
+        if "satisfaction" in exc.columns:
+            raise DataError(f"--satisfaction {args.satisfaction}: {exc.reason}") from exc
+        raise
     report = result.report(title=args.title, currency=args.currency, show_ids=args.show_ids)
     written = [str(p) for p in report.save(args.output) if p.suffix != ".png"]
     if args.value_table:
@@ -527,9 +543,20 @@ def _money(text: str) -> float:
         amount = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(amount):
-        raise argparse.ArgumentTypeError(f"must be a finite amount, got {text!r}")
+    if not (math.isfinite(amount) and amount >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite amount of 0 or more, got {text!r}")
     return amount
+
+
+def _duration(text: str) -> str:
+    """A duration such as 180D, 26W, 6M or 1y (argparse names the flag when this raises)."""
+    from .timeunits import horizon_days
+
+    try:
+        horizon_days(text, "D")
+    except (ValueError, DataError):
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (a number and a unit: 180D, 26W, 6M, 1y)") from None
+    return text
 
 
 def _discount_rate(text: str) -> float:
@@ -688,7 +715,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    "satisfaction quadrant (needs --amount)")
     p.add_argument("--acquisition-cost", type=_money, help="cost of acquiring a customer: adds value net of it per "
                    "horizon (needs --amount)")
-    p.add_argument("--alert-after", help="the at-risk list also takes valuable customers without a purchase for "
+    p.add_argument("--alert-after", type=_duration, help="the at-risk list also takes valuable customers without a purchase for "
                    "longer than this duration (e.g. 180D, 26W), besides those whose P(alive) fell below 0.5")
     p.add_argument("--title", help="the report's title")
     p.add_argument("--currency", help="the amounts' currency, stated beside them in the report (e.g. EUR)")

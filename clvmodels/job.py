@@ -11,6 +11,7 @@ log without amounts gets the purchase forecasts alone.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,7 +24,7 @@ from .backtest import AutoCandidate, BacktestResult, backtest, default_candidate
 from .data.rfm import acquisition_cohorts, purchase_history, rfm_summary
 from .data.transactions import TransactionLog, to_date
 from .draws import DEFAULT_DRAWS
-from .errors import DataError
+from .errors import DataError, DataWarning
 from .report import Report, build_report
 from .segments import at_risk
 from .selection import SelectedModel, select_model
@@ -146,14 +147,17 @@ def run_job(log: TransactionLog, *, horizons: Sequence[Horizon] = ("1y", "2y", "
     result = None
     if plan is not None:
         step(f"backtesting the models and the formulas from {plan[0]} over {', '.join(map(str, plan[1]))}")
-        result = backtest(log, plan[0], plan[1], default_candidates() + [AutoCandidate(covariates=covariates)],
-                          time_unit="W", interval=interval, show_progress=show_progress)
+        with warnings.catch_warnings():  # (a log without amounts: the report says that purchases alone were scored)
+            warnings.filterwarnings("ignore", "the log has no amounts: the backtest scores purchases only", DataWarning)
+            result = backtest(log, plan[0], plan[1], default_candidates() + [AutoCandidate(covariates=covariates)],
+                              time_unit="W", interval=interval, show_progress=show_progress)
     table = risk = None
     if spend is not None:
         step("valuing every customer")
         table = value_table(purchase, spend, summary, horizons, annual_discount_rate, interval=interval,
                             max_draws=max_draws, history=purchase_history(log), segment_columns=segments,
                             satisfaction=scores, acquisition_cost=acquisition_cost, silent_for=alert_after)
-        risk = at_risk(table, value=f"value_{horizon_label(horizons[0], purchase.time_unit_)}", silent_for=alert_after,
+        risk = at_risk(table.drop(columns=["at_risk", "at_risk_reason"]),
+                       value=f"value_{horizon_label(horizons[0], purchase.time_unit_)}", silent_for=alert_after,
                        time_unit=purchase.time_unit_)
     return JobResult(log, summary, selection, result, table, risk, annual_discount_rate, segments)

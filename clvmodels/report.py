@@ -196,7 +196,7 @@ def fitted_behind(result) -> dict[str, str]:
         if result.roles.get(label) == "formula":
             continue
         pair = purchase.label + (f" + {spend.label}" if spend is not None and spend is not purchase else "")
-        if label not in (purchase.label, pair):
+        if purchase.label not in label:
             pairs.setdefault(label, [])
             if pair not in pairs[label]:
                 pairs[label].append(pair)
@@ -321,7 +321,8 @@ def _two_validations(selection, backtest) -> str:
     as a contradiction: the values use the pair chosen on all the data; the backtest judges every model
     once, at an earlier cut-off, where the choice made then is one candidate among them."""
     pair = selection.purchase_model_.label + (f" + {selection.spend_model_.label}" if selection.spend_model_ else "")
-    text = (f"The customer values come from {pair}, chosen by rolling origins on all the data (Model choice). "
+    what = "customer values" if selection.spend_model_ is not None else "purchase forecasts"
+    text = (f"The {what} come from {pair}, chosen by rolling origins on all the data (Model choice). "
             "The verdicts above judge every model once, on the holdout after an earlier cut-off, so their winner "
             "may differ.")
     behind = fitted_behind(backtest)
@@ -362,7 +363,8 @@ def _model_choice(sec: Section, selection, summary: pd.DataFrame | None, annual_
         table = ranking[ranking["role"] == role].drop(columns="role").dropna(axis=1, how="all")
         if not table.empty:
             sec.table(table, f"The {role} models compared (means over the rolling origins; rank 1 was chosen)")
-    sec.table(selection.origin_totals_, "The chosen models' total forecast of each origin's holdout, and the actual total")
+    sec.table(selection.origin_totals_.dropna(axis=1, how="all"),
+              "The chosen models' total forecast of each origin's holdout, and the actual total")
 
 
 def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: dict[str, Any] | None = None,
@@ -432,7 +434,8 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
             sec.text("The log has no amounts, so only purchases were scored: no spend or value forecasts.")
         sec.text("These verdicts come from the holdout backtest below: every model and formula was fitted on the "
                  "data before the cut-off and scored on what customers did after it."
-                 + (" The fitted models and the customer values further down use all the data."
+                 + (" The fitted models further down use all the data"
+                    + (", and so do the customer values." if value_table is not None else ".")
                     if models or value_table is not None else ""))
         if selection is not None:
             sec.text(_two_validations(selection, backtest))

@@ -216,7 +216,7 @@ def lifecycle_stages(summary: pd.DataFrame, p_alive, *, time_unit: str | None = 
 
 
 def at_risk(table: pd.DataFrame, *, value: str = "value_1y", p_alive_below: float = 0.5,
-            p_alive_above: float = 0.05, top_share: float = 0.2, n: int | None = 100,
+            p_alive_above: float = 0.2, top_share: float = 0.2, n: int | None = 100,
             silent_for: Horizon | None = None, time_unit: str | None = None) -> pd.DataFrame:
     """Valuable customers whose P(alive) fell below ``p_alive_below`` (or, with ``silent_for``, who have
     not bought for longer than that), ranked by value at stake: the customers to contact.
@@ -224,7 +224,8 @@ def at_risk(table: pd.DataFrame, *, value: str = "value_1y", p_alive_below: floa
     Valuable: in the top ``top_share`` of ``value`` computed as if every customer were still active
     (value / P(alive)), which is what the customer was worth before the doubt. Value at stake: that
     value times the probability of having lost it, 1 - P(alive). Customers below ``p_alive_above`` are
-    left out as already lost (their value if active is also numerically meaningless). Needs the columns
+    left out as already lost (0.2, the P(alive) below which :func:`lifecycle_stages` calls a customer
+    lost: the list holds customers worth winning back, not those already gone). Needs the columns
     ``value`` and ``p_alive`` (as in the value table; with ``silent_for`` also ``T`` and ``recency`` and the
     time unit, from ``time_unit`` or the table's ``attrs``); returns the ``n`` customers most at stake with
     a ``reason`` each, and the settings in ``attrs``.

@@ -421,12 +421,12 @@ def _reason(role: str, table: pd.DataFrame, metric: str, n_origins: int) -> str:
     best = table.index[0]
     what = "mean log predictive score of the holdout purchases" if role == "purchase" else \
         "mean absolute error of the buyers' holdout spend"
-    text = (f"{best} has the {'highest' if role == 'purchase' else 'lowest'} {what} ({table.loc[best, metric]:.4f}; "
+    text = (f"{best} has the {'highest' if role == 'purchase' else 'lowest'} {what} ({table.loc[best, metric]:,.4g}; "
             f"best at {table.loc[best, 'origins_won']} of {n_origins} origins)")
     if len(table) > 1:
         runner = table.index[1]
         if _nine_digits(table.loc[runner, metric]) == _nine_digits(table.loc[best, metric]):
             text += f", tied with {runner} (the same forecasts: the simpler model is kept)"
         else:
-            text += f", ahead of {runner} ({table.loc[runner, metric]:.4f})"
+            text += f", ahead of {runner} ({table.loc[runner, metric]:,.4g})"
     return text + "."

@@ -60,7 +60,7 @@ COLUMN_DICTIONARY: dict[str, tuple[str, str]] = {
     "M": ("RFM monetary score, 1-5 (1: no repeat purchase)", "score"),
     "rfm_score": ("the three scores as one code (R, F, M)", ""),
     "rfm_segment": ("named RFM segment (champions, loyal, ...)", ""),
-    "at_risk": ("a valuable customer whose P(alive) has fallen (segments.at_risk)", "yes/no"),
+    "at_risk": ("a valuable customer whose P(alive) has fallen (segments.at_risk)", "true/false"),
     "at_risk_reason": ("why the customer is flagged", ""),
     "reason": ("why the customer is on the at-risk list", ""),
     "value_if_active": ("the first horizon's value if the customer is still active: value / P(alive) (at-risk "
@@ -73,9 +73,16 @@ COLUMN_DICTIONARY: dict[str, tuple[str, str]] = {
 }
 
 
+#: The summary's time units as a dictionary writes them.
+UNIT_NAMES = {"D": "days", "W": "weeks", "M": "months"}
+
+
 def column_dictionary(table: pd.DataFrame) -> pd.DataFrame:
     """The data dictionary of ``table``'s columns: column, meaning, unit (a column the dictionary does not
-    know, such as a segment column from the log, is "a customer attribute from the log")."""
+    know, such as a segment column from the log, is "a customer attribute from the log"). Durations are in
+    the table's time unit (``attrs``), money in the log's currency."""
+    time_unit = UNIT_NAMES.get(table.attrs.get("time_unit"), "the summary's time unit")
+    units = {"unit": time_unit, "log unit": f"log {time_unit}", "money": "money (the log's currency)"}
     rows = []
     for column in [table.index.name or "customer_id", *table.columns]:
         bound = re.fullmatch(r"(.+) (lower|upper) ([0-9.]+%)", column)
@@ -84,8 +91,9 @@ def column_dictionary(table: pd.DataFrame) -> pd.DataFrame:
         if bound:
             meaning = f"the {bound.group(2)} bound of {bound.group(1)}'s central {bound.group(3)} interval"
         if key.endswith("_H"):
-            meaning = meaning.replace("the horizon H", f"the horizon {column.split()[0].rsplit('_', 1)[1]}")
-        rows.append({"column": column, "meaning": meaning, "unit": unit})
+            horizon = column.split()[0].rsplit("_", 1)[1]
+            meaning = meaning.replace("the horizon H", f"the horizon {horizon}").replace("value_H", f"value_{horizon}")
+        rows.append({"column": column, "meaning": meaning, "unit": units.get(unit, unit)})
     return pd.DataFrame(rows)
 
 

@@ -83,8 +83,7 @@ def test_the_report_opens_with_the_choice_and_splits_value_by_channel(job):
 @pytest.mark.slow  # (the whole job again, 5-10 s)
 def test_a_log_without_amounts_gets_purchase_forecasts_alone():
     log = clv.read_transactions(orders().drop(columns="total"), customer="client", date="ordered_at")
-    with pytest.warns(clv.DataWarning, match="the log has no amounts: the backtest scores purchases only"):
-        result = run_job(log, show_progress=False, max_draws=100)
+    result = run_job(log, show_progress=False, max_draws=100)  # (no warning: the report says it)
     assert result.value_table is None and result.at_risk is None and result.selection.spend_model_ is None
     assert "the log has no amounts" in result.report().sections[0].blocks[0][1]
 
@@ -137,3 +136,21 @@ def test_the_command_line_report_on_a_users_log(tmp_path):
     code, _, stderr = run("report", tmp_path / "orders.csv", "--customer", "client", "--date", "ordered_at",
                           "-o", tmp_path / "report.csv")
     assert code == 2 and "-o" in stderr and stderr.count("\n") == 1
+
+
+def test_mistakes_on_the_report_command_are_refused_in_one_line_naming_the_flag(tmp_path):
+    # from a new user's session: each exited 2 only after the whole job, or without naming the flag, or not at all
+    orders(n=60).to_csv(tmp_path / "orders.csv", index=False)
+    log = ["report", tmp_path / "orders.csv", "--customer", "client", "--date", "ordered_at"]
+    cases = [
+        (["--alert-after", "6X"], "argument --alert-after: not a duration: '6X'"),
+        (["--amount", "total", "--returns", "net", "--acquisition-cost", "-5"],
+         "argument --acquisition-cost: must be a finite amount of 0 or more"),
+        (["--segment-column", "chanel:mode"], "--segment-column names chanel, not a column of"),
+        (["--currency", "EUR", "--alert-after", "180D"], "--alert-after, --currency act on customer values, which "
+                                                         "need --amount"),
+    ]
+    for extra, message in cases:
+        code, _, stderr = run(*log, *extra, "-o", tmp_path / "r.html")
+        assert code == 2 and message in stderr and stderr.count("\n") == 1, (extra, stderr)
+        assert not (tmp_path / "r.html").exists()

@@ -112,12 +112,14 @@ def test_lifecycle_stages_use_p_alive_and_recency():
 def test_at_risk_ranks_valuable_customers_by_value_at_stake():
     table = pd.DataFrame({"value_1y": [100.0, 10.0, 60.0, 5.0, 2.0, 1e-18],
                           "p_alive": [0.8, 0.125, 0.3, 0.4, 0.0625, 1e-20]}, index=list("abcdef"))
-    out = S.at_risk(table, top_share=0.6, p_alive_below=0.5)
+    out = S.at_risk(table, top_share=0.6, p_alive_below=0.5, p_alive_above=0.05)
     # worth if active: a 125, b 80, c 200, d 12.5, e 32 (f is already lost: P(alive) < 0.05, left out);
     # the top 60% of a-e are c, a, b; a is safe
     assert list(out.index) == ["c", "b"]
     np.testing.assert_allclose(out["value_at_stake"], [200 * 0.7, 80 * 0.875])
     assert "f" in S.at_risk(table, top_share=0.6, p_alive_above=0.0, p_alive_below=0.5).index
+    # by default a customer the lifecycle calls lost (P(alive) < 0.2) is not on the list: b is out
+    assert list(S.at_risk(table, top_share=0.6)) and "b" not in S.at_risk(table, top_share=0.6).index
     with pytest.raises(ValueError, match="top_share"):
         S.at_risk(table, top_share=0)
 
@@ -201,6 +203,8 @@ def test_the_management_table_speaks_crm(cdnow, cdnow_tx, tmp_path):
     assert meaning["value_2y"] == "expected spend over the horizon 2y, discounted to today"
     assert meaning["value_1y lower 90%"] == "the lower bound of value_1y's central 90% interval"
     assert "CRM recency is days_since_last_purchase" in meaning["recency"]
+    unit = dict(zip(words["column"], words["unit"]))
+    assert unit["recency"] == "weeks" and unit["value_1y"] == "money (the log's currency)"
     assert words["meaning"].notna().all()
 
 
