@@ -578,6 +578,18 @@ def _glossary() -> pd.DataFrame:
         ("rolling origin", "a cut-off inside the data: models fitted before it forecast the weeks after it"),
         ("interval", "a range that holds the quantity with the stated probability, its level"),
         ("FM", "in the RFM segments' rules: the mean of the F and M scores, rounded half up"),
+        ("cumulative error %", "the total error % of the tracking curve: purchases since each customer's first"),
+        ("WAPE", "sum of absolute errors / actual total"),
+        ("Spearman", "rank correlation of the forecasts and what happened (1: the same order)"),
+        ("top-decile share", "share of the actual total bought by the 10% of customers forecast highest"),
+        ("interval coverage %", "customers whose actual count fell inside their predictive interval"),
+        ("PIT coverage %", "the same, scored by the randomised probability integral transform: equal to the level "
+                           "when the forecasts are calibrated (counts are discrete, so plain coverage runs higher)"),
+        ("origins_won", "rolling origins at which a candidate scored best (ties count for each)"),
+        ("abs_aggregate_error_pct", "mean over the origins of |total error %| (no cancelling of signs)"),
+        ("spend_mae, spend_rmse", "errors of the buyers' holdout spend: purchases x expected spend per purchase"),
+        ("R-hat, ESS, HDI", "sampling diagnostics: R-hat near 1 and a large effective sample size (ESS) mean the "
+                            "chains agree; HDI is the highest-density interval of the posterior"),
         ("pseudonym", "c- and a code standing for a customer id, the same within one report"),
     ]
     rows += [(f"lifecycle: {name}", rule) for name, rule in LIFECYCLE_STAGES]

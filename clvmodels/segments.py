@@ -24,7 +24,7 @@ from .errors import DataError
 from .timeunits import Horizon, to_units
 
 __all__ = ["value_tiers", "value_concentration", "rfm_scores", "RFM_SEGMENTS", "value_satisfaction_quadrants",
-           "lifecycle_stages", "LIFECYCLE_STAGES", "R_CAP", "at_risk", "net_value"]
+           "lifecycle_stages", "LIFECYCLE_STAGES", "LIFECYCLE_PATH", "R_CAP", "at_risk", "net_value"]
 
 
 def _series(values, name: str) -> pd.Series:
@@ -176,6 +176,10 @@ LIFECYCLE_STAGES: tuple[tuple[str, str], ...] = (
 )
 
 
+#: The stages in the order a customer passes through them (the categories' order, and the tables').
+LIFECYCLE_PATH = ("new", "growing", "mature", "declining", "lost")
+
+
 def lifecycle_stages(summary: pd.DataFrame, p_alive, *, time_unit: str | None = None, new_within: Horizon = "90D",
                      declining_after: Horizon = "240D", lost_after: Horizon = "1y", mature_after: Horizon = "1y",
                      thresholds: tuple[float, float] = (0.2, 0.5)) -> pd.Series:
@@ -212,7 +216,8 @@ def lifecycle_stages(summary: pd.DataFrame, p_alive, *, time_unit: str | None = 
                   age < to_units(mature_after, unit)]
     names = [n for n, _ in LIFECYCLE_STAGES]
     stage = np.select(conditions, names[:4], default="mature")
-    return pd.Series(pd.Categorical(stage, categories=names), index=summary.index, name="lifecycle_stage")
+    return pd.Series(pd.Categorical(stage, categories=LIFECYCLE_PATH, ordered=True), index=summary.index,
+                     name="lifecycle_stage")
 
 
 def at_risk(table: pd.DataFrame, *, value: str = "value_1y", p_alive_below: float = 0.5,

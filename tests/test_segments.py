@@ -99,7 +99,7 @@ def test_lifecycle_stages_use_p_alive_and_recency():
     # (P 0.1); growing (30 weeks a customer, bought 10 weeks ago); declining: P(alive) 0.9 but no purchase
     # for 42 weeks (more than 240 days)
     assert list(st) == ["new", "mature", "mature", "declining", "lost", "lost", "growing", "declining"]
-    assert list(st.cat.categories) == ["new", "lost", "declining", "growing", "mature"]
+    assert list(st.cat.categories) == ["new", "growing", "mature", "declining", "lost"] and st.cat.ordered
     # a Series is aligned by customer, not by position
     shuffled = pd.Series(pa, index=summary.index).sort_values()
     assert list(S.lifecycle_stages(summary, shuffled, time_unit="W")) == list(st)

@@ -237,11 +237,12 @@ def purchase_history(transactions: Any, observation_end: Any = None, *, customer
     DataFrame indexed by customer_id (sorted): ``first_purchase`` and ``last_purchase`` (dates),
     ``days_since_last_purchase`` (to ``observation_end``), ``purchase_days`` (days with a purchase: the
     summary's frequency + 1) and, when the log has amounts, ``total_spend`` (every purchase, the first
-    included, net of the returns the log netted).
+    included, net of the returns the log netted; rounded to 9 decimals, below any currency's unit, so that
+    the sum's floating-point residue such as 8025.940000000001 does not show).
     """
     log = as_log(transactions, customer, date, amount, read_options)
     end = summary_end(observation_end, log.first_date, log.last_date, log.declared_end)
-    spend = ", sum(amount) AS total_spend" if log.has_amount else ""
+    spend = ", round(sum(amount), 9) AS total_spend" if log.has_amount else ""
     df = log.query("SELECT customer_id, min(date) AS first_purchase, max(date) AS last_purchase, "
                    f"count(*) AS purchase_days{spend} FROM {{daily}} WHERE date <= $end GROUP BY customer_id "
                    "ORDER BY customer_id", {"end": end})
