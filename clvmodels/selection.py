@@ -150,7 +150,8 @@ class SelectedModel:
             row = {"horizon": label, "customers": len(summary)}
             days.append(horizon_days(h, self.purchase_model_.time_unit_))
             scale = np.sqrt(max(1.0, days[-1] / self.horizon_days_))
-            row["purchases"] = float(self.purchase_model_.expected_purchases(summary, h).sum())
+            row["purchases"] = float(value[f"expected_purchases_{label}"].sum() if value is not None
+                                     else self.purchase_model_.expected_purchases(summary, h).sum())
             row[bound_names("purchases", level)[0]], row[bound_names("purchases", level)[1]] = total_interval(
                 row["purchases"], ot["purchases_expected"], ot["purchases_actual"], level, scale)
             if value is not None:
