@@ -253,12 +253,14 @@ def at_risk(table: pd.DataFrame, *, value: str = "value_1y", p_alive_below: floa
     fallen = pa < p_alive_below
     since = (table["T"] - table["recency"]).to_numpy(dtype=np.float64) if silent_for is not None else None
     silent = since > to_units(silent_for, unit) if silent_for is not None else np.zeros(len(pa), dtype=bool)
+    listed = np.flatnonzero(alive_enough & (if_active >= cut) & (fallen | silent))
     reasons = [
-        "; ".join(([f"P(alive) {p:.2f}, below {p_alive_below:g}"] if f else [])
-                  + ([f"no purchase for {t:.0f} {unit}, over {silent_for}"] if q else []))
-        for p, f, q, t in zip(pa, fallen, silent, since if since is not None else pa)]
-    out = table.assign(value_if_active=if_active, value_at_stake=if_active * (1 - pa), reason=reasons)
-    out = out[alive_enough & (if_active >= cut) & (fallen | silent)].sort_values("value_at_stake", ascending=False)
+        "; ".join(([f"P(alive) {pa[i]:.2f}, below {p_alive_below:g}"] if fallen[i] else [])
+                  + ([f"no purchase for {since[i]:.0f} {unit}, over {silent_for}"] if silent[i] else []))
+        for i in listed]
+    out = table.iloc[listed].assign(value_if_active=if_active[listed],
+                                    value_at_stake=if_active[listed] * (1 - pa[listed]), reason=reasons)
+    out = out.sort_values("value_at_stake", ascending=False)
     out = out if n is None else out.head(n)
     out.attrs.update(value=value, p_alive_below=p_alive_below, p_alive_above=p_alive_above, top_share=top_share,
                      silent_for=silent_for)
