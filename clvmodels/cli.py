@@ -535,17 +535,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _money(text: str) -> float:
-    """An amount of money: a finite number (argparse names the flag when this raises)."""
+def _number(text: str, accept, requirement: str) -> float:
+    """A finite number that ``accept`` takes, or argparse's error saying ``requirement`` (argparse names the
+    flag)."""
     import math
 
     try:
-        amount = float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(amount) and amount >= 0):
-        raise argparse.ArgumentTypeError(f"must be a finite amount of 0 or more, got {text!r}")
-    return amount
+    if not (math.isfinite(value) and accept(value)):
+        raise argparse.ArgumentTypeError(f"must be {requirement}, got {text!r}")
+    return value
+
+
+def _money(text: str) -> float:
+    """An amount of money: a finite number of 0 or more."""
+    return _number(text, lambda v: v >= 0, "a finite amount of 0 or more")
 
 
 def _duration(text: str) -> str:
@@ -560,16 +566,8 @@ def _duration(text: str) -> str:
 
 
 def _discount_rate(text: str) -> float:
-    """An annual discount rate: a finite number > -1 (argparse names the flag when this raises)."""
-    import math
-
-    try:
-        rate = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(rate) and rate > -1):
-        raise argparse.ArgumentTypeError(f"must be a finite rate above -1 (0.10 = 10% a year), got {text!r}")
-    return rate
+    """An annual discount rate: a finite number > -1."""
+    return _number(text, lambda v: v > -1, "a finite rate above -1 (0.10 = 10% a year)")
 
 
 def _build_parser() -> argparse.ArgumentParser:
