@@ -128,10 +128,10 @@ def candidate_names() -> tuple[str, ...]:
 DEFAULT_CANDIDATES = tuple(n for n in candidate_names() if n != "auto")
 
 
-def default_candidates(names: Sequence[str] = DEFAULT_CANDIDATES) -> list[Candidate]:
-    """Purchase models + Gamma-Gamma by short name ("bgnbd": BG/NBD + Gamma-Gamma), the formulas, each in
-    its per-customer and population forms, and "auto": the models chosen by validation at each cut-off
-    (:class:`AutoCandidate`)."""
+def default_candidates(names: Sequence[str] = DEFAULT_CANDIDATES, *, spend: bool = True) -> list[Candidate]:
+    """Purchase models + Gamma-Gamma by short name ("bgnbd": BG/NBD + Gamma-Gamma; without ``spend``, for a
+    log without amounts, the purchase model alone, "BG/NBD"), the formulas, each in its per-customer and
+    population forms, and "auto": the models chosen by validation at each cut-off (:class:`AutoCandidate`)."""
     known = candidate_names()
     by_period = [n for n in names if n in model_keys() and n not in known]
     if by_period:
@@ -156,7 +156,8 @@ def default_candidates(names: Sequence[str] = DEFAULT_CANDIDATES) -> list[Candid
                 out.append(Candidate(h.label, h))
             continue
         model = MODEL_REGISTRY[keys[name]]
-        out.append(Candidate(f"{model.title} + Gamma-Gamma", model(), GammaGamma()))
+        out.append(Candidate(f"{model.title} + Gamma-Gamma", model(), GammaGamma()) if spend
+                   else Candidate(model.title, model()))
     return out
 
 
@@ -377,7 +378,7 @@ def backtest(
     if not log.has_amount:
         warn("the log has no amounts: the backtest scores purchases only (no spend metrics); read the log with "
              "amount= to score spend too")
-    candidates = list(models) if models is not None else default_candidates()
+    candidates = list(models) if models is not None else default_candidates(spend=log.has_amount)
     if not candidates:
         raise ValueError("give at least one model to backtest")
     if "spend" in targets:

@@ -164,7 +164,7 @@ def _model_names(text: str, keys: dict[str, str]) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in keys]
     if unknown or not names:
-        raise DataError(f"unknown model {', '.join(unknown) or '(none)'}; choose from {', '.join(keys)}")
+        raise DataError(f"--model: unknown model {', '.join(unknown) or '(none)'}; choose from {', '.join(keys)}")
     return names
 
 
@@ -317,7 +317,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         if declared and declared != args.time_unit:
             raise DataError(f"{args.summary} says its time unit is {declared!r}, not --time-unit {args.time_unit}")
         summary.attrs["time_unit"] = args.time_unit
-    horizons = [h.strip() for h in args.horizons.split(",") if h.strip()]
+    horizons = args.horizons
     models = list(load(args.model).values())
     if args.spend_model:
         models += list(load(args.spend_model).values())
@@ -356,12 +356,16 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     for path in outputs:
         if not str(path).lower().endswith((".json", ".csv", ".parquet", ".html")):
             raise DataError(f"write metrics to .json, .csv or .parquet, or the report to .html, not {path!r}")
-    candidates = default_candidates([m.strip() for m in args.models.split(",") if m.strip()])
+    try:
+        candidates = default_candidates([m.strip() for m in args.models.split(",") if m.strip()],
+                                        spend=bool(args.amount))
+    except ValueError as exc:
+        raise DataError(f"--models: {exc}") from None
     cutoffs = None
     if args.cutoffs:
         cutoffs = args.cutoffs if "," not in args.cutoffs and args.cutoffs[-1].isalpha() else args.cutoffs.split(",")
     log = _read_log(args)
-    result = backtest(log, args.calibration_end, [h.strip() for h in args.horizons.split(",") if h.strip()],
+    result = backtest(log, args.calibration_end, args.horizons,
                       candidates, cutoffs=cutoffs, time_unit=args.time_unit, show_progress=not args.quiet)
     written = []
     for path in outputs:
@@ -388,17 +392,16 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def _say_job(args: argparse.Namespace, result, report) -> None:
-    """What the report opens with, on stderr: the choice, its evidence, the totals, the conclusion."""
+    """What the report opens with, on stderr: the answer, the choice and its evidence, the totals (the
+    report's own table), the conclusion."""
     import pandas as pd
 
-    chosen = result.selection
-    _say(args, chosen.summary() + "\n")
+    choice = next(sec for sec in report.sections if sec.title == "Model choice")
+    _say(args, choice.blocks[0][1] + "\n")
+    _say(args, result.selection.summary() + "\n")
+    _, totals, caption = next(block for block in choice.blocks if block[0] == "table")
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        discount = (f" (value discounted at {result.annual_discount_rate:.0%} a year)"
-                    if chosen.spend_model_ is not None else "")
-        _say(args, f"the customers' totals{discount}, 90% intervals from the origins' errors:\n"
-             + chosen.totals(result.summary, annual_discount_rate=result.annual_discount_rate).round(0).to_string()
-             + "\n")
+        _say(args, f"{caption}:\n{totals.round(0).to_string()}\n")
     conclusion = next((sec for sec in report.sections if sec.title == "Conclusion"), None)
     for line in (conclusion.blocks[:2] if conclusion else []):
         _say(args, line[1] + "\n")
@@ -437,12 +440,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise DataError(f"-o writes the report: give a .html file (its .md twin is written beside it), got {args.output!r}")
     for flag, path, kinds in (("--value-table", args.value_table, (".csv", ".parquet", ".xlsx")),
                               ("--at-risk", args.at_risk, (".csv", ".parquet", ".xlsx"))):
-        if path and not args.amount:
-            raise DataError(f"{flag} needs --amount: customer values need the amounts of the purchases")
         if path and not str(path).lower().endswith(kinds):
             raise DataError(f"{flag} writes {', '.join(kinds)}, got {path!r}")
-    horizons = [h.strip() for h in args.horizons.split(",") if h.strip()]
-    valued = [flag for flag, given in (("--satisfaction", args.satisfaction), ("--alert-after", args.alert_after),
+    horizons = args.horizons
+    valued = [flag for flag, given in (("--satisfaction", args.satisfaction),
                                        ("--acquisition-cost", args.acquisition_cost is not None),
                                        ("--currency", args.currency)) if given]
     if valued and not args.amount:
@@ -565,6 +566,14 @@ def _duration(text: str) -> str:
     return text
 
 
+def _durations(text: str) -> list[str]:
+    """Comma-separated durations such as 1y,2y,3y (argparse names the flag when this raises)."""
+    items = [t.strip() for t in text.split(",")]
+    if not all(items):
+        raise argparse.ArgumentTypeError(f"takes comma-separated durations such as 1y,2y,3y; got {text!r}")
+    return [_duration(t) for t in items]
+
+
 def _discount_rate(text: str) -> float:
     """An annual discount rate: a finite number > -1."""
     return _number(text, lambda v: v > -1, "a finite rate above -1 (0.10 = 10% a year)")
@@ -616,9 +625,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_summarize, inputs=["transactions"], outputs=["output"], folders=[])
 
     p = sub.add_parser("fit", parents=[common], help="customer summary -> fitted models (JSON)",
-                       description="Fit a purchase model (BG/NBD, NBD, BG/BB on a summary by period) and/or Gamma-Gamma by maximum likelihood to a "
-                                   "summary from "
-                                   "'clvmodels summarize'.")
+                       description="Fit a purchase model (BG/NBD, MBG/NBD, Pareto/NBD, NBD, the CNBD-k models, or "
+                                   "BG/BB on a summary by period) and/or a spend model (Gamma-Gamma, or Gamma-Gamma "
+                                   "with frequency) to a summary from 'clvmodels summarize', by maximum likelihood or "
+                                   "(--bayes) Bayesian; or, with --model auto, the models chosen by validation on a "
+                                   "transaction log.")
     p.add_argument("summary", help="summary .csv or .parquet; with --model auto, the transaction log (CSV or Parquet)")
     p.add_argument("--model", help=f"comma-separated: {', '.join(model_keys())} (default: bgnbd,gamma-gamma, "
                    "or bgnbd for a summary without amounts); or auto: the purchase and spend models chosen by "
@@ -665,7 +676,7 @@ def _build_parser() -> argparse.ArgumentParser:
                                    "Gamma-Gamma model, expected spend and discounted value.")
     p.add_argument("model", help="model file from 'clvmodels fit'")
     p.add_argument("summary", help="summary .csv or .parquet (same time unit as the fit)")
-    p.add_argument("--horizons", default="1y,2y,3y", help="comma-separated durations (default 1y,2y,3y)")
+    p.add_argument("--horizons", type=_durations, default="1y,2y,3y", help="comma-separated durations (default 1y,2y,3y)")
     p.add_argument("--annual-discount-rate", type=_discount_rate,
                    help="annual discount rate of the values, > -1 (default 0.10; values need a spend model)")
     p.add_argument("--time-unit", choices=["D", "W", "M", "Y"], help="the summary's time unit or period (Parquet "
@@ -684,7 +695,7 @@ def _build_parser() -> argparse.ArgumentParser:
                                    "purchases and spend over each horizon, score against what happened.")
     p.add_argument("--amount", help="amount column (optional: without it, purchases are scored, not spend)")
     p.add_argument("--calibration-end", required=True, help="(first) cut-off date")
-    p.add_argument("--horizons", default="1y,2y,3y", help="comma-separated durations (default 1y,2y,3y)")
+    p.add_argument("--horizons", type=_durations, default="1y,2y,3y", help="comma-separated durations (default 1y,2y,3y)")
     p.add_argument("--models", default=",".join(DEFAULT_CANDIDATES),
                    help=f"comma-separated candidates among {', '.join(candidate_names())} (default: "
                         f"{', '.join(DEFAULT_CANDIDATES)})")
@@ -702,10 +713,10 @@ def _build_parser() -> argparse.ArgumentParser:
                                    "a backtest of every model and formula, every customer's value, the at-risk "
                                    "list, and the report, which opens with the choice and the customers' totals.")
     p.add_argument("--amount", help="amount column (optional: without it, purchases are forecast, not value)")
-    p.add_argument("--segment-column", help="customer attribute columns to split the value by, comma-separated, "
+    p.add_argument("--segment-column", help="customer attribute columns to split the customers by, comma-separated, "
                    "each COLUMN or COLUMN:RULE: first (the earliest transaction's value, the default), last, or "
                    "mode (the most frequent); e.g. channel:mode,region")
-    p.add_argument("--horizons", default="1y,2y,3y", help="value horizons, comma-separated (default 1y,2y,3y)")
+    p.add_argument("--horizons", type=_durations, default="1y,2y,3y", help="value horizons, comma-separated (default 1y,2y,3y)")
     p.add_argument("--annual-discount-rate", type=_discount_rate, default=0.10,
                    help="annual discount rate of the values, > -1 (default 0.10)")
     p.add_argument("--satisfaction", help="a .csv or .parquet table of satisfaction scores (columns: the --customer "
@@ -721,8 +732,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    "(default: pseudonyms, so that the report can be mailed; the value table and at-risk files keep "
                    "the ids)")
     p.add_argument("--value-table", help="also write the customer value table here (.csv, .parquet or .xlsx; "
-                   "needs --amount)")
-    p.add_argument("--at-risk", help="also write the at-risk list here (.csv, .parquet or .xlsx; needs --amount)")
+                   "without --amount, of purchase forecasts)")
+    p.add_argument("--at-risk", help="also write the at-risk list here (.csv, .parquet or .xlsx; without --amount, "
+                   "ranked by expected purchases)")
     p.add_argument("-o", "--output", required=True, help="the report (.html; report.md and its figures beside it)")
     p.set_defaults(func=_cmd_report, inputs=["transactions", "satisfaction"], outputs=["output", "value_table", "at_risk"],
                    folders=[])

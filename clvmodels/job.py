@@ -6,7 +6,7 @@ backtests them with every other model and business formula at a cut-off before t
 every customer with the chosen models (the value table, with intervals) and lists the customers at risk.
 The log's attributes are offered to the models as covariates: each model's covariate variant competes
 with it, and validation keeps it only where it forecasts better. :meth:`JobResult.report` assembles the report, which opens with the choice and the customers' totals. A
-log without amounts gets the purchase forecasts alone.
+log without amounts gets the purchase forecasts alone: its table and at-risk list rank expected purchases.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from .errors import DataError, DataWarning
 from .report import Report, build_report
 from .segments import at_risk
 from .selection import SelectedModel, select_model
-from .timeunits import Horizon, horizon_days, horizon_label
+from .timeunits import Horizon, horizon_days, horizon_label, horizon_words
 from .value_table import value_table
 
 __all__ = ["JobResult", "run_job", "backtest_plan", "BACKTEST_HORIZONS"]
@@ -41,17 +41,18 @@ BACKTEST_HORIZONS = ("52W", "39W", "26W", "13W")
 @dataclass
 class JobResult:
     """What :func:`run_job` computed: the log, its summary (with ``cohort`` and the log's attributes), the
-    choice, the backtest (None where the log is too short for one), the value table and at-risk list (None
-    without amounts), and the settings the report states."""
+    choice, the backtest (None where the log is too short for one), the value table and at-risk list (without
+    amounts, of purchases: :func:`clvmodels.value_table.value_table`), and the settings the report states."""
 
     log: TransactionLog
     summary: pd.DataFrame
     selection: SelectedModel
     backtest: BacktestResult | None
-    value_table: pd.DataFrame | None
-    at_risk: pd.DataFrame | None
+    value_table: pd.DataFrame
+    at_risk: pd.DataFrame
     annual_discount_rate: float
     segment_columns: tuple[str, ...] = field(default=())
+    horizons: tuple[Horizon, ...] = ("1y", "2y", "3y")
 
     def report(self, *, title: str | None = None, models: dict[str, Any] | None = None,
                shrinkage: dict[str, pd.DataFrame] | None = None, currency: str | None = None,
@@ -63,7 +64,8 @@ class JobResult:
         purchase, spend = self.selection.purchase_model_, self.selection.spend_model_
         shown = {f"{m.label} (chosen)": m for m in (purchase, spend) if m is not None}
         return build_report(self.summary, backtest=self.backtest, log=self.log, value_table=self.value_table,
-                            selection=self.selection, annual_discount_rate=self.annual_discount_rate,
+                            selection=self.selection, horizons=self.horizons,
+                            annual_discount_rate=self.annual_discount_rate,
                             models={**shown, **(models or {})}, shrinkage=shrinkage,
                             segment_columns=self.segment_columns, at_risk=self.at_risk, currency=currency,
                             show_ids=show_ids,
@@ -146,18 +148,17 @@ def run_job(log: TransactionLog, *, horizons: Sequence[Horizon] = ("1y", "2y", "
         plan = None if found is None else (found[0], [found[1]])
     result = None
     if plan is not None:
-        step(f"backtesting the models and the formulas from {plan[0]} over {', '.join(map(str, plan[1]))}")
+        step(f"backtesting the models and the formulas from {plan[0]} over "
+             f"{', '.join(horizon_words(h, 'W') for h in plan[1])}")
         with warnings.catch_warnings():  # (a log without amounts: the report says that purchases alone were scored)
             warnings.filterwarnings("ignore", "the log has no amounts: the backtest scores purchases only", DataWarning)
-            result = backtest(log, plan[0], plan[1], default_candidates() + [AutoCandidate(covariates=covariates)],
+            result = backtest(log, plan[0], plan[1], default_candidates(spend=log.has_amount) + [AutoCandidate(covariates=covariates)],
                               time_unit="W", interval=interval, show_progress=show_progress)
-    table = risk = None
-    if spend is not None:
-        step("valuing every customer")
-        table = value_table(purchase, spend, summary, horizons, annual_discount_rate, interval=interval,
-                            max_draws=max_draws, history=purchase_history(log), segment_columns=segments,
-                            satisfaction=scores, acquisition_cost=acquisition_cost, silent_for=alert_after)
-        risk = at_risk(table.drop(columns=["at_risk", "at_risk_reason"]),
-                       value=f"value_{horizon_label(horizons[0], purchase.time_unit_)}", silent_for=alert_after,
-                       time_unit=purchase.time_unit_)
-    return JobResult(log, summary, selection, result, table, risk, annual_discount_rate, segments)
+    step("valuing every customer" if spend is not None else "forecasting every customer's purchases")
+    table = value_table(purchase, spend, summary, horizons, annual_discount_rate, interval=interval,
+                        max_draws=max_draws, history=purchase_history(log), segment_columns=segments,
+                        satisfaction=scores, acquisition_cost=acquisition_cost, silent_for=alert_after)
+    first = f"{'value' if spend is not None else 'expected_purchases'}_{horizon_label(horizons[0], purchase.time_unit_)}"
+    risk = at_risk(table.drop(columns=["at_risk", "at_risk_reason"]), value=first, silent_for=alert_after,
+                   time_unit=purchase.time_unit_)
+    return JobResult(log, summary, selection, result, table, risk, annual_discount_rate, segments, tuple(horizons))

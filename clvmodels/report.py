@@ -23,6 +23,7 @@ import pandas as pd
 
 from .draws import level_text
 from .files import atomic_path, write_text
+from .timeunits import UNIT_WORDS, horizon_words
 
 __all__ = ["Report", "Section", "build_report", "conclusions", "fitted_behind", "pseudonyms"]
 
@@ -76,7 +77,10 @@ def _fmt(v: Any) -> str:
 HEADERS = {"rmse": "RMSE", "mae": "MAE", "aggregate_error_pct": "total error %", "cumulative_error_pct":
            "cumulative error %", "wape": "WAPE", "spearman": "Spearman", "top_decile_share": "top-decile share",
            "coverage": "interval coverage", "pit_coverage": "PIT coverage", "p_alive": "P(alive)",
-           "unpooled_mle": "segment alone (MLE)", "posterior_mean": "posterior mean", "population_mle": "pooled MLE"}
+           "unpooled_mle": "segment alone (MLE)", "posterior_mean": "posterior mean", "population_mle": "pooled MLE",
+           "log_score": "log score", "abs_aggregate_error_pct": "mean |total error %|", "origins_won": "origins won",
+           "spend_mae": "spend MAE", "spend_rmse": "spend RMSE", "purchases_expected": "purchases forecast",
+           "purchases_actual": "purchases actual", "spend_expected": "spend forecast", "spend_actual": "spend actual"}
 
 
 def _cells(df: pd.DataFrame) -> tuple[list[str], list[list[str]], list[bool]]:
@@ -309,8 +313,10 @@ def _the_answer(sec: Section, value_table: pd.DataFrame, at_risk: pd.DataFrame |
             f"{active / n:.0%}). The {' and '.join(shares.index)} of customers by {first} hold "
             f"{' and '.join(f'{v:.0%}' for v in shares)} of it.")
     if at_risk is not None:
+        stake = float(at_risk["value_at_stake"].sum())
         text += (f" {len(at_risk):,} valuable customers are at risk (listed under At risk): "
-                 f"{_money(float(at_risk['value_at_stake'].sum()), currency)} of value at stake.")
+                 + (f"{_money(stake, currency)} of value at stake." if first.startswith("value_")
+                    else f"{_fmt(stake)} expected purchases at stake."))
     sec.text(text)
     sec.figure("value_concentration.png", _png(lambda ax: plots.plot_lorenz(value_table[first], ax=ax), size=(6, 4.6)),
                f"Value concentration: the share of {first} held by the most valuable customers")
@@ -336,16 +342,34 @@ def _two_validations(selection, backtest) -> str:
     return text
 
 
-def _model_choice(sec: Section, selection, summary: pd.DataFrame | None, annual_discount_rate: float,
+def _headline(totals: pd.DataFrame, unit: str, annual_discount_rate: float, currency: str | None) -> str:
+    """The answer in one sentence, from the totals' first horizon: what the customers are worth (or, without
+    amounts, how much they will buy), with its interval."""
+    h, row = totals.index[0], totals.iloc[0]
+    what = "value" if "value" in totals else "purchases"
+    lower, upper = (row[c] for c in totals.columns if c.startswith(f"{what} ") and c != what)
+    span = f"{_fmt(lower)} to {_fmt(upper)}"
+    if what == "value":
+        return (f"The {int(row['customers']):,} customers are expected to be worth {_money(row['value'], currency)} "
+                f"over the next {horizon_words(h, unit)} (90% interval {span}), discounted at "
+                f"{annual_discount_rate:.0%} a year.")
+    return (f"The {int(row['customers']):,} customers are expected to make {_fmt(row['purchases'])} purchases "
+            f"over the next {horizon_words(h, unit)} (90% interval {span}).")
+
+
+def _model_choice(sec: Section, selection, summary: pd.DataFrame | None, horizons, annual_discount_rate: float,
                   currency: str | None, answer) -> None:
     """The section the report opens with: which models, why, what they forecast in total (and ``answer``,
     called with the section: what the customers are worth), then the evidence."""
     pair = selection.purchase_model_.label + (
         f" for purchases and {selection.spend_model_.label} for spend per purchase"
         if selection.spend_model_ is not None else " for purchases (the log has no amounts: no spend or value)")
+    totals = None if summary is None else selection.totals(summary, horizons,
+                                                           annual_discount_rate=annual_discount_rate)
+    if totals is not None:
+        sec.text(_headline(totals, selection.purchase_model_.time_unit_, annual_discount_rate, currency))
     sec.text(f"The forecasts come from {pair}, chosen by validation. {selection.reason_}")
-    if summary is not None:
-        totals = selection.totals(summary, annual_discount_rate=annual_discount_rate)
+    if totals is not None:
         sec.table(totals, f"Totals over the {len(summary):,} customers: expected purchases"
                   + (f" and value ({currency + ', ' if currency else ''}discounted at {annual_discount_rate:.0%} a "
                      "year)" if "value" in totals else "")
@@ -369,7 +393,8 @@ def _model_choice(sec: Section, selection, summary: pd.DataFrame | None, annual_
 
 def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: dict[str, Any] | None = None,
                  value_table: pd.DataFrame | None = None, log=None, shrinkage: dict[str, pd.DataFrame] | None = None,
-                 selection=None, annual_discount_rate: float = 0.10, segment_columns: Sequence[str] = (),
+                 selection=None, horizons: Sequence[Any] = ("1y", "2y", "3y"), annual_discount_rate: float = 0.10,
+                 segment_columns: Sequence[str] = (),
                  at_risk: pd.DataFrame | None = None, currency: str | None = None, show_ids: bool = False,
                  title: str = "Customer lifetime value: which forecast to trust", top_n: int = 20) -> Report:
     """Assemble the report from what was computed (any argument but ``summary`` may be left out).
@@ -379,8 +404,9 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
     summary
         The customer summary the models were fitted on (data overview; left out, the section is too).
     selection
-        A :class:`clvmodels.SelectedModel`: the report opens with the choice, its evidence and the customers'
-        totals at 1, 2 and 3 years (value discounted at ``annual_discount_rate``) with calibrated intervals.
+        A :class:`clvmodels.SelectedModel`: the report opens with the answer in one sentence, the choice, its
+        evidence and the customers' totals at ``horizons`` (value discounted at ``annual_discount_rate``) with
+        calibrated intervals.
     segment_columns
         Columns of ``value_table`` (customer attributes such as a channel) to split the value by, after the
         value tiers, lifecycle stages and RFM segments.
@@ -414,15 +440,18 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
         return table if show_ids else table.set_axis(pseudonyms(table.index, key), axis=0)
 
     sections: dict[str, Section] = {t: Section(t) for t in SECTION_TITLES}
-    value_cols = ([c for c in value_table.columns if re.fullmatch(r"value_[0-9.]+[A-Za-z]+", c)]
-                  if value_table is not None else [])
+    value_cols = forecast_cols = []
+    if value_table is not None:  # (ranked by the first horizon's value; without amounts, its expected purchases)
+        value_cols = [c for c in value_table.columns if re.fullmatch(r"value_[0-9.]+[A-Za-z]+", c)]
+        forecast_cols = value_cols or [c for c in value_table.columns
+                                       if re.fullmatch(r"expected_purchases_[0-9.]+[A-Za-z]+", c)]
 
     def answer(sec: Section) -> None:
         if value_table is not None:
-            _the_answer(sec, value_table, at_risk, value_cols[0], currency)
+            _the_answer(sec, value_table, at_risk, forecast_cols[0], currency)
 
     if selection is not None:
-        _model_choice(sections["Model choice"], selection, summary, annual_discount_rate, currency, answer)
+        _model_choice(sections["Model choice"], selection, summary, horizons, annual_discount_rate, currency, answer)
     else:
         answer(sections["Top customers"])
     if backtest is not None:
@@ -435,7 +464,8 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
         sec.text("These verdicts come from the holdout backtest below: every model and formula was fitted on the "
                  "data before the cut-off and scored on what customers did after it."
                  + (" The fitted models further down use all the data"
-                    + (", and so do the customer values." if value_table is not None else ".")
+                    + (f", and so do the customer {'values' if value_cols else 'forecasts'}."
+                       if value_table is not None else ".")
                     if models or value_table is not None else ""))
         if selection is not None:
             sec.text(_two_validations(selection, backtest))
@@ -500,15 +530,16 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
     for name, table in (shrinkage or {}).items():
         sec = sections["Bayesian models"]
         params = list(dict.fromkeys(table["parameter"]))
-        sec.table(table.round(4), f"{name}: each segment fitted alone (MLE) against the hierarchical posterior")
+        sec.table(table, f"{name}: each segment fitted alone (MLE) against the hierarchical posterior")
         for p in params:
             slug = "".join(ch if ch.isalnum() else "_" for ch in f"{name}_{p}").lower()
             sec.figure(f"forest_{slug}.png", _png(lambda ax, p=p: plots.plot_forest(table, p, ax=ax), size=(10, 5)),
                        f"{name}: partial pooling of {p} across segments")
 
     if value_table is not None:
-        first = value_cols[0]
-        show = ["frequency", "monetary_value", "p_alive", *value_cols, "value_tier", "lifecycle_stage", "rfm_segment"]
+        first = forecast_cols[0]
+        stake = "Value at stake: their value" if value_cols else "Purchases at stake: their expected purchases"
+        show = ["frequency", "monetary_value", "p_alive", *forecast_cols, "value_tier", "lifecycle_stage", "rfm_segment"]
         top = value_table.sort_values(first, ascending=False).head(top_n)
         sections["Top customers"].table(customers(top[[c for c in show if c in top.columns]]),
                                         f"The {top_n} customers with the highest {first}"
@@ -516,19 +547,20 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
         if at_risk is not None:
             sec = sections["At risk"]
             rule = at_risk.attrs
-            silent = (f", or without a purchase for more than {rule['silent_for']}" if rule.get("silent_for")
+            silent = (f", or without a purchase for more than {horizon_words(rule['silent_for'], value_table.attrs.get('time_unit'))}" if rule.get("silent_for")
                       else "")
             sec.text(f"Valuable customers who may be slipping away: in the top {rule['top_share']:.0%} by "
                      f"{rule['value']} if still active, with P(alive) below {rule['p_alive_below']:g}{silent} (and "
-                     f"P(alive) at least {rule['p_alive_above']:g}: below it they are taken as lost). Value at stake: "
-                     "their value if active times the probability they are gone, 1 - P(alive). Contact them first.")
+                     f"P(alive) at least {rule['p_alive_above']:g}: below it they are taken as lost). {stake} "
+                     "if active times the probability they are gone, 1 - P(alive). Contact them first.")
             risk_cols = ["frequency", "p_alive", first, "value_if_active", "value_at_stake", "lifecycle_stage", "reason"]
             sec.table(customers(at_risk.head(top_n)[[c for c in risk_cols if c in at_risk.columns]]),
-                      f"The {min(top_n, len(at_risk))} customers with the most value at stake, of {len(at_risk):,}"
+                      f"The {min(top_n, len(at_risk))} customers with the most {'value' if value_cols else 'purchases'} "
+                      f"at stake, of {len(at_risk):,}"
                       + ("" if show_ids else " (ids replaced by pseudonyms: the at-risk file has the ids)"))
         total = value_table[first].sum()
         sec = sections["Segments"]
-        sec.text(f"Total {first} over all customers: {_money(total, currency)}. The tables split it by the segmentations the "
+        sec.text(f"Total {first} over all customers: {_money(total, currency) if value_cols else _fmt(total)}. The tables split it by the segmentations the "
                  "business uses: value tiers by quantile, lifecycle stage from P(alive) and the time since the "
                  "last purchase, and named RFM segments. A customer's stage is the lower of what P(alive) and the time "
                  "since their last purchase say: a model may keep P(alive) high for customers who never came back "
@@ -546,7 +578,7 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
         age = float(summary["T"].max())
         unit = getattr(model, "time_unit_", "")
         sec.text(f"What {model.label} makes of a customer's history, for a customer of the oldest age here "
-                 f"({age:.0f} {unit}): the more purchases and the longer since the last one, the less likely "
+                 f"({age:.0f} {UNIT_WORDS.get(unit, ('', unit))[1]}): the more purchases and the longer since the last one, the less likely "
                  "the customer is still active; a customer who bought often and recently is expected to buy most.")
         sec.figure("p_alive_by_frequency_recency.png",
                    _png(lambda ax: plots.plot_frequency_recency(model, age, ax=ax)),
@@ -556,8 +588,8 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
                    "Expected purchases over the next year by repeat purchases and recency")
     if value_table is not None:
         sections["Purchase patterns"].figure(
-            "value_distribution.png", _png(lambda ax: plots.plot_value_distribution(value_table[value_cols[0]], ax=ax)),
-            f"How {value_cols[0]} is spread over the customers")
+            "value_distribution.png", _png(lambda ax: plots.plot_value_distribution(value_table[forecast_cols[0]], ax=ax)),
+            f"How {forecast_cols[0]} is spread over the customers")
     sections["Glossary"].table(_glossary(), "The terms, columns and labels of this report")
     return Report(title, [s for s in sections.values() if s.blocks])
 
@@ -585,9 +617,13 @@ def _glossary() -> pd.DataFrame:
         ("interval coverage %", "customers whose actual count fell inside their predictive interval"),
         ("PIT coverage %", "the same, scored by the randomised probability integral transform: equal to the level "
                            "when the forecasts are calibrated (counts are discrete, so plain coverage runs higher)"),
-        ("origins_won", "rolling origins at which a candidate scored best (ties count for each)"),
-        ("abs_aggregate_error_pct", "mean over the origins of |total error %| (no cancelling of signs)"),
-        ("spend_mae, spend_rmse", "errors of the buyers' holdout spend: purchases x expected spend per purchase"),
+        ("rank", "a candidate's place by the table's ranking metric (1: the best)"),
+        ("origins won", "rolling origins at which a candidate scored best (ties count for each)"),
+        ("origin", "the cut-off of a rolling origin"),
+        ("mean |total error %|", "mean over the origins of |total error %| (no cancelling of signs)"),
+        ("spend MAE, spend RMSE", "errors of the buyers' holdout spend: purchases x expected spend per purchase"),
+        ("purchases forecast, purchases actual, spend forecast, spend actual",
+         "a rolling origin's holdout total over the customers: as the chosen models forecast it, and as it happened"),
         ("R-hat, ESS, HDI", "sampling diagnostics: R-hat near 1 and a large effective sample size (ESS) mean the "
                             "chains agree; HDI is the highest-density interval of the posterior"),
         ("pseudonym", "c- and a code standing for a customer id, the same within one report"),

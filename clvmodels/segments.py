@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
-from .timeunits import Horizon, to_units
+from .timeunits import UNIT_WORDS, Horizon, horizon_words, to_units
 
 __all__ = ["value_tiers", "value_concentration", "rfm_scores", "RFM_SEGMENTS", "value_satisfaction_quadrants",
            "lifecycle_stages", "LIFECYCLE_STAGES", "LIFECYCLE_PATH", "R_CAP", "at_risk", "net_value"]
@@ -93,34 +93,40 @@ def rfm_scores(summary: pd.DataFrame, lifecycle: pd.Series | None = None) -> pd.
     purchases) and M (mean repeat spend) are 1 for customers without repeat purchases, and 2-5 by quartile
     among repeat buyers: in most customer bases the majority never come back, and quintiles over everyone
     would leave the middle scores empty. Ties share the lower score. Scores are relative to this
-    customer base. ``rfm_segment`` follows :data:`RFM_SEGMENTS`.
+    customer base. ``rfm_segment`` follows :data:`RFM_SEGMENTS`. A summary without ``monetary_value`` (a
+    log without amounts) gets R and F alone, and the segments read F where their rules say FM.
 
     With ``lifecycle`` (:func:`lifecycle_stages`, aligned by customer) R is capped by :data:`R_CAP`, so that
     the two labels agree: a frequent buyer whose recent silence makes them lost is not a "champion" by
     quintile of recency, but "can't lose".
     """
-    missing = [c for c in ("frequency", "recency", "T", "monetary_value") if c not in summary.columns]
+    missing = [c for c in ("frequency", "recency", "T") if c not in summary.columns]
     if missing:
         raise DataError("the summary lacks columns for RFM scores", columns=missing)
     since_last = _series(summary["T"] - summary["recency"], "T - recency").to_numpy(dtype=np.float64)
     freq = _series(summary["frequency"], "frequency").to_numpy(dtype=np.float64)
     rep = freq > 0
-    money = summary["monetary_value"].to_numpy(dtype=np.float64)
-    bad = rep & ~np.isfinite(money)
-    if bad.any():
-        raise DataError("monetary_value must be finite for customers with repeat purchases",
-                        columns=["monetary_value"], rows=np.flatnonzero(bad)[:5], n_rows=int(bad.sum()))
-    f_score, m_score = np.ones(len(freq), dtype=int), np.ones(len(freq), dtype=int)
+    f_score = np.ones(len(freq), dtype=int)
     f_score[rep] = _rank_score(freq[rep], 2, 5)
-    m_score[rep] = _rank_score(money[rep], 2, 5)
+    m_score = None
+    if "monetary_value" in summary.columns:
+        money = summary["monetary_value"].to_numpy(dtype=np.float64)
+        bad = rep & ~np.isfinite(money)
+        if bad.any():
+            raise DataError("monetary_value must be finite for customers with repeat purchases",
+                            columns=["monetary_value"], rows=np.flatnonzero(bad)[:5], n_rows=int(bad.sum()))
+        m_score = np.ones(len(freq), dtype=int)
+        m_score[rep] = _rank_score(money[rep], 2, 5)
     r_score = _rank_score(since_last, 1, 5, higher_is_better=False)
     if lifecycle is not None:
         stage = lifecycle.reindex(summary.index).astype(object).to_numpy()
         cap = np.array([R_CAP.get(s, 5) for s in stage])
         r_score = np.minimum(r_score, cap)
-    out = pd.DataFrame({"R": r_score, "F": f_score, "M": m_score}, index=summary.index)
-    out["rfm_score"] = out["R"].astype(str) + out["F"].astype(str) + out["M"].astype(str)
-    env = {"R": out["R"].to_numpy(), "FM": np.floor((out["F"].to_numpy() + out["M"].to_numpy()) / 2 + 0.5)}
+    scores = {"R": r_score, "F": f_score, **({"M": m_score} if m_score is not None else {})}
+    out = pd.DataFrame(scores, index=summary.index)
+    out["rfm_score"] = out.astype(str).sum(axis=1)
+    fm = f_score if m_score is None else np.floor((f_score + m_score) / 2 + 0.5)
+    env = {"R": out["R"].to_numpy(), "FM": fm}
     label = np.full(len(out), "", dtype=object)
     for name, rule in RFM_SEGMENTS:
         hit = (label == "") & _rule(rule, env)
@@ -256,7 +262,8 @@ def at_risk(table: pd.DataFrame, *, value: str = "value_1y", p_alive_below: floa
     listed = np.flatnonzero(alive_enough & (if_active >= cut) & (fallen | silent))
     reasons = [
         "; ".join(([f"P(alive) {pa[i]:.2f}, below {p_alive_below:g}"] if fallen[i] else [])
-                  + ([f"no purchase for {since[i]:.0f} {unit}, over {silent_for}"] if silent[i] else []))
+                  + ([f"no purchase for {since[i]:.0f} {UNIT_WORDS[unit][1]}, over {horizon_words(silent_for, unit)}"]
+                     if silent[i] else []))
         for i in listed]
     out = table.iloc[listed].assign(value_if_active=if_active[listed],
                                     value_at_stake=if_active[listed] * (1 - pa[listed]), reason=reasons)

@@ -20,6 +20,7 @@ __all__ = [
     "horizon_days",
     "to_units",
     "horizon_label",
+    "horizon_words",
     "continuous_discount_rate",
 ]
 
@@ -91,6 +92,19 @@ def horizon_label(horizon: Horizon, unit: str | None = None) -> str:
         number, word = _HORIZON.match(horizon).groups()
         return number + (word if len(word) == 1 else _ALIASES[word.lower()].replace("Y", "y"))
     return f"{horizon:g}{check_unit(unit) if unit else ''}"
+
+
+#: Each unit's name, singular and plural, as a sentence writes a duration.
+UNIT_WORDS = {"D": ("day", "days"), "W": ("week", "weeks"), "M": ("month", "months"), "Y": ("year", "years")}
+
+
+def horizon_words(horizon: Horizon, unit: str | None = None) -> str:
+    """A horizon as a sentence writes it: ``"180D"`` is "180 days", ``"1y"`` "1 year", ``26`` in weeks
+    "26 weeks"."""
+    label = horizon_label(horizon, unit)
+    number, letter = _HORIZON.match(label).groups()
+    singular, plural = UNIT_WORDS[_ALIASES[letter.lower()] if letter != "M" else "M"]
+    return f"{number} {singular if float(number) == 1 else plural}"
 
 
 def continuous_discount_rate(annual_rate: float, unit: str) -> float:

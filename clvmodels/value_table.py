@@ -25,6 +25,7 @@ from .draws import DEFAULT_DRAWS
 from .errors import DataError
 from .files import atomic_path, table_format, write_table
 from .segments import at_risk, lifecycle_stages, net_value, rfm_scores, value_satisfaction_quadrants, value_tiers
+from .scoring import score_customers
 from .timeunits import Horizon, horizon_label
 from .value import customer_value
 
@@ -51,14 +52,14 @@ COLUMN_DICTIONARY: dict[str, tuple[str, str]] = {
     "value_H": ("expected spend over the horizon H, discounted to today", "money"),
     "X lower L / X upper L": ("the bounds of X's central L interval (the estimates' sampling distribution "
                               "or posterior draws)", "as X"),
-    "value_tier": ("low, medium or high by the first horizon's value (cuts: its median and 80th percentile; "
-                   "equal values share a tier)", ""),
+    "value_tier": ("low, medium or high by the first horizon's value, or its expected purchases for a log "
+                   "without amounts (cuts: the median and 80th percentile; equal values share a tier)", ""),
     "lifecycle_stage": ("new, growing, mature, declining or lost: lost or declining when P(alive) or the time "
                         "since the last purchase says so (segments.LIFECYCLE_STAGES)", ""),
     "R": ("RFM recency score, 1-5 (5: bought most recently; at most 1 when lost, 2 when declining)", "score"),
     "F": ("RFM frequency score, 1-5 (1: no repeat purchase)", "score"),
     "M": ("RFM monetary score, 1-5 (1: no repeat purchase)", "score"),
-    "rfm_score": ("the three scores as one code (R, F, M)", ""),
+    "rfm_score": ("the scores as one code (R, F, M; R and F for a log without amounts)", ""),
     "rfm_segment": ("named RFM segment (champions, loyal, ...)", ""),
     "at_risk": ("a valuable customer whose P(alive) has fallen (segments.at_risk)", "true/false"),
     "at_risk_reason": ("why the customer is flagged", ""),
@@ -107,7 +108,10 @@ def value_table(purchase_model, spend_model, summary: pd.DataFrame, horizons: Se
     Parameters
     ----------
     purchase_model, spend_model
-        Fitted models (maximum-likelihood or Bayesian), as for :func:`clvmodels.customer_value`.
+        Fitted models (maximum-likelihood or Bayesian), as for :func:`clvmodels.customer_value`. Without
+        a spend model (a log without amounts) the table forecasts purchases alone: no spend, value, M
+        score, quadrant or net value; the tiers and the at-risk list rank the first horizon's expected
+        purchases instead of its value.
     summary
         Customer summary with frequency, recency, T and monetary_value.
     horizons, annual_discount_rate, interval, time_unit, max_draws
@@ -125,9 +129,19 @@ def value_table(purchase_model, spend_model, summary: pd.DataFrame, horizons: Se
         (:func:`clvmodels.segments.at_risk`).
     """
     unit = time_unit or getattr(purchase_model, "time_unit_", None) or summary.attrs.get("time_unit")
-    values = customer_value(purchase_model, spend_model, summary, horizons, annual_discount_rate,
-                            time_unit=unit, interval=interval, max_draws=max_draws)
     labels = [horizon_label(h, unit) for h in horizons]
+    if spend_model is not None:
+        values = customer_value(purchase_model, spend_model, summary, horizons, annual_discount_rate,
+                                time_unit=unit, interval=interval, max_draws=max_draws)
+        first = f"value_{labels[0]}"
+    else:
+        given = [name for name, v in (("satisfaction", satisfaction), ("acquisition_cost", acquisition_cost))
+                 if v is not None]
+        if given:
+            raise ValueError(f"{' and '.join(given)} act on customer values, which need a spend model")
+        values = score_customers(summary, purchase_model, None, horizons, interval=interval, max_draws=max_draws)
+        values.attrs.update(time_unit=unit, interval=interval)
+        first = f"expected_purchases_{labels[0]}"
     rfm_cols = [c for c in ("frequency", "recency", "T", "monetary_value") if c in summary.columns]
     parts = [summary[rfm_cols], values]
     if history is not None:
@@ -140,15 +154,15 @@ def value_table(purchase_model, spend_model, summary: pd.DataFrame, horizons: Se
     if absent:
         raise DataError("segment columns are not in the summary", columns=absent)
     table = pd.concat(parts, axis=1)
-    first = f"value_{labels[0]}"
     table["value_tier"] = value_tiers(table[first])
     table["lifecycle_stage"] = lifecycle_stages(summary, table["p_alive"], time_unit=unit)
     table = pd.concat([table, rfm_scores(summary, lifecycle=table["lifecycle_stage"])], axis=1)
     risk = at_risk(table, value=first, n=None, silent_for=silent_for, time_unit=unit)
     table["at_risk"] = table.index.isin(risk.index)
     table["at_risk_reason"] = ""
+    worth = "worth {:,.0f}" if spend_model is not None else "{:.3g} expected purchases"
     table.loc[risk.index, "at_risk_reason"] = [
-        f"{why}; worth {v:,.0f} if active (top {risk.attrs['top_share']:.0%})"
+        f"{why}; {worth.format(v)} if active (top {risk.attrs['top_share']:.0%})"
         for why, v in zip(risk["reason"], risk["value_if_active"])]
     for column in segment_columns:
         table[column] = summary[column]

@@ -148,6 +148,22 @@ def test_predictions_use_each_customers_parameters(customers, fitted):
     assert np.all((ci.iloc[:, 1] < ci.iloc[:, 0]) & (ci.iloc[:, 0] < ci.iloc[:, 2]))
 
 
+def test_the_estimates_say_what_each_coefficient_multiplies_its_parameter_by(fitted):
+    # a web customer of age 0 against the reference (direct, age 0): each parameter times its multiplier
+    table = fitted.estimates()
+    web = pd.DataFrame({"frequency": [0.0], "recency": [0.0], "T": [52.0], "channel": ["web"], "age": [0.0]})
+    direct = web.assign(channel="direct")
+    (theta_web,), _ = fitted.group_draws(web)
+    (theta_ref,), _ = fitted.group_draws(direct)
+    for k, p in enumerate(fitted.param_names):
+        multiplier = table.loc[f"{p}: channel[web]", "multiplier"] if p in ("alpha", "a", "b") else 1.0
+        np.testing.assert_allclose(theta_web[0, k], theta_ref[0, k] * multiplier, rtol=1e-12)
+    assert table.loc[list(fitted.param_names), "multiplier"].isna().all()
+    statement = fitted.fit_statement()
+    assert "reference 'direct'" in statement and "alpha x exp(-c'z)" in statement and "LR test" not in statement
+    assert "likelihood-ratio test against the model without covariates: chi2 = " in statement
+
+
 def test_interval_draws_follow_the_estimates_sampling_distribution(fitted):
     draws = fitted._estimate_draws(0.9, 4000)
     work = fitted.result_.from_working

@@ -2,6 +2,7 @@
 channel per customer, same-day returns, and the same log without amounts."""
 
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -82,10 +83,31 @@ def test_the_report_opens_with_the_choice_and_splits_value_by_channel(job):
 
 @pytest.mark.slow  # (the whole job again, 5-10 s)
 def test_a_log_without_amounts_gets_purchase_forecasts_alone():
-    log = clv.read_transactions(orders().drop(columns="total"), customer="client", date="ordered_at")
+    log = clv.read_transactions(orders().drop(columns="total"), customer="client", date="ordered_at",
+                                attributes={"channel": "mode"})
     result = run_job(log, show_progress=False, max_draws=100)  # (no warning: the report says it)
-    assert result.value_table is None and result.at_risk is None and result.selection.spend_model_ is None
-    assert "the log has no amounts" in result.report().sections[0].blocks[0][1]
+    assert result.selection.spend_model_ is None
+    report = result.report()
+    headline, choice = (b[1] for b in report.sections[0].blocks[:2])
+    totals = result.selection.totals(result.summary)
+    assert headline.startswith(f"The 500 customers are expected to make {totals.loc['1y', 'purchases']:,.4g} "
+                               "purchases over the next 1 year (90% interval ")
+    assert "the log has no amounts" in choice
+    # the customer table forecasts purchases: no spend or value, but P(alive), stages, alerts and the channel
+    table, purchase = result.value_table, result.selection.purchase_model_
+    assert not [c for c in table.columns if re.match(r"(net_)?value_[0-9]|expected_spend", c)]
+    np.testing.assert_allclose(table["expected_purchases_1y"],
+                               purchase.expected_purchases(result.summary, "1y"), rtol=1e-9)
+    assert {"p_alive", "lifecycle_stage", "rfm_segment", "at_risk", "channel", "days_since_last_purchase"} <= set(table)
+    assert "M" not in table and table["rfm_score"].str.fullmatch(r"[1-5]{2}").all()
+    # customers at risk: in the top 20% by purchases expected if active, ranked by purchases at stake
+    risk = result.at_risk
+    assert len(risk) and risk.attrs["value"] == "expected_purchases_1y"
+    np.testing.assert_allclose(risk["value_if_active"], risk["expected_purchases_1y"] / risk["p_alive"])
+    assert risk["value_at_stake"].is_monotonic_decreasing and table.loc[risk.index, "at_risk"].all()
+    md = report.to_markdown()
+    assert "**By channel**" in md and "expected purchases at stake" in md
+    assert "value_1y" not in md and "USD" not in md
 
 
 @pytest.mark.slow  # (three runs of the whole job through the command line)
@@ -110,7 +132,7 @@ def test_the_command_line_report_on_a_users_log(tmp_path):
     np.testing.assert_allclose(values["net_value_1y"], values["value_1y"] - 12.5)
     # the alert rule: valuable customers silent for over 26 weeks are flagged, with the reason
     risk = pd.read_csv(tmp_path / "out" / "risk.csv", index_col=0)
-    silent = risk["reason"].str.contains("over 26W")
+    silent = risk["reason"].str.contains("over 26 weeks")
     assert silent.any() and ((risk["T"] - risk["recency"])[silent] > 26).all()
     assert set(risk.index) == set(values.index[values["at_risk"]])
     median = np.median(scores["satisfaction"])
@@ -127,11 +149,15 @@ def test_the_command_line_report_on_a_users_log(tmp_path):
     # without amounts: a report of purchases; asking for the value table is refused before any work
     orders(n=300).drop(columns="total").to_csv(tmp_path / "plain.csv", index=False)
     code, _, stderr = run("report", tmp_path / "plain.csv", "--customer", "client", "--date", "ordered_at",
-                          "-o", tmp_path / "plain.html", "-q")
-    assert code == 0, stderr and (tmp_path / "plain.html").exists()
+                          "--value-table", tmp_path / "plain.csv.values.csv", "-o", tmp_path / "plain.html", "-q")
+    assert code == 0, stderr
+    assert (tmp_path / "plain.html").exists()
+    plain = pd.read_csv(tmp_path / "plain.csv.values.csv", index_col=0)
+    assert "expected_purchases_1y" in plain and "value_1y" not in plain and len(plain) == len(values)
     code, _, stderr = run("report", tmp_path / "plain.csv", "--customer", "client", "--date", "ordered_at",
-                          "--value-table", tmp_path / "v.csv", "-o", tmp_path / "plain2.html")
-    assert code == 2 and "--value-table needs --amount" in stderr and not (tmp_path / "plain2.html").exists()
+                          "--currency", "EUR", "-o", tmp_path / "plain2.html")
+    assert code == 2 and "--currency acts on customer values, which need --amount" in stderr
+    assert not (tmp_path / "plain2.html").exists()
     # the report must be .html, and never the log itself
     code, _, stderr = run("report", tmp_path / "orders.csv", "--customer", "client", "--date", "ordered_at",
                           "-o", tmp_path / "report.csv")
@@ -147,8 +173,8 @@ def test_mistakes_on_the_report_command_are_refused_in_one_line_naming_the_flag(
         (["--amount", "total", "--returns", "net", "--acquisition-cost", "-5"],
          "argument --acquisition-cost: must be a finite amount of 0 or more"),
         (["--segment-column", "chanel:mode"], "--segment-column names chanel, not a column of"),
-        (["--currency", "EUR", "--alert-after", "180D"], "--alert-after, --currency act on customer values, which "
-                                                         "need --amount"),
+        (["--currency", "EUR", "--acquisition-cost", "5"], "--acquisition-cost, --currency act on customer values, "
+                                                           "which need --amount"),
     ]
     for extra, message in cases:
         code, _, stderr = run(*log, *extra, "-o", tmp_path / "r.html")

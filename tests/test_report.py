@@ -9,7 +9,7 @@ import pytest
 
 import clvmodels as clv
 from clvmodels import DataError
-from clvmodels.report import SECTION_TITLES, build_report, conclusions
+from clvmodels.report import HEADERS, SECTION_TITLES, build_report, conclusions
 from clvmodels.segments import at_risk, value_concentration
 from clvmodels.value_table import value_table
 
@@ -68,11 +68,17 @@ def test_the_report_opens_with_the_chosen_models_and_the_totals(report_parts):
     rep, _, _, chosen = report_parts
     first = rep.sections[0]
     assert first.title == "Model choice"
-    opening = first.blocks[0][1]
+    # the answer in one sentence, as the totals table writes it
+    totals = next(b[1] for b in first.blocks if b[0] == "table")
+    one_year = totals.loc["1y"]
+    assert first.blocks[0][1] == (
+        f"The 2,357 customers are expected to be worth {one_year['value']:,.0f} USD over the next 1 year (90% "
+        f"interval {one_year['value lower 90%']:,.0f} to {one_year['value upper 90%']:,.0f}), discounted at 10% "
+        "a year.")
+    opening = first.blocks[1][1]
     assert opening.startswith(f"The forecasts come from {chosen.purchase_model_.title} for purchases and "
                               f"{chosen.spend_model_.title} for spend per purchase, chosen by validation.")
     assert chosen.reason_ in opening
-    totals = first.blocks[1][1]
     assert list(totals.index) == ["1y", "2y", "3y"] and "value upper 90%" in totals
     assert (totals["purchases lower 90%"] < totals["purchases"]).all() and (totals["value"] < totals["value upper 90%"]).all()
     md = rep.to_markdown()
@@ -132,9 +138,9 @@ def test_a_report_for_a_log_without_amounts_says_so(cdnow_df):
     log = clv.read_transactions(cdnow_df.drop(columns="amount"))
     chosen = clv.select_model(log, folds=1, show_progress=False, purchase_candidates=[clv.BetaGeo()])
     rep = build_report(clv.rfm_summary(log, time_unit="W"), selection=chosen)
-    assert rep.sections[0].blocks[0][1].startswith("The forecasts come from BG/NBD for purchases (the log has no "
+    assert rep.sections[0].blocks[1][1].startswith("The forecasts come from BG/NBD for purchases (the log has no "
                                                    "amounts: no spend or value)")
-    assert "value" not in rep.sections[0].blocks[1][1]
+    assert "worth" not in rep.sections[0].blocks[0][1] and "value" not in rep.sections[0].blocks[2][1]
 
 
 def test_html_is_well_formed_self_contained_and_complete(report_parts, tmp_path):
@@ -256,6 +262,12 @@ def test_the_glossary_explains_every_column_and_label_of_the_customer_tables(rep
             if block[0] == "table":
                 for column in block[1].columns:
                     assert re.sub(r"_[0-9.]+[A-Za-z]+$", "_H", column) in terms, (title, column)
+    # the model choice's tables, under the headers the reader sees
+    words = {w for t in terms for w in t.split(", ")}
+    for block in rep.sections[0].blocks:
+        if block[0] == "table" and block[2].startswith("The "):
+            for column in block[1].columns:
+                assert HEADERS.get(column, column) in words, (block[2], column)
     for stage in table["lifecycle_stage"].unique():
         assert f"lifecycle: {stage}" in terms
     for segment in table["rfm_segment"].unique():

@@ -67,7 +67,14 @@ def test_rfm_scores_use_every_score_on_cdnow(cdnow):
     counts = out["rfm_segment"].value_counts()
     assert (counts > 0).sum() >= 8 and counts.max() < 0.45 * len(out), counts
     with pytest.raises(DataError, match="lacks columns"):
-        S.rfm_scores(cdnow[0].drop(columns="monetary_value"))
+        S.rfm_scores(cdnow[0].drop(columns="recency"))
+    # without amounts: R and F alone, and the segments read F where their rules say FM
+    plain = S.rfm_scores(cdnow[0].drop(columns="monetary_value"))
+    assert "M" not in plain and (plain[["R", "F"]] == out[["R", "F"]]).all().all()
+    assert (plain["rfm_score"] == out["R"].astype(str) + out["F"].astype(str)).all()
+    env = {"R": plain["R"].to_numpy(), "FM": plain["F"].to_numpy()}
+    first = next(name for name, rule in S.RFM_SEGMENTS if S._rule(rule, env)[0])
+    assert plain["rfm_segment"].iloc[0] == first
 
 
 def test_every_score_pair_gets_a_named_segment():
@@ -215,7 +222,7 @@ def test_at_risk_alerts_on_customers_silent_for_too_long_too():
     plain = S.at_risk(table, top_share=1.0)
     assert list(plain.index) == [1] and plain.loc[1, "reason"] == "P(alive) 0.30, below 0.5"
     silent = S.at_risk(table, top_share=1.0, silent_for="20W")  # customer 2: no purchase for 42 weeks
-    assert set(silent.index) == {1, 2} and silent.loc[2, "reason"] == "no purchase for 42 W, over 20W"
+    assert set(silent.index) == {1, 2} and silent.loc[2, "reason"] == "no purchase for 42 weeks, over 20 weeks"
     assert silent.attrs["silent_for"] == "20W"
     with pytest.raises(DataError, match="columns for the at-risk list"):
         S.at_risk(table.drop(columns="recency"), silent_for="20W")

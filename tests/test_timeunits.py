@@ -50,3 +50,11 @@ def test_discount_rate_matches_the_iso_value_paper():
                                             ("18 months", "18M"), ("1.5 Years", "1.5y"), ("365 days", "365D")])
 def test_horizon_labels_are_column_names_without_spaces(horizon, label):
     assert tu.horizon_label(horizon) == label
+
+
+@pytest.mark.parametrize("horizon, unit, words", [("180D", None, "180 days"), ("1y", None, "1 year"),
+                                                  ("1 year", None, "1 year"), ("18M", None, "18 months"),
+                                                  ("1m", None, "1 month"), ("2.5W", None, "2.5 weeks"),
+                                                  (26, "W", "26 weeks"), (1, "D", "1 day")])
+def test_horizons_in_sentences_spell_their_unit(horizon, unit, words):
+    assert tu.horizon_words(horizon, unit) == words

@@ -445,8 +445,10 @@ class _BayesModel(Predictor):
         """One sentence on the sampling: chains, draws, divergences, R-hat, and whether they pass."""
         rhat = float(self.diagnostics()["r_hat"].max())
         ok = rhat <= RHAT_MAX and self.divergences_ == 0
+        shown = f"{rhat:.4g}"  # (as the report's tables write it, unless that hides a failed threshold)
+        shown = f"{rhat:.5g}" if rhat > RHAT_MAX and float(shown) <= RHAT_MAX else shown
         return (f"{self.chains} chains x {self.draws} draws, {self.divergences_} divergent transitions, largest "
-                f"R-hat {rhat:.4f}: " + ("the sampler's diagnostics pass." if ok else "the diagnostics fail common "
+                f"R-hat {shown}: " + ("the sampler's diagnostics pass." if ok else "the diagnostics fail common "
                 "thresholds (R-hat <= 1.01, no divergences); treat these intervals with care."))
 
     def summary(self) -> str:

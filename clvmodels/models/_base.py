@@ -464,16 +464,29 @@ class SummaryModel(Predictor):
     estimates_caption: ClassVar[str] = "maximum-likelihood estimates, standard errors and 95% intervals"
 
     def estimates(self) -> pd.DataFrame:
-        """The parameters: estimate, standard error and 95% interval."""
+        """The parameters: estimate, standard error and 95% interval; with covariates, each coefficient's
+        ``multiplier``: the factor exp(sign x c) by which it multiplies its parameter for a customer one unit
+        (or at one level) away from the reference (:mod:`.covariate_effects`)."""
         self.check_is_fitted()
-        return self.result_.table(0.95)
+        table = self.result_.table(0.95)
+        if self.has_covariates:
+            signs = [self.covariate_signs.get(str(name).split(": ")[0]) if ": " in str(name) else None
+                     for name in table.index]
+            table["multiplier"] = [np.exp(s * c) if s is not None else np.nan for s, c in zip(signs, table["estimate"])]
+        return table
 
     def fit_statement(self) -> str:
-        """One sentence on the fit: log-likelihood, AIC, BIC, customers, convergence."""
+        """One sentence on the fit: log-likelihood, AIC, BIC, customers, convergence; with covariates, how
+        to read their coefficients and the likelihood-ratio test."""
         self.check_is_fitted()
         res = self.result_
-        return (f"log-likelihood {res.loglik:,.2f}, AIC {res.aic:,.1f}, BIC {res.bic:,.1f}, {res.n_obs:,.0f} "
+        text = (f"log-likelihood {res.loglik:,.2f}, AIC {res.aic:,.1f}, BIC {res.bic:,.1f}, {res.n_obs:,.0f} "
                 f"customers, converged: {res.converged}.")
+        if self.has_covariates:
+            text += (f" Covariates: {res.extra['covariates']}. Each coefficient c multiplies its parameter "
+                     f"({res.extra['covariate effects']}) by the multiplier shown; likelihood-ratio test against "
+                     f"the model without covariates: {res.extra['LR test vs no covariates']}.")
+        return text
 
     def summary(self, level: float = 0.95) -> str:
         """Parameters with standard errors and confidence intervals, log-likelihood, AIC/BIC, convergence."""
