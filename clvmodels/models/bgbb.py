@@ -62,6 +62,7 @@ from ..data.periods import PERIODS, check_period
 from ._base import SummaryModel, as_float_array, bad_rows, check_rfm
 from ._mle import FitResult, compress, fingerprint, fit_mle
 from .purchase import PurchasePredictions
+from .weighted_sums import total
 
 __all__ = ["BetaGeoBetaBinom", "BetaGeoBetaBinomPredictions", "loglik_terms", "loglik_and_grad",
            "p_alive", "expected_alive_periods", "expected_purchases_new", "conditional_expected_purchases",
@@ -140,7 +141,7 @@ def loglik_and_grad(theta: np.ndarray, x: np.ndarray, t_x: np.ndarray, n: np.nda
     delta): each term of L is a product of beta functions, whose log-derivatives are digamma
     differences, and d log L = sum over terms of (term / L) d log term."""
     _, log_l, g = _loglik_parts(*theta, x, t_x, n, grad=True)
-    return float(np.dot(w, log_l)), g @ w
+    return total(w, log_l), np.einsum("ij,j->i", g, w)
 
 
 # --- predictions -----------------------------------------------------------------------------------

@@ -35,7 +35,8 @@ from ..timeunits import Horizon
 from ._base import SummaryModel, fit_time_unit
 from .purchase import PurchasePredictions, cohort_cumulative
 from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
-from .covariate_effects import group_pairs, group_sums
+from .covariate_effects import group_pairs
+from .weighted_sums import group_sums, total
 
 __all__ = [
     "BetaGeo",
@@ -86,16 +87,19 @@ def loglik_terms(r, alpha, a, b, x, t_x, T, *, dropout_at_zero: bool = False) ->
 
 class Prepared:
     """Data arranged for fast repeated likelihood evaluation: distinct (group, frequency) pairs (the special
-    functions depend on the group's parameters and x only) and the customers with a second term of eq. (6)
-    apart (the repeat buyers; with dropout at zero, everyone). ``group`` gives each row's parameter group
-    (covariate pattern; default: one group)."""
+    functions depend on the group's parameters and x only) with their total weights, and the customers
+    with a second term of eq. (6) apart (the repeat buyers; with dropout at zero, everyone). ``group``
+    gives each row's parameter group (covariate pattern; default: one group)."""
 
     def __init__(self, x, t_x, T, w, dropout_at_zero: bool = False, group=None) -> None:
         self.x, self.t_x, self.T, self.w = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T, w))
         self.z = float(dropout_at_zero)
         self.group, self.n_groups, self.pair_group, self.xu, self.inv = group_pairs(group, self.x)
+        self.wu = np.bincount(self.inv, weights=self.w, minlength=len(self.xu))
+        self.wg = np.bincount(self.pair_group, weights=self.wu, minlength=self.n_groups)
+        self.wx = self.w * self.x
         self.pos = np.flatnonzero(self.x + self.z > 0)
-        self.x_p, self.t_x_p, self.T_p, self.w_p = self.x[self.pos], self.t_x[self.pos], self.T[self.pos], self.w[self.pos]
+        self.x_p, self.t_x_p, self.w_p = self.x[self.pos], self.t_x[self.pos], self.w[self.pos]
         self.inv_p, self.group_p = self.inv[self.pos], self.group[self.pos]
 
     def at(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray | float:
@@ -119,49 +123,59 @@ def group_loglik_and_grad(theta: np.ndarray, d: Prepared) -> tuple[float, np.nda
     """Weighted total log-likelihood of eq. (6) with parameters per group (``theta`` (groups, 4): r, alpha,
     a, b; each row's group from ``d``), and its gradient in each group's parameters (groups, 4).
 
-    Writing eq. (6) as shared(x) + logaddexp(term1, term2), with term2 = -inf when x + z = 0, the weight
-    of the second term is w2 = exp(term2 - logaddexp(...)) and
-    d/dr = psi(r+x) - psi(r) + ln(alpha) - (1-w2) ln(alpha+T) - w2 ln(alpha+t_x),
-    d/dalpha = r/alpha - (r+x) [(1-w2)/(alpha+T) + w2/(alpha+t_x)],
+    Eq. (6) is shared(x) - (r+x) ln(alpha+T) + softplus(delta) with, for x + z > 0,
+    delta = ln(a / (b+x+z-1)) + (r+x) ln((alpha+T) / (alpha+t_x)) (the second term over the first; z = 1
+    with dropout at zero, from ``d``). With w2 = sigmoid(delta), the second term's share,
+    d/dr = psi(r+x) - psi(r) + ln(alpha) - ln(alpha+T) + w2 ln((alpha+T)/(alpha+t_x)),
+    d/dalpha = r/alpha - (r+x)/(alpha+T) + w2 (r+x) [1/(alpha+T) - 1/(alpha+t_x)],
     d/da = psi(a+b) - psi(a+b+x+z) + w2/a,
-    d/db = psi(b+x+z) - psi(b) + psi(a+b) - psi(a+b+x+z) - w2/(b+x+z-1)
-    (z = 1 with dropout at zero, from ``d``).
+    d/db = psi(b+x+z) - psi(b) + psi(a+b) - psi(a+b+x+z) - w2/(b+x+z-1).
+    Terms of x alone are summed once per distinct (group, x) with its total weight; the rest costs one
+    logarithm and one reciprocal per customer, and per repeat buyer one more of each and one exponential.
     """
     r_g, alpha_g, a_g, b_g = theta.T
     pg = d.pair_group
     r, alpha, a, b = (d.at(v, pg) for v in (r_g, alpha_g, a_g, b_g))
     xu, xzu = d.xu, d.xu + d.z
-    log_alpha = np.log(alpha)
-    shared_u = gammaln(r + xu) - gammaln(r) + r * log_alpha + betaln(a, b + xzu) - betaln(a, b)
+    shared_u = gammaln(r + xu) - gammaln(r) + r * np.log(alpha) + betaln(a, b + xzu) - betaln(a, b)
     dab_u = digamma(a + b) - digamma(a + b + xzu)
-    d_r_u = digamma(r + xu) - digamma(r) + log_alpha
+    d_r_u = digamma(r + xu) - digamma(r) + np.log(alpha)
     d_b_u = digamma(b + xzu) - digamma(b) + dab_u
+
+    def by_pair(columns: list) -> np.ndarray:  # sums over the (group, x) pairs of wu x column, by group
+        return group_sums(d.wu, columns, pg, d.n_groups)
+
     # every customer: the first term alone
-    r, alpha = d.at(r_g, d.group), d.at(alpha_g, d.group)
-    log_aT = np.log(alpha + d.T)
-    k = r + d.x
-    ll_rows = shared_u[d.inv] - k * log_aT
-    ll = float(np.dot(d.w, ll_rows))
-    grad = d.totals(d.w, [d_r_u[d.inv] - log_aT, r / alpha - k / (alpha + d.T), dab_u[d.inv], d_b_u[d.inv]], d.group)
+    alpha_row = d.at(alpha_g, d.group)
+    log_aT = np.log(alpha_row + d.T)
+    inv_aT = 1.0 / (alpha_row + d.T)
+    rows = d.totals(d.w, [log_aT, inv_aT], d.group)
+    rows_x = d.totals(d.wx, [log_aT, inv_aT], d.group)
+    pairs = by_pair([shared_u, d_r_u, dab_u, d_b_u])
+    ll = float(np.sum(pairs[:, 0] - r_g * rows[:, 0] - rows_x[:, 0]))
+    grad = np.stack([pairs[:, 1] - rows[:, 0],
+                     r_g / alpha_g * d.wg - r_g * rows[:, 1] - rows_x[:, 1],
+                     pairs[:, 2], pairs[:, 3]], axis=1)
     if d.pos.size:
-        # repeat buyers: replace term1 by logaddexp(term1, term2) and correct the gradient by w2
+        # repeat buyers: softplus(delta) and the second term's share w2 = sigmoid(delta)
         with np.errstate(divide="ignore"):
-            log_ratio = (np.log(a_g)[pg] if d.n_groups > 1 else np.log(a_g[0])) - np.log(np.maximum(b + xzu - 1, 1e-300))
-        r_p, alpha_p, b_p = (d.at(v, d.group_p) for v in (r_g, alpha_g, b_g))
-        k_p = r_p + d.x_p
-        log_aT_p = log_aT[d.pos]
-        log_atx = np.log(alpha_p + d.t_x_p)
-        term1 = -k_p * log_aT_p
-        term2 = log_ratio[d.inv_p] - k_p * log_atx
-        lse = np.logaddexp(term1, term2)
-        w2 = np.exp(term2 - lse)
-        ll += float(np.dot(d.w_p, lse - term1))
-        second = d.totals(d.w_p, [w2 * (log_aT_p - log_atx),
-                                  k_p * w2 * (1.0 / (alpha_p + d.T_p) - 1.0 / (alpha_p + d.t_x_p)),
-                                  w2,
-                                  -w2 / np.maximum(b_p + d.x_p + d.z - 1, 1e-300)], d.group_p)
-        second[:, 2] /= a_g
-        grad += second
+            log_ratio = np.log(a) - np.log(np.maximum(b + xzu - 1, 1e-300))
+        alpha_p = d.at(alpha_g, d.group_p)
+        k_p = d.at(r_g, d.group_p) + d.x_p
+        inv_atx = 1.0 / (alpha_p + d.t_x_p)
+        gap = log_aT[d.pos] - np.log(alpha_p + d.t_x_p)  # ln((alpha+T)/(alpha+t_x))
+        delta = log_ratio[d.inv_p] + k_p * gap
+        e = np.exp(-np.abs(delta))
+        w2 = np.where(delta >= 0, 1.0, e) / (1.0 + e)
+        second = d.totals(d.w_p, [np.maximum(delta, 0.0) + np.log1p(e), w2 * gap,
+                                  w2 * k_p * (inv_aT[d.pos] - inv_atx)], d.group_p)
+        share_u = np.bincount(d.inv_p, weights=d.w_p * w2, minlength=len(xu))  # sum of w x w2 per pair
+        share = group_sums(share_u, [1.0 / a, 1.0 / np.maximum(b + xzu - 1, 1e-300)], pg, d.n_groups)
+        ll += float(second[:, 0].sum())
+        grad[:, 0] += second[:, 1]
+        grad[:, 1] += second[:, 2]
+        grad[:, 2] += share[:, 0]
+        grad[:, 3] -= share[:, 1]
     return ll, grad
 
 

@@ -48,7 +48,8 @@ from scipy.special import betaln, digamma, expit, gammaln, logsumexp
 from ..errors import DataError
 from ._base import SummaryModel, as_float_array, bad_rows, fit_time_unit
 from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
-from .covariate_effects import group_pairs, group_sums
+from .covariate_effects import group_pairs
+from .weighted_sums import group_sums, total
 from .persistence import OPTION_CHECKS
 from .purchase import CDF_CELLS, PurchasePredictions
 
@@ -169,8 +170,8 @@ def group_loglik_and_grad(theta: np.ndarray, data: CNBDData) -> tuple[float, np.
     with np.errstate(divide="ignore"):
         odds_x = np.where(gone_x, np.log(a_x) - np.log(np.maximum(np.where(gone_x, q_x - 1, 1.0), 1e-300)), -np.inf)
     W = data.wg
-    ll = float(np.dot(wx, betaln(a_x, q_x) + gammaln(R_x))) + float(
-        np.dot(W, r_g * np.log(alpha_g) - gammaln(r_g) - betaln(a_g, b_g)))
+    ll = float(total(wx, betaln(a_x, q_x) + gammaln(R_x))) + float(
+        total(W, r_g * np.log(alpha_g) - gammaln(r_g) - betaln(a_g, b_g)))
     d_ab = digamma(a_x + b_x) - digamma(a_x + q_x)
     g_r = data.by_group(digamma(R_x), pg, wx) + W * (np.log(alpha_g) - digamma(r_g))
     g_alpha = W * r_g / alpha_g
@@ -189,7 +190,7 @@ def group_loglik_and_grad(theta: np.ndarray, data: CNBDData) -> tuple[float, np.
         e = np.exp(-np.abs(d))
         p_gone = np.where(d > 0, 1.0, e) / (1.0 + e)
         p = 1.0 - p_gone
-        ll += float(np.dot(w, log_Z - R * log_A + np.maximum(d, 0.0) + np.log1p(e)))
+        ll += float(total(w, log_Z - R * log_A + np.maximum(d, 0.0) + np.log1p(e)))
         g_r = g_r + data.by_group(p * (Z_R / Z) - log_A + p_gone * lg, grp, w)
         g_alpha = g_alpha - data.by_group(p * (R + Z_j / Z) / A + p_gone * R / lead, grp, w)
         gone_w += np.bincount(xi, weights=w * p_gone, minlength=len(xs))
@@ -566,7 +567,7 @@ class CNBDFit(CNBDPredictions, SummaryModel):
         sub = subsample(uw)
         fits: dict[int, Any] = {}
         for k in ([int(self.k)] if self.k is not None else range(1, int(self.max_k) + 1)):
-            fits[k] = self._fit_k(k, ux, ut, uT, uw, sub, float(np.dot(w, (k - 1) * litt - x * gammaln(k))),
+            fits[k] = self._fit_k(k, ux, ut, uT, uw, sub, float(total(w, (k - 1) * litt - x * gammaln(k))),
                                   float(weighted_median(T, w)), unit)
             lls = [f.loglik for f in fits.values()]
             if len(lls) >= 3 and lls[-1] < lls[-2] < lls[-3]:
@@ -579,7 +580,7 @@ class CNBDFit(CNBDPredictions, SummaryModel):
         result = type(result)(**{**{f: getattr(result, f) for f in result.__dataclass_fields__}, "extra": extra})
         self.k_ = k_best
         # the data: the distinct rows, and the timing statistic (which enters the likelihood through its sum)
-        self._set_result(result, fingerprint((ux, ut, uT, np.array([float(k_best), float(np.dot(w, litt))])), uw))
+        self._set_result(result, fingerprint((ux, ut, uT, np.array([float(k_best), float(total(w, litt))])), uw))
         return self
 
     def _group_objective(self, arrays, w, codes, plain):
@@ -587,11 +588,11 @@ class CNBDFit(CNBDPredictions, SummaryModel):
         (:func:`group_loglik_and_grad`)."""
         x, t_x, T, litt = arrays
         k = plain.k_
-        timing = float(np.dot(w, (k - 1) * litt - x * gammaln(k)))
+        timing = float(total(w, (k - 1) * litt - x * gammaln(k)))
         (ux, ut, uT, ug), uw = compress(x, t_x, T, codes, weights=w)
         data = CNBDData(ux, ut, uT, uw, k, self.dropout_at_zero, timing, group=ug)
         return ((lambda theta: group_loglik_and_grad(theta, data)), float(uw.sum()), len(uw),
-                fingerprint((ux, ut, uT, ug, np.array([float(k), float(np.dot(w, litt))])), uw))
+                fingerprint((ux, ut, uT, ug, np.array([float(k), float(total(w, litt))])), uw))
 
     def _fit_k(self, k, ux, ut, uT, uw, sub, timing, median_T, unit):
         data = CNBDData(ux, ut, uT, uw, k, self.dropout_at_zero, timing)

@@ -17,11 +17,11 @@ customers sharing z (a covariate pattern); its gradient follows by the chain rul
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["CovariateEffects", "patterns", "group_pairs", "group_sums"]
+__all__ = ["CovariateEffects", "patterns", "group_pairs"]
 
 
 def patterns(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -35,20 +35,14 @@ def group_pairs(group: np.ndarray | None, x: np.ndarray) -> tuple[np.ndarray, in
     x) pairs, the unit at which a likelihood's special functions of the parameters and the frequency are
     evaluated: (group, n_groups, each pair's group, each pair's x, each row's pair)."""
     x = np.asarray(x, dtype=np.float64)
-    group = np.zeros(len(x), dtype=np.int64) if group is None else np.asarray(group, dtype=np.int64)
-    n_groups = int(group.max()) + 1 if len(group) else 1
+    if group is None or not len(x):  # (one group: the distinct x alone, a sort of one column)
+        xu, inverse = np.unique(x, return_inverse=True)
+        return (np.zeros(len(x), dtype=np.int64), 1, np.zeros(len(xu), dtype=np.int64), xu,
+                inverse.ravel().astype(np.int64))
+    group = np.asarray(group, dtype=np.int64)
+    n_groups = int(group.max()) + 1
     (pair_group, xu), inverse = np.unique(np.stack([group.astype(np.float64), x]), axis=1, return_inverse=True)
     return group, n_groups, pair_group.astype(np.int64), xu, inverse.ravel()
-
-
-def group_sums(w: np.ndarray, columns: Sequence, rows: np.ndarray | None, n_groups: int,
-               dot: Callable[[np.ndarray, np.ndarray], float] = np.dot) -> np.ndarray:
-    """The sums of ``w * column`` by group for each of ``columns`` (per-row arrays, or numbers the same at
-    every row; ``rows``: each row's group): (n_groups, len(columns)). With one group each sum is ``dot(w,
-    column)`` (a likelihood's hot path may pass a dot product that wakes no BLAS thread)."""
-    if n_groups == 1:
-        return np.array([[float(dot(w, c)) if np.ndim(c) else c * float(w.sum()) for c in columns]])
-    return np.stack([np.bincount(rows, weights=w * c, minlength=n_groups) for c in columns], axis=1)
 
 
 class CovariateEffects:

@@ -19,7 +19,8 @@ from ..errors import DataError, DataWarning, warn
 from ..draws import DEFAULT_DRAWS
 from ._base import Predictor, SummaryModel, bad_rows, fit_time_unit
 from ._mle import compress, fingerprint, fit_mle, subsample
-from .covariate_effects import group_pairs, group_sums
+from .covariate_effects import group_pairs
+from .weighted_sums import group_sums, total
 
 __all__ = ["GammaGamma", "GammaGammaPredictions", "loglik_terms", "loglik_and_grad", "group_loglik_and_grad",
            "conditional_expected_spend"]
@@ -76,7 +77,7 @@ def group_loglik_and_grad(theta: np.ndarray, x, zbar, w, pairs) -> tuple[float, 
     d_q = (psi - digamma(q_u))[inv] + np.log(gamma) - log_denom
     d_gamma = q / gamma - (px + q) / (gamma + x * zbar)
     grad = group_sums(w, [d_p, d_q, d_gamma], None if one else pair_group[inv], len(theta))
-    return float(np.dot(w, terms)), grad
+    return float(total(w, terms)), grad
 
 
 def conditional_expected_spend(p, q, gamma, x, zbar) -> np.ndarray:

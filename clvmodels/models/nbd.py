@@ -31,6 +31,7 @@ from scipy.special import betainc, digamma, gammaln
 from ._base import SummaryModel, fit_time_unit
 from ._mle import compress, fingerprint, fit_mle, weighted_median
 from .purchase import PurchasePredictions
+from .weighted_sums import total
 
 __all__ = ["NBD", "loglik_terms", "loglik_and_grad", "conditional_expected_purchases", "conditional_cdf"]
 
@@ -46,10 +47,10 @@ def loglik_and_grad(theta: np.ndarray, x: np.ndarray, T: np.ndarray, w: np.ndarr
     """Weighted total log-likelihood and its gradient in (r, alpha)."""
     r, alpha = theta
     log_aT = np.log(alpha + T)
-    total = np.dot(w, loglik_terms(r, alpha, x, T))
-    d_r = np.dot(w, digamma(r + x) - digamma(r) + np.log(alpha) - log_aT)
-    d_alpha = np.dot(w, r / alpha - (r + x) / (alpha + T))
-    return float(total), np.array([d_r, d_alpha])
+    ll = total(w, loglik_terms(r, alpha, x, T))
+    d_r = total(w, digamma(r + x) - digamma(r) + np.log(alpha) - log_aT)
+    d_alpha = total(w, r / alpha - (r + x) / (alpha + T))
+    return ll, np.array([d_r, d_alpha])
 
 
 def conditional_expected_purchases(r, alpha, x, T, t) -> np.ndarray:

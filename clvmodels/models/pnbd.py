@@ -42,7 +42,8 @@ from scipy.special import digamma, expit, exprel, gammaln, hyperu, polygamma, xl
 
 from ._base import SummaryModel, fit_time_unit
 from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
-from .covariate_effects import group_pairs, group_sums
+from .covariate_effects import group_pairs
+from .weighted_sums import group_sums, total
 from .purchase import PurchasePredictions, cohort_cumulative
 
 __all__ = [
@@ -321,12 +322,6 @@ def loglik_terms(r, alpha, s, beta, x, t_x, T) -> np.ndarray:
     return out.reshape(shape)
 
 
-def _total(w, v) -> float:
-    """sum_i w_i v_i, without BLAS (whose threads, woken for one dot product, wait for a free core on a
-    busy machine: milliseconds a call)."""
-    return float(np.einsum("i,i->", w, v))
-
-
 class Prepared:
     """Data arranged for repeated likelihood evaluation: the distinct (group, frequency) pairs and their
     total weights (the gamma functions depend on r and x only). ``group`` gives each row's parameter
@@ -340,7 +335,7 @@ class Prepared:
 
     def totals(self, columns: list) -> np.ndarray:
         """Weighted sums of per-row ``columns`` by group: (groups, len(columns))."""
-        return group_sums(self.w, columns, self.group, self.n_groups, dot=_total)
+        return group_sums(self.w, columns, self.group, self.n_groups)
 
 
 def loglik_and_grad(theta, x, t_x, T, w, prepared: Prepared | None = None) -> tuple[float, np.ndarray]:
@@ -382,7 +377,7 @@ def group_loglik_and_grad(theta: np.ndarray, d: Prepared) -> tuple[float, np.nda
     ll_u = gammaln(r_u + d.xu) - gammaln(r_u)
     dr_u = digamma(r_u + d.xu) - digamma(r_u)
     outside = r_g * np.log(alpha_g) + s_g * np.log(beta_g)   # per group, times its customers
-    ll = _total(d.wu, ll_u) + _total(d.w, lse) + _total(d.wg, outside)
+    ll = total(d.wu, ll_u) + total(d.w, lse) + total(d.wg, outside)
     k = r + d.x
     g_r = -p * np.log(alpha + d.T) - dead * l_a   # (+ psi(r+x) - psi(r) + ln alpha, summed by pair below)
     g_alpha = r / alpha - k * (p / (alpha + d.T) + dead * i_a)
@@ -434,16 +429,16 @@ def loglik_grad_hess(theta, x, t_x, T, w, prepared: Prepared | None = None) -> t
     C = cov[np.ix_(order, order)]
     W = float(d.w.sum())
     xu = d.xu
-    ll = _total(d.wu, gammaln(r + xu) - gammaln(r)) + _total(d.w, lse) + W * (r * np.log(alpha) + s * np.log(beta))
+    ll = total(d.wu, gammaln(r + xu) - gammaln(r)) + total(d.w, lse) + W * (r * np.log(alpha) + s * np.log(beta))
     k = r + d.x
     log_at, log_bt = np.log(alpha + d.T), np.log(beta + d.T)
     inv_at, inv_bt = 1.0 / (alpha + d.T), 1.0 / (beta + d.T)
     # <d phi_1> and d phi_0
     g1 = (-l_a, -k * i_a, 1.0 / s - l_b, -(s + 1.0) * i_b)
     g0 = (-log_at, -k * inv_at, -log_bt, -s * inv_bt)
-    grad = np.array([_total(d.wu, digamma(r + xu) - digamma(r)) + W * np.log(alpha),
+    grad = np.array([total(d.wu, digamma(r + xu) - digamma(r)) + W * np.log(alpha),
                      W * r / alpha, W * np.log(beta), W * s / beta])
-    grad += [_total(d.w, p * a0 + dead * a1) for a0, a1 in zip(g0, g1)]
+    grad += [total(d.w, p * a0 + dead * a1) for a0, a1 in zip(g0, g1)]
     diff = [a1 - a0 for a0, a1 in zip(g0, g1)]
     scale = (-1.0, -k, -1.0, -(s + 1.0))
     mix = p * dead
@@ -452,16 +447,16 @@ def loglik_grad_hess(theta, x, t_x, T, w, prepared: Prepared | None = None) -> t
         for j in range(i, 4):
             if (i, j) != (2, 2):
                 term = dead * (scale[i] * scale[j]) * C[i, j] + mix * diff[i] * diff[j]
-                hess[i, j] = hess[j, i] = _total(d.w, term)
+                hess[i, j] = hess[j, i] = total(d.w, term)
     # d2/ds2 = (1-p) [C_33 - 1/s^2 + p (1/s + delta)^2], delta = ln(beta+T) - <ln(beta+tau)>, written as
     # (1-p) [C_33 + p delta (2/s + delta) - (1-p)/s^2]: no cancellation where p is near 1
     delta = log_bt - l_b
-    hess[2, 2] = _total(d.w, dead * (C[2, 2] + p * delta * (2.0 / s + delta) - dead / s ** 2))
-    hess[0, 0] += _total(d.wu, polygamma(1, r + xu) - polygamma(1, r))
-    hess[0, 1] += W / alpha - _total(d.w, p * inv_at + dead * i_a)
-    hess[1, 1] += _total(d.w, k * (p * inv_at ** 2 + dead * (C[1, 1] + i_a ** 2))) - W * r / alpha ** 2
-    hess[2, 3] += W / beta - _total(d.w, p * inv_bt + dead * i_b)
-    hess[3, 3] += _total(d.w, p * s * inv_bt ** 2 + dead * (s + 1.0) * (C[3, 3] + i_b ** 2)) - W * s / beta ** 2
+    hess[2, 2] = total(d.w, dead * (C[2, 2] + p * delta * (2.0 / s + delta) - dead / s ** 2))
+    hess[0, 0] += total(d.wu, polygamma(1, r + xu) - polygamma(1, r))
+    hess[0, 1] += W / alpha - total(d.w, p * inv_at + dead * i_a)
+    hess[1, 1] += total(d.w, k * (p * inv_at ** 2 + dead * (C[1, 1] + i_a ** 2))) - W * r / alpha ** 2
+    hess[2, 3] += W / beta - total(d.w, p * inv_bt + dead * i_b)
+    hess[3, 3] += total(d.w, p * s * inv_bt ** 2 + dead * (s + 1.0) * (C[3, 3] + i_b ** 2)) - W * s / beta ** 2
     hess[1, 0], hess[3, 2] = hess[0, 1], hess[2, 3]
     return ll, grad, hess
 
