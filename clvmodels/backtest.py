@@ -46,7 +46,7 @@ from .data.rfm import RFM_COLUMNS, calibration_holdout
 from .data.transactions import TransactionLog, read_transactions, to_date
 from .errors import ConvergenceError, DataError, warn
 from .files import write_table, write_text
-from .metrics import interval_coverage, pit_coverage, score
+from .metrics import interval_coverage, pit_coverage, score, tie_key
 from .models import MODEL_REGISTRY, model_keys
 from .models.gamma_gamma import GammaGamma
 from .models.heuristics import HEURISTICS
@@ -242,9 +242,9 @@ class BacktestResult:
         key = agg[by].abs() if by.endswith("_pct") else agg[by]
         if by in ("coverage", "pit_coverage"):  # best at the level itself: under- and over-coverage both miss
             key = (agg[by] - self.interval).abs()
-        # models equal to 12 significant digits tie (e.g. a CNBD-k whose k = 1 is the BG/NBD), and ties keep
+        # models equal to 9 significant digits tie (e.g. a CNBD-k whose k = 1 is the BG/NBD), and ties keep
         # the candidates' order: rounding noise decides no rank
-        key = key.map(lambda v: float(f"{v:.12g}"))
+        key = key.map(tie_key)
         agg["rank"] = key.groupby(level="horizon").rank(method="min", ascending=ascending,
                                                        na_option="bottom").astype(int)
         order = ["rank", by, f"{by}_sd", "rmse", "mae", "aggregate_error_pct", "cumulative_error_pct", "wape",

@@ -463,7 +463,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     report = result.report(title=args.title, currency=args.currency, show_ids=args.show_ids)
     written = [str(p) for p in report.save(args.output) if p.suffix != ".png"]
     if args.value_table:
-        written.append(str(write_value_table(result.value_table, args.value_table)))
+        written.append(str(write_value_table(result.value_table, args.value_table, currency=args.currency)))
     if args.at_risk:
         written.append(str(write_table(result.at_risk, args.at_risk)))
     _say_job(args, result, report)
@@ -503,7 +503,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         written.append(write_table(chosen.evidence_, out / "selection_evidence.csv", index=False))
         written.append(write_table(result.backtest.metrics, out / "backtest_metrics.csv", index=False))
         for name in ("cdnow_customer_value.csv", "cdnow_customer_value.parquet", "cdnow_customer_value.xlsx"):
-            written.append(write_value_table(table, out / name))
+            written.append(write_value_table(table, out / name, currency="USD"))
         written.append(write_table(result.at_risk, out / "cdnow_at_risk.csv"))
         step("sampling the Bayesian hierarchy by acquisition month")
         options = {"segment": "cohort", "chains": args.chains, "draws": args.draws, "tune": args.draws,
@@ -768,7 +768,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     except (DataError, ConvergenceError, ValueError, FileNotFoundError, PermissionError) as exc:
-        print(f"clvmodels: error: {cli_terms(_one_line(exc), getattr(args, 'flag_names', None))}", file=sys.stderr)
+        print(f"clvmodels: error: {cli_terms(_one_line(exc), getattr(args, 'flag_names', None))}"
+              f"{_flags_of_columns(exc, args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("clvmodels: interrupted", file=sys.stderr)
@@ -856,6 +857,13 @@ def cli_terms(text: str, flags: dict[str, str] | None = None) -> str:
         return f"{names[m.group(1)]} {shlex.quote(value)}"
 
     return _NAME.sub(lambda m: names[m.group(1)], _KEYWORD.sub(keyword, text))
+
+
+def _flags_of_columns(exc: BaseException, args: argparse.Namespace | None) -> str:
+    """For an error about columns that flags named (``--date orderd_at``), " (from --date orderd_at)"."""
+    named = [f"--{flag} {getattr(args, flag)}" for flag in ("customer", "date", "amount")
+             if getattr(args, flag, None) and getattr(args, flag) in getattr(exc, "columns", ())]
+    return f" (from {', '.join(named)})" if named else ""
 
 
 def _one_line(exc: BaseException | Warning | str) -> str:

@@ -301,6 +301,25 @@ def _money(value: float, currency: str | None) -> str:
     return _fmt(value) + (f" {currency}" if currency else "")
 
 
+def _words(column: str) -> str:
+    """A forecast column as a sentence names it: ``value_1y`` is "value over 1 year", ``expected_purchases_26W``
+    "expected purchases over 26 weeks"."""
+    found = re.fullmatch(r"(value|expected_purchases)_([0-9.]+[A-Za-z]+)", column)
+    if not found:
+        return column
+    return f"{found.group(1).replace('_', ' ')} over {horizon_words(found.group(2))}"
+
+
+def _count(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless one: "1 origin", "3 origins"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _at_stake(at_risk: pd.DataFrame) -> str:
+    """The at-risk list's column of what is at stake: value, or for a log without amounts purchases."""
+    return "value_at_stake" if "value_at_stake" in at_risk.columns else "purchases_at_stake"
+
+
 def _the_answer(sec: Section, value_table: pd.DataFrame, at_risk: pd.DataFrame | None, first: str,
                 currency: str | None) -> None:
     """Active customers, the value's concentration (with its Lorenz curve) and the value at stake."""
@@ -309,17 +328,17 @@ def _the_answer(sec: Section, value_table: pd.DataFrame, at_risk: pd.DataFrame |
 
     n, active = len(value_table), float(value_table["p_alive"].sum())
     shares = value_concentration(value_table[first])
-    text = (f"Of the {n:,} customers, {_fmt(active)} are expected to be active (the sum of their P(alive), "
-            f"{active / n:.0%}). The {' and '.join(shares.index)} of customers by {first} hold "
+    text = (f"Of the {n:,} customers, {active:,.0f} are expected to be active (the sum of their P(alive), "
+            f"{active / n:.0%}). The {' and '.join(shares.index)} of customers by {_words(first)} hold "
             f"{' and '.join(f'{v:.0%}' for v in shares)} of it.")
     if at_risk is not None:
-        stake = float(at_risk["value_at_stake"].sum())
+        stake = float(at_risk[_at_stake(at_risk)].sum())
         text += (f" {len(at_risk):,} valuable customers are at risk (listed under At risk): "
                  + (f"{_money(stake, currency)} of value at stake." if first.startswith("value_")
                     else f"{_fmt(stake)} expected purchases at stake."))
     sec.text(text)
     sec.figure("value_concentration.png", _png(lambda ax: plots.plot_lorenz(value_table[first], ax=ax), size=(6, 4.6)),
-               f"Value concentration: the share of {first} held by the most valuable customers")
+               f"Concentration: the share of the total {_words(first)} held by the customers highest in it")
 
 
 def _two_validations(selection, backtest) -> str:
@@ -349,12 +368,14 @@ def _headline(totals: pd.DataFrame, unit: str, annual_discount_rate: float, curr
     what = "value" if "value" in totals else "purchases"
     lower, upper = (row[c] for c in totals.columns if c.startswith(f"{what} ") and c != what)
     span = f"{_fmt(lower)} to {_fmt(upper)}"
+    period = horizon_words(h, unit)
+    period = period[2:] if period.startswith("1 ") else period  # ("the next year", "the next 2 years")
     if what == "value":
         return (f"The {int(row['customers']):,} customers are expected to be worth {_money(row['value'], currency)} "
-                f"over the next {horizon_words(h, unit)} (90% interval {span}), discounted at "
+                f"over the next {period} (90% interval {span}), discounted at "
                 f"{annual_discount_rate:.0%} a year.")
     return (f"The {int(row['customers']):,} customers are expected to make {_fmt(row['purchases'])} purchases "
-            f"over the next {horizon_words(h, unit)} (90% interval {span}).")
+            f"over the next {period} (90% interval {span}).")
 
 
 def _model_choice(sec: Section, selection, summary: pd.DataFrame | None, horizons, annual_discount_rate: float,
@@ -377,16 +398,21 @@ def _model_choice(sec: Section, selection, summary: pd.DataFrame | None, horizon
         first = totals.iloc[0]
         sec.text("The intervals are calibrated on the chosen models' own errors: at each rolling origin inside the "
                  "window they forecast the holdout's total, and the spread of those errors (on a log scale, with "
-                 f"Student's t for {int(first['origins'])} origin(s)) sets the interval's width. They include what "
+                 f"Student's t for {_count(int(first['origins']), 'origin')}) sets the interval's width. They include what "
                  "parameter uncertainty leaves out, such as purchase rates that drift after acquisition. The origins' "
                  f"holdouts were {selection.horizon_days_:g} days; a longer horizon's interval is widened with the "
                  "square root of its length, as accumulated errors grow.")
     answer(sec)
-    ranking = selection.ranking_.drop(columns=["failed"], errors="ignore")
+    ranking = selection.ranking_
     for role in ("purchase", "spend"):
-        table = ranking[ranking["role"] == role].drop(columns="role").dropna(axis=1, how="all")
+        table = ranking[ranking["role"] == role]
+        failed = list(table.index[table["failed"]]) if "failed" in table else []
+        table = table.drop(index=failed, columns=["role", "failed"], errors="ignore").dropna(axis=1, how="all")
         if not table.empty:
             sec.table(table, f"The {role} models compared (means over the rolling origins; rank 1 was chosen)")
+        if failed:
+            sec.text(f"Left out of the {role} models' ranking: {', '.join(failed)}, which could not be fitted at "
+                     "every origin (the selection's evidence has each fit's error).")
     sec.table(selection.origin_totals_.dropna(axis=1, how="all"),
               "The chosen models' total forecast of each origin's holdout, and the actual total")
 
@@ -472,7 +498,7 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
         if len(backtest.unavailable):
             sec.text(backtest.not_scored_text())
         if len(backtest.failures):
-            sec.text(f"{len(backtest.failures)} candidate fit(s) failed and are listed under Backtest.")
+            sec.text(f"{_count(len(backtest.failures), 'candidate fit')} failed and are listed under Backtest.")
     if summary is not None:
         sections["Data overview"].table(_overview(summary, log), "The customer summary")
 
@@ -539,10 +565,11 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
     if value_table is not None:
         first = forecast_cols[0]
         stake = "Value at stake: their value" if value_cols else "Purchases at stake: their expected purchases"
-        show = ["frequency", "monetary_value", "p_alive", *forecast_cols, "value_tier", "lifecycle_stage", "rfm_segment"]
+        show = ["frequency", "monetary_value", "p_alive", *forecast_cols, "value_tier", "purchase_tier", "lifecycle_stage",
+                "rfm_segment"]
         top = value_table.sort_values(first, ascending=False).head(top_n)
         sections["Top customers"].table(customers(top[[c for c in show if c in top.columns]]),
-                                        f"The {top_n} customers with the highest {first}"
+                                        f"The {top_n} customers with the highest {_words(first)}"
                                         + ("" if show_ids else " (ids replaced by pseudonyms)"))
         if at_risk is not None:
             sec = sections["At risk"]
@@ -550,28 +577,29 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
             silent = (f", or without a purchase for more than {horizon_words(rule['silent_for'], value_table.attrs.get('time_unit'))}" if rule.get("silent_for")
                       else "")
             sec.text(f"Valuable customers who may be slipping away: in the top {rule['top_share']:.0%} by "
-                     f"{rule['value']} if still active, with P(alive) below {rule['p_alive_below']:g}{silent} (and "
-                     f"P(alive) at least {rule['p_alive_above']:g}: below it they are taken as lost). {stake} "
+                     f"{_words(rule['value'])} if still active, with P(alive) below {rule['p_alive_below']:g}{silent}, and not "
+                     f"lost already (P(alive) at least {rule['p_alive_above']:g}, and not lost by the lifecycle rule). {stake} "
                      "if active times the probability they are gone, 1 - P(alive). Contact them first.")
-            risk_cols = ["frequency", "p_alive", first, "value_if_active", "value_at_stake", "lifecycle_stage", "reason"]
+            risk_cols = ["frequency", "p_alive", first, "value_if_active", "purchases_if_active", _at_stake(at_risk),
+                         "lifecycle_stage", "reason"]
             sec.table(customers(at_risk.head(top_n)[[c for c in risk_cols if c in at_risk.columns]]),
                       f"The {min(top_n, len(at_risk))} customers with the most {'value' if value_cols else 'purchases'} "
                       f"at stake, of {len(at_risk):,}"
                       + ("" if show_ids else " (ids replaced by pseudonyms: the at-risk file has the ids)"))
         total = value_table[first].sum()
         sec = sections["Segments"]
-        sec.text(f"Total {first} over all customers: {_money(total, currency) if value_cols else _fmt(total)}. The tables split it by the segmentations the "
+        sec.text(f"Total {_words(first)} over all customers: {_money(total, currency) if value_cols else _fmt(total)}. The tables split it by the segmentations the "
                  "business uses: value tiers by quantile, lifecycle stage from P(alive) and the time since the "
                  "last purchase, and named RFM segments. A customer's stage is the lower of what P(alive) and the time "
                  "since their last purchase say: a model may keep P(alive) high for customers who never came back "
                  "(BG/NBD gives them 1), so the time since their purchase moves them down the stages too.")
-        for col in ("value_tier", "lifecycle_stage", "rfm_segment", "quadrant", *segment_columns):
+        for col in ("value_tier", "purchase_tier", "lifecycle_stage", "rfm_segment", "quadrant", *segment_columns):
             if col in value_table:
                 g = value_table.groupby(col, observed=True)
                 seg = pd.DataFrame({"customers": g.size(), f"total {first}": g[first].sum(),
                                     f"share of {first}": (g[first].sum() / total).map(lambda v: f"{v:.1%}"),
                                     "mean P(alive)": g["p_alive"].mean()})
-                sec.table(seg, f"By {col.replace('_', ' ')}")
+                sec.table(seg, f"By {col.replace('_', ' ').replace('rfm', 'RFM')}")
     model = selection.purchase_model_ if selection is not None else None
     if model is not None and summary is not None and not getattr(model, "has_covariates", False):
         sec = sections["Purchase patterns"]
@@ -586,10 +614,15 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
         sec.figure("purchases_by_frequency_recency.png",
                    _png(lambda ax: plots.plot_frequency_recency(model, age, horizon="1y", ax=ax)),
                    "Expected purchases over the next year by repeat purchases and recency")
+    elif model is not None and summary is not None:
+        sections["Purchase patterns"].text(
+            f"The chosen purchase model, {model.label}, gives each customer parameters by their covariates, so no "
+            "one chart of P(alive) by repeat purchases and recency holds for every customer; the tables under "
+            "Segments give P(alive) by group.")
     if value_table is not None:
         sections["Purchase patterns"].figure(
             "value_distribution.png", _png(lambda ax: plots.plot_value_distribution(value_table[forecast_cols[0]], ax=ax)),
-            f"How {forecast_cols[0]} is spread over the customers")
+            f"How {_words(forecast_cols[0])} is spread over the customers")
     sections["Glossary"].table(_glossary(), "The terms, columns and labels of this report")
     return Report(title, [s for s in sections.values() if s.blocks])
 

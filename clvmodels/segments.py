@@ -234,12 +234,15 @@ def at_risk(table: pd.DataFrame, *, value: str = "value_1y", p_alive_below: floa
 
     Valuable: in the top ``top_share`` of ``value`` computed as if every customer were still active
     (value / P(alive)), which is what the customer was worth before the doubt. Value at stake: that
-    value times the probability of having lost it, 1 - P(alive). Customers below ``p_alive_above`` are
-    left out as already lost (0.2, the P(alive) below which :func:`lifecycle_stages` calls a customer
-    lost: the list holds customers worth winning back, not those already gone). Needs the columns
-    ``value`` and ``p_alive`` (as in the value table; with ``silent_for`` also ``T`` and ``recency`` and the
-    time unit, from ``time_unit`` or the table's ``attrs``); returns the ``n`` customers most at stake with
-    a ``reason`` each, and the settings in ``attrs``.
+    value times the probability of having lost it, 1 - P(alive). Customers already lost are left out:
+    those below ``p_alive_above`` (0.2, the P(alive) below which :func:`lifecycle_stages` calls a customer
+    lost) and, where the table has a ``lifecycle_stage``, those it calls lost; the list holds customers
+    worth winning back, not those already gone. Needs the columns ``value`` and ``p_alive`` (as in the
+    value table; with ``silent_for`` also ``T`` and ``recency`` and the time unit, from ``time_unit`` or the
+    table's ``attrs``); returns the ``n`` customers most at stake with a ``reason`` each, and the settings
+    in ``attrs``. ``value`` may be a column of expected purchases (a log without amounts): the new
+    columns are then ``purchases_if_active`` and ``purchases_at_stake`` instead of ``value_if_active``
+    and ``value_at_stake``.
     """
     missing = [c for c in (value, "p_alive", *(("T", "recency") if silent_for is not None else ()))
                if c not in table.columns]
@@ -253,6 +256,8 @@ def at_risk(table: pd.DataFrame, *, value: str = "value_1y", p_alive_below: floa
     v = _series(table[value], value).to_numpy(dtype=np.float64)
     pa = _series(table["p_alive"], "p_alive").to_numpy(dtype=np.float64)
     alive_enough = pa >= max(p_alive_above, 1e-300)
+    if "lifecycle_stage" in table.columns:
+        alive_enough &= (table["lifecycle_stage"].astype(object) != "lost").to_numpy()
     if_active = np.full(len(v), np.nan)
     if_active[alive_enough] = v[alive_enough] / pa[alive_enough]
     cut = np.quantile(if_active[alive_enough], 1 - top_share) if alive_enough.any() else np.inf
@@ -260,17 +265,20 @@ def at_risk(table: pd.DataFrame, *, value: str = "value_1y", p_alive_below: floa
     since = (table["T"] - table["recency"]).to_numpy(dtype=np.float64) if silent_for is not None else None
     silent = since > to_units(silent_for, unit) if silent_for is not None else np.zeros(len(pa), dtype=bool)
     listed = np.flatnonzero(alive_enough & (if_active >= cut) & (fallen | silent))
+    what = "purchases" if value.startswith("expected_purchases") else "value"
+    worth = "{:.3g} expected purchases" if what == "purchases" else "worth {:,.0f}"
     reasons = [
         "; ".join(([f"P(alive) {pa[i]:.2f}, below {p_alive_below:g}"] if fallen[i] else [])
                   + ([f"no purchase for {since[i]:.0f} {UNIT_WORDS[unit][1]}, over {horizon_words(silent_for, unit)}"]
                      if silent[i] else []))
+        + f"; {worth.format(if_active[i])} if active (top {top_share:.0%})"
         for i in listed]
-    out = table.iloc[listed].assign(value_if_active=if_active[listed],
-                                    value_at_stake=if_active[listed] * (1 - pa[listed]), reason=reasons)
-    out = out.sort_values("value_at_stake", ascending=False)
+    out = table.iloc[listed].assign(**{f"{what}_if_active": if_active[listed],
+                                       f"{what}_at_stake": if_active[listed] * (1 - pa[listed]), "reason": reasons})
+    out = out.sort_values(f"{what}_at_stake", ascending=False)
     out = out if n is None else out.head(n)
     out.attrs.update(value=value, p_alive_below=p_alive_below, p_alive_above=p_alive_above, top_share=top_share,
-                     silent_for=silent_for)
+                     silent_for=silent_for, at_stake=f"{what}_at_stake", if_active=f"{what}_if_active")
     return out
 
 

@@ -32,7 +32,7 @@ from .data.transactions import TransactionLog, read_transactions, to_date
 from .draws import DEFAULT_DRAWS, bound_names
 from .errors import ConvergenceError, DataError, DataWarning, warn
 from .models import MODEL_REGISTRY
-from .metrics import log_score, score, total_interval
+from .metrics import log_score, score, tie_key, total_interval
 from .models._base import Estimator
 from .progress import progress
 from .timeunits import Horizon, horizon_days, horizon_label, unit_days
@@ -380,11 +380,6 @@ def _score_spend(model, summary, data, buyers, time_unit, cut) -> tuple[list[dic
         per_purchase
 
 
-def _nine_digits(value: float) -> float:
-    """A score rounded to 9 significant digits: candidates whose scores agree that far are tied."""
-    return float(f"{value:.9g}")
-
-
 def _ranking(evidence: pd.DataFrame) -> pd.DataFrame:
     """Mean of each metric over the origins per (role, candidate), the origins each candidate won, and the
     rank (purchase: highest mean log score; spend: lowest mean spend MAE; a candidate that failed at any
@@ -403,14 +398,14 @@ def _ranking(evidence: pd.DataFrame) -> pd.DataFrame:
         # (scores are compared to 9 significant digits, as in the ranking: every candidate tied with an origin's
         # best wins it, so that a BG/CNBD-k at k = 1, the BG/NBD up to rounding, wins where the BG/NBD does)
         per_origin = ev[ev["metric"] == key].pivot_table(index="origin", columns="candidate", values="value") \
-            .apply(lambda column: column.map(_nine_digits))
+            .apply(lambda column: column.map(tie_key))
         best = per_origin.max(axis=1) if better == "max" else per_origin.min(axis=1)
         won = per_origin.eq(best, axis=0).sum()
         table["origins_won"] = won.reindex(table.index).fillna(0).astype(int)
         table["failed"] = [c in failed for c in table.index]
         # ties, to 9 significant digits, keep the candidates' order (the family's simplest first): a BG/CNBD-k at
         # k = 1 is the BG/NBD up to rounding
-        order = table[key].where(~table["failed"]).map(_nine_digits)
+        order = table[key].where(~table["failed"]).map(tie_key)
         table = table.loc[order.sort_values(ascending=better == "min", na_position="last", kind="stable").index]
         table.insert(0, "rank", np.arange(1, len(table) + 1))
         table.insert(0, "role", role)
@@ -426,7 +421,7 @@ def _reason(role: str, table: pd.DataFrame, metric: str, n_origins: int) -> str:
             f"best at {table.loc[best, 'origins_won']} of {n_origins} origins)")
     if len(table) > 1:
         runner = table.index[1]
-        if _nine_digits(table.loc[runner, metric]) == _nine_digits(table.loc[best, metric]):
+        if tie_key(table.loc[runner, metric]) == tie_key(table.loc[best, metric]):
             text += f", tied with {runner} (the same forecasts: the simpler model is kept)"
         else:
             text += f", ahead of {runner} ({table.loc[runner, metric]:,.4g})"

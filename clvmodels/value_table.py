@@ -52,8 +52,10 @@ COLUMN_DICTIONARY: dict[str, tuple[str, str]] = {
     "value_H": ("expected spend over the horizon H, discounted to today", "money"),
     "X lower L / X upper L": ("the bounds of X's central L interval (the estimates' sampling distribution "
                               "or posterior draws)", "as X"),
-    "value_tier": ("low, medium or high by the first horizon's value, or its expected purchases for a log "
-                   "without amounts (cuts: the median and 80th percentile; equal values share a tier)", ""),
+    "value_tier": ("low, medium or high by the first horizon's value (cuts: its median and 80th percentile; "
+                   "equal values share a tier)", ""),
+    "purchase_tier": ("for a log without amounts, low, medium or high by the first horizon's expected purchases "
+                      "(cuts as for value_tier)", ""),
     "lifecycle_stage": ("new, growing, mature, declining or lost: lost or declining when P(alive) or the time "
                         "since the last purchase says so (segments.LIFECYCLE_STAGES)", ""),
     "R": ("RFM recency score, 1-5 (5: bought most recently; at most 1 when lost, 2 when declining)", "score"),
@@ -68,6 +70,9 @@ COLUMN_DICTIONARY: dict[str, tuple[str, str]] = {
                         "list)", "money"),
     "value_at_stake": ("value if active x (1 - P(alive)): what is lost if the customer has gone (at-risk list)",
                        "money"),
+    "purchases_if_active": ("for a log without amounts, the first horizon's expected purchases if the customer "
+                            "is still active (at-risk list)", "count"),
+    "purchases_at_stake": ("purchases if active x (1 - P(alive)) (at-risk list)", "count"),
     "cohort": ("month of the first purchase", ""),
     "quadrant": ("value x satisfaction quadrant", ""),
     "net_value_H": ("value_H minus the acquisition cost", "money"),
@@ -78,22 +83,28 @@ COLUMN_DICTIONARY: dict[str, tuple[str, str]] = {
 UNIT_NAMES = {"D": "days", "W": "weeks", "M": "months"}
 
 
-def column_dictionary(table: pd.DataFrame) -> pd.DataFrame:
+def _entry(column: str) -> tuple[str, str]:
+    """A column's meaning and unit key (:data:`COLUMN_DICTIONARY`), horizons and interval bounds filled in."""
+    bound = re.fullmatch(r"(.+) (lower|upper) ([0-9.]+%)", column)
+    key = re.sub(r"_[0-9.]+[A-Za-z]+$", "_H", bound.group(1) if bound else column)
+    meaning, unit = COLUMN_DICTIONARY.get(key, ("a customer attribute from the log", ""))
+    if bound:
+        meaning = f"the {bound.group(2)} bound of {bound.group(1)}'s central {bound.group(3)} interval"
+    if key.endswith("_H"):
+        horizon = column.split()[0].rsplit("_", 1)[1]
+        meaning = meaning.replace("the horizon H", f"the horizon {horizon}").replace("value_H", f"value_{horizon}")
+    return meaning, unit
+
+
+def column_dictionary(table: pd.DataFrame, currency: str | None = None) -> pd.DataFrame:
     """The data dictionary of ``table``'s columns: column, meaning, unit (a column the dictionary does not
     know, such as a segment column from the log, is "a customer attribute from the log"). Durations are in
-    the table's time unit (``attrs``), money in the log's currency."""
+    the table's time unit (``attrs``), money in ``currency`` (default: "money (the log's currency)")."""
     time_unit = UNIT_NAMES.get(table.attrs.get("time_unit"), "the summary's time unit")
-    units = {"unit": time_unit, "log unit": f"log {time_unit}", "money": "money (the log's currency)"}
+    units = {"unit": time_unit, "log unit": f"log {time_unit}", "money": currency or "money (the log's currency)"}
     rows = []
     for column in [table.index.name or "customer_id", *table.columns]:
-        bound = re.fullmatch(r"(.+) (lower|upper) ([0-9.]+%)", column)
-        key = re.sub(r"_[0-9.]+[A-Za-z]+$", "_H", bound.group(1) if bound else column)
-        meaning, unit = COLUMN_DICTIONARY.get(key, ("a customer attribute from the log", ""))
-        if bound:
-            meaning = f"the {bound.group(2)} bound of {bound.group(1)}'s central {bound.group(3)} interval"
-        if key.endswith("_H"):
-            horizon = column.split()[0].rsplit("_", 1)[1]
-            meaning = meaning.replace("the horizon H", f"the horizon {horizon}").replace("value_H", f"value_{horizon}")
+        meaning, unit = _entry(column)
         rows.append({"column": column, "meaning": meaning, "unit": units.get(unit, unit)})
     return pd.DataFrame(rows)
 
@@ -154,16 +165,13 @@ def value_table(purchase_model, spend_model, summary: pd.DataFrame, horizons: Se
     if absent:
         raise DataError("segment columns are not in the summary", columns=absent)
     table = pd.concat(parts, axis=1)
-    table["value_tier"] = value_tiers(table[first])
+    table[f"{'value' if spend_model is not None else 'purchase'}_tier"] = value_tiers(table[first])
     table["lifecycle_stage"] = lifecycle_stages(summary, table["p_alive"], time_unit=unit)
     table = pd.concat([table, rfm_scores(summary, lifecycle=table["lifecycle_stage"])], axis=1)
     risk = at_risk(table, value=first, n=None, silent_for=silent_for, time_unit=unit)
     table["at_risk"] = table.index.isin(risk.index)
     table["at_risk_reason"] = ""
-    worth = "worth {:,.0f}" if spend_model is not None else "{:.3g} expected purchases"
-    table.loc[risk.index, "at_risk_reason"] = [
-        f"{why}; {worth.format(v)} if active (top {risk.attrs['top_share']:.0%})"
-        for why, v in zip(risk["reason"], risk["value_if_active"])]
+    table.loc[risk.index, "at_risk_reason"] = risk["reason"]
     for column in segment_columns:
         table[column] = summary[column]
     if satisfaction is not None:
@@ -175,23 +183,15 @@ def value_table(purchase_model, spend_model, summary: pd.DataFrame, horizons: Se
     return table
 
 
-def _excel_format(column: str, unit: str) -> str | None:
-    """An Excel number format for a column of the dictionary's ``unit``."""
-    if unit == "money" or column.startswith(("value_", "net_value_", "expected_spend")):
-        return "#,##0.00"
-    if unit == "probability" or column.startswith("p_alive"):
-        return "0.000"
-    if column.startswith("expected_purchases"):
-        return "0.00"
-    if unit in ("unit", "log unit"):
-        return "0.0"
-    return None
+#: Excel number formats by the dictionary's unit key.
+EXCEL_FORMATS = {"money": "#,##0.00", "probability": "0.000", "unit": "0.0", "log unit": "0.0"}
 
 
-def write_value_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+def write_value_table(table: pd.DataFrame, path: str | os.PathLike, currency: str | None = None) -> Path:
     """Write the table as CSV, Parquet or Excel (.xlsx, needs openpyxl), by extension, atomically. An Excel
-    file has two sheets: "customers" (header frozen, filters on, numbers formatted: money with two
-    decimals, probabilities with three) and "data dictionary" (:func:`column_dictionary`)."""
+    file has two sheets: "customers" (header frozen, filters on, numbers formatted by unit: money with two
+    decimals, probabilities with three) and "data dictionary" (:func:`column_dictionary`, money in
+    ``currency``)."""
     if table_format(path) != "excel":
         return write_table(table, path)
     import importlib.util
@@ -200,7 +200,7 @@ def write_value_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
         raise DataError("writing .xlsx needs openpyxl: pip install 'clvmodels[excel]'")
     from openpyxl.utils import get_column_letter
 
-    dictionary = column_dictionary(table)
+    dictionary = column_dictionary(table, currency)
     shown = table.reset_index()
     with atomic_path(path) as tmp:
         with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
@@ -209,11 +209,11 @@ def write_value_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
             sheet = writer.sheets["customers"]
             sheet.freeze_panes = "B2"
             sheet.auto_filter.ref = sheet.dimensions
-            units = dict(zip(dictionary["column"], dictionary["unit"]))
             for k, column in enumerate(shown.columns, start=1):
                 letter = get_column_letter(k)
                 sheet.column_dimensions[letter].width = min(40, max(10, len(str(column)) + 2))
-                fmt = _excel_format(str(column), units.get(column, ""))
+                fmt = EXCEL_FORMATS.get(_entry(str(column))[1]) or (
+                    "0.00" if str(column).startswith(("expected_purchases", "purchases_")) else None)
                 if fmt and pd.api.types.is_numeric_dtype(shown[column]) and not pd.api.types.is_bool_dtype(shown[column]):
                     for cell in sheet[letter][1:]:
                         cell.number_format = fmt

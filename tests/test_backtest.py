@@ -315,14 +315,15 @@ def test_summary_ranks_coverage_by_its_distance_from_the_level():
 
 
 def test_models_equal_but_for_rounding_tie_in_the_candidates_order():
-    """A CNBD-k whose k is 1 is the BG/NBD: RMSEs a few ulps apart share a rank, listed as the candidates
-    were given, whichever rounding came out lower."""
+    """A CNBD-k whose k is 1 is the BG/NBD: RMSEs apart by the optimiser's tolerance (seen on the demo:
+    0.7579 and 0.7579 ranked 2 and 3) share a rank, listed as the candidates were given, whichever came
+    out lower."""
     from clvmodels.backtest import BacktestResult
 
     rmse = 1.607982
     rows = [{"cutoff": "1997-09-30", "model": model, "horizon": "39W", "target": "purchases", "metric": "rmse",
              "value": value}
-            for model, value in (("worse", rmse * 1.001), ("BG/NBD", rmse * (1 + 4e-16)), ("BG/CNBD-k", rmse),
+            for model, value in (("worse", rmse * 1.001), ("BG/NBD", rmse * (1 + 4e-11)), ("BG/CNBD-k", rmse),
                                  ("best", rmse * 0.99))]
     empty = pd.DataFrame()
     result = BacktestResult(metrics=pd.DataFrame(rows), calibration=empty, predictions=empty, unavailable=empty,

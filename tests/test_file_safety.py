@@ -329,7 +329,9 @@ def test_ids_that_look_missing_round_trip_through_the_cli(tmp_path, fmt):
     back = files.read_summary(summary)
     assert sorted(back.index) == sorted(log["cust"].unique()) and pd.api.types.is_string_dtype(back.index)
     assert back["frequency"].dtype.kind in "if"
-    assert cli("fit", summary, "--time-unit", "W", "--model", "bgnbd", "-o", tmp_path / "m.json") == 0
+    # (the NBD: these 96 customers' lifetimes are uniform, which puts the BG/NBD's a and b at infinity, where
+    # whether its optimiser reports convergence turns on rounding; the ids' round trip is under test here)
+    assert cli("fit", summary, "--time-unit", "W", "--model", "nbd", "-o", tmp_path / "m.json") == 0
     assert cli("predict", tmp_path / "m.json", summary, "--horizons", "1y", "-o", tmp_path / "p.csv") == 0
     scores = files.read_summary(tmp_path / "p.csv")
     assert list(scores.index) == list(back.index)

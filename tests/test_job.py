@@ -91,7 +91,7 @@ def test_a_log_without_amounts_gets_purchase_forecasts_alone():
     headline, choice = (b[1] for b in report.sections[0].blocks[:2])
     totals = result.selection.totals(result.summary)
     assert headline.startswith(f"The 500 customers are expected to make {totals.loc['1y', 'purchases']:,.4g} "
-                               "purchases over the next 1 year (90% interval ")
+                               "purchases over the next year (90% interval ")
     assert "the log has no amounts" in choice
     # the customer table forecasts purchases: no spend or value, but P(alive), stages, alerts and the channel
     table, purchase = result.value_table, result.selection.purchase_model_
@@ -103,8 +103,9 @@ def test_a_log_without_amounts_gets_purchase_forecasts_alone():
     # customers at risk: in the top 20% by purchases expected if active, ranked by purchases at stake
     risk = result.at_risk
     assert len(risk) and risk.attrs["value"] == "expected_purchases_1y"
-    np.testing.assert_allclose(risk["value_if_active"], risk["expected_purchases_1y"] / risk["p_alive"])
-    assert risk["value_at_stake"].is_monotonic_decreasing and table.loc[risk.index, "at_risk"].all()
+    np.testing.assert_allclose(risk["purchases_if_active"], risk["expected_purchases_1y"] / risk["p_alive"])
+    assert risk["purchases_at_stake"].is_monotonic_decreasing and table.loc[risk.index, "at_risk"].all()
+    assert (risk["reason"] == table.loc[risk.index, "at_risk_reason"]).all() and "purchase_tier" in table
     md = report.to_markdown()
     assert "**By channel**" in md and "expected purchases at stake" in md
     assert "value_1y" not in md and "USD" not in md
@@ -173,6 +174,7 @@ def test_mistakes_on_the_report_command_are_refused_in_one_line_naming_the_flag(
         (["--amount", "total", "--returns", "net", "--acquisition-cost", "-5"],
          "argument --acquisition-cost: must be a finite amount of 0 or more"),
         (["--segment-column", "chanel:mode"], "--segment-column names chanel, not a column of"),
+        (["--amount", "totl"], "[column 'totl'] (from --amount totl)"),
         (["--currency", "EUR", "--acquisition-cost", "5"], "--acquisition-cost, --currency act on customer values, "
                                                            "which need --amount"),
     ]

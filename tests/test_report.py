@@ -72,7 +72,7 @@ def test_the_report_opens_with_the_chosen_models_and_the_totals(report_parts):
     totals = next(b[1] for b in first.blocks if b[0] == "table")
     one_year = totals.loc["1y"]
     assert first.blocks[0][1] == (
-        f"The 2,357 customers are expected to be worth {one_year['value']:,.0f} USD over the next 1 year (90% "
+        f"The 2,357 customers are expected to be worth {one_year['value']:,.0f} USD over the next year (90% "
         f"interval {one_year['value lower 90%']:,.0f} to {one_year['value upper 90%']:,.0f}), discounted at 10% "
         "a year.")
     opening = first.blocks[1][1]
@@ -91,12 +91,12 @@ def test_the_opening_says_what_the_customers_are_worth(report_parts):
     texts = [b[1] for b in rep.sections[0].blocks if b[0] == "text"]
     answer = next(t for t in texts if t.startswith("Of the 2,357 customers"))
     active = table["p_alive"].sum()
-    assert f"Of the 2,357 customers, {active:,.4g} are expected to be active" in answer
+    assert f"Of the 2,357 customers, {active:,.0f} are expected to be active" in answer
     # the shares of the most valuable 10% (235.7 customers) and 20%, counted by hand
     v = np.sort(table["value_1y"].to_numpy())[::-1]
     top10 = (v[:235].sum() + 0.7 * v[235]) / v.sum()
     top20 = (v[:471].sum() + 0.4 * v[471]) / v.sum()
-    assert f"The top 10% and top 20% of customers by value_1y hold {top10:.0%} and {top20:.0%} of it." in answer
+    assert f"The top 10% and top 20% of customers by value over 1 year hold {top10:.0%} and {top20:.0%} of it." in answer
     risk = at_risk(table)
     stake = risk["value_at_stake"].sum()
     assert f"{len(risk):,} valuable customers are at risk (listed under At risk): {stake:,.0f} USD of value at stake" \
@@ -104,7 +104,7 @@ def test_the_opening_says_what_the_customers_are_worth(report_parts):
     assert any(b[0] == "figure" and b[1] == "value_concentration.png" for b in rep.sections[0].blocks)
     listed = next(s for s in rep.sections if s.title == "At risk").blocks[1][1]
     np.testing.assert_allclose(listed["value_at_stake"], risk["value_at_stake"].iloc[:20])
-    assert "in the top 20% by value_1y" in next(s for s in rep.sections if s.title == "At risk").blocks[0][1]
+    assert "in the top 20% by value over 1 year" in next(s for s in rep.sections if s.title == "At risk").blocks[0][1]
 
 
 def test_customer_ids_are_pseudonyms_unless_asked(report_parts, cdnow_tx):
@@ -275,3 +275,17 @@ def test_the_glossary_explains_every_column_and_label_of_the_customer_tables(rep
     patterns = [b[1] for b in next(s for s in rep.sections if s.title == "Purchase patterns").blocks if b[0] == "figure"]
     assert patterns == ["p_alive_by_frequency_recency.png", "purchases_by_frequency_recency.png",
                         "value_distribution.png"]
+
+
+
+def test_candidates_that_failed_to_fit_are_named_and_left_out_of_the_ranking(cdnow_df):
+    log = clv.read_transactions(cdnow_df)
+    chosen = clv.select_model(log, folds=2, show_progress=False,
+                              purchase_candidates=[clv.BetaGeo(), clv.ParetoNBD(maxiter=1)])  # (cannot converge)
+    assert chosen.ranking_.loc["Pareto/NBD", "failed"]
+    rep = build_report(clv.rfm_summary(log, time_unit="W"), selection=chosen)
+    blocks = rep.sections[0].blocks
+    ranking = next(b[1] for b in blocks if b[0] == "table" and b[2].startswith("The purchase models compared"))
+    assert list(ranking.index) == ["BG/NBD"] and "failed" not in ranking
+    assert ("Left out of the purchase models' ranking: Pareto/NBD, which could not be fitted at every origin "
+            "(the selection's evidence has each fit's error).") in [b[1] for b in blocks if b[0] == "text"]

@@ -203,6 +203,9 @@ def test_the_management_table_speaks_crm(cdnow, cdnow_tx, tmp_path):
     assert sheet.freeze_panes == "B2" and sheet.auto_filter.ref == sheet.dimensions
     header = [c.value for c in sheet[1]]
     assert sheet.cell(2, header.index("value_1y") + 1).number_format == "#,##0.00"
+    assert sheet.cell(2, header.index("total_spend") + 1).number_format == "#,##0.00"
+    assert sheet.cell(2, header.index("monetary_value") + 1).number_format == "#,##0.00"
+    assert sheet.cell(2, header.index("frequency") + 1).number_format == "General"
     assert sheet.cell(2, header.index("p_alive upper 90%") + 1).number_format == "0.000"
     words = pd.read_excel(tmp_path / "values.xlsx", sheet_name="data dictionary")
     assert words["column"].tolist() == header
@@ -212,6 +215,9 @@ def test_the_management_table_speaks_crm(cdnow, cdnow_tx, tmp_path):
     assert "CRM recency is days_since_last_purchase" in meaning["recency"]
     unit = dict(zip(words["column"], words["unit"]))
     assert unit["recency"] == "weeks" and unit["value_1y"] == "money (the log's currency)"
+    write_value_table(table, tmp_path / "eur.xlsx", currency="EUR")
+    eur = pd.read_excel(tmp_path / "eur.xlsx", sheet_name="data dictionary").set_index("column")["unit"]
+    assert eur["value_1y"] == eur["total_spend"] == eur["value_1y upper 90%"] == "EUR"
     assert words["meaning"].notna().all()
 
 
@@ -220,12 +226,21 @@ def test_at_risk_alerts_on_customers_silent_for_too_long_too():
                           "T": [52.0] * 5, "recency": [50.0, 40.0, 10.0, 50.0, 45.0]})
     table.attrs["time_unit"] = "W"
     plain = S.at_risk(table, top_share=1.0)
-    assert list(plain.index) == [1] and plain.loc[1, "reason"] == "P(alive) 0.30, below 0.5"
+    assert list(plain.index) == [1] and plain.loc[1, "reason"] == "P(alive) 0.30, below 0.5; worth 300 if active (top 100%)"
     silent = S.at_risk(table, top_share=1.0, silent_for="20W")  # customer 2: no purchase for 42 weeks
-    assert set(silent.index) == {1, 2} and silent.loc[2, "reason"] == "no purchase for 42 weeks, over 20 weeks"
+    assert set(silent.index) == {1, 2}
+    assert silent.loc[2, "reason"] == "no purchase for 42 weeks, over 20 weeks; worth 84 if active (top 100%)"
     assert silent.attrs["silent_for"] == "20W"
     with pytest.raises(DataError, match="columns for the at-risk list"):
         S.at_risk(table.drop(columns="recency"), silent_for="20W")
+    # a customer the lifecycle calls lost (silent for over a year, whatever P(alive) says) is not listed
+    staged = table.assign(lifecycle_stage=["mature", "mature", "lost", "mature", "mature"])
+    assert set(S.at_risk(staged, top_share=1.0, silent_for="20W").index) == {1}
+    # ranked by expected purchases (a log without amounts), the list says purchases, not value
+    counts = table.rename(columns={"value_1y": "expected_purchases_1y"})
+    listed = S.at_risk(counts, value="expected_purchases_1y", top_share=1.0)
+    assert listed.loc[1, "purchases_at_stake"] == pytest.approx(300 * 0.7) and "value_at_stake" not in listed
+    assert listed.loc[1, "reason"] == "P(alive) 0.30, below 0.5; 300 expected purchases if active (top 100%)"
 
 
 def test_rfm_segments_agree_with_the_lifecycle_stage(cdnow):

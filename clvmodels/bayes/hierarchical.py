@@ -447,7 +447,7 @@ class _BayesModel(Predictor):
         ok = rhat <= RHAT_MAX and self.divergences_ == 0
         shown = f"{rhat:.4g}"  # (as the report's tables write it, unless that hides a failed threshold)
         shown = f"{rhat:.5g}" if rhat > RHAT_MAX and float(shown) <= RHAT_MAX else shown
-        return (f"{self.chains} chains x {self.draws} draws, {self.divergences_} divergent transitions, largest "
+        return (f"{self.chains} chains x {self.draws:,} draws, {self.divergences_:,} divergent transitions, largest "
                 f"R-hat {shown}: " + ("the sampler's diagnostics pass." if ok else "the diagnostics fail common "
                 "thresholds (R-hat <= 1.01, no divergences); treat these intervals with care."))
 
@@ -456,7 +456,7 @@ class _BayesModel(Predictor):
         diag = self.diagnostics()
         return "\n".join([
             f"Bayesian {self.title} ({'hierarchical over ' + repr(self.segment) if self.segment else 'pooled'}; "
-            f"{self.chains} chains x {self.draws} draws, {self.sampler})",
+            f"{self.chains} chains x {self.draws:,} draws, {self.sampler})",
             diag.to_string(float_format=lambda v: f"{v:.4g}"),
             f"divergences: {self.divergences_}",
             *([f"covariates: {self.design_.description}"] if self.design_ is not None else []),

@@ -41,7 +41,7 @@ LOG_BOUND = 40.0
 def weighted_median(values: np.ndarray, weights: np.ndarray | None) -> float:
     """The median of ``values`` with each repeated ``weights`` times: equal to ``np.median`` of the
     expanded rows (so that a summary fitted whole or as distinct rows with counts gets the same prior)."""
-    if weights is None:
+    if weights is None or not np.any(weights != 1):  # (every row one customer: a partition, not a sort)
         return float(np.median(values))
     order = np.argsort(values, kind="stable")
     v, cum = values[order], np.cumsum(weights[order])

@@ -36,7 +36,7 @@ from ._base import SummaryModel, fit_time_unit
 from .purchase import PurchasePredictions, cohort_cumulative
 from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
 from .covariate_effects import group_pairs
-from .weighted_sums import group_sums, total
+from .weighted_sums import group_sums
 
 __all__ = [
     "BetaGeo",
