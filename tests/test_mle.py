@@ -104,3 +104,26 @@ def test_not_positive_definite_approximation_is_ignored(data):
     x0 = np.log([2.0, 0.5])
     res = _mle._newton(fun, x0, fun(x0)[0], approx=-np.eye(2))
     assert res[3]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_compress_gives_the_distinct_rows_in_order_with_their_weights(seed):
+    from clvmodels.models._mle import compress
+
+    rng = np.random.default_rng(seed)
+    n = 5_000
+    x = rng.poisson(1.5, n).astype(float)                     # small counts (sorted by radix)
+    T = np.round(rng.uniform(0, 20, n), 1)                     # repeats
+    t_x = np.where(x > 0, np.round(T * rng.uniform(0, 1, n), 1), 0.0)
+    w = rng.integers(1, 4, n).astype(float)
+    w[::7] = 0.0                                               # rows standing for nobody drop out
+    (ux, ut, uT), uw = compress(x, t_x, T, weights=w)
+    rows = np.stack([x, t_x, T], axis=1)
+    expected, inverse = np.unique(rows[w > 0], axis=0, return_inverse=True)  # lexicographic, as compress
+    np.testing.assert_array_equal(np.stack([ux, ut, uT], axis=1), expected)
+    np.testing.assert_array_equal(uw, np.bincount(inverse.ravel(), weights=w[w > 0]))
+    # a non-integer first column sorts the same way
+    (vx, vt), vw = compress(x + 0.5, T)
+    ref, inv = np.unique(np.stack([x + 0.5, T], axis=1), axis=0, return_inverse=True)
+    np.testing.assert_array_equal(np.stack([vx, vt], axis=1), ref)
+    np.testing.assert_array_equal(vw, np.bincount(inv.ravel()))

@@ -52,6 +52,20 @@ def weighted_median(values: np.ndarray, weights: np.ndarray | None) -> float:
     return float((lo + hi) / 2)
 
 
+def _row_order(cols: list[np.ndarray]) -> np.ndarray:
+    """The rows' order by the first column, then the second, ... (as ``np.lexsort(cols[::-1])``, up to the
+    order of identical rows): one sort by the last column, then a stable sort by each column before it,
+    a column of small counts (the frequency) by numpy's radix sort of 16-bit integers. About half the
+    time of ``lexsort`` on a million rows."""
+    order = np.argsort(cols[-1])
+    for c in cols[-2::-1]:
+        key = c[order]
+        if key.size and key.min() >= 0 and key.max() < 2 ** 15 and np.all(key == np.floor(key)):
+            key = key.astype(np.int16)
+        order = order[np.argsort(key, kind="stable")]
+    return order
+
+
 def compress(*columns: np.ndarray, weights: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
     """Collapse identical rows of the given columns into unique rows and weights.
 
@@ -63,7 +77,7 @@ def compress(*columns: np.ndarray, weights: np.ndarray | None = None) -> tuple[l
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
     if n == 0:
         return [c[:0] for c in cols], w[:0]
-    order = np.lexsort(cols[::-1])  # sorted by the first column, then the second, ...
+    order = _row_order(cols)
     sorted_cols = [c[order] for c in cols]
     new_group = np.zeros(n, dtype=bool)
     new_group[0] = True
