@@ -200,7 +200,7 @@ class Captured(Exception):
 if tool == "clvmodels":
     from clvmodels.bayes import sampling
     from clvmodels.bayes.logp import pnbd_loglik
-    from clvmodels.models._mle import compress
+    from clvmodels.models.rows import compress
     x, t_x, T = (cal[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     (ux, ut, uT), w = compress(x, t_x, T)
     from clvmodels.models.pnbd import loglik_terms

@@ -31,7 +31,7 @@ SETUP = r"""
 import json, resource, sys, time, warnings
 import numpy as np
 import clvmodels as clv
-from clvmodels.models._mle import compress
+from clvmodels.models.rows import compress
 
 def population(n, seed):
     sizes = 0.6 ** np.arange(10)

@@ -108,7 +108,7 @@ def test_not_positive_definite_approximation_is_ignored(data):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_compress_gives_the_distinct_rows_in_order_with_their_weights(seed):
-    from clvmodels.models._mle import compress
+    from clvmodels.models.rows import compress
 
     rng = np.random.default_rng(seed)
     n = 5_000
@@ -127,3 +127,16 @@ def test_compress_gives_the_distinct_rows_in_order_with_their_weights(seed):
     ref, inv = np.unique(np.stack([x + 0.5, T], axis=1), axis=0, return_inverse=True)
     np.testing.assert_array_equal(np.stack([vx, vt], axis=1), ref)
     np.testing.assert_array_equal(vw, np.bincount(inv.ravel()))
+
+
+def test_distinct_rows_index_every_row_to_an_identical_one():
+    from clvmodels.models.rows import distinct_rows
+
+    rng = np.random.default_rng(5)
+    seg = rng.integers(0, 3, 4_000).astype(float)
+    x = rng.poisson(1.0, 4_000).astype(float)
+    T = np.round(rng.uniform(0, 5, 4_000), 1)
+    first, inverse = distinct_rows(seg, x, T)
+    rows = np.stack([seg, x, T], axis=1)
+    np.testing.assert_array_equal(rows[first][inverse], rows)
+    assert len(first) == len(np.unique(rows, axis=0))

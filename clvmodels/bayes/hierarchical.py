@@ -37,7 +37,8 @@ import pandas as pd
 from ..draws import DEFAULT_DRAWS, check_max_draws, thin
 from ..errors import DataError, DataWarning, SamplingWarning, warn
 from ..models._base import Predictor, as_float_array
-from ..models._mle import compress, weighted_median
+from ..models._mle import weighted_median
+from ..models.rows import compress
 from ..models.bgnbd import BetaGeo, BetaGeoPredictions
 from ..models.gamma_gamma import GammaGamma, GammaGammaPredictions
 from .blas import link_blas

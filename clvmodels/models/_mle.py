@@ -23,7 +23,7 @@ from scipy.special import ndtri
 
 from ..errors import ConvergenceError
 
-__all__ = ["FitResult", "compress", "fit_mle", "fingerprint", "subsample", "weighted_median"]
+__all__ = ["FitResult", "fit_mle", "fingerprint", "subsample", "weighted_median"]
 
 LogLikGrad = Callable[[np.ndarray], tuple[float, np.ndarray]]
 LogLikGradHess = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
@@ -50,43 +50,6 @@ def weighted_median(values: np.ndarray, weights: np.ndarray | None) -> float:
     lo = v[np.searchsorted(cum, np.floor((total - 1) / 2), side="right")]
     hi = v[np.searchsorted(cum, np.floor(total / 2), side="right")]
     return float((lo + hi) / 2)
-
-
-def _row_order(cols: list[np.ndarray]) -> np.ndarray:
-    """The rows' order by the first column, then the second, ... (as ``np.lexsort(cols[::-1])``, up to the
-    order of identical rows): one sort by the last column, then a stable sort by each column before it,
-    a column of small counts (the frequency) by numpy's radix sort of 16-bit integers. About half the
-    time of ``lexsort`` on a million rows."""
-    order = np.argsort(cols[-1])
-    for c in cols[-2::-1]:
-        key = c[order]
-        if key.size and key.min() >= 0 and key.max() < 2 ** 15 and np.all(key == np.floor(key)):
-            key = key.astype(np.int16)
-        order = order[np.argsort(key, kind="stable")]
-    return order
-
-
-def compress(*columns: np.ndarray, weights: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
-    """Collapse identical rows of the given columns into unique rows and weights.
-
-    Real summaries at daily or weekly grain repeat (frequency, recency, T) rows massively; the
-    likelihood of n identical rows is n times the likelihood of one.
-    """
-    cols = [np.asarray(c, dtype=np.float64) for c in columns]
-    n = len(cols[0])
-    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-    if n == 0:
-        return [c[:0] for c in cols], w[:0]
-    order = _row_order(cols)
-    sorted_cols = [c[order] for c in cols]
-    new_group = np.zeros(n, dtype=bool)
-    new_group[0] = True
-    for c in sorted_cols:
-        new_group[1:] |= c[1:] != c[:-1]
-    group = np.cumsum(new_group) - 1
-    counts = np.bincount(group, weights=w[order])
-    keep = counts > 0
-    return [c[new_group][keep] for c in sorted_cols], counts[keep]
 
 
 def subsample(weights: np.ndarray, size: int = 50_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray] | None:

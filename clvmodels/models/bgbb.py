@@ -60,7 +60,8 @@ from ..errors import DataError
 from ..timeunits import DAYS_PER, TIME_UNITS, Horizon, horizon_days
 from ..data.periods import PERIODS, check_period
 from ._base import SummaryModel, as_float_array, bad_rows, check_rfm
-from ._mle import FitResult, compress, fingerprint, fit_mle
+from ._mle import FitResult, fingerprint, fit_mle
+from .rows import compress, distinct_rows
 from .purchase import PurchasePredictions
 from .weighted_sums import total
 
@@ -280,8 +281,7 @@ def _distinct(x: np.ndarray, t_x: np.ndarray, n: np.ndarray, seg) -> tuple[np.nd
     distinct row: the costly parts are evaluated once per pattern."""
     x, t_x, n = (np.ravel(v) for v in (x, t_x, n))
     seg = np.zeros(len(x), dtype=np.int64) if seg is None else np.broadcast_to(np.asarray(seg), x.shape)
-    _, first, inv = np.unique(np.stack([seg, x, t_x, n]), axis=1, return_index=True, return_inverse=True)
-    return first, np.ravel(inv)
+    return distinct_rows(seg, x, t_x, n)
 
 
 def _pattern_theta(theta, first: np.ndarray, n_customers: int) -> tuple[np.ndarray, ...]:

@@ -34,7 +34,8 @@ from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1
 from ..timeunits import Horizon
 from ._base import SummaryModel, fit_time_unit
 from .purchase import PurchasePredictions, cohort_cumulative
-from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
+from ._mle import fingerprint, fit_mle, subsample, weighted_median
+from .rows import compress, distinct_rows
 from .covariate_effects import group_pairs
 from .weighted_sums import group_sums
 
@@ -279,10 +280,10 @@ def expected_over_draws(theta: tuple[np.ndarray, ...], x: np.ndarray, t_x: np.nd
     one code per customer); the data are (1, customers) arrays. Eq. (10) is P(alive | x, t_x, T) times a
     factor of the parameters, x and T only; that factor, the costly 2F1, is evaluated once per distinct
     (segment, x, T)."""
-    _, first, inv = np.unique(np.stack([seg, x[0], T[0]]), axis=1, return_index=True, return_inverse=True)
-    inv = inv.ravel()
-    r, alpha, a, b = (th[:, first] for th in theta)
-    pa = p_alive(*theta, x, t_x, T, dropout_at_zero=dropout_at_zero)
+    codes = np.zeros(x.shape[-1]) if seg is None else np.broadcast_to(seg, x.shape[-1:])
+    first, inv = distinct_rows(codes, x[0], T[0])
+    r, alpha, a, b = (th if th.shape[-1] == 1 else th[:, first] for th in theta)
+    pa = p_alive(*theta, x, t_x, T, dropout_at_zero=dropout_at_zero)  # (once for every horizon)
     b = b + float(dropout_at_zero)
     return np.stack([pa * expected_given_alive(r, alpha, a, b, x[:, first], T[:, first], t)[:, inv] for t in times],
                     axis=-1)
@@ -368,8 +369,8 @@ def mixture_cdf(draws: np.ndarray, seg: np.ndarray, x: np.ndarray, t_x: np.ndarr
     if draws.shape[:2] == (1, 1):
         return np.cumsum(conditional_pmf(*draws[0, 0], x, t_x, T, t, cap, dropout_at_zero=dropout_at_zero), axis=1)
     z = float(dropout_at_zero)
-    (gseg, gx, gT), ginv = np.unique(np.stack([seg, x, T]), axis=1, return_inverse=True)
-    gseg, ginv = gseg.astype(np.int64), ginv.ravel()
+    first, ginv = distinct_rows(seg, x, T)
+    gseg, gx, gT = np.asarray(seg)[first].astype(np.int64), x[first], T[first]
     pmf = np.zeros((len(x), cap + 1))
     for theta in draws:
         r, alpha, a, b = (theta[gseg, j] for j in range(4))
@@ -383,10 +384,8 @@ def mixture_cdf(draws: np.ndarray, seg: np.ndarray, x: np.ndarray, t_x: np.ndarr
 def expected_kernel(theta: tuple[np.ndarray, ...], x: np.ndarray, t_x: np.ndarray, T: np.ndarray, times,
                     seg: np.ndarray, *, dropout_at_zero: bool = False) -> np.ndarray:
     """E[Y(t) | x, t_x, T] (eq. 10) for draws x customers at each t in ``times``: (draws, customers,
-    len(times)); one draw directly, several through :func:`expected_over_draws`."""
-    if theta[0].shape[0] == 1:
-        return np.stack([conditional_expected_purchases(*theta, x, t_x, T, t, dropout_at_zero=dropout_at_zero)
-                         for t in times], axis=-1)
+    len(times)), by :func:`expected_over_draws` (P(alive) once, the 2F1 once per distinct (segment, x, T)
+    and horizon)."""
     return expected_over_draws(theta, x, t_x, T, times, seg, dropout_at_zero=dropout_at_zero)
 
 

@@ -47,7 +47,8 @@ from scipy.special import betaln, digamma, expit, gammaln, logsumexp
 
 from ..errors import DataError
 from ._base import SummaryModel, as_float_array, bad_rows, fit_time_unit
-from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
+from ._mle import fingerprint, fit_mle, subsample, weighted_median
+from .rows import compress
 from .covariate_effects import group_pairs
 from .weighted_sums import group_sums, total
 from .persistence import OPTION_CHECKS

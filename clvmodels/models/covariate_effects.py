@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from .rows import distinct_rows
+
 __all__ = ["CovariateEffects", "patterns", "group_pairs"]
 
 
@@ -41,8 +43,8 @@ def group_pairs(group: np.ndarray | None, x: np.ndarray) -> tuple[np.ndarray, in
                 inverse.ravel().astype(np.int64))
     group = np.asarray(group, dtype=np.int64)
     n_groups = int(group.max()) + 1
-    (pair_group, xu), inverse = np.unique(np.stack([group.astype(np.float64), x]), axis=1, return_inverse=True)
-    return group, n_groups, pair_group.astype(np.int64), xu, inverse.ravel()
+    first, inverse = distinct_rows(group, x)
+    return group, n_groups, group[first], x[first], inverse
 
 
 class CovariateEffects:

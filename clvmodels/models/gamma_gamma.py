@@ -18,7 +18,8 @@ from scipy.special import digamma, gammaln
 from ..errors import DataError, DataWarning, warn
 from ..draws import DEFAULT_DRAWS
 from ._base import Predictor, SummaryModel, bad_rows, fit_time_unit
-from ._mle import compress, fingerprint, fit_mle, subsample
+from ._mle import fingerprint, fit_mle, subsample
+from .rows import compress
 from .covariate_effects import group_pairs
 from .weighted_sums import group_sums, total
 

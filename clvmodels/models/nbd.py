@@ -29,7 +29,8 @@ import pandas as pd
 from scipy.special import betainc, digamma, gammaln
 
 from ._base import SummaryModel, fit_time_unit
-from ._mle import compress, fingerprint, fit_mle, weighted_median
+from ._mle import fingerprint, fit_mle, weighted_median
+from .rows import compress
 from .purchase import PurchasePredictions
 from .weighted_sums import total
 

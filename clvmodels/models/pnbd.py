@@ -41,7 +41,8 @@ import pandas as pd
 from scipy.special import digamma, expit, exprel, gammaln, hyperu, polygamma, xlogy
 
 from ._base import SummaryModel, fit_time_unit
-from ._mle import compress, fingerprint, fit_mle, subsample, weighted_median
+from ._mle import fingerprint, fit_mle, subsample, weighted_median
+from .rows import compress, distinct_rows
 from .covariate_effects import group_pairs
 from .weighted_sums import group_sums, total
 from .purchase import PurchasePredictions, cohort_cumulative
@@ -529,7 +530,8 @@ def dert(r, alpha, s, beta, x, t_x, T, delta) -> np.ndarray:
     shape, (r, alpha, s, beta, x, t_x, T, delta) = _flat(r, alpha, s, beta, x, t_x, T, delta)
     B = beta + T
     # U once per distinct (s, B, delta)
-    (us, uB, ud), inv = np.unique(np.stack([s, B, delta]), axis=1, return_inverse=True)
+    first, inv = distinct_rows(s, B, delta)
+    us, uB, ud = s[first], B[first], delta[first]
     z = ud * uB
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         mean_inv = np.exp(us * np.log(uB) + (us - 1.0) * np.log(ud) + np.log(hyperu(us, us, z)))
@@ -619,9 +621,7 @@ def _distinct(theta, seg, cols):
         if not all(np.all(th == th[:, :1]) for th in theta):
             return np.arange(n), np.arange(n)
         seg = np.zeros(n)
-    _, first, inv = np.unique(np.stack([np.asarray(seg, dtype=np.float64)] + [c.reshape(-1) for c in cols]),
-                              axis=1, return_index=True, return_inverse=True)
-    return first, inv.ravel()
+    return distinct_rows(np.broadcast_to(np.asarray(seg, dtype=np.float64), (n,)), *(c.reshape(-1) for c in cols))
 
 
 def _p_alive_draws(theta, x, t_x, T, seg):
@@ -653,8 +653,8 @@ class ParetoNBDPredictions(PurchasePredictions):
     def cdf_kernel(draws, seg, x, t_x, T, t, cap) -> np.ndarray:
         """P(Y(t) <= n | history), n = 0..cap, averaged over the draws (:func:`conditional_pmf`); the
         part given alive once per distinct (segment, x, T) and draw."""
-        (gseg, gx, gT), ginv = np.unique(np.stack([seg, x, T]), axis=1, return_inverse=True)
-        gseg, ginv = gseg.astype(np.int64), ginv.ravel()
+        first, ginv = distinct_rows(seg, x, T)
+        gseg, gx, gT = np.asarray(seg)[first].astype(np.int64), x[first], T[first]
         pmf = np.zeros((len(x), cap + 1))
         for theta in draws:
             r, alpha, s, beta = (theta[gseg, j] for j in range(4))
