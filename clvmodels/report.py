@@ -409,7 +409,8 @@ def _model_choice(sec: Section, selection, summary: pd.DataFrame | None, horizon
         failed = list(table.index[table["failed"]]) if "failed" in table else []
         table = table.drop(index=failed, columns=["role", "failed"], errors="ignore").dropna(axis=1, how="all")
         if not table.empty:
-            sec.table(table, f"The {role} models compared (means over the rolling origins; rank 1 was chosen)")
+            sec.table(table, f"The {role} models compared (means over the rolling origins; the first row was chosen, "
+                                     "the simpler of any tied)")
         if failed:
             sec.text(f"Left out of the {role} models' ranking: {', '.join(failed)}, which could not be fitted at "
                      "every origin (the selection's evidence has each fit's error).")
@@ -498,7 +499,9 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
         if len(backtest.unavailable):
             sec.text(backtest.not_scored_text())
         if len(backtest.failures):
-            sec.text(f"{_count(len(backtest.failures), 'candidate fit')} failed and are listed under Backtest.")
+            n_failed = len(backtest.failures)
+            sec.text(f"At the backtest's cut-off, {_count(n_failed, 'candidate')} could not be fitted "
+                     f"({'it is' if n_failed == 1 else 'they are'} listed under Backtest).")
     if summary is not None:
         sections["Data overview"].table(_overview(summary, log), "The customer summary")
 
@@ -576,8 +579,8 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
             rule = at_risk.attrs
             silent = (f", or without a purchase for more than {horizon_words(rule['silent_for'], value_table.attrs.get('time_unit'))}" if rule.get("silent_for")
                       else "")
-            sec.text(f"Valuable customers who may be slipping away: in the top {rule['top_share']:.0%} by "
-                     f"{_words(rule['value'])} if still active, with P(alive) below {rule['p_alive_below']:g}{silent}, and not "
+            sec.text(f"Valuable customers who may be slipping away: in the top {rule['top_share']:.0%} of the customers "
+                     f"not lost by {_words(rule['value'])} if still active (which is not the value tier's ranking), with P(alive) below {rule['p_alive_below']:g}{silent}, and not "
                      f"lost already (P(alive) at least {rule['p_alive_above']:g}, and not lost by the lifecycle rule). {stake} "
                      "if active times the probability they are gone, 1 - P(alive). Contact them first.")
             risk_cols = ["frequency", "p_alive", first, "value_if_active", "purchases_if_active", _at_stake(at_risk),
@@ -589,7 +592,7 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
         total = value_table[first].sum()
         sec = sections["Segments"]
         sec.text(f"Total {_words(first)} over all customers: {_money(total, currency) if value_cols else _fmt(total)}. The tables split it by the segmentations the "
-                 "business uses: value tiers by quantile, lifecycle stage from P(alive) and the time since the "
+                 f"business uses: {'value' if value_cols else 'purchase'} tiers by quantile, lifecycle stage from P(alive) and the time since the "
                  "last purchase, and named RFM segments. A customer's stage is the lower of what P(alive) and the time "
                  "since their last purchase say: a model may keep P(alive) high for customers who never came back "
                  "(BG/NBD gives them 1), so the time since their purchase moves them down the stages too.")
@@ -623,17 +626,22 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
         sections["Purchase patterns"].figure(
             "value_distribution.png", _png(lambda ax: plots.plot_value_distribution(value_table[forecast_cols[0]], ax=ax)),
             f"How {_words(forecast_cols[0])} is spread over the customers")
-    sections["Glossary"].table(_glossary(), "The terms, columns and labels of this report")
+    unit = (summary.attrs.get("time_unit") if summary is not None else None) or (
+        value_table.attrs.get("time_unit") if value_table is not None else None)
+    sections["Glossary"].table(_glossary(unit), "The terms, columns and labels of this report")
     return Report(title, [s for s in sections.values() if s.blocks])
 
 
-def _glossary() -> pd.DataFrame:
+def _glossary(time_unit: str | None = None) -> pd.DataFrame:
     """Every term a reader meets in the report: the value table's columns, the metrics, the lifecycle
     stages and RFM segments with their rules."""
     from .segments import LIFECYCLE_STAGES, RFM_SEGMENTS
     from .value_table import COLUMN_DICTIONARY
 
-    rows = [(name, meaning + (f" ({unit})" if unit else "")) for name, (meaning, unit) in COLUMN_DICTIONARY.items()]
+    unit_words = {"unit": UNIT_WORDS.get(time_unit, ("", "the summary's time unit"))[1], "money": "money"}
+    unit_words["log unit"] = f"log {unit_words['unit']}"
+    rows = [(name, meaning + (f" ({unit_words.get(unit, unit)})" if unit else ""))
+            for name, (meaning, unit) in COLUMN_DICTIONARY.items()]
     rows += [
         ("RMSE", "root mean squared error of the per-customer forecasts against what happened"),
         ("MAE", "mean absolute error of the per-customer forecasts"),

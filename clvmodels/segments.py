@@ -271,7 +271,7 @@ def at_risk(table: pd.DataFrame, *, value: str = "value_1y", p_alive_below: floa
         "; ".join(([f"P(alive) {pa[i]:.2f}, below {p_alive_below:g}"] if fallen[i] else [])
                   + ([f"no purchase for {since[i]:.0f} {UNIT_WORDS[unit][1]}, over {horizon_words(silent_for, unit)}"]
                      if silent[i] else []))
-        + f"; {worth.format(if_active[i])} if active (top {top_share:.0%})"
+        + f"; {worth.format(if_active[i])} if active (top {top_share:.0%} of the customers not lost)"
         for i in listed]
     out = table.iloc[listed].assign(**{f"{what}_if_active": if_active[listed],
                                        f"{what}_at_stake": if_active[listed] * (1 - pa[listed]), "reason": reasons})

@@ -406,8 +406,9 @@ def _ranking(evidence: pd.DataFrame) -> pd.DataFrame:
         # ties, to 9 significant digits, keep the candidates' order (the family's simplest first): a BG/CNBD-k at
         # k = 1 is the BG/NBD up to rounding
         order = table[key].where(~table["failed"]).map(tie_key)
-        table = table.loc[order.sort_values(ascending=better == "min", na_position="last", kind="stable").index]
-        table.insert(0, "rank", np.arange(1, len(table) + 1))
+        order = order.sort_values(ascending=better == "min", na_position="last", kind="stable")
+        table = table.loc[order.index]
+        table.insert(0, "rank", order.rank(method="min", ascending=better == "min", na_option="bottom").astype(int))
         table.insert(0, "role", role)
         parts.append(table)
     return pd.concat(parts) if parts else pd.DataFrame()

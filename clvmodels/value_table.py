@@ -57,13 +57,14 @@ COLUMN_DICTIONARY: dict[str, tuple[str, str]] = {
     "purchase_tier": ("for a log without amounts, low, medium or high by the first horizon's expected purchases "
                       "(cuts as for value_tier)", ""),
     "lifecycle_stage": ("new, growing, mature, declining or lost: lost or declining when P(alive) or the time "
-                        "since the last purchase says so (segments.LIFECYCLE_STAGES)", ""),
+                        "since the last purchase says so (the lifecycle rules in the glossary)", ""),
     "R": ("RFM recency score, 1-5 (5: bought most recently; at most 1 when lost, 2 when declining)", "score"),
     "F": ("RFM frequency score, 1-5 (1: no repeat purchase)", "score"),
     "M": ("RFM monetary score, 1-5 (1: no repeat purchase)", "score"),
     "rfm_score": ("the scores as one code (R, F, M; R and F for a log without amounts)", ""),
     "rfm_segment": ("named RFM segment (champions, loyal, ...)", ""),
-    "at_risk": ("a valuable customer whose P(alive) has fallen (segments.at_risk)", "true/false"),
+    "at_risk": ("a valuable customer whose P(alive) has fallen, or who has been silent too long, and who is not "
+                "lost yet (the At risk section's rule)", "true/false"),
     "at_risk_reason": ("why the customer is flagged", ""),
     "reason": ("why the customer is on the at-risk list", ""),
     "value_if_active": ("the first horizon's value if the customer is still active: value / P(alive) (at-risk "

@@ -226,10 +226,10 @@ def test_at_risk_alerts_on_customers_silent_for_too_long_too():
                           "T": [52.0] * 5, "recency": [50.0, 40.0, 10.0, 50.0, 45.0]})
     table.attrs["time_unit"] = "W"
     plain = S.at_risk(table, top_share=1.0)
-    assert list(plain.index) == [1] and plain.loc[1, "reason"] == "P(alive) 0.30, below 0.5; worth 300 if active (top 100%)"
+    assert list(plain.index) == [1] and plain.loc[1, "reason"] == "P(alive) 0.30, below 0.5; worth 300 if active (top 100% of the customers not lost)"
     silent = S.at_risk(table, top_share=1.0, silent_for="20W")  # customer 2: no purchase for 42 weeks
     assert set(silent.index) == {1, 2}
-    assert silent.loc[2, "reason"] == "no purchase for 42 weeks, over 20 weeks; worth 84 if active (top 100%)"
+    assert silent.loc[2, "reason"] == "no purchase for 42 weeks, over 20 weeks; worth 84 if active (top 100% of the customers not lost)"
     assert silent.attrs["silent_for"] == "20W"
     with pytest.raises(DataError, match="columns for the at-risk list"):
         S.at_risk(table.drop(columns="recency"), silent_for="20W")
@@ -240,7 +240,7 @@ def test_at_risk_alerts_on_customers_silent_for_too_long_too():
     counts = table.rename(columns={"value_1y": "expected_purchases_1y"})
     listed = S.at_risk(counts, value="expected_purchases_1y", top_share=1.0)
     assert listed.loc[1, "purchases_at_stake"] == pytest.approx(300 * 0.7) and "value_at_stake" not in listed
-    assert listed.loc[1, "reason"] == "P(alive) 0.30, below 0.5; 300 expected purchases if active (top 100%)"
+    assert listed.loc[1, "reason"] == "P(alive) 0.30, below 0.5; 300 expected purchases if active (top 100% of the customers not lost)"
 
 
 def test_rfm_segments_agree_with_the_lifecycle_stage(cdnow):
