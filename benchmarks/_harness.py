@@ -13,7 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-PEAK_MIB = "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024"
+#: The worker process's own peak resident memory in MiB: VmHWM, the high-water mark of its address space,
+#: which starts afresh at exec. (``ru_maxrss`` would not do: Linux carries it over fork and exec, so a worker
+#: started by a parent that had grown to 1 GB reports at least 1 GB.)
+PEAK_MIB = ("(lambda s: int(s.split('VmHWM:')[1].split()[0]) / 1024)(open('/proc/self/status').read()) "
+            "if __import__('os').path.exists('/proc/self/status') else "
+            "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024")
 
 
 def run_worker(code: str, *args: str, source: Path | None = None) -> dict:

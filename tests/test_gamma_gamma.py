@@ -125,3 +125,14 @@ def test_near_constant_spend_fails_cleanly():
     frame = pd.DataFrame({"frequency": x, "monetary_value": m})
     with pytest.raises(clv.ConvergenceError, match="Gamma-Gamma"):
         clv.GammaGamma().fit(frame)
+
+
+def test_the_dependence_check_is_spearmans_rank_correlation():
+    from scipy.stats import spearmanr
+
+    from clvmodels.models.gamma_gamma import spearman
+
+    rng = np.random.default_rng(8)
+    x = rng.poisson(2.0, 3_000).astype(float) + 1    # many ties
+    m = np.round(rng.gamma(2.0, 10.0, 3_000) * (1 + 0.1 * x), 0)
+    assert spearman(x, m) == pytest.approx(spearmanr(x, m).statistic, rel=1e-12)

@@ -140,3 +140,13 @@ def test_distinct_rows_index_every_row_to_an_identical_one():
     rows = np.stack([seg, x, T], axis=1)
     np.testing.assert_array_equal(rows[first][inverse], rows)
     assert len(first) == len(np.unique(rows, axis=0))
+
+
+def test_repeats_tells_gridded_ages_from_continuous_ones():
+    from clvmodels.models.rows import repeats
+
+    rng = np.random.default_rng(6)
+    continuous = rng.uniform(0, 156, 100_000)
+    assert not repeats(continuous)
+    assert repeats(np.floor(continuous * 7) / 7)  # whole days, in weeks
+    assert repeats(continuous[:500])              # small: always worth it

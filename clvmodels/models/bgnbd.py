@@ -35,7 +35,7 @@ from ..timeunits import Horizon
 from ._base import SummaryModel, fit_time_unit
 from .purchase import PurchasePredictions, cohort_cumulative
 from ._mle import fingerprint, fit_mle, subsample, weighted_median
-from .rows import compress, distinct_rows
+from .rows import compress, distinct_rows, repeats
 from .covariate_effects import group_pairs
 from .weighted_sums import group_sums
 
@@ -279,13 +279,16 @@ def expected_over_draws(theta: tuple[np.ndarray, ...], x: np.ndarray, t_x: np.nd
     ``theta`` holds (r, alpha, a, b) as (draws, customers) arrays, the same within a segment (``seg``,
     one code per customer); the data are (1, customers) arrays. Eq. (10) is P(alive | x, t_x, T) times a
     factor of the parameters, x and T only; that factor, the costly 2F1, is evaluated once per distinct
-    (segment, x, T)."""
+    (segment, x, T), unless there is one draw and the ages hardly repeat (:func:`~.rows.repeats`), where
+    finding the distinct rows would cost more than it saves."""
+    pa = p_alive(*theta, x, t_x, T, dropout_at_zero=dropout_at_zero)  # (once for every horizon)
+    z = float(dropout_at_zero)
+    if theta[0].shape[0] == 1 and not repeats(T):  # (one draw, ages all different: nothing to share)
+        return np.stack([pa * expected_given_alive(*theta[:3], theta[3] + z, x, T, t) for t in times], axis=-1)
     codes = np.zeros(x.shape[-1]) if seg is None else np.broadcast_to(seg, x.shape[-1:])
     first, inv = distinct_rows(codes, x[0], T[0])
     r, alpha, a, b = (th if th.shape[-1] == 1 else th[:, first] for th in theta)
-    pa = p_alive(*theta, x, t_x, T, dropout_at_zero=dropout_at_zero)  # (once for every horizon)
-    b = b + float(dropout_at_zero)
-    return np.stack([pa * expected_given_alive(r, alpha, a, b, x[:, first], T[:, first], t)[:, inv] for t in times],
+    return np.stack([pa * expected_given_alive(r, alpha, a, b + z, x[:, first], T[:, first], t)[:, inv] for t in times],
                     axis=-1)
 
 

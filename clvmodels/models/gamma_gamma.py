@@ -105,6 +105,14 @@ def _diagnose(params: dict[str, float]) -> str:
     return ""
 
 
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation: Pearson's of the ranks, ties given their average rank (as
+    ``scipy.stats.spearmanr``, without importing scipy.stats, a third of a second)."""
+    ra, rb = (pd.Series(v).rank(method="average").to_numpy() for v in (a, b))
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    return float(total(ra, rb) / np.sqrt(total(ra, ra) * total(rb, rb)))
+
+
 class GammaGammaPredictions(Predictor):
     """Gamma-Gamma's per-customer predictions over parameter draws: the same calls and shapes for the
     maximum-likelihood and the Bayesian fits (:class:`clvmodels.models._base.Predictor`)."""
@@ -191,12 +199,10 @@ class GammaGamma(GammaGammaPredictions, SummaryModel):
                             "cannot be identified (it separates the spread of spend within and between "
                             "customers); fit the purchase model alone (clvmodels fit --model bgnbd) and take "
                             "spend per purchase as that constant", columns=["monetary_value"])
-        from scipy import stats  # loaded on first fit: keeps `import clvmodels` light
-
         # (rows standing for several customers count as many: the same as on the expanded summary)
         counts = w.astype(np.int64) if np.array_equal(w, np.round(w)) and w.sum() <= 1e8 else None
         xs, ms = (x, m) if counts is None or np.all(counts == 1) else (np.repeat(x, counts), np.repeat(m, counts))
-        corr = float(stats.spearmanr(xs, ms).statistic) if np.unique(xs).size > 1 else 0.0
+        corr = spearman(xs, ms) if np.ptp(xs) > 0 else 0.0
         self._warn_dependence(corr)
         (ux, um), uw = compress(x, m, weights=w)
         # Start at the method-of-moments-like point: q = 2 gives mean spend p*gamma; p = 1.

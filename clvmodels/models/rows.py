@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["row_order", "compress", "distinct_rows"]
+__all__ = ["row_order", "compress", "distinct_rows", "repeats"]
 
 
 def row_order(cols: list[np.ndarray]) -> np.ndarray:
@@ -66,3 +66,14 @@ def distinct_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     inverse = np.empty(n, dtype=np.int64)
     inverse[order] = np.cumsum(new) - 1
     return order[new], inverse
+
+
+def repeats(column: np.ndarray, sample: int = 20_000) -> bool:
+    """Whether ``column`` repeats its values enough for a computation once per distinct row to pay for
+    finding them (a sort): fewer than half of an evenly spaced sample of its values are distinct, as the
+    ages of a summary at daily or weekly grain; continuous ages are all distinct."""
+    c = np.ravel(column)
+    if len(c) <= sample:
+        return True
+    picked = c[np.linspace(0, len(c) - 1, sample).astype(np.int64)]
+    return len(np.unique(picked)) < sample / 2
