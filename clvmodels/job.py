@@ -152,13 +152,15 @@ def run_job(log: TransactionLog, *, horizons: Sequence[Horizon] = ("1y", "2y", "
              f"{', '.join(horizon_words(h, 'W') for h in plan[1])}")
         with warnings.catch_warnings():  # (a log without amounts: the report says that purchases alone were scored)
             warnings.filterwarnings("ignore", "the log has no amounts: the backtest scores purchases only", DataWarning)
-            result = backtest(log, plan[0], plan[1], default_candidates(spend=log.has_amount) + [AutoCandidate(covariates=covariates)],
+            candidates = default_candidates(spend=log.has_amount) + [AutoCandidate(covariates=covariates)]
+            result = backtest(log, plan[0], plan[1], candidates,
                               time_unit="W", interval=interval, show_progress=show_progress)
     step("valuing every customer" if spend is not None else "forecasting every customer's purchases")
     table = value_table(purchase, spend, summary, horizons, annual_discount_rate, interval=interval,
                         max_draws=max_draws, history=purchase_history(log), segment_columns=segments,
                         satisfaction=scores, acquisition_cost=acquisition_cost, silent_for=alert_after)
-    first = f"{'value' if spend is not None else 'expected_purchases'}_{horizon_label(horizons[0], purchase.time_unit_)}"
+    ranked_by = "value" if spend is not None else "expected_purchases"
+    first = f"{ranked_by}_{horizon_label(horizons[0], purchase.time_unit_)}"
     risk = at_risk(table.drop(columns=["at_risk", "at_risk_reason"]), value=first, silent_for=alert_after,
                    time_unit=purchase.time_unit_)
     return JobResult(log, summary, selection, result, table, risk, annual_discount_rate, segments, tuple(horizons))

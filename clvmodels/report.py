@@ -577,12 +577,14 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
         if at_risk is not None:
             sec = sections["At risk"]
             rule = at_risk.attrs
-            silent = (f", or without a purchase for more than {horizon_words(rule['silent_for'], value_table.attrs.get('time_unit'))}" if rule.get("silent_for")
-                      else "")
-            sec.text(f"Valuable customers who may be slipping away: in the top {rule['top_share']:.0%} of the customers "
-                     f"not lost by {_words(rule['value'])} if still active (which is not the value tier's ranking), with P(alive) below {rule['p_alive_below']:g}{silent}, and not "
-                     f"lost already (P(alive) at least {rule['p_alive_above']:g}, and not lost by the lifecycle rule). {stake} "
-                     "if active times the probability they are gone, 1 - P(alive). Contact them first.")
+            silent = (f", or who have not bought for more than "
+                      f"{horizon_words(rule['silent_for'], value_table.attrs.get('time_unit'))}"
+                      if rule.get("silent_for") else "")
+            sec.text(f"Valuable customers who may be slipping away. Among the customers not lost yet (P(alive) at "
+                     f"least {rule['p_alive_above']:g}, and not lost by the lifecycle rule), those in the top "
+                     f"{rule['top_share']:.0%} by {_words(rule['value'])} if still active (divided by P(alive): not "
+                     f"the tiers' ranking) whose P(alive) is below {rule['p_alive_below']:g}{silent}. {stake} if "
+                     "active times the probability they are gone, 1 - P(alive). Contact them first.")
             risk_cols = ["frequency", "p_alive", first, "value_if_active", "purchases_if_active", _at_stake(at_risk),
                          "lifecycle_stage", "reason"]
             sec.table(customers(at_risk.head(top_n)[[c for c in risk_cols if c in at_risk.columns]]),
@@ -591,9 +593,10 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
                       + ("" if show_ids else " (ids replaced by pseudonyms: the at-risk file has the ids)"))
         total = value_table[first].sum()
         sec = sections["Segments"]
-        sec.text(f"Total {_words(first)} over all customers: {_money(total, currency) if value_cols else _fmt(total)}. The tables split it by the segmentations the "
-                 f"business uses: {'value' if value_cols else 'purchase'} tiers by quantile, lifecycle stage from P(alive) and the time since the "
-                 "last purchase, and named RFM segments. A customer's stage is the lower of what P(alive) and the time "
+        shown_total = _money(total, currency) if value_cols else _fmt(total)
+        sec.text(f"Total {_words(first)} over all customers: {shown_total}. The tables split it by the segmentations "
+                 f"the business uses: {'value' if value_cols else 'purchase'} tiers by quantile, lifecycle stage from "
+                 "P(alive) and the time since the last purchase, and named RFM segments. A customer's stage is the lower of what P(alive) and the time "
                  "since their last purchase say: a model may keep P(alive) high for customers who never came back "
                  "(BG/NBD gives them 1), so the time since their purchase moves them down the stages too.")
         for col in ("value_tier", "purchase_tier", "lifecycle_stage", "rfm_segment", "quadrant", *segment_columns):
@@ -609,8 +612,8 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
         age = float(summary["T"].max())
         unit = getattr(model, "time_unit_", "")
         sec.text(f"What {model.label} makes of a customer's history, for a customer of the oldest age here "
-                 f"({age:.0f} {UNIT_WORDS.get(unit, ('', unit))[1]}): the more purchases and the longer since the last one, the less likely "
-                 "the customer is still active; a customer who bought often and recently is expected to buy most.")
+                 f"({age:.0f} {UNIT_WORDS.get(unit, ('', unit))[1]}): the more purchases and the longer since the "
+                 "last one, the less likely the customer is still active; a customer who bought often and recently is expected to buy most.")
         sec.figure("p_alive_by_frequency_recency.png",
                    _png(lambda ax: plots.plot_frequency_recency(model, age, ax=ax)),
                    "P(alive) by repeat purchases and recency")
