@@ -136,3 +136,4 @@ def test_the_dependence_check_is_spearmans_rank_correlation():
     x = rng.poisson(2.0, 3_000).astype(float) + 1    # many ties
     m = np.round(rng.gamma(2.0, 10.0, 3_000) * (1 + 0.1 * x), 0)
     assert spearman(x, m) == pytest.approx(spearmanr(x, m).statistic, rel=1e-12)
+    assert spearman(m + 0.5, x) == pytest.approx(spearmanr(m + 0.5, x).statistic, rel=1e-12)  # (no counts)

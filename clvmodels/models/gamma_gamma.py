@@ -105,10 +105,19 @@ def _diagnose(params: dict[str, float]) -> str:
     return ""
 
 
+def _average_ranks(v: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, ties given their average rank; small counts (a frequency) by counting, not sorting."""
+    if v.size and v.min() >= 0 and v.max() < 2 ** 20 and np.all(v == np.floor(v)):
+        counts = np.bincount(v.astype(np.int64))
+        below = np.cumsum(counts) - counts  # values smaller than each value
+        return (below + (counts + 1) / 2.0)[v.astype(np.int64)]
+    return pd.Series(v).rank(method="average").to_numpy()
+
+
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman's rank correlation: Pearson's of the ranks, ties given their average rank (as
     ``scipy.stats.spearmanr``, without importing scipy.stats, a third of a second)."""
-    ra, rb = (pd.Series(v).rank(method="average").to_numpy() for v in (a, b))
+    ra, rb = (_average_ranks(np.asarray(v, dtype=np.float64)) for v in (a, b))
     ra, rb = ra - ra.mean(), rb - rb.mean()
     return float(total(ra, rb) / np.sqrt(total(ra, ra) * total(rb, rb)))
 
