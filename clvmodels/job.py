@@ -159,8 +159,6 @@ def run_job(log: TransactionLog, *, horizons: Sequence[Horizon] = ("1y", "2y", "
     table = value_table(purchase, spend, summary, horizons, annual_discount_rate, interval=interval,
                         max_draws=max_draws, history=purchase_history(log), segment_columns=segments,
                         satisfaction=scores, acquisition_cost=acquisition_cost, silent_for=alert_after)
-    ranked_by = "value" if spend is not None else "expected_purchases"
-    first = f"{ranked_by}_{horizon_label(horizons[0], purchase.time_unit_)}"
-    risk = at_risk(table.drop(columns=["at_risk", "at_risk_reason"]), value=first, silent_for=alert_after,
-                   time_unit=purchase.time_unit_)
+    risk = at_risk(table.drop(columns=["at_risk", "at_risk_reason"]), value=table.attrs["ranked_by"],
+                   silent_for=alert_after, time_unit=purchase.time_unit_)
     return JobResult(log, summary, selection, result, table, risk, annual_discount_rate, segments, tuple(horizons))

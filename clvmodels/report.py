@@ -315,11 +315,6 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
-def _at_stake(at_risk: pd.DataFrame) -> str:
-    """The at-risk list's column of what is at stake: value, or for a log without amounts purchases."""
-    return "value_at_stake" if "value_at_stake" in at_risk.columns else "purchases_at_stake"
-
-
 def _the_answer(sec: Section, value_table: pd.DataFrame, at_risk: pd.DataFrame | None, first: str,
                 currency: str | None) -> None:
     """Active customers, the value's concentration (with its Lorenz curve) and the value at stake."""
@@ -332,7 +327,7 @@ def _the_answer(sec: Section, value_table: pd.DataFrame, at_risk: pd.DataFrame |
             f"{active / n:.0%}). The {' and '.join(shares.index)} of customers by {_words(first)} hold "
             f"{' and '.join(f'{v:.0%}' for v in shares)} of it.")
     if at_risk is not None:
-        stake = float(at_risk[_at_stake(at_risk)].sum())
+        stake = float(at_risk[at_risk.attrs["at_stake"]].sum())
         text += (f" {len(at_risk):,} valuable customers are at risk (listed under At risk): "
                  + (f"{_money(stake, currency)} of value at stake." if first.startswith("value_")
                     else f"{_fmt(stake)} expected purchases at stake."))
@@ -585,8 +580,7 @@ def build_report(summary: pd.DataFrame | None = None, *, backtest=None, models: 
                      f"{rule['top_share']:.0%} by {_words(rule['value'])} if still active (divided by P(alive): not "
                      f"the tiers' ranking) whose P(alive) is below {rule['p_alive_below']:g}{silent}. {stake} if "
                      "active times the probability they are gone, 1 - P(alive). Contact them first.")
-            risk_cols = ["frequency", "p_alive", first, "value_if_active", "purchases_if_active", _at_stake(at_risk),
-                         "lifecycle_stage", "reason"]
+            risk_cols = ["frequency", "p_alive", first, rule["if_active"], rule["at_stake"], "lifecycle_stage", "reason"]
             sec.table(customers(at_risk.head(top_n)[[c for c in risk_cols if c in at_risk.columns]]),
                       f"The {min(top_n, len(at_risk))} customers with the most {'value' if value_cols else 'purchases'} "
                       f"at stake, of {len(at_risk):,}"

@@ -8,8 +8,8 @@ and for each horizon expected purchases and discounted value (with ``interval=``
 bounds, ``... lower 90%`` and ``... upper 90%``); then from :mod:`clvmodels.segments` the value tier (on the
 first horizon's value), the lifecycle stage, the R/F/M scores and named RFM segment, the at-risk flag and
 its reason, the ``segment_columns``, the value x satisfaction quadrant when satisfaction is given, and value
-net of acquisition cost when a cost is given. :data:`COLUMN_DICTIONARY` says what each column means and
-in which unit; :func:`write_value_table` writes it as a second sheet of an Excel file.
+net of acquisition cost when a cost is given (``attrs["ranked_by"]`` names the column the tier and the
+at-risk flag rank). :data:`COLUMN_DICTIONARY` says what each column means and in which unit; :func:`write_value_table` writes it as a second sheet of an Excel file.
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def value_table(purchase_model, spend_model, summary: pd.DataFrame, horizons: Se
     if acquisition_cost is not None:
         for lab in labels:
             table[f"net_value_{lab}"] = net_value(table[f"value_{lab}"], acquisition_cost).to_numpy()
-    table.attrs.update(values.attrs)
+    table.attrs.update(values.attrs, ranked_by=first)
     return table
 
 

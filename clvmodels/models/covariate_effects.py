@@ -28,8 +28,9 @@ __all__ = ["CovariateEffects", "patterns", "group_pairs"]
 
 def patterns(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct rows of a design matrix (groups, covariates) and each customer's group."""
-    Zu, codes = np.unique(np.asarray(Z, dtype=np.float64), axis=0, return_inverse=True)
-    return Zu, codes.ravel().astype(np.int64)
+    Z = np.asarray(Z, dtype=np.float64)
+    first, codes = distinct_rows(*Z.T)
+    return Z[first], codes
 
 
 def group_pairs(group: np.ndarray | None, x: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]:
@@ -37,12 +38,8 @@ def group_pairs(group: np.ndarray | None, x: np.ndarray) -> tuple[np.ndarray, in
     x) pairs, the unit at which a likelihood's special functions of the parameters and the frequency are
     evaluated: (group, n_groups, each pair's group, each pair's x, each row's pair)."""
     x = np.asarray(x, dtype=np.float64)
-    if group is None or not len(x):  # (one group: the distinct x alone, a sort of one column)
-        xu, inverse = np.unique(x, return_inverse=True)
-        return (np.zeros(len(x), dtype=np.int64), 1, np.zeros(len(xu), dtype=np.int64), xu,
-                inverse.ravel().astype(np.int64))
-    group = np.asarray(group, dtype=np.int64)
-    n_groups = int(group.max()) + 1
+    group = np.zeros(len(x), dtype=np.int64) if group is None else np.asarray(group, dtype=np.int64)
+    n_groups = int(group.max()) + 1 if len(group) else 1
     first, inverse = distinct_rows(group, x)
     return group, n_groups, group[first], x[first], inverse
 

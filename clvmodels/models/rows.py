@@ -38,16 +38,10 @@ def compress(*columns: np.ndarray, weights: np.ndarray | None = None) -> tuple[l
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
     if n == 0:
         return [c[:0] for c in cols], w[:0]
-    order = row_order(cols)
-    sorted_cols = [c[order] for c in cols]
-    new_group = np.zeros(n, dtype=bool)
-    new_group[0] = True
-    for c in sorted_cols:
-        new_group[1:] |= c[1:] != c[:-1]
-    group = np.cumsum(new_group) - 1
-    counts = np.bincount(group, weights=w[order])
+    first, inverse = distinct_rows(*cols)  # (first: in the rows' order, sorted)
+    counts = np.bincount(inverse, weights=w, minlength=len(first))
     keep = counts > 0
-    return [c[new_group][keep] for c in sorted_cols], counts[keep]
+    return [c[first][keep] for c in cols], counts[keep]
 
 
 def distinct_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
