@@ -667,8 +667,6 @@ class BayesGammaGamma(GammaGammaPredictions, _BayesModel):
         return pt.stack([u[:, 0], u[:, 1], u[:, 2] - u[:, 0] + u[:, 1]], axis=1)
 
     def _total_loglik(self, params, data, seg, w):
-        import pytensor.tensor as pt
+        from .logp import gamma_gamma_total_loglik
 
-        from .logp import gamma_gamma_loglik
-
-        return pt.sum(w * gamma_gamma_loglik(*params, *data, seg=seg))
+        return gamma_gamma_total_loglik(*params, *data, w, seg=seg)

@@ -19,7 +19,8 @@ For sampling, :func:`bgnbd_total_loglik` gives the weighted total with the repea
 Op (:class:`RepeatBuyerTerms`: numpy for PyTensor's C backend, a loop compiled by numba for nutpie),
 value and gradient in one pass over the rows with the logarithms taken once per distinct age and
 recency: 10 ms a gradient for 534,889 rows on one core, against 18 ms for the same sum written as a
-PyTensor graph.
+PyTensor graph. :func:`gamma_gamma_total_loglik` likewise takes the gamma functions once per distinct
+(segment, x) and one logarithm per row.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ from pytensor.gradient import DisconnectedType, zero_grad
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
+from ..models.rows import distinct_rows
+
 __all__ = ["BgnbdRows", "bgnbd_loglik", "bgnbd_loglik_sorted", "bgnbd_total_loglik", "gamma_gamma_loglik",
-           "pnbd_loglik", "cnbd_loglik", "bgbb_loglik"]
+           "gamma_gamma_total_loglik", "pnbd_loglik", "cnbd_loglik", "bgbb_loglik"]
 
 
 def _betaln(a, b):
@@ -191,10 +194,12 @@ class RepeatBuyerTerms(Op):
 
 
 def _distinct(seg, values):
-    """The distinct (segment, value) pairs as two arrays, and each row's position among them."""
-    keys, inverse = np.unique(np.stack([np.asarray(seg, dtype=np.float64), np.asarray(values, dtype=np.float64)]),
-                              axis=1, return_inverse=True)
-    return (keys[0].astype(np.int64), keys[1]), inverse.ravel().astype(np.int64)
+    """The distinct (segment, value) pairs as two arrays in sorted order, and each row's position among
+    them."""
+    seg = np.asarray(seg, dtype=np.int64)
+    values = np.asarray(values, dtype=np.float64)
+    first, inverse = distinct_rows(seg, values)
+    return (seg[first], values[first]), inverse
 
 
 def _register_numba() -> None:
@@ -248,15 +253,50 @@ def bgnbd_loglik(r, alpha, a, b, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, 
     return bgnbd_loglik_sorted(r, alpha, a, b, rows)[inverse]
 
 
-def gamma_gamma_loglik(p, q, gamma, x: np.ndarray, zbar: np.ndarray, seg: np.ndarray | None = None):
-    """Per-row Gamma-Gamma log-density of the mean spend (customers with x > 0 only)."""
+def _gamma_gamma_pair_terms(p, q, gamma, pair_seg, pair_x):
+    """The terms of FHL (2005, JMR) eq. (3) that depend on (segment, x) only, once per distinct pair:
+    log Gamma(px+q) - log Gamma(px) - log Gamma(q) + q log gamma + px log x."""
+    ps, qs, gs = (_at(v, pair_seg) for v in (p, q, gamma))
+    px = ps * pair_x
+    return pt.gammaln(px + qs) - pt.gammaln(px) - pt.gammaln(qs) + qs * pt.log(gs) + px * np.log(pair_x)
+
+
+def _gamma_gamma_rows(x, zbar, seg):
+    """Float data, integer segments, the distinct (segment, x) pairs and each row's pair."""
     x = np.asarray(x, dtype=np.float64)
     zbar = np.asarray(zbar, dtype=np.float64)
-    if seg is not None:
-        p, q, gamma = (_at(v, np.asarray(seg, dtype=np.int64)) for v in (p, q, gamma))
-    px = p * x
-    return (pt.gammaln(px + q) - pt.gammaln(px) - pt.gammaln(q) + q * pt.log(gamma) + (px - 1) * np.log(zbar)
-            + px * np.log(x) - (px + q) * pt.log(gamma + x * zbar))
+    seg = np.zeros(len(x), dtype=np.int64) if seg is None else np.asarray(seg, dtype=np.int64)
+    (pair_seg, pair_x), row_pair = _distinct(seg, x)
+    return x, zbar, seg, pair_seg, pair_x, row_pair
+
+
+def gamma_gamma_loglik(p, q, gamma, x: np.ndarray, zbar: np.ndarray, seg: np.ndarray | None = None):
+    """Per-row Gamma-Gamma log-density of the mean spend (customers with x > 0 only; FHL 2005 JMR, eq. 3)."""
+    x, zbar, seg, pair_seg, pair_x, row_pair = _gamma_gamma_rows(x, zbar, seg)
+    pr, qr, gr = (_at(v, seg) for v in (p, q, gamma))
+    return (_gamma_gamma_pair_terms(p, q, gamma, pair_seg, pair_x)[row_pair] + (pr * x - 1) * np.log(zbar)
+            - (pr * x + qr) * pt.log(gr + x * zbar))
+
+
+def gamma_gamma_total_loglik(p, q, gamma, x: np.ndarray, zbar: np.ndarray, w: np.ndarray,
+                             seg: np.ndarray | None = None):
+    """The weighted total Gamma-Gamma log-likelihood, sum_i w_i LL_i (FHL 2005 JMR, eq. 3), for sampling.
+
+    The terms of :func:`gamma_gamma_loglik` arranged so that a row costs one logarithm: the gamma
+    functions and px log x enter once per distinct (segment, x) pair with the summed weight of its rows;
+    (px - 1) log zbar, linear in p, as p times a sum per segment fixed in advance; only
+    (px + q) log(gamma + x zbar) is taken row by row.
+    """
+    x, zbar, seg, pair_seg, pair_x, row_pair = _gamma_gamma_rows(x, zbar, seg)
+    w = np.asarray(w, dtype=np.float64)
+    pair_w = np.bincount(row_pair, weights=w, minlength=len(pair_x))
+    present, seg_row = np.unique(seg, return_inverse=True)
+    log_z = np.log(zbar)
+    wx_log_z = np.bincount(seg_row.ravel(), weights=w * x * log_z, minlength=len(present))
+    pr, qr, gr = (_at(v, seg) for v in (p, q, gamma))
+    return (pt.sum(pair_w * _gamma_gamma_pair_terms(p, q, gamma, pair_seg, pair_x))
+            + pt.sum(_at(p, present) * wx_log_z) - float(np.dot(w, log_z))
+            - pt.sum((pr * (w * x) + qr * w) * pt.log(gr + x * zbar)))
 
 
 def _logaddexp(a, b):
