@@ -17,6 +17,7 @@ import threading
 import traceback
 import warnings
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 from .errors import ClvError, ConvergenceError, DataError, DataWarning, SamplingWarning
@@ -477,15 +478,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .bayes.hierarchical import BayesBetaGeo, BayesGammaGamma
     from .data import CDNOW_CALIBRATION_END, load_cdnow, read_transactions
     from .files import write_table
-    from .job import run_job
+    from .job import job_summary, run_job
     from .models import save_models
     from .progress import progress
     from .value_table import write_value_table
+    from .workers import WorkerFits
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    with progress(7, "demo", enabled=not args.quiet) as bar:
+    with progress(7, "demo", enabled=not args.quiet) as bar, ExitStack() as stack:
         def step(text: str) -> None:
             bar.set_postfix_str(text)
             bar.update()
@@ -493,6 +495,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():  # CDNOW repeats 21 rows exactly; the demo says so once below
             warnings.simplefilter("ignore", DataWarning)
             log = read_transactions(load_cdnow("sample"), amount="amount")
+        # the Bayesian hierarchies are fitted in two worker processes meanwhile: most of their time is
+        # compiling each sampler's callback on one core (:mod:`clvmodels.workers`)
+        options = {"segment": "cohort", "chains": args.chains, "draws": args.draws, "tune": args.draws,
+                   "random_seed": 1, "target_accept": args.target_accept}
+        fits = stack.enter_context(WorkerFits({"hb": BayesBetaGeo(**options), "hg": BayesGammaGamma(**options)},
+                                              job_summary(log)))
         result = run_job(log, backtest_cutoff=CDNOW_CALIBRATION_END, backtest_horizons=["13W", "39W"],
                          show_progress=False, on_step=step)
         chosen, summary, table = result.selection, result.summary, result.value_table
@@ -506,11 +514,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             written.append(write_value_table(table, out / name, currency="USD"))
         written.append(write_table(result.at_risk, out / "cdnow_at_risk.csv"))
         step("sampling the Bayesian hierarchy by acquisition month")
-        options = {"segment": "cohort", "chains": args.chains, "draws": args.draws, "tune": args.draws,
-                   "random_seed": 1, "target_accept": args.target_accept}
-        hb, hg = BayesBetaGeo(**options), BayesGammaGamma(**options)
-        hb.fit(summary)
-        hg.fit(summary)
+        hb, hg = fits.results().values()
         written += hb.save(out / "cdnow_bayes_bgnbd.json")
         written += hg.save(out / "cdnow_bayes_gamma_gamma.json")
         step("writing the report")

@@ -31,7 +31,7 @@ from .selection import SelectedModel, select_model
 from .timeunits import Horizon, horizon_days, horizon_label, horizon_words
 from .value_table import value_table
 
-__all__ = ["JobResult", "run_job", "backtest_plan", "BACKTEST_HORIZONS"]
+__all__ = ["JobResult", "run_job", "job_summary", "backtest_plan", "BACKTEST_HORIZONS"]
 
 #: Backtest horizons the job tries, longest first: it takes the longest with at least as much history
 #: before its cut-off as after it.
@@ -98,6 +98,16 @@ def backtest_plan(log: TransactionLog, horizon: Horizon | None = None) -> tuple[
     return None
 
 
+def job_summary(log: TransactionLog) -> pd.DataFrame:
+    """The summary the job fits: :func:`rfm_summary` in weeks, with the log's attributes and each
+    customer's acquisition month (``cohort``)."""
+    summary = rfm_summary(log, time_unit="W")
+    if "cohort" in summary.columns:
+        raise ValueError("the log has an attribute named cohort, the name of the acquisition month's column")
+    summary["cohort"] = acquisition_cohorts(log).reindex(summary.index)
+    return summary
+
+
 def run_job(log: TransactionLog, *, horizons: Sequence[Horizon] = ("1y", "2y", "3y"),
             annual_discount_rate: float = 0.10, interval: float = 0.9, max_draws: int = DEFAULT_DRAWS,
             backtest_cutoff: Any = None, backtest_horizons: Sequence[Horizon] | None = None,
@@ -131,10 +141,7 @@ def run_job(log: TransactionLog, *, horizons: Sequence[Horizon] = ("1y", "2y", "
     """
     step = on_step or (lambda text: None)
     step("summarising the log")
-    summary = rfm_summary(log, time_unit="W")
-    if "cohort" in summary.columns:
-        raise ValueError("the log has an attribute named cohort, the name of the acquisition month's column")
-    summary["cohort"] = acquisition_cohorts(log).reindex(summary.index)
+    summary = job_summary(log)
     segments = ("cohort", *log.attributes)
     scores = None if satisfaction is None else _by_customer(satisfaction, summary.index)  # (refused before the work)
     step("choosing the models by validation")

@@ -1,0 +1,123 @@
+"""Fitting in worker processes (clvmodels.workers): the same fit as in the caller, the worker's warnings and
+exceptions raised in the caller, and no worker left running."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+
+import pytest
+
+import clvmodels as clv
+from clvmodels.errors import DataError, DataWarning
+from clvmodels.workers import WorkerError, WorkerFits
+
+
+class Warns:
+    """Fits by warning about the data once, then storing what it was given."""
+
+    def fit(self, value, *, scale=1.0):
+        warnings.warn("odd data: check it", DataWarning)
+        self.value_ = value * scale
+        self.pid_ = os.getpid()
+        return self
+
+
+class Refuses:
+    def fit(self, value):
+        raise DataError("no customers", columns=["customer_id"])
+
+
+class Sleeps:
+    def fit(self, path):
+        with open(path, "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(60)
+        return self
+
+
+class Dies:
+    def fit(self):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_workers_fit_as_the_caller_would(cal):
+    with WorkerFits({"bg": clv.BetaGeo()}, cal) as fits:
+        fitted = fits.results()["bg"]
+    assert fitted.params_ == clv.BetaGeo().fit(cal).params_
+    with pytest.warns(DataWarning, match="odd data: check it"):
+        with WorkerFits({"a": Warns(), "b": Warns()}, 2.0, scale=3.0) as fits:
+            got = fits.results()
+    assert got["a"].value_ == got["b"].value_ == 6.0
+    assert got["a"].pid_ != os.getpid() and got["a"].pid_ != got["b"].pid_  # (one process each)
+
+
+def test_a_workers_exception_is_raised_in_the_caller():
+    with WorkerFits({"ok": Warns(), "refuses": Refuses()}, 1.0) as fits:
+        with pytest.raises(DataError, match=r"no customers \[column 'customer_id'\]"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DataWarning)
+                fits.results()
+    with WorkerFits({"dies": Dies()}) as fits:
+        with pytest.raises(WorkerError, match="'dies' exited with code -9 without an answer"):
+            fits.results()
+
+
+def test_leaving_the_block_stops_the_workers(tmp_path):
+    path = tmp_path / "pid"
+    with pytest.raises(KeyboardInterrupt):
+        with WorkerFits({"sleeps": Sleeps()}, path):
+            for _ in range(300):  # until the worker runs its fit
+                if path.exists() and path.read_text():
+                    break
+                time.sleep(0.1)
+            raise KeyboardInterrupt
+    pid = int(path.read_text())
+    with pytest.raises(ProcessLookupError):  # gone (and reaped) at once, not after its 60 s
+        os.kill(pid, 0)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads the process table from /proc")
+def test_sigterm_during_the_demo_stops_its_fitting_workers(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "clvmodels", "demo", "-o", str(tmp_path / "demo"), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        workers: list[int] = []
+        for _ in range(600):
+            workers = [p for p in _children(proc.pid) if "spawn_main" in _cmdline(p)]
+            if len(workers) == 2 or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert len(workers) == 2, "the demo fits its two Bayesian hierarchies in two workers"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143 and err.endswith("clvmodels: terminated\n"), err
+    left = [p for p in workers if os.path.exists(f"/proc/{p}")]
+    assert not left, [open(f"/proc/{p}/status").read()[:300] for p in left]
