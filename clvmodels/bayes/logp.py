@@ -69,9 +69,6 @@ class BgnbdRows:
         self.pair_seg, self.pair_x = pairs[:, 1].astype(np.int64), pairs[:, 2]
         self.n0 = int((self.x + self.z == 0).sum())
         self.m0 = int((self.pair_x + self.z == 0).sum())
-        # each segment's rows without repeat purchases are contiguous
-        n_seg = int(seg.max()) + 1 if len(seg) else 0
-        self.blocks0 = np.searchsorted(self.seg[:self.n0], np.arange(n_seg + 1))
 
 
 def _shared(r, alpha, a, b, rows: BgnbdRows):
@@ -222,8 +219,8 @@ def bgnbd_total_loglik(r, alpha, a, b, rows: BgnbdRows, w: np.ndarray):
 
     The same terms as :func:`bgnbd_loglik_sorted`, arranged for speed at scale: the parts that depend
     only on (segment, x) enter once per pair with the summed weight of its rows; the customers with one
-    term (no repeat purchases, and no dropout at zero), segment by segment (few rows: one per distinct
-    age); the other rows in one pass of :class:`RepeatBuyerTerms`, value and gradient together.
+    term (no repeat purchases, and no dropout at zero) in one expression (few rows: one per distinct
+    segment and age); the other rows in one pass of :class:`RepeatBuyerTerms`, value and gradient together.
     """
     w = np.asarray(w, dtype=np.float64)[rows.order]
     px = rows.pair_x
@@ -236,11 +233,9 @@ def bgnbd_total_loglik(r, alpha, a, b, rows: BgnbdRows, w: np.ndarray):
         c = _log_ratio(ap, bp, rows)
         total = total + RepeatBuyerTerms.apply(r_v, alpha_v, c, seg1, rows.row_pair[n0:] - m0, rows.x[n0:],
                                                rows.T[n0:], rows.t_x[n0:], w[n0:])
-    for s in range(len(rows.blocks0) - 1):
-        r_s, alpha_s = (p[s] if getattr(p, "ndim", 0) else p for p in (r, alpha))
-        i0, i1 = rows.blocks0[s], rows.blocks0[s + 1]
-        if i1 > i0:  # x = 0: (alpha / (alpha + T))^r, its r log(alpha) being in `shared`
-            total = total - r_s * pt.sum(w[i0:i1] * pt.log(alpha_s + rows.T[i0:i1]))
+    if n0:  # x = 0: (alpha / (alpha + T))^r, its r log(alpha) being in `shared`
+        seg0 = rows.seg[:n0]
+        total = total - pt.sum(w[:n0] * _at(r, seg0) * pt.log(_at(alpha, seg0) + rows.T[:n0]))
     return total
 
 
