@@ -54,6 +54,7 @@ def test_workers_fit_as_the_caller_would(cal):
     assert got["a"].pid_ != os.getpid() and got["a"].pid_ != got["b"].pid_  # (one process each)
 
 
+@pytest.mark.slow
 def test_a_workers_exception_is_raised_in_the_caller():
     with WorkerFits({"ok": Warns(), "refuses": Refuses()}, 1.0) as fits:
         with pytest.raises(DataError, match=r"no customers \[column 'customer_id'\]"):
@@ -102,6 +103,7 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads the process table from /proc")
 def test_sigterm_during_the_demo_stops_its_fitting_workers(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "clvmodels", "demo", "-o", str(tmp_path / "demo"), "-q"],
