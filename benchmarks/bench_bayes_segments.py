@@ -9,7 +9,11 @@ included), the process's own peak memory, divergences, R-hat, bulk ESS and gradi
 
 Usage::
 
-    python benchmarks/bench_bayes_segments.py [--customers 2e4] [--repeat 1]
+    python benchmarks/bench_bayes_segments.py [--customers 2e4] [--repeat 1] [--only gamma_gamma]
+        [--baseline CHECKOUT]
+
+``--baseline CHECKOUT`` fits with the clvmodels of another checkout as well (``git worktree add``), in the
+same run.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _harness import PEAK_MIB, run_worker, versions  # noqa: E402
+from _harness import PEAK_MIB, check_source, describe_source, run_worker, versions  # noqa: E402
 
 FIT = r"""
 import json, sys, time, warnings
@@ -49,7 +53,7 @@ print(json.dumps({"customers": len(rfm), "repeat_buyers": int((rfm["frequency"] 
                   "divergences": model.divergences_, "steps": float(model.idata_.sample_stats["n_steps"].mean()),
                   "backend": model.idata_.posterior.attrs.get("nutpie_backend"),
                   "centred": int(model.centred_.to_numpy().sum()), "parameters": int(model.centred_.size),
-                  "warnings": [str(w.message)[:120] for w in caught]}))
+                  "warnings": [str(w.message)[:120] for w in caught], "source": clv.__file__}))
 """.replace("PEAK", PEAK_MIB)
 
 
@@ -57,16 +61,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=float, default=2e4)
     parser.add_argument("--repeat", type=int, default=1, help="fits of each model (a fresh process each)")
+    parser.add_argument("--only", choices=["bgnbd", "gamma_gamma"], help="fit one of the two models")
+    parser.add_argument("--baseline", type=Path, help="a checkout of an earlier clvmodels to fit with as well")
     args = parser.parse_args()
+    baseline = check_source(args.baseline)
     import clvmodels
     import nutpie
     import pymc
 
     print(f"# bench_bayes_segments  {versions(clvmodels, pymc, nutpie)}, {os.cpu_count()} cores")
-    for which in ("bgnbd", "gamma_gamma"):
-        for _ in range(args.repeat):
-            r = run_worker(FIT, args.customers, which)
-            print(f"{which}: {r['customers']:,} customers ({r['repeat_buyers']:,} repeat buyers), 5 segments, "
+    if baseline:
+        print(f"# baseline: {baseline} at {describe_source(baseline)}")
+    sources = {"clvmodels": None, **({"baseline": baseline} if baseline else {})}
+    for which in [args.only] if args.only else ["bgnbd", "gamma_gamma"]:
+        for _, (tool, source) in ((k, t) for k in range(args.repeat) for t in sources.items()):
+            r = run_worker(FIT, args.customers, which, source=source)
+            if source is not None and not r["source"].startswith(str(source)):
+                raise SystemExit(f"the baseline run imported {r['source']}, not the checkout {source}")
+            print(f"{which} ({tool}): {r['customers']:,} customers ({r['repeat_buyers']:,} repeat buyers), 5 segments, "
                   f"4 chains x 1,000 draws: {r['wall_s']:.1f} s ({r['backend']}), peak {r['peak_mib']:,.0f} MiB; "
                   f"{r['divergences']} divergences, max R-hat {r['max_rhat']:.4f}, min bulk ESS {r['min_ess']:.0f}, "
                   f"{r['steps']:.1f} gradients per draw, {r['centred']} of {r['parameters']} segment parameters "
