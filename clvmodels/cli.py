@@ -495,7 +495,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():  # CDNOW repeats 21 rows exactly; the demo says so once below
             warnings.simplefilter("ignore", DataWarning)
             log = read_transactions(load_cdnow("sample"), amount="amount")
-        # the Bayesian hierarchies are fitted in two worker processes meanwhile: most of their time is
+        # the Bayesian hierarchies are fitted in two worker processes meanwhile: much of their time is
         # compiling each sampler's callback on one core (:mod:`clvmodels.workers`)
         options = {"segment": "cohort", "chains": args.chains, "draws": args.draws, "tune": args.draws,
                    "random_seed": 1, "target_accept": args.target_accept}
@@ -757,6 +757,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
+    _TERMINATING.clear()
     previous = _handle_sigterm()
     args = None
     try:
@@ -782,6 +783,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("clvmodels: terminated", file=sys.stderr)
         return 143
     except (ClvError, Exception) as exc:  # noqa: BLE001 - the last line of defence of a CLI
+        if _TERMINATING.is_set():  # (a library that turned the signal into its own error: DuckDB's "Query interrupted")
+            print("clvmodels: terminated", file=sys.stderr)
+            return 143
         if os.environ.get("CLVMODELS_DEBUG"):
             traceback.print_exc()
         print(f"clvmodels: internal error: {type(exc).__name__}: {_one_line(exc)} "
@@ -796,7 +800,12 @@ class _Terminated(BaseException):
     """SIGTERM, raised where the program is so that every cleanup runs (as for Ctrl-C)."""
 
 
+#: Set once SIGTERM has arrived: whatever exception the work then ends with, the program was terminated.
+_TERMINATING = threading.Event()
+
+
 def _raise_terminated(signum, frame) -> None:
+    _TERMINATING.set()
     raise _Terminated
 
 

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 
@@ -43,6 +44,32 @@ class Dies:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+class NotRebuilt(Exception):
+    """An exception whose class cannot be rebuilt from its pickle (its __init__ needs two arguments)."""
+
+    def __init__(self, what, where):
+        super().__init__(f"{what} at {where}")
+
+
+class RaisesNotRebuilt:
+    def fit(self):
+        raise NotRebuilt("bad", "row 3")
+
+
+class Waits:
+    """Fits in ``seconds`` with a child process of its own (as PyMC's sampler starts its chains)."""
+
+    def fit(self, seconds):
+        import multiprocessing
+
+        child = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(0.1,))
+        child.start()
+        child.join()
+        time.sleep(seconds)
+        self.child_exit_ = child.exitcode
+        return self
+
+
 def test_workers_fit_as_the_caller_would(cal):
     with WorkerFits({"bg": clv.BetaGeo()}, cal) as fits:
         fitted = fits.results()["bg"]
@@ -64,6 +91,19 @@ def test_a_workers_exception_is_raised_in_the_caller():
     with WorkerFits({"dies": Dies()}) as fits:
         with pytest.raises(WorkerError, match="'dies' exited with code -9 without an answer"):
             fits.results()
+    with WorkerFits({"odd": RaisesNotRebuilt()}) as fits:  # its text comes back, with the worker's traceback
+        with pytest.raises(WorkerError, match=r"(?s)NotRebuilt: bad at row 3.*missing 1 required positional"):
+            fits.results()
+
+
+@pytest.mark.slow
+def test_workers_outlive_the_thread_that_started_them_and_may_start_processes():
+    started = {}
+    thread = threading.Thread(target=lambda: started.setdefault("fits", WorkerFits({"waits": Waits()}, 3.0)))
+    thread.start()
+    thread.join()  # (the starting thread ends while the fit runs)
+    with started["fits"] as fits:
+        assert fits.results()["waits"].child_exit_ == 0
 
 
 def test_leaving_the_block_stops_the_workers(tmp_path):
