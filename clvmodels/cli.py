@@ -758,6 +758,7 @@ def _build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     _TERMINATING.clear()
+    _INTERRUPTED.clear()
     previous = _handle_sigterm()
     args = None
     try:
@@ -786,22 +787,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _TERMINATING.is_set():  # (a library that turned the signal into its own error: DuckDB's "Query interrupted")
             print("clvmodels: terminated", file=sys.stderr)
             return 143
+        if _INTERRUPTED.is_set():
+            print("clvmodels: interrupted", file=sys.stderr)
+            return 130
         if os.environ.get("CLVMODELS_DEBUG"):
             traceback.print_exc()
         print(f"clvmodels: internal error: {type(exc).__name__}: {_one_line(exc)} "
               "(set CLVMODELS_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in (previous or {}).items():
+            signal.signal(signum, handler)
 
 
 class _Terminated(BaseException):
     """SIGTERM, raised where the program is so that every cleanup runs (as for Ctrl-C)."""
 
 
-#: Set once SIGTERM has arrived: whatever exception the work then ends with, the program was terminated.
+#: Set once SIGTERM (SIGINT) has arrived: whatever exception the work then ends with, the program was
+#: terminated (interrupted).
 _TERMINATING = threading.Event()
+_INTERRUPTED = threading.Event()
 
 
 def _raise_terminated(signum, frame) -> None:
@@ -809,12 +815,21 @@ def _raise_terminated(signum, frame) -> None:
     raise _Terminated
 
 
+def _raise_interrupted(signum, frame) -> None:
+    _INTERRUPTED.set()
+    raise KeyboardInterrupt
+
+
 def _handle_sigterm():
-    """Install the SIGTERM handler (main thread only); return the previous handler to restore, or None."""
+    """Install the SIGTERM handler, and a SIGINT handler that records Ctrl-C where Python's default one is
+    in place (main thread only); return the previous handlers to restore, or None."""
     if threading.current_thread() is not threading.main_thread():
         return None
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    return signal.SIG_DFL if previous is None else previous  # None: a handler set outside Python
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_terminated)}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, _raise_interrupted)
+    return {signum: signal.SIG_DFL if handler is None else handler  # None: a handler set outside Python
+            for signum, handler in previous.items()}
 
 
 def _check_files(args: argparse.Namespace) -> None:

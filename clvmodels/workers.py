@@ -148,6 +148,10 @@ class WorkerFits:
         self._workers: dict[str, tuple] = {}
         # (pickled here, so that an estimator that does not pickle fails in the caller)
         tasks = {name: pickle.dumps((estimator, args, kwargs)) for name, estimator in estimators.items()}
+        if os.name == "posix":  # (started here, outside the hold: starting it unblocks signals in this thread)
+            from multiprocessing import resource_tracker
+
+            resource_tracker.ensure_running()
         try:
             for name, payload in tasks.items():
                 task_out, task_in = context.Pipe(duplex=False)

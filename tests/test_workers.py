@@ -145,21 +145,30 @@ def _cmdline(pid: int) -> str:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads the process table from /proc")
-def test_sigterm_during_the_demo_stops_its_fitting_workers(tmp_path):
+@pytest.mark.parametrize(("signum", "group", "code", "said"), [(signal.SIGTERM, False, 143, "terminated"),
+                                                               (signal.SIGINT, True, 130, "interrupted")])
+@pytest.mark.parametrize("after", [0.0, 1.0])
+def test_a_signal_during_the_demo_stops_it_and_its_fitting_workers(tmp_path, signum, group, code, said, after):
+    """SIGTERM to the demo, or Ctrl-C (SIGINT to its process group, workers included), as soon as its two
+    workers exist (while they start) and a second later (the job runs its DuckDB queries meanwhile)."""
     proc = subprocess.Popen([sys.executable, "-m", "clvmodels", "demo", "-o", str(tmp_path / "demo"), "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         workers: list[int] = []
-        for _ in range(600):
+        for _ in range(1200):
             workers = [p for p in _children(proc.pid) if "spawn_main" in _cmdline(p)]
             if len(workers) == 2 or proc.poll() is not None:
                 break
-            time.sleep(0.1)
+            time.sleep(0.05)
         assert len(workers) == 2, "the demo fits its two Bayesian hierarchies in two workers"
-        proc.send_signal(signal.SIGTERM)
+        time.sleep(after)
+        if group:
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
         _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode == 143 and err.endswith("clvmodels: terminated\n"), err
+    assert proc.returncode == code and err == f"clvmodels: {said}\n", err
     left = [p for p in workers if os.path.exists(f"/proc/{p}")]
-    assert not left, [open(f"/proc/{p}/status").read()[:300] for p in left]
+    assert not left, [_cmdline(p) for p in left]
