@@ -87,9 +87,8 @@ def _segment_values(mu, sigma, centred: np.ndarray, estimates: np.ndarray):
         else:
             parts.append(mu[cols] + sigma[cols] * pm.Normal("z", 0.0, 1.0, shape=len(idx)))
         order.append(idx)
-    if len(parts) == 1:  # (all sampled one way: already in order)
-        return parts[0].reshape((n_seg, k))
-    return pt.concatenate(parts)[np.argsort(np.concatenate(order))].reshape((n_seg, k))
+    values = pt.concatenate(parts) if len(parts) > 1 else parts[0]
+    return values[np.argsort(np.concatenate(order))].reshape((n_seg, k))
 
 
 #: NUTS' default target acceptance for a hierarchy of fewer than ``CENTRE_MIN_SEGMENTS`` segments.
