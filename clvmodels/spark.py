@@ -201,7 +201,9 @@ def _spark_day_diff(start: str, end: str) -> str:
 
 def _summarise(log: _Log, unit: str, cal_end: _date, hold_end: _date | None):
     view = f"clvmodels_daily_{id(log)}"
-    log.daily.createOrReplaceTempView(view)
+    # each day with the customer's previous purchase day, as summary_sql reads them
+    log.daily.selectExpr("*", "lag(date) OVER (PARTITION BY customer_id ORDER BY date) AS _previous") \
+        .createOrReplaceTempView(view)
     try:
         return _summary(log, unit, cal_end, hold_end, view)
     finally:  # (the result holds the analysed plan, not the view's name)

@@ -121,6 +121,20 @@ def test_returns_drop_and_net(small_log):
     assert read(df.iloc[:-1], returns="net").n_cancelled_days == 1
 
 
+def test_a_day_cancelled_by_returns_is_not_a_gap_or_a_repeat_purchase():
+    # a buys on the 1st, 5th and 12th; the 5th is returned in full that day. Under returns="net" the
+    # summary is that of a log without the 5th: one gap of 11 days, the 12th's amount as repeat spend.
+    df = pd.DataFrame({"customer_id": ["a", "a", "a", "a", "b"],
+                       "date": pd.to_datetime(["2024-01-01", "2024-01-05", "2024-01-05", "2024-01-12",
+                                               "2024-01-12"]),
+                       "amount": [10.0, 4.0, -4.0, 7.0, 3.0]})
+    netted = clv.rfm_summary(read(df, returns="net"), time_unit="D")
+    without = clv.rfm_summary(read(df[df["date"] != "2024-01-05"]), time_unit="D")
+    pd.testing.assert_frame_equal(netted, without)
+    assert netted.loc["a", "litt"] == pytest.approx(np.log(11.0))
+    assert netted.loc["a", "monetary_value"] == 7.0
+
+
 def test_duplicated_rows_warn_and_are_kept(small_log):
     df = pd.concat([small_log, small_log.iloc[[0, 3]]], ignore_index=True)
     with pytest.warns(DataWarning, match="2 of 8 rows"):

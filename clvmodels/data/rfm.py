@@ -51,32 +51,29 @@ def _duckdb_day_diff(start: str, end: str) -> str:
 
 def summary_sql(has_amount: bool, holdout: bool, unit: str, *, table: str = "{daily}", cal_end: str = "$cal_end",
                 hold_end: str = "$hold_end", day_diff=_duckdb_day_diff, order: bool = True) -> str:
-    """The summary of the purchase days (columns customer_id, date, amount), grouped by customer, in SQL
-    that DuckDB and Spark SQL both run: each passes its table, its date literals or parameters, and its
-    day-difference function. Returns the final columns (:data:`RFM_COLUMNS`, then the holdout counts and
-    spend) in ``unit``. ``litt`` takes each purchase day's gap to the one before (a window over the
-    customer's days), summed over the calibration period's repeat days.
+    """The summary of the purchase days (columns customer_id, date, amount, _previous), grouped by
+    customer, in SQL that DuckDB and Spark SQL both run: each passes its table, its date literals or
+    parameters, and its day-difference function. Returns the final columns (:data:`RFM_COLUMNS`, then the
+    holdout counts and spend) in ``unit``. ``_previous`` is each day's previous purchase day (NULL on the
+    customer's first), so that ``litt`` sums the logs of the gaps with no window, and the repeat days are
+    the days that have one.
 
-    The repeat spend sums the repeat days alone (each day is one row, marked against the customer's first
-    purchase day by a join), so a large first purchase cannot swallow the repeat amounts as it would in
-    "total minus first"; with a single repeat day it is that day's amount, exactly.
+    The repeat spend sums the repeat days alone, so a large first purchase cannot swallow the repeat
+    amounts as it would in "total minus first"; with a single repeat day it is that day's amount, exactly.
     """
     days = repr(float(unit_days(unit)))
     cal = f"date <= {cal_end}"
+    repeat = f"{cal} AND _previous IS NOT NULL"
     n_cal = f"count(*) FILTER (WHERE {cal})"
     cols = [
         f"{n_cal} - 1 AS frequency",
         f"CAST({day_diff('min(date)', f'max(date) FILTER (WHERE {cal})')} AS DOUBLE) / {days} AS recency",
         f"CAST({day_diff('min(date)', cal_end)} AS DOUBLE) / {days} AS T",
         f"coalesce(sum(ln(CAST({day_diff('_previous', 'date')} AS DOUBLE) / {days})) "
-        f"FILTER (WHERE {cal} AND _previous IS NOT NULL), 0.0) AS litt",
+        f"FILTER (WHERE {repeat}), 0.0) AS litt",
     ]
-    source = (f"(SELECT *, lag(date) OVER (PARTITION BY customer_id ORDER BY date) AS _previous FROM {table}) "
-              "AS _days")
     if has_amount:
-        source = (f"{source} JOIN (SELECT customer_id, min(date) AS _first FROM {table} GROUP BY customer_id) "
-                  "USING (customer_id)")
-        spend = f"sum(amount) FILTER (WHERE {cal} AND date > _first)"
+        spend = f"sum(amount) FILTER (WHERE {repeat})"
         cols.append(f"CASE WHEN {n_cal} > 1 THEN {spend} / ({n_cal} - 1) ELSE 0.0 END AS monetary_value")
     where = cal
     if holdout:
@@ -87,7 +84,7 @@ def summary_sql(has_amount: bool, holdout: bool, unit: str, *, table: str = "{da
             cols.append(f"CASE WHEN {n_hold} > 0 THEN {hold_spend} / {n_hold} ELSE 0.0 END AS holdout_monetary_value")
             cols.append(f"{hold_spend} AS holdout_spend")
         where = f"date <= {hold_end}"
-    return (f"SELECT customer_id, {', '.join(cols)} FROM {source} WHERE {where} "
+    return (f"SELECT customer_id, {', '.join(cols)} FROM {table} WHERE {where} "
             f"GROUP BY customer_id HAVING min(date) <= {cal_end}" + (" ORDER BY customer_id" if order else ""))
 
 

@@ -275,7 +275,7 @@ class TransactionLog:
     def to_pandas(self) -> pd.DataFrame:
         """The purchase days as a DataFrame: customer_id, date (datetime64), amount when present, and
         n_rows (how many input rows were merged into the day)."""
-        df = self.query("SELECT * FROM {daily} ORDER BY customer_id, date")
+        df = self.query("SELECT * EXCLUDE (_previous) FROM {daily} ORDER BY customer_id, date")
         df["date"] = pd.to_datetime(df["date"])
         return df
 
@@ -595,11 +595,9 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
     if amount is not None and returns != "error":
         stats["n_returns"] = con.execute("SELECT count(*) FROM parsed WHERE amount < 0").fetchone()[0]
         keep = "WHERE amount >= 0" if returns == "drop" else ""
-    sums = ", sum(amount) AS amount" if amount is not None else ""
-    netted = ", bool_or(amount < 0) AS _had_return" if returns == "net" and amount is not None else ""
-    # The one big aggregation: rows -> purchase days. n_rows counts the rows merged into each day.
-    con.execute(f"CREATE TABLE daily AS SELECT customer_id, CAST(_ts AS DATE) AS date{sums}, "
-                f"CAST(count(*) AS INTEGER) AS n_rows{netted} FROM parsed {keep} GROUP BY ALL")
+    netted = returns == "net" and amount is not None
+    # The one big pass: rows -> purchase days.
+    con.execute("CREATE TABLE daily AS " + merge_sql(amount is not None, netted, keep))
     if netted:
         over = con.execute("SELECT count(*), min(customer_id::VARCHAR), min(date) FROM daily "
                            "WHERE _had_return AND round(amount, 9) < 0").fetchone()
@@ -611,6 +609,9 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
             "SELECT count(*) FROM daily WHERE _had_return AND round(amount, 9) = 0").fetchone()[0]
         con.execute("DELETE FROM daily WHERE _had_return AND round(amount, 9) = 0")
         con.execute("ALTER TABLE daily DROP COLUMN _had_return")
+        if stats["n_cancelled_days"]:  # a cancelled day was the previous purchase day of the next one
+            con.execute("CREATE OR REPLACE TABLE daily AS SELECT * EXCLUDE (_previous), "
+                        "lag(date) OVER (PARTITION BY customer_id ORDER BY date) AS _previous FROM daily")
     if amount is not None:
         (total,) = con.execute("SELECT sum(abs(amount)) FROM daily").fetchone()
         if not total < AMOUNT_LIMIT:
@@ -644,6 +645,28 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
     con.execute("DROP VIEW parsed")
     con.execute("DROP VIEW src")
     return TransactionLog(con, "daily", has_amount=amount is not None, source=description, stats=stats)
+
+
+def merge_sql(has_amount: bool, netted: bool, keep: str = "") -> str:
+    """The purchase days of the parsed rows (``parsed``, filtered by ``keep``): one row per customer and
+    calendar day with the rows' summed ``amount``, ``n_rows`` (how many rows the day merges), ``_previous``
+    (the customer's previous purchase day; NULL on the first) and, when ``netted``, ``_had_return``.
+
+    One sort by customer and day (a window) finds each row's neighbours: a row alone on its day is a
+    purchase day as it is, and only the days of several rows are grouped. A hash aggregation of every
+    row would build a table as large as the log, since almost every day holds one row.
+    """
+    amount = ", amount" if has_amount else ""
+    had_return = ", amount < 0 AS _had_return" if netted else ""
+    day = "CAST(_ts AS DATE)"
+    rows = (f"WITH _rows AS (SELECT customer_id, {day} AS date{amount}, lag({day}) OVER _w AS _lag, "
+            f"lead({day}) OVER _w AS _lead FROM parsed {keep} WINDOW _w AS (PARTITION BY customer_id ORDER BY {day})) ")
+    alone = (f"SELECT customer_id, date{amount}, CAST(1 AS INTEGER) AS n_rows, _lag AS _previous{had_return} "
+             "FROM _rows WHERE _lag IS DISTINCT FROM date AND _lead IS DISTINCT FROM date")
+    merged = (f"SELECT customer_id, date{', sum(amount)' if has_amount else ''}, CAST(count(*) AS INTEGER), "
+              f"max(_lag) FILTER (WHERE _lag < date){', bool_or(amount < 0)' if netted else ''} "
+              "FROM _rows WHERE _lag = date OR _lead = date GROUP BY customer_id, date")
+    return f"{rows}{alone} UNION ALL {merged}"
 
 
 def check_amount_scale(description: str, column: str, total: float, largest: list[tuple[str, float]]) -> None:
