@@ -58,6 +58,25 @@ def test_bad_values_name_their_rows_and_column(small_log, column, values, reason
     assert err.value.n_rows == len(expected_rows)
 
 
+@pytest.mark.parametrize("returns", ["error", "drop", "net"])
+@pytest.mark.parametrize("bad", ["dates", "all"])
+def test_failing_rows_are_found_whatever_day_they_share(returns, bad):
+    # rows are checked while they are merged into days, and none may be merged away unseen: two rows of
+    # one customer without a date (alone, or with a missing amount on a day with a good row and a
+    # missing id)
+    df = pd.DataFrame({"customer_id": ["a", "a", "a", "b", "b", "c"],
+                       "date": ["2024-01-01", None, None, "2024-01-02", "2024-01-02", "2024-01-02"],
+                       "amount": [1.0, 2.0, 3.0, 4.0, 6.0, 5.0]})
+    expected = {"missing date": (1, 2)}
+    if bad == "all":
+        df.loc[4, "amount"], df.loc[5, "customer_id"] = np.nan, None
+        expected.update({"missing amount": (4,), "missing customer id": (5,)})
+    with pytest.raises(DataError) as err:
+        read(df, returns=returns)
+    problems = getattr(err.value, "problems", [err.value])
+    assert {str(p).split(" [")[0].split(": ")[-1]: p.rows for p in problems} == expected
+
+
 def test_nan_amount_from_text_is_reported_as_nan():
     df = pd.DataFrame({"customer_id": [1, 2], "date": ["2024-01-01", "2024-01-02"], "amount": ["1.5", "NaN"]})
     with pytest.raises(DataError, match="NaN amount") as err:

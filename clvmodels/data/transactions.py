@@ -579,25 +579,27 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
     con.execute(f"CREATE VIEW parsed AS SELECT {', '.join(select)} FROM src")
 
     checks = validation_checks(customer, date, amount, date_format, returns, end)
-    counts = con.execute(
-        "SELECT count(*), " + ", ".join(f"count(*) FILTER (WHERE coalesce({c.condition}, false))" for c in checks)
-        + " FROM parsed"
-    ).fetchone()
-    n_rows = int(counts[0])
-    if n_rows == 0:
-        raise DataError(f"the transaction log {description} is empty")
-    failed = [(check, int(n)) for check, n in zip(checks, counts[1:]) if n]
-    if failed:
-        raise _row_errors(con, description, failed)
+    failing = " OR ".join(f"coalesce({c.condition}, false)" for c in checks)
+    con.execute(f"CREATE VIEW checked AS SELECT *, ({failing}) AS _bad FROM parsed")
 
-    stats: dict[str, Any] = {"n_rows": n_rows, "observation_end": end, "returns": returns}
+    stats: dict[str, Any] = {"observation_end": end, "returns": returns}
     keep = ""
     if amount is not None and returns != "error":
         stats["n_returns"] = con.execute("SELECT count(*) FROM parsed WHERE amount < 0").fetchone()[0]
         keep = "WHERE amount >= 0" if returns == "drop" else ""
     netted = returns == "net" and amount is not None
-    # The one big pass: rows -> purchase days.
-    con.execute("CREATE TABLE daily AS " + merge_sql(amount is not None, netted, keep))
+    # The one big pass: rows -> purchase days, counting the rows that fail a check on the way. A log
+    # with such rows is refused after it, by a scan that finds them.
+    con.execute("CREATE TABLE daily AS " + merge_sql(amount is not None, netted, keep and f"{keep} OR _bad"))
+    n_merged, n_bad = con.execute("SELECT coalesce(sum(n_rows), 0), coalesce(sum(_n_bad), 0) FROM daily").fetchone()
+    n_rows = stats["n_rows"] = int(n_merged) + (stats["n_returns"] if returns == "drop" else 0)
+    if n_rows == 0:
+        raise DataError(f"the transaction log {description} is empty")
+    if n_bad:
+        counts = con.execute("SELECT " + ", ".join(
+            f"count(*) FILTER (WHERE coalesce({c.condition}, false))" for c in checks) + " FROM parsed").fetchone()
+        raise _row_errors(con, description, [(check, int(n)) for check, n in zip(checks, counts) if n])
+    con.execute("ALTER TABLE daily DROP COLUMN _n_bad")
     if netted:
         over = con.execute("SELECT count(*), min(customer_id::VARCHAR), min(date) FROM daily "
                            "WHERE _had_return AND round(amount, 9) < 0").fetchone()
@@ -648,23 +650,28 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
 
 
 def merge_sql(has_amount: bool, netted: bool, keep: str = "") -> str:
-    """The purchase days of the parsed rows (``parsed``, filtered by ``keep``): one row per customer and
-    calendar day with the rows' summed ``amount``, ``n_rows`` (how many rows the day merges), ``_previous``
-    (the customer's previous purchase day; NULL on the first) and, when ``netted``, ``_had_return``.
+    """The purchase days of the checked rows (view ``checked``, filtered by ``keep``): one row per customer
+    and calendar day with the rows' summed ``amount``, ``n_rows`` (how many rows the day merges),
+    ``_previous`` (the customer's previous purchase day; NULL on the first), ``_n_bad`` (how many of its
+    rows fail a check: column ``_bad``) and, when ``netted``, ``_had_return``.
 
     One sort by customer and day (a window) finds each row's neighbours: a row alone on its day is a
     purchase day as it is, and only the days of several rows are grouped. A hash aggregation of every
-    row would build a table as large as the log, since almost every day holds one row.
+    row would build a table as large as the log, since almost every day holds one row. A row without a
+    day (a failed date) stays a row of its own, so that it is counted.
     """
     amount = ", amount" if has_amount else ""
     had_return = ", amount < 0 AS _had_return" if netted else ""
     day = "CAST(_ts AS DATE)"
-    rows = (f"WITH _rows AS (SELECT customer_id, {day} AS date{amount}, lag({day}) OVER _w AS _lag, "
-            f"lead({day}) OVER _w AS _lead FROM parsed {keep} WINDOW _w AS (PARTITION BY customer_id ORDER BY {day})) ")
-    alone = (f"SELECT customer_id, date{amount}, CAST(1 AS INTEGER) AS n_rows, _lag AS _previous{had_return} "
-             "FROM _rows WHERE _lag IS DISTINCT FROM date AND _lead IS DISTINCT FROM date")
+    rows = (f"WITH _rows AS (SELECT customer_id, {day} AS date{amount}, _bad, lag({day}) OVER _w AS _lag, "
+            f"lead({day}) OVER _w AS _lead FROM checked {keep} "
+            f"WINDOW _w AS (PARTITION BY customer_id ORDER BY {day})) ")
+    alone = (f"SELECT customer_id, date{amount}, CAST(1 AS INTEGER) AS n_rows, _lag AS _previous, "
+             f"CAST(_bad AS INTEGER) AS _n_bad{had_return} "
+             "FROM _rows WHERE date IS NULL OR (_lag IS DISTINCT FROM date AND _lead IS DISTINCT FROM date)")
     merged = (f"SELECT customer_id, date{', sum(amount)' if has_amount else ''}, CAST(count(*) AS INTEGER), "
-              f"max(_lag) FILTER (WHERE _lag < date){', bool_or(amount < 0)' if netted else ''} "
+              "max(_lag) FILTER (WHERE _lag < date), CAST(count(*) FILTER (WHERE _bad) AS INTEGER)"
+              f"{', bool_or(amount < 0)' if netted else ''} "
               "FROM _rows WHERE _lag = date OR _lead = date GROUP BY customer_id, date")
     return f"{rows}{alone} UNION ALL {merged}"
 
