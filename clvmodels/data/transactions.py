@@ -590,8 +590,8 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
     netted = returns == "net" and amount is not None
     # The one big pass: rows -> purchase days, counting the rows that fail a check on the way. A log
     # with such rows is refused after it, by a scan that finds them.
-    con.execute("CREATE TABLE daily AS " + merge_sql(amount is not None, netted, keep and f"{keep} OR _bad"))
-    n_merged, n_bad = con.execute("SELECT coalesce(sum(n_rows), 0), coalesce(sum(_n_bad), 0) FROM daily").fetchone()
+    merge_days(con, amount is not None, netted, keep and f"{keep} OR _bad")
+    n_merged, n_bad = con.execute("SELECT coalesce(sum(n_rows), 0), count(*) FILTER (WHERE _bad) FROM daily").fetchone()
     n_rows = stats["n_rows"] = int(n_merged) + (stats["n_returns"] if returns == "drop" else 0)
     if n_rows == 0:
         raise DataError(f"the transaction log {description} is empty")
@@ -599,7 +599,7 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
         counts = con.execute("SELECT " + ", ".join(
             f"count(*) FILTER (WHERE coalesce({c.condition}, false))" for c in checks) + " FROM parsed").fetchone()
         raise _row_errors(con, description, [(check, int(n)) for check, n in zip(checks, counts) if n])
-    con.execute("ALTER TABLE daily DROP COLUMN _n_bad")
+    con.execute("ALTER TABLE daily DROP COLUMN _bad")
     if netted:
         over = con.execute("SELECT count(*), min(customer_id::VARCHAR), min(date) FROM daily "
                            "WHERE _had_return AND round(amount, 9) < 0").fetchone()
@@ -649,31 +649,37 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
     return TransactionLog(con, "daily", has_amount=amount is not None, source=description, stats=stats)
 
 
-def merge_sql(has_amount: bool, netted: bool, keep: str = "") -> str:
-    """The purchase days of the checked rows (view ``checked``, filtered by ``keep``): one row per customer
-    and calendar day with the rows' summed ``amount``, ``n_rows`` (how many rows the day merges),
-    ``_previous`` (the customer's previous purchase day; NULL on the first), ``_n_bad`` (how many of its
-    rows fail a check: column ``_bad``) and, when ``netted``, ``_had_return``.
+def merge_days(con: duckdb.DuckDBPyConnection, has_amount: bool, netted: bool, keep: str = "") -> None:
+    """Create the table ``daily`` of the checked rows (view ``checked``, filtered by ``keep``): one row
+    per customer and calendar day with the rows' summed ``amount``, ``n_rows`` (how many rows the day
+    merges), ``_previous`` (the customer's previous purchase day; NULL on the first), ``_bad`` (whether
+    one of its rows fails a check: column ``_bad``) and, when ``netted``, ``_had_return``.
 
-    One sort by customer and day (a window) finds each row's neighbours: a row alone on its day is a
-    purchase day as it is, and only the days of several rows are grouped. A hash aggregation of every
-    row would build a table as large as the log, since almost every day holds one row. A row without a
-    day (a failed date) stays a row of its own, so that it is counted.
+    One sort by customer and day (a window) writes every row with the day of the row before it. A row
+    whose predecessor is on the same day is a later row of a multi-row day: those few rows are summed
+    into their day's first row and deleted. (A hash aggregation of every row would build a table as
+    large as the log, since almost every day holds one row.) A row without a day (a failed date) stays
+    a row of its own, so that it is counted.
     """
-    amount = ", amount" if has_amount else ""
-    had_return = ", amount < 0 AS _had_return" if netted else ""
     day = "CAST(_ts AS DATE)"
-    rows = (f"WITH _rows AS (SELECT customer_id, {day} AS date{amount}, _bad, lag({day}) OVER _w AS _lag, "
-            f"lead({day}) OVER _w AS _lead FROM checked {keep} "
-            f"WINDOW _w AS (PARTITION BY customer_id ORDER BY {day})) ")
-    alone = (f"SELECT customer_id, date{amount}, CAST(1 AS INTEGER) AS n_rows, _lag AS _previous, "
-             f"CAST(_bad AS INTEGER) AS _n_bad{had_return} "
-             "FROM _rows WHERE date IS NULL OR (_lag IS DISTINCT FROM date AND _lead IS DISTINCT FROM date)")
-    merged = (f"SELECT customer_id, date{', sum(amount)' if has_amount else ''}, CAST(count(*) AS INTEGER), "
-              "max(_lag) FILTER (WHERE _lag < date), CAST(count(*) FILTER (WHERE _bad) AS INTEGER)"
-              f"{', bool_or(amount < 0)' if netted else ''} "
-              "FROM _rows WHERE _lag = date OR _lead = date GROUP BY customer_id, date")
-    return f"{rows}{alone} UNION ALL {merged}"
+    con.execute(f"CREATE TABLE daily AS SELECT customer_id, {day} AS date{', amount' if has_amount else ''}, "
+                f"CAST(1 AS INTEGER) AS n_rows, lag({day}) OVER (PARTITION BY customer_id ORDER BY {day}) AS _previous, "
+                f"_bad{', amount < 0 AS _had_return' if netted else ''} FROM checked {keep}")
+    later = "_previous = date"
+    sums = ["count(*) AS n_rows", "bool_or(_bad) AS bad"]
+    sets = ["n_rows = d.n_rows + e.n_rows", "_bad = d._bad OR e.bad"]
+    if has_amount:
+        sums.append("sum(amount) AS amount")
+        sets.append("amount = d.amount + e.amount")
+    if netted:
+        sums.append("bool_or(_had_return) AS had_return")
+        sets.append("_had_return = d._had_return OR e.had_return")
+    con.execute(f"CREATE TEMP TABLE _later AS SELECT customer_id, date, {', '.join(sums)} FROM daily "
+                f"WHERE {later} GROUP BY customer_id, date")
+    con.execute(f"UPDATE daily AS d SET {', '.join(sets)} FROM _later AS e WHERE d.customer_id = e.customer_id "
+                "AND d.date = e.date AND d._previous IS DISTINCT FROM d.date")
+    con.execute(f"DELETE FROM daily WHERE {later}")
+    con.execute("DROP TABLE _later")
 
 
 def check_amount_scale(description: str, column: str, total: float, largest: list[tuple[str, float]]) -> None:
