@@ -63,17 +63,22 @@ def summary_sql(has_amount: bool, holdout: bool, unit: str, *, table: str = "{da
     """
     days = repr(float(unit_days(unit)))
     cal = f"date <= {cal_end}"
-    repeat = f"{cal} AND _previous IS NOT NULL"
-    n_cal = f"count(*) FILTER (WHERE {cal})"
+
+    def of_calibration(*conditions: str) -> str:
+        """The FILTER of an aggregate over the calibration days (every day selected, without a holdout)."""
+        wanted = [cal] * holdout + list(conditions)
+        return f" FILTER (WHERE {' AND '.join(wanted)})" if wanted else ""
+
+    n_cal = f"count(*){of_calibration()}"
+    repeat = of_calibration("_previous IS NOT NULL")
     cols = [
         f"{n_cal} - 1 AS frequency",
-        f"CAST({day_diff('min(date)', f'max(date) FILTER (WHERE {cal})')} AS DOUBLE) / {days} AS recency",
+        f"CAST({day_diff('min(date)', f'max(date){of_calibration()}')} AS DOUBLE) / {days} AS recency",
         f"CAST({day_diff('min(date)', cal_end)} AS DOUBLE) / {days} AS T",
-        f"coalesce(sum(ln(CAST({day_diff('_previous', 'date')} AS DOUBLE) / {days})) "
-        f"FILTER (WHERE {repeat}), 0.0) AS litt",
+        f"coalesce(sum(ln(CAST({day_diff('_previous', 'date')} AS DOUBLE) / {days})){repeat}, 0.0) AS litt",
     ]
     if has_amount:
-        spend = f"sum(amount) FILTER (WHERE {repeat})"
+        spend = f"sum(amount){repeat}"
         cols.append(f"CASE WHEN {n_cal} > 1 THEN {spend} / ({n_cal} - 1) ELSE 0.0 END AS monetary_value")
     where = cal
     if holdout:
