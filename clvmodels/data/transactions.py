@@ -580,7 +580,7 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
 
     checks = validation_checks(customer, date, amount, date_format, returns, end)
     failing = " OR ".join(f"coalesce({c.condition}, false)" for c in checks)
-    con.execute(f"CREATE VIEW checked AS SELECT *, ({failing}) AS _bad FROM parsed")
+    con.execute(f"CREATE VIEW checked AS SELECT *, CAST(_ts AS DATE) AS _day, ({failing}) AS _bad FROM parsed")
 
     stats: dict[str, Any] = {"observation_end": end, "returns": returns}
     keep = ""
@@ -650,8 +650,8 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
 
 
 def merge_days(con: duckdb.DuckDBPyConnection, has_amount: bool, netted: bool, keep: str = "") -> None:
-    """Create the table ``daily`` of the checked rows (view ``checked``, filtered by ``keep``): one row
-    per customer and calendar day with the rows' summed ``amount``, ``n_rows`` (how many rows the day
+    """Create the table ``daily`` of the checked rows (view ``checked``, with the day ``_day`` of each
+    row, filtered by ``keep``): one row per customer and calendar day with the rows' summed ``amount``, ``n_rows`` (how many rows the day
     merges), ``_previous`` (the customer's previous purchase day; NULL on the first), ``_bad`` (whether
     one of its rows fails a check: column ``_bad``) and, when ``netted``, ``_had_return``.
 
@@ -661,9 +661,8 @@ def merge_days(con: duckdb.DuckDBPyConnection, has_amount: bool, netted: bool, k
     large as the log, since almost every day holds one row.) A row without a day (a failed date) stays
     a row of its own, so that it is counted.
     """
-    day = "CAST(_ts AS DATE)"
-    con.execute(f"CREATE TABLE daily AS SELECT customer_id, {day} AS date{', amount' if has_amount else ''}, "
-                f"CAST(1 AS INTEGER) AS n_rows, lag({day}) OVER (PARTITION BY customer_id ORDER BY {day}) AS _previous, "
+    con.execute(f"CREATE TABLE daily AS SELECT customer_id, _day AS date{', amount' if has_amount else ''}, "
+                "CAST(1 AS INTEGER) AS n_rows, lag(_day) OVER (PARTITION BY customer_id ORDER BY _day) AS _previous, "
                 f"_bad{', amount < 0 AS _had_return' if netted else ''} FROM checked {keep}")
     later = "_previous = date"
     sums = ["count(*) AS n_rows", "bool_or(_bad) AS bad"]
