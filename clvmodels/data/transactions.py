@@ -622,17 +622,13 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
                 "ORDER BY s DESC LIMIT 5").fetchall()
             check_amount_scale(description, amount, total, largest)
 
-    # Exact duplicates can only be among rows merged into one day: check just those days. Without
-    # amounts a duplicate changes nothing (the day is one purchase either way), so none are counted.
+    # Exact duplicates, counted on the days the log keeps. Without amounts a duplicate changes nothing
+    # (the day is one purchase either way), so none are counted.
     stats["n_duplicated_rows"] = 0
-    if amount is not None and (con.execute("SELECT max(n_rows) FROM daily").fetchone()[0] or 0) > 1:
-        keep_rows = keep.replace("WHERE amount", "WHERE p.amount")
+    if amount is not None:
         (stats["n_duplicated_rows"],) = con.execute(
-            "SELECT coalesce(sum(c - 1), 0) FROM (SELECT count(*) AS c FROM parsed AS p "
-            "SEMI JOIN (SELECT customer_id, date FROM daily WHERE n_rows > 1) AS m "
-            f"ON p.customer_id = m.customer_id AND CAST(p._ts AS DATE) = m.date {keep_rows} "
-            "GROUP BY p.customer_id, p._ts, p.amount HAVING count(*) > 1)"
-        ).fetchone()
+            "SELECT coalesce(sum(n_repeated), 0) FROM _repeats SEMI JOIN daily USING (customer_id, date)").fetchone()
+        con.execute("DROP TABLE _repeats")
     if stats["n_duplicated_rows"]:
         warn(f"{stats['n_duplicated_rows']:,} of {n_rows:,} rows in {description} repeat an earlier row exactly "
              "(same customer, timestamp and amount); they are kept and their amounts added to that day")
@@ -651,34 +647,45 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
 
 def merge_days(con: duckdb.DuckDBPyConnection, has_amount: bool, netted: bool, keep: str = "") -> None:
     """Create the table ``daily`` of the checked rows (view ``checked``, with the day ``_day`` of each
-    row, filtered by ``keep``): one row per customer and calendar day with the rows' summed ``amount``, ``n_rows`` (how many rows the day
-    merges), ``_previous`` (the customer's previous purchase day; NULL on the first), ``_bad`` (whether
-    one of its rows fails a check: column ``_bad``) and, when ``netted``, ``_had_return``.
+    row, filtered by ``keep``): one row per customer and calendar day with the rows' summed ``amount``,
+    ``n_rows`` (how many rows the day merges), ``_previous`` (the customer's previous purchase day; NULL
+    on the first), ``_bad`` (whether one of its rows fails a check: column ``_bad``) and, when
+    ``netted``, ``_had_return``; with amounts, also the table ``_repeats`` of the days with rows that
+    repeat another exactly (same timestamp and amount), and how many repeat (``n_repeated``).
 
-    One sort by customer and day (a window) writes every row with the day of the row before it. A row
-    whose predecessor is on the same day is a later row of a multi-row day: those few rows are summed
-    into their day's first row and deleted. (A hash aggregation of every row would build a table as
-    large as the log, since almost every day holds one row.) A row without a day (a failed date) stays
-    a row of its own, so that it is counted.
+    One sort by customer and day (a window) writes the first row of each day, with the day of the row
+    before it and whether the next row is on the same day. The rows of those few multi-row days are
+    then read again and their totals written into their days. (A hash aggregation of every row would
+    build a table as large as the log, since almost every day holds one row.) A row without a day (a
+    failed date) stays a row of its own, so that it is counted.
     """
-    con.execute(f"CREATE TABLE daily AS SELECT customer_id, _day AS date{', amount' if has_amount else ''}, "
-                "CAST(1 AS INTEGER) AS n_rows, lag(_day) OVER (PARTITION BY customer_id ORDER BY _day) AS _previous, "
-                f"_bad{', amount < 0 AS _had_return' if netted else ''} FROM checked {keep}")
-    later = "_previous = date"
-    sums = ["count(*) AS n_rows", "bool_or(_bad) AS bad"]
-    sets = ["n_rows = d.n_rows + e.n_rows", "_bad = d._bad OR e.bad"]
+    amount = ", amount" if has_amount else ""
+    had_return = ", amount < 0 AS _had_return" if netted else ""
+    window = "OVER (PARTITION BY customer_id ORDER BY _day)"
+    con.execute(f"CREATE TABLE daily AS SELECT * FROM (SELECT customer_id, _day AS date{amount}, "
+                f"CAST(1 AS INTEGER) AS n_rows, lag(_day) {window} AS _previous, _bad{had_return}, "
+                f"lead(_day) {window} = _day AS _multi FROM checked {keep}) "
+                "WHERE date IS NULL OR _previous IS DISTINCT FROM date")
+    con.execute("CREATE TEMP TABLE _multi_rows AS SELECT customer_id, _day AS date, _ts, _bad" + amount
+                + " FROM checked AS p SEMI JOIN (SELECT customer_id, date FROM daily WHERE _multi) AS m "
+                f"ON p.customer_id = m.customer_id AND p._day = m.date {keep}")
+    con.execute("ALTER TABLE daily DROP COLUMN _multi")
+    totals = ["CAST(count(*) AS INTEGER) AS n_rows", "bool_or(_bad) AS bad"]
+    sets = ["n_rows = e.n_rows", "_bad = e.bad"]
     if has_amount:
-        sums.append("sum(amount) AS amount")
-        sets.append("amount = d.amount + e.amount")
+        totals.append("sum(amount) AS amount")
+        sets.append("amount = e.amount")
     if netted:
-        sums.append("bool_or(_had_return) AS had_return")
-        sets.append("_had_return = d._had_return OR e.had_return")
-    con.execute(f"CREATE TEMP TABLE _later AS SELECT customer_id, date, {', '.join(sums)} FROM daily "
-                f"WHERE {later} GROUP BY customer_id, date")
-    con.execute(f"UPDATE daily AS d SET {', '.join(sets)} FROM _later AS e WHERE d.customer_id = e.customer_id "
-                "AND d.date = e.date AND d._previous IS DISTINCT FROM d.date")
-    con.execute(f"DELETE FROM daily WHERE {later}")
-    con.execute("DROP TABLE _later")
+        totals.append("bool_or(amount < 0) AS had_return")
+        sets.append("_had_return = e.had_return")
+    con.execute(f"UPDATE daily AS d SET {', '.join(sets)} FROM (SELECT customer_id, date, {', '.join(totals)} "
+                "FROM _multi_rows GROUP BY customer_id, date) AS e "
+                "WHERE d.customer_id = e.customer_id AND d.date = e.date")
+    if has_amount:
+        con.execute("CREATE TEMP TABLE _repeats AS SELECT customer_id, date, sum(c - 1) AS n_repeated FROM "
+                    "(SELECT customer_id, date, count(*) AS c FROM _multi_rows GROUP BY customer_id, date, _ts, amount "
+                    "HAVING count(*) > 1) GROUP BY customer_id, date")
+    con.execute("DROP TABLE _multi_rows")
 
 
 def check_amount_scale(description: str, column: str, total: float, largest: list[tuple[str, float]]) -> None:
