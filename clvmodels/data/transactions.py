@@ -590,7 +590,7 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
     netted = returns == "net" and amount is not None
     # The one big pass: rows -> purchase days, counting the rows that fail a check on the way. A log
     # with such rows is refused after it, by a scan that finds them.
-    merge_days(con, amount is not None, netted, keep and f"{keep} OR _bad")
+    _merge_days(con, amount is not None, netted, keep and f"{keep} OR _bad")
     n_merged, n_bad = con.execute("SELECT coalesce(sum(n_rows), 0), count(*) FILTER (WHERE _bad) FROM daily").fetchone()
     n_rows = stats["n_rows"] = int(n_merged) + (stats["n_returns"] if returns == "drop" else 0)
     if n_rows == 0:
@@ -645,7 +645,7 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
     return TransactionLog(con, "daily", has_amount=amount is not None, source=description, stats=stats)
 
 
-def merge_days(con: duckdb.DuckDBPyConnection, has_amount: bool, netted: bool, keep: str = "") -> None:
+def _merge_days(con: duckdb.DuckDBPyConnection, has_amount: bool, netted: bool, keep: str = "") -> None:
     """Create the table ``daily`` of the checked rows (view ``checked``, with the day ``_day`` of each
     row, filtered by ``keep``): one row per customer and calendar day with the rows' summed ``amount``,
     ``n_rows`` (how many rows the day merges), ``_previous`` (the customer's previous purchase day; NULL
