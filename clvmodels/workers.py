@@ -125,8 +125,12 @@ def _work(tasks, answers, die_with_parent: bool) -> None:
         return
     finally:
         tasks.close()
-    answers.send_bytes(_answer(lambda: estimator.fit(*args, **kwargs)))
-    answers.close()
+    try:
+        answers.send_bytes(_answer(lambda: estimator.fit(*args, **kwargs)))
+    except OSError:  # (the caller is gone, and the fit with it)
+        pass
+    finally:
+        answers.close()
 
 
 class WorkerFits:

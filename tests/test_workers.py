@@ -13,6 +13,7 @@ import pytest
 
 import clvmodels as clv
 from clvmodels.errors import DataError, DataWarning
+from clvmodels import workers
 from clvmodels.workers import WorkerError, WorkerFits
 
 
@@ -172,3 +173,22 @@ def test_a_signal_during_the_demo_stops_it_and_its_fitting_workers(tmp_path, sig
     assert proc.returncode == code and err == f"clvmodels: {said}\n", err
     left = [p for p in workers if os.path.exists(f"/proc/{p}")]
     assert not left, [_cmdline(p) for p in left]
+
+
+def test_a_worker_whose_caller_is_gone_ends_quietly():
+    # where the kernel does not stop a worker with its caller, the worker finishes its fit and finds
+    # the answers' pipe closed: it ends without a traceback
+    import multiprocessing
+    import pickle
+
+    tasks_out, tasks_in = multiprocessing.Pipe(duplex=False)
+    answers_out, answers_in = multiprocessing.Pipe(duplex=False)
+    tasks_in.send_bytes(pickle.dumps((Warns(), (2.0,), {})))
+    tasks_in.close()
+    answers_out.close()
+    sigint = signal.getsignal(signal.SIGINT)
+    try:
+        workers._work(tasks_out, answers_in, die_with_parent=False)
+    finally:
+        signal.signal(signal.SIGINT, sigint)
+    assert answers_in.closed
