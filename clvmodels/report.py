@@ -79,6 +79,7 @@ HEADERS = {"rmse": "RMSE", "mae": "MAE", "aggregate_error_pct": "total error %",
            "coverage": "interval coverage", "pit_coverage": "PIT coverage", "p_alive": "P(alive)",
            "unpooled_mle": "segment alone (MLE)", "posterior_mean": "posterior mean", "population_mle": "pooled MLE",
            "log_score": "log score", "abs_aggregate_error_pct": "mean |total error %|", "origins_won": "origins won",
+           "origins_fitted": "origins fitted",
            "spend_mae": "spend MAE", "spend_rmse": "spend RMSE", "purchases_expected": "purchases forecast",
            "purchases_actual": "purchases actual", "spend_expected": "spend forecast", "spend_actual": "spend actual"}
 
@@ -657,6 +658,7 @@ def _glossary(time_unit: str | None = None) -> pd.DataFrame:
                            "when the forecasts are calibrated (counts are discrete, so plain coverage runs higher)"),
         ("rank", "a candidate's place by the table's ranking metric (1: the best)"),
         ("origins won", "rolling origins at which a candidate scored best (ties count for each)"),
+        ("origins fitted", "rolling origins at which a candidate could be fitted and scored"),
         ("origin", "the cut-off of a rolling origin"),
         ("mean |total error %|", "mean over the origins of |total error %| (no cancelling of signs)"),
         ("spend MAE, spend RMSE", "errors of the buyers' holdout spend: purchases x expected spend per purchase"),

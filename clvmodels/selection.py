@@ -387,6 +387,7 @@ def _ranking(evidence: pd.DataFrame) -> pd.DataFrame:
     parts = []
     for role, key, better in (("purchase", "log_score", "max"), ("spend", "spend_mae", "min")):
         ev = evidence[evidence["role"] == role]
+        fitted = ev[ev["metric"] == key].groupby("candidate")["origin"].nunique()
         # an origin where no candidate could be fitted tells them nothing apart
         ev = ev[ev["origin"].isin(ev.loc[ev["metric"] != "error", "origin"])]
         if ev.empty:
@@ -402,6 +403,7 @@ def _ranking(evidence: pd.DataFrame) -> pd.DataFrame:
         best = per_origin.max(axis=1) if better == "max" else per_origin.min(axis=1)
         won = per_origin.eq(best, axis=0).sum()
         table["origins_won"] = won.reindex(table.index).fillna(0).astype(int)
+        table["origins_fitted"] = fitted.reindex(table.index).fillna(0).astype(int)
         table["failed"] = [c in failed for c in table.index]
         # ties, to 9 significant digits, keep the candidates' order (the family's simplest first): a BG/CNBD-k at
         # k = 1 is the BG/NBD up to rounding
@@ -415,15 +417,26 @@ def _ranking(evidence: pd.DataFrame) -> pd.DataFrame:
 
 
 def _reason(role: str, table: pd.DataFrame, metric: str, n_origins: int) -> str:
+    """Why ``table``'s first candidate won: its score, the origins it won and was fitted at, and the next
+    candidate fitted at every origin (a candidate that failed at one is no runner-up, whatever it scored)."""
     best = table.index[0]
     what = "mean log predictive score of the holdout purchases" if role == "purchase" else \
         "mean absolute error of the buyers' holdout spend"
     text = (f"{best} has the {'highest' if role == 'purchase' else 'lowest'} {what} ({table.loc[best, metric]:,.4g}; "
-            f"best at {table.loc[best, 'origins_won']} of {n_origins} origins)")
-    if len(table) > 1:
-        runner = table.index[1]
+            f"best at {table.loc[best, 'origins_won']} of {n_origins} origins")
+    if table.loc[best, "origins_fitted"] < n_origins:
+        text += f", and could be fitted at only {table.loc[best, 'origins_fitted']} of them"
+    text += ")"
+    others = table.index[1:]
+    runners = [c for c in others if not table.loc[c, "failed"]]
+    if runners:
+        runner = runners[0]
         if tie_key(table.loc[runner, metric]) == tie_key(table.loc[best, metric]):
             text += f", tied with {runner} (the same forecasts: the simpler model is kept)"
         else:
             text += f", ahead of {runner} ({table.loc[runner, metric]:,.4g})"
+    failed = [c for c in others if table.loc[c, "failed"]]
+    if failed:
+        text += (f"; {', '.join(failed)} could not be fitted at every origin" + (" and rank" if len(failed) > 1
+                 else " and ranks") + " last (the evidence has the errors)")
     return text + "."

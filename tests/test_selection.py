@@ -276,3 +276,26 @@ def test_candidates_tied_to_rounding_win_the_same_origins():
     assert list(ranking.index) == ["BG/NBD", "BG/CNBD-k", "NBD"]
     assert ranking.loc["BG/NBD", "origins_won"] == ranking.loc["BG/CNBD-k", "origins_won"] == 2
     assert ranking.loc["NBD", "origins_won"] == 0
+
+
+def test_the_reason_compares_the_winner_with_candidates_fitted_everywhere_and_says_where_it_failed():
+    # from a new user's log: the reason read "NBD has the highest mean log predictive score (-2.159), ahead
+    # of BG/NBD (-2.153)", BG/NBD having failed at one origin; and Gamma-Gamma, the only spend candidate,
+    # fitted at 1 of 3 origins, was "best at 1 of 3 origins"
+    from clvmodels.selection import _ranking, _reason
+
+    origins = ("2024-01-02", "2024-04-02", "2024-07-02")
+    rows = [{"origin": o, "role": "purchase", "candidate": "NBD", "metric": "log_score", "value": -2.159,
+             "message": None} for o in origins]
+    rows += [{"origin": o, "role": "purchase", "candidate": "BG/NBD", "metric": m, "value": v, "message": None}
+             for o, m, v in zip(origins, ("log_score", "log_score", "error"), (-2.15, -2.156, np.nan))]
+    rows += [{"origin": o, "role": "spend", "candidate": "Gamma-Gamma", "metric": m, "value": v, "message": None}
+             for o, m, v in zip(origins, ("error", "spend_mae", "error"), (np.nan, 12.5, np.nan))]
+    ranking = _ranking(pd.DataFrame(rows))
+    purchase = ranking[ranking["role"] == "purchase"]
+    assert list(purchase.index) == ["NBD", "BG/NBD"] and purchase["origins_fitted"].tolist() == [3, 2]
+    text = _reason("purchase", purchase, "log_score", 3)
+    assert "ahead of" not in text and "BG/NBD could not be fitted at every origin and ranks last" in text
+    assert "could be fitted at only" not in text
+    text = _reason("spend", ranking[ranking["role"] == "spend"], "spend_mae", 3)
+    assert "best at 1 of 3 origins, and could be fitted at only 1 of them" in text
