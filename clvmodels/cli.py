@@ -868,6 +868,7 @@ _PHRASES = [  # whole phrases first: their keywords mean something else in the c
     (re.compile(r"decimal_separator=','"), "--decimal-comma"),
     (re.compile(r"read_transactions\(\.\.\., attributes=\[([^\]]*)\]\)"), r"--attributes \1"),
     (re.compile(r"\bcsv_options\b"), "--delimiter, --decimal-comma, --encoding and --quote"),
+    (re.compile(r",? or pass start=\."), "."),  # (starting values are the Python API's alone)
 ]
 _KEYWORD = re.compile(r"(?<![/\\])\b(" + "|".join(_FLAGS) + r")=('([^']*)'|\"([^\"]*)\"|[^\s,;)]+)")
 _NAME = re.compile(r"\b(" + "|".join(k for k in _FLAGS if "_" in k) + r")\b")

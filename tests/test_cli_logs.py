@@ -132,6 +132,8 @@ def test_cli_terms_render_keywords_as_flags_and_leave_paths_alone():
     assert cli_terms("e.g. date_format='%Y %m'; use returns='drop'") == "e.g. --date-format '%Y %m'; use --returns drop"
     assert cli_terms("cannot read 'sales/date=2024-01-01/part.parquet'") == "cannot read 'sales/date=2024-01-01/part.parquet'"
     assert cli_terms("holdout_end 2024-06-01 is after") == "--holdout-end 2024-06-01 is after"
+    # advice the command line cannot follow is left out (a new user looked for --start)
+    assert cli_terms("Try another time unit, a fixed k, or pass start=.") == "Try another time unit, a fixed k."
 
 
 def test_dates_in_flags_and_the_api_must_be_iso(tmp_path, log_csv):

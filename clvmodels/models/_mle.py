@@ -409,7 +409,7 @@ def fit_mle(
     if newton is None or not newton[3]:
         res = optimize.minimize(fun, x0, jac=True, method="L-BFGS-B",
                                 options={"maxiter": maxiter, "ftol": 1e-11, "gtol": 1e-6})
-        message, iterations = str(res.message), int(res.nit)
+        message, iterations = str(res.message).strip().rstrip(":"), int(res.nit)  # (scipy's "ABNORMAL: ")
         newton = _newton(fun, res.x, res.fun, second)
     x, f, hess, converged, decrement, grad_norm, steps = newton
     iterations += steps
