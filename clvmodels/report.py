@@ -362,7 +362,7 @@ def _headline(totals: pd.DataFrame, unit: str, annual_discount_rate: float, curr
     amounts, how much they will buy), with its interval."""
     h, row = totals.index[0], totals.iloc[0]
     what = "value" if "value" in totals else "purchases"
-    lower, upper = (row[c] for c in totals.columns if c.startswith(f"{what} ") and c != what)
+    lower, upper = (row[c] for c in totals.columns if c.startswith((f"{what} lower ", f"{what} upper ")))
     span = f"{_fmt(lower)} to {_fmt(upper)}"
     period = horizon_words(h, unit)
     period = period[2:] if period.startswith("1 ") else period  # ("the next year", "the next 2 years")
@@ -394,7 +394,10 @@ def _model_choice(sec: Section, selection, summary: pd.DataFrame | None, horizon
         first = totals.iloc[0]
         sec.text("The intervals are calibrated on the chosen models' own errors: at each rolling origin inside the "
                  "window they forecast the holdout's total, and the spread of those errors (on a log scale, with "
-                 f"Student's t for {_count(int(first['origins']), 'origin')}) sets the interval's width. They include what "
+                 f"Student's t for {_count(int(first['origins']), 'origin')}"
+                 + (f"; {int(first['value origins'])} for the value, where the spend model could be fitted"
+                    if "value origins" in first and first["value origins"] != first["origins"] else "")
+                 + ") sets the interval's width. They include what "
                  "parameter uncertainty leaves out, such as purchase rates that drift after acquisition. The origins' "
                  f"holdouts were {selection.horizon_days_:g} days; a longer horizon's interval is widened with the "
                  "square root of its length, as accumulated errors grow.")

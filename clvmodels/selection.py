@@ -139,7 +139,7 @@ class SelectedModel:
         -------
         DataFrame indexed by horizon: ``customers``, ``purchases``, ``purchases lower``, ``purchases upper``
         (with a spend model also ``value``, ``value lower``, ``value upper``), and ``origins``: how many
-        origins the intervals rest on.
+        origins the purchases' intervals rest on (``value origins``: the value's).
         """
         ot = self.origin_totals_
         value = (self.customer_value(summary, horizons, annual_discount_rate=annual_discount_rate)
@@ -159,6 +159,8 @@ class SelectedModel:
                 row[bound_names("value", level)[0]], row[bound_names("value", level)[1]] = total_interval(
                     row["value"], ot["spend_expected"], ot["spend_actual"], level, scale)
             row["origins"] = int(np.isfinite(ot["purchases_expected"]).sum())
+            if value is not None:  # (the spend model may have been fitted at fewer origins)
+                row["value origins"] = int(np.isfinite(ot["spend_expected"]).sum())
             rows.append(row)
         table = pd.DataFrame(rows).set_index("horizon")
         shortest_first = np.argsort(days, kind="stable")

@@ -115,6 +115,29 @@ def test_totals_carry_intervals_calibrated_on_the_origins(cdnow_tx, chosen):
         assert (row["value lower 80%"], row["value upper 80%"]) == pytest.approx(clv.metrics.total_interval(
             row["value"], ot["spend_expected"], ot["spend_actual"], 0.8, scale), rel=1e-12)
     assert totals.loc["1y", "customers"] == len(summary) and (totals["origins"] == 3).all()
+    assert (totals["value origins"] == 3).all()
+
+
+def test_the_values_interval_rests_on_the_origins_where_the_spend_model_was_fitted(cdnow_tx, chosen):
+    # from a new user's log: the spend model failed at 2 of 3 origins, and the report said "Student's t for
+    # 3 origins" of an interval that rested on one
+    import copy
+
+    from clvmodels.report import Section, _model_choice
+
+    one = copy.copy(chosen)
+    one.origin_totals_ = chosen.origin_totals_.assign(spend_expected=[np.nan, np.nan,
+                                                                      chosen.origin_totals_["spend_expected"].iloc[2]])
+    summary = rfm_summary(cdnow_tx, END)
+    totals = one.totals(summary, ["1y"], level=0.8, annual_discount_rate=0.0)
+    row, scale = totals.loc["1y"], np.sqrt(365.25 / chosen.horizon_days_)
+    assert row["origins"] == 3 and row["value origins"] == 1
+    assert (row["value lower 80%"], row["value upper 80%"]) == pytest.approx(clv.metrics.total_interval(
+        row["value"], one.origin_totals_["spend_expected"], one.origin_totals_["spend_actual"], 0.8, scale), rel=1e-12)
+    sec = Section("The models")
+    _model_choice(sec, one, summary, ["1y"], 0.0, None, lambda section: None)
+    text = " ".join(block[1] for block in sec.blocks if block[0] == "text")
+    assert "Student's t for 3 origins; 1 for the value, where the spend model could be fitted" in text
 
 
 def test_a_longer_horizons_lower_bound_never_falls_below_a_shorter_ones(cdnow_tx, chosen):
