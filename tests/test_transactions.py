@@ -154,6 +154,23 @@ def test_a_day_cancelled_by_returns_is_not_a_gap_or_a_repeat_purchase():
     assert netted.loc["a", "monetary_value"] == 7.0
 
 
+def test_returns_options_on_a_log_without_amounts_and_a_log_left_empty():
+    # found by differential testing: returns="drop" without an amount column raised KeyError 'n_returns'
+    # (and hid a bad row's DataError); a log whose rows are all returns ended in a TypeError
+    df = pd.DataFrame({"customer_id": ["a", "a"], "date": ["2024-01-01", "2024-01-05"]})
+    log = clv.read_transactions(df, returns="drop")
+    assert (log.n_rows, log.n_purchases, log.n_returns) == (2, 2, 0)
+    with pytest.raises(DataError, match="missing date") as err:
+        clv.read_transactions(df.assign(date=["2024-01-01", None]), returns="drop")
+    assert err.value.rows == (1,)
+    returns = pd.DataFrame({"customer_id": ["a", "b"], "date": ["2024-01-02", "2024-01-03"], "amount": [-1.0, -2.0]})
+    with pytest.raises(DataError, match="no purchases left after validation"):
+        read(returns, returns="drop")
+    cancelled = pd.DataFrame({"customer_id": ["a", "a"], "date": ["2024-01-02", "2024-01-02"], "amount": [1.0, -1.0]})
+    with pytest.raises(DataError, match="no purchases left after validation"):
+        read(cancelled, returns="net")
+
+
 def test_duplicated_rows_warn_and_are_kept(small_log):
     df = pd.concat([small_log, small_log.iloc[[0, 3]]], ignore_index=True)
     with pytest.warns(DataWarning, match="2 of 8 rows"):

@@ -592,7 +592,7 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
     # with such rows is refused after it, by a scan that finds them.
     _merge_days(con, amount is not None, netted, keep and f"{keep} OR _bad")
     n_merged, n_bad = con.execute("SELECT coalesce(sum(n_rows), 0), count(*) FILTER (WHERE _bad) FROM daily").fetchone()
-    n_rows = stats["n_rows"] = int(n_merged) + (stats["n_returns"] if returns == "drop" else 0)
+    n_rows = stats["n_rows"] = int(n_merged) + (stats["n_returns"] if keep else 0)  # (+ the rows dropped)
     if n_rows == 0:
         raise DataError(f"the transaction log {description} is empty")
     if n_bad:
@@ -616,7 +616,7 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
                         "lag(date) OVER (PARTITION BY customer_id ORDER BY date) AS _previous FROM daily")
     if amount is not None:
         (total,) = con.execute("SELECT sum(abs(amount)) FROM daily").fetchone()
-        if not total < AMOUNT_LIMIT:
+        if total is not None and not total < AMOUNT_LIMIT:  # (None: no day left, which the log refuses)
             largest = con.execute(
                 "SELECT customer_id::VARCHAR, sum(abs(amount)) AS s FROM daily GROUP BY customer_id "
                 "ORDER BY s DESC LIMIT 5").fetchall()
