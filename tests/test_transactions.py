@@ -84,6 +84,19 @@ def test_nan_amount_from_text_is_reported_as_nan():
     assert err.value.rows == (1,)
 
 
+def test_a_nan_amount_in_a_parquet_file_is_found(tmp_path):
+    # pyarrow writes NaN as NaN (pandas writes it as null) and leaves it out of the column's min and max:
+    # DuckDB's statistics then prove "WHERE isnan(amount)" false and count 0 rows. The checks must not.
+    pa, pq = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
+    amounts = np.ones(20)
+    amounts[5] = np.nan
+    pq.write_table(pa.table({"customer_id": np.arange(20) % 3, "date": pd.date_range("2024-01-01", periods=20).values,
+                             "amount": pa.array(amounts, from_pandas=False)}), tmp_path / "nan.parquet")
+    with pytest.raises(DataError, match="NaN amount") as err:
+        clv.read_transactions(tmp_path / "nan.parquet", amount="amount")
+    assert err.value.rows == (5,)
+
+
 def test_several_problems_are_reported_together(small_log):
     df = small_log.copy()
     df.loc[0, "customer_id"] = None
