@@ -230,14 +230,17 @@ def conclusions(result, target: str = "purchases") -> list[str]:
             continue
         best = part.iloc[0]
         formulas = part[~part["model"].map(_is_model)]
+        models = part[part["model"].map(_is_model)]
         agg = best.get("aggregate_error_pct", np.nan)
         line = (f"Over {horizon}, trust {named(best['model'])} for {target}: it has the lowest RMSE ({_fmt(best['rmse'])}) "
                 f"and its forecast total is {_off(agg)} what happened.")
         if not _is_model(best["model"]):
             line = (f"Over {horizon}, the formula {best['model']} has the lowest RMSE for {target} "
-                    f"({_fmt(best['rmse'])}; its total is {_off(agg)} what happened): on this data the models did "
-                    "not earn their place.")
-        models = part[part["model"].map(_is_model)]
+                    f"({_fmt(best['rmse'])}; its total is {_off(agg)} what happened): " + (
+                        "on this data the models did not earn their place." if len(models) else
+                        "no model was scored, so the formulas were compared only with each other"
+                        + (f" ({len(result.failures)} model fit{'s' if len(result.failures) != 1 else ''} failed: "
+                           "see the failures)." if len(result.failures) else ".")))
         if _is_model(best["model"]) and len(models) > 1:
             second = models.iloc[1]
             gap = max(second["rmse"] / best["rmse"] - 1, 0.0)  # (the ranking puts it second: never lower)

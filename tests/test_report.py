@@ -206,6 +206,12 @@ def test_conclusion_is_generated_from_the_numbers(report_parts):
 
     verdict = conclusions(replace(res, metrics=swapped))[1]
     assert verdict.startswith("Over 39W, the formula") and "did not earn their place" in verdict
+    # and when no model could be fitted at the cut-off, it says so, not that the models lost (a new user's log)
+    failures = pd.DataFrame({"cutoff": "1997-09-30", "model": ["BG/NBD + Gamma-Gamma", "NBD + Gamma-Gamma"],
+                             "error": "ConvergenceError", "message": "did not converge"})
+    verdict = conclusions(replace(res, metrics=res.metrics[~models], failures=failures))[1]
+    assert verdict.startswith("Over 39W, the formula") and "did not earn" not in verdict
+    assert "no model was scored, so the formulas were compared only with each other (2 model fits failed" in verdict
     conclusion = next(s for s in rep.sections if s.title == "Conclusion")
     assert any(lines[1] == b[1] for b in conclusion.blocks)
 
