@@ -843,12 +843,15 @@ def _check_files(args: argparse.Namespace) -> None:
             from .bayes.persistence import posterior_of
 
             inputs.append(posterior_of(getattr(args, name)))  # a Bayesian model's posterior file, if any
-    outputs = []
-    for path in (getattr(args, name) for name in args.outputs):
+    outputs, names = [], []
+    for name in args.outputs:
+        path, flag = getattr(args, name), "--" + name.replace("_", "-")
         outputs.append(path)
+        names.append(flag)
         if path and str(path).lower().endswith((".html", ".htm")):  # the report's Markdown twin
             outputs.append(str(Path(path).with_suffix(".md")))
-    check_outputs(outputs, inputs, folders=[getattr(args, name) for name in args.folders])
+            names.append(f"the Markdown twin of {flag}")
+    check_outputs(outputs, inputs, folders=[getattr(args, name) for name in args.folders], names=names)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

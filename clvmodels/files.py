@@ -139,7 +139,7 @@ def _same_file(a: str, b: str) -> bool:
 
 
 def check_outputs(outputs: Sequence[str | os.PathLike | None], inputs: Sequence[str | os.PathLike | None],
-                  folders: Sequence[str | os.PathLike | None] = ()) -> None:
+                  folders: Sequence[str | os.PathLike | None] = (), names: Sequence[str] | None = None) -> None:
     """Refuse, before any work, outputs that would replace an input or each other.
 
     Parameters
@@ -150,6 +150,8 @@ def check_outputs(outputs: Sequence[str | os.PathLike | None], inputs: Sequence[
         Files to be read; glob patterns are expanded.
     folders
         Folders to be written into.
+    names
+        What gave each output (a command line's flag), named in the message after its path.
 
     Raises
     ------
@@ -165,17 +167,19 @@ def check_outputs(outputs: Sequence[str | os.PathLike | None], inputs: Sequence[
                 raise DataError(f"{name} is a folder; give a file")
             files_in.append(name)
     written: list[str] = []
-    for out in (os.fspath(p) for p in outputs if p is not None):
+    named = list(names) if names is not None else [""] * len(outputs)
+    for out, given in ((os.fspath(p), n) for p, n in zip(outputs, named) if p is not None):
+        what = f"the output {out}" + (f" ({given})" if given else "")
         if os.path.isdir(out):
-            raise DataError(f"the output {out} is a folder; give a file name")
+            raise DataError(f"{what} is a folder; give a file name")
         _output_folder(Path(out))
         for name in files_in:
             if _same_file(out, name):
                 same = "" if os.path.realpath(out) == os.path.realpath(name) else f" ({name}, the same file)"
-                raise DataError(f"the output {out} is also an input{same}; write to another name")
+                raise DataError(f"{what} is also an input{same}; write to another name")
         for name in written:
             if _same_file(out, name):
-                raise DataError(f"the output {out} is given twice" + ("" if out == name else f" (as {name})"))
+                raise DataError(f"{what} is given twice" + ("" if out == name else f" (as {name})"))
         written.append(out)
     for folder in (os.fspath(p) for p in folders if p is not None):
         if os.path.exists(folder) and not os.path.isdir(folder):

@@ -61,20 +61,20 @@ BACKTEST = ["backtest", "{log}", "--customer", "customer_id", "--date", "date", 
             "--calibration-end", "2024-01-10", "--horizons", "2W"]
 
 
-@pytest.mark.parametrize("argv", [
-    SUMMARIZE + ["-o", "{log}"],
-    BACKTEST + ["-o", "{log}"],
-    BACKTEST + ["--csv", "{log}"],
-    BACKTEST + ["-o", "{dir}/m.json", "--json", "{log}"],
-    ["predict", "{dir}/m.json", "{summary}", "-o", "{summary}"],
-    ["fit", "{summary}", "--time-unit", "W", "-o", "{dir}/link.json"],  # link.json -> summary.csv
-    SUMMARIZE + ["-o", "{dir}/hard.csv"],  # hard.csv is a hard link to log.csv
-    ["summarize", "{dir}/*.csv", "--customer", "customer_id", "--date", "date", "-o", "{summary}"],  # a glob
-    BACKTEST + ["-o", "{dir}/a.json", "--json", "{dir}/a.json"],  # one output twice
+@pytest.mark.parametrize("argv, flag", [
+    (SUMMARIZE + ["-o", "{log}"], "--output"),
+    (BACKTEST + ["-o", "{log}"], "--output"),
+    (BACKTEST + ["--csv", "{log}"], "--csv"),
+    (BACKTEST + ["-o", "{dir}/m.json", "--json", "{log}"], "--json"),
+    (["predict", "{dir}/m.json", "{summary}", "-o", "{summary}"], "--output"),
+    (["fit", "{summary}", "--time-unit", "W", "-o", "{dir}/link.json"], "--output"),  # link.json -> summary.csv
+    (SUMMARIZE + ["-o", "{dir}/hard.csv"], "--output"),  # hard.csv is a hard link to log.csv
+    (["summarize", "{dir}/*.csv", "--customer", "customer_id", "--date", "date", "-o", "{summary}"], "--output"),
+    (BACKTEST + ["-o", "{dir}/a.json", "--json", "{dir}/a.json"], "--json"),  # one output twice
 ], ids=["summarize", "backtest-o", "backtest-csv", "backtest-json", "predict", "fit-symlink", "hard-link", "glob",
         "output-twice"])
 def test_an_output_that_is_an_input_is_refused_before_any_work(tmp_path, log_csv, models, broken_work, capsys,
-                                                              argv):
+                                                              argv, flag):
     clv.save_models({"bgnbd": models[0]}, tmp_path / "m.json")
     summary = tmp_path / "summary.csv"
     summary.write_text("customer_id,frequency,recency,T\nx,1,1,2\n")
@@ -85,6 +85,7 @@ def test_an_output_that_is_an_input_is_refused_before_any_work(tmp_path, log_csv
     assert cli(*argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and ("is also an input" in err or "given twice" in err), err
+    assert f"({flag}) " in err, err  # the flag that gave the output (a new user asked which one)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
