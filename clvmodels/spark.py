@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from .data.rfm import split_dates, summary_end, summary_sql
-from .data.transactions import (AMOUNT_LIMIT, ISO_TIMESTAMP, RETURNS_POLICIES, check_amount_scale, combine_errors,
-                                validation_checks)
+from .data.transactions import (AMOUNT_LIMIT, ISO_TIMESTAMP, PREVIOUS_DAY, RETURNS_POLICIES, check_amount_scale,
+                                combine_errors, validation_checks)
 from .errors import DataError, NotFittedError, warn
 from .scoring import score_customers
 from .timeunits import Horizon, check_unit, unit_days
@@ -202,8 +202,7 @@ def _spark_day_diff(start: str, end: str) -> str:
 def _summarise(log: _Log, unit: str, cal_end: _date, hold_end: _date | None):
     view = f"clvmodels_daily_{id(log)}"
     # each day with the customer's previous purchase day, as summary_sql reads them
-    log.daily.selectExpr("*", "lag(date) OVER (PARTITION BY customer_id ORDER BY date) AS _previous") \
-        .createOrReplaceTempView(view)
+    log.daily.selectExpr("*", PREVIOUS_DAY).createOrReplaceTempView(view)
     try:
         return _summary(log, unit, cal_end, hold_end, view)
     finally:  # (the result holds the analysed plan, not the view's name)

@@ -32,7 +32,11 @@ from .columns import SUMMARY_COLUMNS
 ATTRIBUTE_RULES = ("first", "last", "mode")
 
 __all__ = ["TransactionLog", "read_transactions", "ATTRIBUTE_RULES", "attribute_rules", "RETURNS_POLICIES", "CSV_OPTIONS", "ISO_TIMESTAMP",
-           "AMOUNT_LIMIT", "validation_checks", "check_amount_scale", "combine_errors", "to_date"]
+           "AMOUNT_LIMIT", "PREVIOUS_DAY", "validation_checks", "check_amount_scale", "combine_errors", "to_date"]
+
+#: The column ``_previous`` of the purchase days, in SQL that DuckDB and Spark SQL both run: each day's
+#: customer's previous purchase day (NULL on the first), as :func:`clvmodels.data.rfm.summary_sql` reads it.
+PREVIOUS_DAY = "lag(date) OVER (PARTITION BY customer_id ORDER BY date) AS _previous"
 
 #: How negative amounts (returns, refunds) are treated; see :func:`read_transactions`.
 RETURNS_POLICIES = ("error", "drop", "net")
@@ -612,8 +616,7 @@ def _validate_and_merge(con, description, customer, date, amount, dtypes, date_f
         con.execute("DELETE FROM daily WHERE _had_return AND round(amount, 9) = 0")
         con.execute("ALTER TABLE daily DROP COLUMN _had_return")
         if stats["n_cancelled_days"]:  # a cancelled day was the previous purchase day of the next one
-            con.execute("CREATE OR REPLACE TABLE daily AS SELECT * EXCLUDE (_previous), "
-                        "lag(date) OVER (PARTITION BY customer_id ORDER BY date) AS _previous FROM daily")
+            con.execute(f"CREATE OR REPLACE TABLE daily AS SELECT * EXCLUDE (_previous), {PREVIOUS_DAY} FROM daily")
     if amount is not None:
         (total,) = con.execute("SELECT sum(abs(amount)) FROM daily").fetchone()
         if total is not None and not total < AMOUNT_LIMIT:  # (None: no day left, which the log refuses)
